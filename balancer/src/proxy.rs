@@ -1,0 +1,282 @@
+//! One balancer listener on one zone node, as a pingora `ProxyHttp`: evaluate the listener's rules,
+//! then answer, redirect or forward to a target.
+
+use crate::select::GroupStates;
+use crate::{errors, forwarded, respond};
+use async_trait::async_trait;
+use bytes::Bytes;
+use ferry_config::model::{Action, Listener, LoadBalancer, TargetGroup};
+use ferry_config::redirect::{self, Original};
+use ferry_config::rules::{self, RequestView};
+use pingora::http::RequestHeader;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType, Result};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// ALB's fixed connect timeout to targets.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct ListenerProxy {
+    lb: Arc<LoadBalancer>,
+    listener: Listener,
+    zone: String,
+    groups: Vec<Arc<TargetGroup>>,
+    state: Arc<GroupStates>,
+    requests: AtomicU64,
+}
+
+impl ListenerProxy {
+    pub fn new(
+        lb: Arc<LoadBalancer>,
+        listener: Listener,
+        zone: String,
+        groups: Vec<Arc<TargetGroup>>,
+        state: Arc<GroupStates>,
+    ) -> ListenerProxy {
+        ListenerProxy {
+            lb,
+            listener,
+            zone,
+            groups,
+            state,
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    fn protocol(&self) -> &'static str {
+        match self.listener.protocol {
+            ferry_config::spec::ListenerProtocol::HTTP => "http",
+            ferry_config::spec::ListenerProtocol::HTTPS => "https",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Ctx {
+    /// (target group index, target address) once a forward has chosen one.
+    target: Option<(usize, SocketAddr)>,
+}
+
+struct View<'a> {
+    header: &'a RequestHeader,
+    client: IpAddr,
+}
+
+impl RequestView for View<'_> {
+    fn host(&self) -> Option<&str> {
+        host_of(self.header)
+    }
+    fn path(&self) -> &str {
+        self.header.uri.path()
+    }
+    fn method(&self) -> &str {
+        self.header.method.as_str()
+    }
+    fn query(&self) -> Option<&str> {
+        self.header.uri.query()
+    }
+    fn source_ip(&self) -> IpAddr {
+        self.client
+    }
+    fn any_header(&self, name: &str, pred: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.header
+            .headers
+            .get_all(name)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| pred(v)))
+    }
+}
+
+fn host_of(header: &RequestHeader) -> Option<&str> {
+    header
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| header.uri.authority().map(|a| a.as_str()))
+}
+
+fn client_ip(session: &Session) -> IpAddr {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+#[async_trait]
+impl ProxyHttp for ListenerProxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let client = client_ip(session);
+        let action = {
+            let view = View {
+                header: session.req_header(),
+                client,
+            };
+            rules::evaluate(&self.listener, &view)
+        };
+        match action {
+            Action::FixedResponse(fixed) => {
+                let mut headers = Vec::new();
+                if let Some(t) = &fixed.content_type {
+                    headers.push(("Content-Type", t.as_str()));
+                }
+                respond::send(
+                    session,
+                    fixed.status,
+                    &headers,
+                    Bytes::from(fixed.body.clone()),
+                )
+                .await?;
+                Ok(true)
+            }
+            Action::Redirect(r) => {
+                let header = session.req_header();
+                let host = host_of(header).map(rules::host_without_port).unwrap_or("");
+                let port = session
+                    .server_addr()
+                    .and_then(|a| a.as_inet())
+                    .map(|a| a.port())
+                    .unwrap_or(self.listener.port);
+                let original = Original {
+                    protocol: if self.protocol() == "https" {
+                        "HTTPS"
+                    } else {
+                        "HTTP"
+                    },
+                    host,
+                    port,
+                    path: header.uri.path(),
+                    query: header.uri.query().unwrap_or(""),
+                };
+                let location = redirect::location(r, &original);
+                respond::send(
+                    session,
+                    r.status,
+                    &[("Location", location.as_str())],
+                    Bytes::new(),
+                )
+                .await?;
+                Ok(true)
+            }
+            Action::Forward(forward) => {
+                let picked = self.state.pick_group(forward).and_then(|g| {
+                    let group = self.groups.get(g)?;
+                    Some((g, group, self.state.pick_target(g, group, &self.zone)))
+                });
+                match picked {
+                    Some((g, _, Some(target))) => {
+                        ctx.target = Some((g, target.socket_addr()));
+                        Ok(false)
+                    }
+                    Some((_, group, None)) => {
+                        let why = if group.targets.is_empty() {
+                            format!("target group \"{}\" has no registered targets", group.name)
+                        } else {
+                            format!("target group \"{}\" has no target in zone {} and cross-zone load balancing is off", group.name, self.zone)
+                        };
+                        let body =
+                            respond::error_page(503, "Service Temporarily Unavailable", &why);
+                        respond::send(session, 503, &[("Content-Type", "text/html")], body).await?;
+                        Ok(true)
+                    }
+                    None => Err(Error::explain(
+                        ErrorType::InternalError,
+                        "forward action without target groups",
+                    )),
+                }
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let (_, address) = ctx
+            .target
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no target chosen"))?;
+        let mut peer = HttpPeer::new(address, false, String::new());
+        peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
+        peer.options.read_timeout = Some(self.lb.idle_timeout);
+        peer.options.write_timeout = Some(self.lb.idle_timeout);
+        peer.options.idle_timeout = Some(self.lb.idle_timeout);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        let client = client_ip(session);
+        let port = session
+            .server_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.port())
+            .unwrap_or(self.listener.port);
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        forwarded::apply(
+            upstream_request,
+            self.lb.xff_mode,
+            Some(client),
+            self.protocol(),
+            port,
+            &forwarded::new_trace_id(n),
+        )
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        _ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        // ALB does not retry a request on another target.
+        e.set_retry(false);
+        e
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let code = if e.esource() == &ErrorSource::Downstream {
+            match e.etype() {
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                _ => {
+                    let _ = session.respond_error(400).await;
+                    400
+                }
+            }
+        } else {
+            let (status, reason, what) = errors::classify(e);
+            let group = ctx
+                .target
+                .and_then(|(g, addr)| self.groups.get(g).map(|group| (group.name.as_str(), addr)));
+            let why = match group {
+                Some((name, addr)) => format!("target group \"{name}\": target {addr}: {what}"),
+                None => what,
+            };
+            tracing::warn!(load_balancer = %self.lb.name, zone = %self.zone, status, "{why}");
+            let body = respond::error_page(status, reason, &why);
+            if respond::send(session, status, &[("Content-Type", "text/html")], body)
+                .await
+                .is_err()
+            {
+                0
+            } else {
+                status
+            }
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The validated topology: references resolved to indices, defaults applied, patterns compiled, so
+//! that the data planes never meet a configuration error on a request path.
+
+use crate::net::Cidr;
+use crate::pattern::Wildcard;
+use crate::spec::{self, Method, OriginProtocolPolicy, Spec, ViewerProtocolPolicy};
+use crate::ttl::TtlSettings;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The file as written, for the provisioner, which maps it field for field.
+    pub spec: Spec,
+    /// Where relative paths in the file (certificates) are resolved from.
+    pub base_dir: PathBuf,
+    pub edge: Option<Edge>,
+    /// Static name resolution: `[resolve]` plus every load balancer's `dns_name` -> its nodes.
+    pub resolve: BTreeMap<String, Vec<IpAddr>>,
+    pub distributions: Vec<Arc<Distribution>>,
+    pub load_balancers: Vec<Arc<LoadBalancer>>,
+    pub target_groups: Vec<Arc<TargetGroup>>,
+    pub demo_targets: Vec<DemoTarget>,
+}
+
+impl Topology {
+    /// Every zone that has a balancer node, across load balancers.
+    pub fn zones(&self) -> Vec<String> {
+        let mut zones: Vec<String> = self
+            .load_balancers
+            .iter()
+            .flat_map(|lb| lb.nodes.iter().map(|n| n.zone.clone()))
+            .collect();
+        zones.sort();
+        zones.dedup();
+        zones
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoTarget {
+    pub name: String,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Edge {
+    pub http: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
+    pub admin: SocketAddr,
+    pub admin_token: Option<String>,
+    pub cache_size: u64,
+    pub cache_max_object_size: u64,
+    pub pop: String,
+    /// Index into `Topology::distributions`.
+    pub default_distribution: Option<usize>,
+    pub default_certificate: Option<CertificateFiles>,
+    pub certificates: Vec<CertificateFiles>,
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+// ---------------------------------------------------------------- edge
+
+#[derive(Debug, Clone)]
+pub struct Distribution {
+    pub id: String,
+    pub enabled: bool,
+    pub aliases: Vec<Alias>,
+    pub default_root_object: Option<String>,
+    pub http_version: spec::HttpVersion,
+    pub minimum_protocol_version: spec::MinimumProtocolVersion,
+    pub origins: Vec<Origin>,
+    pub origin_groups: Vec<OriginGroup>,
+    /// Ordered: the `cache_behaviors` in file order, then the default behavior (pattern `None`).
+    pub behaviors: Vec<Behavior>,
+    pub custom_error_responses: Vec<spec::CustomErrorResponse>,
+}
+
+impl Distribution {
+    /// The first behavior whose path pattern matches; the default behavior otherwise.
+    pub fn behavior_for(&self, path: &str) -> &Behavior {
+        let last = self.behaviors.len().saturating_sub(1);
+        self.behaviors
+            .iter()
+            .find(|b| b.path_pattern.as_ref().is_none_or(|p| p.matches(path)))
+            .unwrap_or(&self.behaviors[last])
+    }
+}
+
+/// A CNAME: an exact host, or `*.suffix` matching one or more labels in front of the suffix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Alias {
+    Exact(String),
+    /// The suffix including its leading dot, lowercased: `.example.test`.
+    Wildcard(String),
+}
+
+impl Alias {
+    pub fn parse(alias: &str) -> Alias {
+        let lower = alias.to_ascii_lowercase();
+        match lower.strip_prefix('*') {
+            Some(suffix) => Alias::Wildcard(suffix.to_string()),
+            None => Alias::Exact(lower),
+        }
+    }
+
+    /// `host` must already be lowercased and stripped of its port.
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            Alias::Exact(name) => name == host,
+            Alias::Wildcard(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub id: String,
+    pub domain_name: String,
+    pub origin_path: String,
+    pub custom_headers: Vec<(String, String)>,
+    pub connection_attempts: u32,
+    pub connection_timeout: Duration,
+    pub protocol_policy: OriginProtocolPolicy,
+    pub http_port: u16,
+    pub https_port: u16,
+    pub read_timeout: Duration,
+    pub keepalive_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct OriginGroup {
+    pub id: String,
+    /// Indices into `Distribution::origins`, primary first.
+    pub members: [usize; 2],
+    pub failover_status_codes: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginTarget {
+    Origin(usize),
+    Group(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct Behavior {
+    pub path_pattern: Option<Wildcard>,
+    pub target: OriginTarget,
+    pub viewer_protocol_policy: ViewerProtocolPolicy,
+    pub allowed_methods: Vec<Method>,
+    pub cached_methods: Vec<Method>,
+    pub cache_policy: Arc<CachePolicy>,
+    pub origin_request_policy: Option<Arc<NamedPolicy<spec::OriginRequestPolicy>>>,
+    pub response_headers_policy: Option<Arc<NamedPolicy<spec::ResponseHeadersPolicy>>>,
+    pub compress: bool,
+}
+
+/// A cache policy with its defaults applied (or legacy behavior settings turned into one).
+#[derive(Debug, Clone)]
+pub struct CachePolicy {
+    pub name: String,
+    /// The AWS id of a managed policy.
+    pub managed_id: Option<&'static str>,
+    pub ttl: TtlSettings,
+    pub gzip: bool,
+    pub brotli: bool,
+    pub headers: spec::CacheHeadersConfig,
+    pub cookies: spec::CookiesConfig,
+    pub query_strings: spec::QueryStringsConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct NamedPolicy<T> {
+    pub managed_id: Option<&'static str>,
+    pub policy: T,
+}
+
+// ---------------------------------------------------------------- balancer
+
+#[derive(Debug, Clone)]
+pub struct LoadBalancer {
+    pub name: String,
+    pub dns_name: String,
+    pub nodes: Vec<Node>,
+    /// Normalised to the ELBv2 API's strings.
+    pub attributes: BTreeMap<String, String>,
+    pub idle_timeout: Duration,
+    pub xff_mode: XffMode,
+    pub preserve_host_header: bool,
+    pub listeners: Vec<Listener>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub zone: String,
+    pub address: IpAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XffMode {
+    Append,
+    Preserve,
+    Remove,
+}
+
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub port: u16,
+    pub protocol: spec::ListenerProtocol,
+    /// Sorted by priority, lowest first.
+    pub rules: Vec<Rule>,
+    pub default_action: Action,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub priority: u32,
+    pub conditions: Vec<Condition>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone)]
+pub enum Condition {
+    HostHeader(Vec<Wildcard>),
+    PathPattern(Vec<Wildcard>),
+    /// Header name lowercased.
+    HttpHeader(String, Vec<Wildcard>),
+    HttpRequestMethod(Vec<String>),
+    QueryString(Vec<(Option<Wildcard>, Wildcard)>),
+    SourceIp(Vec<Cidr>),
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Forward(Forward),
+    Redirect(Redirect),
+    FixedResponse(FixedResponse),
+}
+
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// (index into `Topology::target_groups`, weight).
+    pub target_groups: Vec<(usize, u32)>,
+    /// Target-group stickiness (`AWSALBTG`) duration, when enabled.
+    pub stickiness: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    pub protocol: String,
+    pub port: String,
+    pub host: String,
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetGroup {
+    pub name: String,
+    pub protocol: spec::TargetProtocol,
+    pub port: u16,
+    pub health_check: HealthCheck,
+    pub algorithm: Algorithm,
+    pub slow_start: Duration,
+    pub deregistration_delay: Duration,
+    pub stickiness: Option<Stickiness>,
+    /// `None` = use the load balancer's setting (always on for ALB).
+    pub cross_zone: Option<bool>,
+    pub attributes: BTreeMap<String, String>,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    RoundRobin,
+    LeastOutstandingRequests,
+    WeightedRandom { anomaly_mitigation: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stickiness {
+    LbCookie {
+        duration: Duration,
+    },
+    AppCookie {
+        cookie_name: String,
+        duration: Duration,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    pub enabled: bool,
+    pub protocol: spec::TargetProtocol,
+    /// `None` = the traffic port.
+    pub port: Option<u16>,
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    /// Inclusive ranges of accepted status codes.
+    pub matcher: Vec<(u16, u16)>,
+}
+
+impl HealthCheck {
+    pub fn accepts(&self, status: u16) -> bool {
+        self.matcher
+            .iter()
+            .any(|(lo, hi)| (*lo..=*hi).contains(&status))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub address: IpAddr,
+    pub port: u16,
+    pub zone: String,
+}
+
+impl Target {
+    pub fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.address, self.port)
+    }
+}

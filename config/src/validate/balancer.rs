@@ -1,0 +1,994 @@
+//! Validation of the ALB side: target groups, load balancers, listeners, rules, conditions, actions.
+
+use super::attributes::{self, normalise};
+use super::edge::reference_error;
+use super::Ctx;
+use crate::error::FieldPath;
+use crate::model::{self, Algorithm, Condition, Stickiness};
+use crate::net::Cidr;
+use crate::pattern::{self, wildcard_count};
+use crate::spec::{self, ActionType, ConditionField, ConditionValue, Spec};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn is_aws_lb_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+pub(super) fn target_groups(ctx: &mut Ctx<'_, '_>, spec: &Spec) -> Vec<Arc<model::TargetGroup>> {
+    let root = FieldPath::root();
+    ctx.unique(
+        "target group name",
+        spec.target_groups.iter().enumerate().map(|(i, t)| {
+            (
+                root.key("target_groups").index(i).key("name"),
+                t.name.as_str(),
+            )
+        }),
+    );
+    let zones: HashSet<&str> = spec
+        .load_balancers
+        .iter()
+        .flat_map(|lb| lb.nodes.keys().map(String::as_str))
+        .collect();
+    spec.target_groups
+        .iter()
+        .enumerate()
+        .map(|(i, tg)| {
+            Arc::new(target_group(
+                ctx,
+                &root.key("target_groups").index(i),
+                tg,
+                &zones,
+            ))
+        })
+        .collect()
+}
+
+fn target_group(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    tg: &spec::TargetGroup,
+    zones: &HashSet<&str>,
+) -> model::TargetGroup {
+    if !is_aws_lb_name(&tg.name) {
+        ctx.error(&path.key("name"), "a target group name is 1 to 32 letters, digits and `-`, not starting or ending with `-`");
+    }
+    ctx.range(&path.key("port"), tg.port, 1, 65535);
+    if let Some(t @ (spec::TargetType::Lambda | spec::TargetType::Alb)) = tg.target_type {
+        ctx.error(
+            &path.key("target_type"),
+            format!("{t:?} targets are not served by ferry's balancer; use ip or instance targets"),
+        );
+    }
+    let protocol = tg.protocol.unwrap_or(spec::TargetProtocol::HTTP);
+    let health_check = health_check(ctx, &path.key("health_check"), &tg.health_check, protocol);
+    let attrs = normalise(
+        ctx,
+        &path.key("attributes"),
+        &tg.attributes,
+        attributes::TARGET_GROUP,
+    );
+    let get = |k: &str| attrs.get(k).map(String::as_str);
+    let ap = path.key("attributes");
+    let algorithm = match get("load_balancing.algorithm.type") {
+        Some("least_outstanding_requests") => Algorithm::LeastOutstandingRequests,
+        Some("weighted_random") => Algorithm::WeightedRandom {
+            anomaly_mitigation: get("load_balancing.algorithm.anomaly_mitigation") == Some("on"),
+        },
+        _ => Algorithm::RoundRobin,
+    };
+    if get("load_balancing.algorithm.anomaly_mitigation") == Some("on")
+        && !matches!(algorithm, Algorithm::WeightedRandom { .. })
+    {
+        ctx.error(
+            &ap.key("load_balancing.algorithm.anomaly_mitigation"),
+            "anomaly mitigation needs load_balancing.algorithm.type = \"weighted_random\"",
+        );
+    }
+    let slow_start: u64 = get("slow_start.duration_seconds")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if slow_start > 0 {
+        match algorithm {
+            Algorithm::LeastOutstandingRequests => ctx.error(
+                &ap.key("slow_start.duration_seconds"),
+                "slow start is not compatible with least_outstanding_requests (ALB refuses it)",
+            ),
+            Algorithm::WeightedRandom {
+                anomaly_mitigation: true,
+            } => ctx.error(
+                &ap.key("slow_start.duration_seconds"),
+                "slow start is not compatible with anomaly mitigation (ALB refuses it)",
+            ),
+            _ => {}
+        }
+    }
+    let secs = |k: &str, default: u64| {
+        Duration::from_secs(get(k).and_then(|v| v.parse().ok()).unwrap_or(default))
+    };
+    let stickiness = match (get("stickiness.enabled"), get("stickiness.type")) {
+        (Some("true"), Some("app_cookie")) => {
+            let name = get("stickiness.app_cookie.cookie_name")
+                .unwrap_or("")
+                .to_string();
+            if name.is_empty() {
+                ctx.error(
+                    &ap.key("stickiness.type"),
+                    "app_cookie stickiness needs stickiness.app_cookie.cookie_name",
+                );
+            } else if name.starts_with("AWSALB") {
+                ctx.error(
+                    &ap.key("stickiness.app_cookie.cookie_name"),
+                    "cookie names starting with AWSALB are reserved by the load balancer",
+                );
+            }
+            Some(Stickiness::AppCookie {
+                cookie_name: name,
+                duration: secs("stickiness.app_cookie.duration_seconds", 86_400),
+            })
+        }
+        (Some("true"), _) => Some(Stickiness::LbCookie {
+            duration: secs("stickiness.lb_cookie.duration_seconds", 86_400),
+        }),
+        _ => None,
+    };
+    let cross_zone = match get("load_balancing.cross_zone.enabled") {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    };
+    let mut targets = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, t) in tg.targets.iter().enumerate() {
+        let tp = path.key("targets").index(i);
+        let address = ctx.ip(&tp.key("id"), &t.id);
+        let port = t.port.unwrap_or(tg.port);
+        ctx.range(&tp.key("port"), port, 1, 65535);
+        if !zones.is_empty() && !zones.contains(t.zone.as_str()) {
+            let mut known: Vec<&str> = zones.iter().copied().collect();
+            known.sort();
+            ctx.error(
+                &tp.key("zone"),
+                format!(
+                    "no load balancer has a node in zone `{}` (zones: {})",
+                    t.zone,
+                    known.join(", ")
+                ),
+            );
+        }
+        if let Some(address) = address {
+            if !seen.insert((address, port)) {
+                ctx.error(&tp, format!("target {address}:{port} is registered twice"));
+            }
+            targets.push(model::Target {
+                address,
+                port,
+                zone: t.zone.clone(),
+            });
+        }
+    }
+    model::TargetGroup {
+        name: tg.name.clone(),
+        protocol,
+        port: tg.port,
+        health_check,
+        algorithm,
+        slow_start: Duration::from_secs(slow_start),
+        deregistration_delay: secs("deregistration_delay.timeout_seconds", 300),
+        stickiness,
+        cross_zone,
+        attributes: attrs,
+        targets,
+    }
+}
+
+fn health_check(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    h: &spec::HealthCheck,
+    protocol: spec::TargetProtocol,
+) -> model::HealthCheck {
+    let interval = ctx.range(
+        &path.key("interval_seconds"),
+        h.interval_seconds.unwrap_or(30),
+        5,
+        300,
+    );
+    let timeout = ctx.range(
+        &path.key("timeout_seconds"),
+        h.timeout_seconds.unwrap_or(5),
+        2,
+        120,
+    );
+    if timeout >= interval {
+        ctx.error(
+            &path.key("timeout_seconds"),
+            format!("the timeout ({timeout}s) must be shorter than the interval ({interval}s)"),
+        );
+    }
+    let healthy_threshold = ctx.range(
+        &path.key("healthy_threshold_count"),
+        h.healthy_threshold_count.unwrap_or(5),
+        2,
+        10,
+    );
+    let unhealthy_threshold = ctx.range(
+        &path.key("unhealthy_threshold_count"),
+        h.unhealthy_threshold_count.unwrap_or(2),
+        2,
+        10,
+    );
+    let path_text = h.path.clone().unwrap_or_else(|| "/".into());
+    if !path_text.starts_with('/') || path_text.len() > 1024 {
+        ctx.error(
+            &path.key("path"),
+            "a path starting with `/`, up to 1024 characters",
+        );
+    }
+    let port = match &h.port {
+        None => None,
+        Some(spec::AttrValue::Str(s)) if s == "traffic-port" => None,
+        Some(v) => match v.as_api_string().parse::<u16>() {
+            Ok(p) if p > 0 => Some(p),
+            _ => {
+                ctx.error(
+                    &path.key("port"),
+                    "a port from 1 to 65535 or \"traffic-port\"",
+                );
+                None
+            }
+        },
+    };
+    let text = h.matcher.clone().unwrap_or_else(|| "200".into());
+    let matcher = match parse_matcher(&text) {
+        Ok(m) => m,
+        Err(why) => {
+            ctx.error(&path.key("matcher"), why);
+            vec![(200, 200)]
+        }
+    };
+    model::HealthCheck {
+        enabled: h.enabled.unwrap_or(true),
+        protocol: h.protocol.unwrap_or(protocol),
+        port,
+        path: path_text,
+        interval: Duration::from_secs(interval.into()),
+        timeout: Duration::from_secs(timeout.into()),
+        healthy_threshold,
+        unhealthy_threshold,
+        matcher,
+    }
+}
+
+/// `"200"`, `"200,202"`, `"200-299"`: HTTP codes from 200 to 499.
+pub fn parse_matcher(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    let bad = || {
+        format!("`{text}` is not a matcher: codes from 200 to 499 like \"200\", \"200,202\" or \"200-299\"")
+    };
+    let code = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (200..=499).contains(c))
+    };
+    text.split(',')
+        .map(|part| match part.split_once('-') {
+            Some((lo, hi)) => match (code(lo), code(hi)) {
+                (Some(lo), Some(hi)) if lo <= hi => Ok((lo, hi)),
+                _ => Err(bad()),
+            },
+            None => code(part).map(|c| (c, c)).ok_or_else(bad),
+        })
+        .collect()
+}
+
+pub(super) fn load_balancers(
+    ctx: &mut Ctx<'_, '_>,
+    spec: &Spec,
+    target_groups: &[Arc<model::TargetGroup>],
+    resolve: &mut BTreeMap<String, Vec<IpAddr>>,
+) -> Vec<Arc<model::LoadBalancer>> {
+    let root = FieldPath::root();
+    ctx.unique(
+        "load balancer name",
+        spec.load_balancers.iter().enumerate().map(|(i, l)| {
+            (
+                root.key("load_balancers").index(i).key("name"),
+                l.name.as_str(),
+            )
+        }),
+    );
+    let tg_index: HashMap<&str, usize> = target_groups
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    let mut out = Vec::new();
+    for (i, lb) in spec.load_balancers.iter().enumerate() {
+        let path = root.key("load_balancers").index(i);
+        if !is_aws_lb_name(&lb.name) || lb.name.starts_with("internal-") {
+            ctx.error(&path.key("name"), "a load balancer name is 1 to 32 letters, digits and `-`, not starting or ending with `-` nor with `internal-`");
+        }
+        let dns = lb.dns_name.to_ascii_lowercase();
+        if resolve.contains_key(&dns) {
+            ctx.error(
+                &path.key("dns_name"),
+                format!(
+                    "`{}` is already a name in [resolve] or of another load balancer",
+                    lb.dns_name
+                ),
+            );
+        }
+        if lb.nodes.is_empty() {
+            ctx.error(
+                &path.key("nodes"),
+                "a load balancer needs at least one node: nodes = { a = \"127.0.0.1\" }",
+            );
+        }
+        if spec.aws.is_some() && lb.nodes.len() < 2 {
+            ctx.error(
+                &path.key("nodes"),
+                "an ALB spans at least two availability zones: give nodes in two zones",
+            );
+        }
+        let nodes: Vec<model::Node> = lb
+            .nodes
+            .iter()
+            .filter_map(|(zone, address)| {
+                let address = ctx.ip(&path.key("nodes").key(zone), address)?;
+                Some(model::Node {
+                    zone: zone.clone(),
+                    address,
+                })
+            })
+            .collect();
+        resolve.insert(dns, nodes.iter().map(|n| n.address).collect());
+        let attrs = normalise(
+            ctx,
+            &path.key("attributes"),
+            &lb.attributes,
+            attributes::LOAD_BALANCER,
+        );
+        let xff_mode = match attrs
+            .get("routing.http.xff_header_processing.mode")
+            .map(String::as_str)
+        {
+            Some("preserve") => model::XffMode::Preserve,
+            Some("remove") => model::XffMode::Remove,
+            _ => model::XffMode::Append,
+        };
+        let idle = attrs
+            .get("idle_timeout.timeout_seconds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        let mut ports = HashSet::new();
+        for (j, l) in lb.listeners.iter().enumerate() {
+            if !ports.insert(l.port) {
+                ctx.error(
+                    &path.key("listeners").index(j).key("port"),
+                    format!("duplicate listener port {}", l.port),
+                );
+            }
+        }
+        let listeners = lb
+            .listeners
+            .iter()
+            .enumerate()
+            .map(|(j, l)| listener(ctx, &path.key("listeners").index(j), l, &tg_index))
+            .collect::<Vec<_>>();
+        out.push(Arc::new(model::LoadBalancer {
+            name: lb.name.clone(),
+            dns_name: lb.dns_name.to_ascii_lowercase(),
+            nodes,
+            idle_timeout: Duration::from_secs(idle),
+            xff_mode,
+            preserve_host_header: attrs
+                .get("routing.http.preserve_host_header.enabled")
+                .map(String::as_str)
+                == Some("true"),
+            attributes: attrs,
+            listeners: listeners.into_iter().flatten().collect(),
+        }));
+    }
+    out
+}
+
+fn listener(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    l: &spec::Listener,
+    tgs: &HashMap<&str, usize>,
+) -> Option<model::Listener> {
+    ctx.range(&path.key("port"), l.port, 1, 65535);
+    if l.protocol == spec::ListenerProtocol::HTTPS && l.default_certificate.is_none() {
+        ctx.error(
+            &path.key("default_certificate"),
+            "an HTTPS listener needs default_certificate = { cert = \"...\", key = \"...\" }",
+        );
+    }
+    if l.protocol == spec::ListenerProtocol::HTTP && l.ssl_policy.is_some() {
+        ctx.error(
+            &path.key("ssl_policy"),
+            "ssl_policy applies to HTTPS listeners only",
+        );
+    }
+    if let Some(policy) = &l.ssl_policy {
+        if !policy.starts_with("ELBSecurityPolicy-") {
+            ctx.error(
+                &path.key("ssl_policy"),
+                format!("`{policy}` is not an ELBSecurityPolicy-* name"),
+            );
+        }
+    }
+    let default_action = actions(ctx, &path.key("default_actions"), &l.default_actions, tgs);
+    let mut priorities = HashMap::new();
+    let mut rules = Vec::new();
+    for (i, r) in l.rules.iter().enumerate() {
+        let rp = path.key("rules").index(i);
+        ctx.range(&rp.key("priority"), r.priority, 1, 50_000);
+        if priorities.insert(r.priority, i).is_some() {
+            ctx.error(
+                &rp.key("priority"),
+                format!(
+                    "duplicate priority {}: priorities are unique per listener",
+                    r.priority
+                ),
+            );
+        }
+        let conditions = conditions(ctx, &rp, &r.conditions);
+        let action = actions(ctx, &rp.key("actions"), &r.actions, tgs);
+        if let (Some(conditions), Some(action)) = (conditions, action) {
+            rules.push(model::Rule {
+                priority: r.priority,
+                conditions,
+                action,
+            });
+        }
+    }
+    rules.sort_by_key(|r| r.priority);
+    Some(model::Listener {
+        port: l.port,
+        protocol: l.protocol,
+        rules,
+        default_action: default_action?,
+    })
+}
+
+fn conditions(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    list: &[spec::Condition],
+) -> Option<Vec<Condition>> {
+    let cp = path.key("conditions");
+    if list.is_empty() {
+        ctx.error(&cp, "a rule needs at least one condition");
+    }
+    let mut values_total = 0;
+    let mut wildcards = 0;
+    let mut once = HashSet::new();
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, c) in list.iter().enumerate() {
+        let p = cp.index(i);
+        let field = c.field;
+        if matches!(
+            field,
+            ConditionField::HostHeader
+                | ConditionField::PathPattern
+                | ConditionField::HttpRequestMethod
+                | ConditionField::SourceIp
+        ) && !once.insert(field)
+        {
+            ctx.error(
+                &p.key("field"),
+                format!(
+                    "`{}` may appear once per rule; put the values in one condition",
+                    field.as_str()
+                ),
+            );
+        }
+        if c.values.is_empty() {
+            ctx.error(&p.key("values"), "give at least one value");
+        }
+        if c.values.len() > 5 {
+            ctx.error(
+                &p.key("values"),
+                format!(
+                    "{} values; ALB allows at most 5 per condition",
+                    c.values.len()
+                ),
+            );
+        }
+        values_total += c.values.len();
+        if field == ConditionField::HttpHeader {
+            match &c.http_header_name {
+                Some(n)
+                    if !n.is_empty()
+                        && n.len() <= 40
+                        && n.bytes().all(|b| {
+                            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+                        }) => {}
+                Some(n) => ctx.error(
+                    &p.key("http_header_name"),
+                    format!("`{n}` is not a header name (up to 40 token characters)"),
+                ),
+                None => ctx.error(&p, "http-header needs http_header_name"),
+            }
+        } else if c.http_header_name.is_some() {
+            ctx.error(
+                &p.key("http_header_name"),
+                "only http-header conditions take http_header_name",
+            );
+        }
+        let mut texts = Vec::new();
+        let mut pairs = Vec::new();
+        for (j, v) in c.values.iter().enumerate() {
+            let vp = p.key("values").index(j);
+            match (field, v) {
+                (ConditionField::QueryString, ConditionValue::KeyValue(kv)) => {
+                    for s in kv.key.iter().chain([&kv.value]) {
+                        wildcards += wildcard_count(s);
+                        if s.len() > 128 || s.is_empty() {
+                            ctx.error(&vp, "query-string keys and values are 1 to 128 characters");
+                        }
+                    }
+                    pairs.push(kv.clone());
+                }
+                (ConditionField::QueryString, ConditionValue::Text(_)) => {
+                    ctx.error(&vp, "query-string values are tables: { key = \"version\", value = \"v1\" } (key optional)");
+                    ok = false;
+                }
+                (_, ConditionValue::KeyValue(_)) => {
+                    ctx.error(&vp, format!("{} values are strings", field.as_str()));
+                    ok = false;
+                }
+                (_, ConditionValue::Text(s)) => {
+                    check_value(ctx, &vp, field, s);
+                    if !matches!(
+                        field,
+                        ConditionField::SourceIp | ConditionField::HttpRequestMethod
+                    ) {
+                        wildcards += wildcard_count(s);
+                    }
+                    texts.push(s.clone());
+                }
+            }
+        }
+        let condition = match field {
+            ConditionField::HostHeader => {
+                Condition::HostHeader(texts.iter().map(|s| pattern::alb_host_pattern(s)).collect())
+            }
+            ConditionField::PathPattern => {
+                Condition::PathPattern(texts.iter().map(|s| pattern::alb_path_pattern(s)).collect())
+            }
+            ConditionField::HttpHeader => Condition::HttpHeader(
+                c.http_header_name
+                    .clone()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase(),
+                texts
+                    .iter()
+                    .map(|s| pattern::alb_header_value_pattern(s))
+                    .collect(),
+            ),
+            ConditionField::HttpRequestMethod => Condition::HttpRequestMethod(texts),
+            ConditionField::QueryString => Condition::QueryString(
+                pairs
+                    .iter()
+                    .map(|kv| {
+                        (
+                            kv.key.as_deref().map(pattern::alb_query_pattern),
+                            pattern::alb_query_pattern(&kv.value),
+                        )
+                    })
+                    .collect(),
+            ),
+            ConditionField::SourceIp => {
+                Condition::SourceIp(texts.iter().filter_map(|s| Cidr::parse(s).ok()).collect())
+            }
+        };
+        out.push(condition);
+    }
+    if values_total > 5 {
+        ctx.error(&cp, format!("{values_total} condition values in this rule; ALB allows at most 5 match evaluations per rule"));
+    }
+    if wildcards > 5 {
+        ctx.error(
+            &cp,
+            format!("{wildcards} wildcards in this rule; ALB allows at most 5 per rule"),
+        );
+    }
+    ok.then_some(out)
+}
+
+fn check_value(ctx: &mut Ctx<'_, '_>, path: &FieldPath, field: ConditionField, s: &str) {
+    let (allowed, what): (fn(char) -> bool, &str) = match field {
+        ConditionField::HostHeader => (
+            |c| c.is_ascii_alphanumeric() || "-.*?".contains(c),
+            "A-Z a-z 0-9 - . * ?",
+        ),
+        ConditionField::PathPattern => (
+            |c| c.is_ascii_alphanumeric() || "_-.$/~\"'@:+&*?".contains(c),
+            "A-Z a-z 0-9 _ - . $ / ~ \" ' @ : + & * ?",
+        ),
+        ConditionField::HttpRequestMethod => (
+            |c| c.is_ascii_uppercase() || c == '-' || c == '_',
+            "A-Z - _ (exact, case sensitive)",
+        ),
+        ConditionField::HttpHeader | ConditionField::QueryString => {
+            (|c| !c.is_control(), "printable characters")
+        }
+        ConditionField::SourceIp => {
+            if let Err(why) = Cidr::parse(s) {
+                ctx.error(path, why);
+            } else if s == "255.255.255.255/32" {
+                ctx.error(
+                    path,
+                    "255.255.255.255/32 is not allowed as a source-ip value",
+                );
+            }
+            return;
+        }
+    };
+    let max = if field == ConditionField::HttpRequestMethod {
+        40
+    } else {
+        128
+    };
+    if s.is_empty() || s.chars().count() > max || !s.chars().all(allowed) {
+        ctx.error(
+            path,
+            format!(
+                "`{s}` is not a valid {} value: 1 to {max} of {what}",
+                field.as_str()
+            ),
+        );
+    }
+}
+
+fn actions(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    list: &[spec::Action],
+    tgs: &HashMap<&str, usize>,
+) -> Option<model::Action> {
+    if list.is_empty() {
+        ctx.error(path, "give one action: forward, redirect or fixed-response");
+        return None;
+    }
+    let mut ordered: Vec<(usize, &spec::Action)> = list.iter().enumerate().collect();
+    ordered.sort_by_key(|(i, a)| (a.order.unwrap_or(u32::MAX), *i));
+    let mut terminal = None;
+    for (pos, (i, a)) in ordered.iter().enumerate() {
+        let ap = path.index(*i);
+        if let Some(order) = a.order {
+            ctx.range(&ap.key("order"), order, 1, 50_000);
+        }
+        let last = pos + 1 == ordered.len();
+        let is_terminal = matches!(
+            a.r#type,
+            ActionType::Forward | ActionType::Redirect | ActionType::FixedResponse
+        );
+        if is_terminal && !last {
+            ctx.error(
+                &ap.key("type"),
+                format!(
+                    "`{}` ends the request: it must be the last action",
+                    a.r#type.as_str()
+                ),
+            );
+        }
+        if last && !is_terminal {
+            ctx.error(
+                &ap.key("type"),
+                "the last action must be forward, redirect or fixed-response",
+            );
+        }
+        check_action_fields(ctx, &ap, a);
+        match a.r#type {
+            ActionType::AuthenticateOidc | ActionType::AuthenticateCognito => {
+                ctx.error(&ap.key("type"), format!("`{}` is not served by ferry's balancer yet: ferry would have to let every request through unauthenticated, so it refuses the topology", a.r#type.as_str()));
+            }
+            _ if last => terminal = action(ctx, &ap, a, tgs),
+            _ => {}
+        }
+    }
+    terminal
+}
+
+/// Each action type takes its own config and no other.
+fn check_action_fields(ctx: &mut Ctx<'_, '_>, path: &FieldPath, a: &spec::Action) {
+    let present = [
+        (
+            "target_group",
+            a.target_group.is_some(),
+            ActionType::Forward,
+        ),
+        (
+            "forward_config",
+            a.forward_config.is_some(),
+            ActionType::Forward,
+        ),
+        (
+            "redirect_config",
+            a.redirect_config.is_some(),
+            ActionType::Redirect,
+        ),
+        (
+            "fixed_response_config",
+            a.fixed_response_config.is_some(),
+            ActionType::FixedResponse,
+        ),
+        (
+            "authenticate_oidc_config",
+            a.authenticate_oidc_config.is_some(),
+            ActionType::AuthenticateOidc,
+        ),
+        (
+            "authenticate_cognito_config",
+            a.authenticate_cognito_config.is_some(),
+            ActionType::AuthenticateCognito,
+        ),
+    ];
+    for (field, is_set, owner) in present {
+        if is_set && owner != a.r#type {
+            ctx.error(
+                &path.key(field),
+                format!(
+                    "`{field}` does not go with type = \"{}\"",
+                    a.r#type.as_str()
+                ),
+            );
+        }
+    }
+    let needed = match a.r#type {
+        ActionType::Forward => a.target_group.is_some() || a.forward_config.is_some(),
+        ActionType::Redirect => a.redirect_config.is_some(),
+        ActionType::FixedResponse => a.fixed_response_config.is_some(),
+        ActionType::AuthenticateOidc => a.authenticate_oidc_config.is_some(),
+        ActionType::AuthenticateCognito => a.authenticate_cognito_config.is_some(),
+    };
+    if !needed {
+        let what = match a.r#type {
+            ActionType::Forward => "`target_group = \"...\"` or `forward_config`",
+            ActionType::Redirect => "`redirect_config`",
+            ActionType::FixedResponse => "`fixed_response_config`",
+            ActionType::AuthenticateOidc => "`authenticate_oidc_config`",
+            ActionType::AuthenticateCognito => "`authenticate_cognito_config`",
+        };
+        ctx.error(path, format!("a {} action needs {what}", a.r#type.as_str()));
+    }
+}
+
+fn action(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    a: &spec::Action,
+    tgs: &HashMap<&str, usize>,
+) -> Option<model::Action> {
+    let lookup = |ctx: &mut Ctx<'_, '_>, p: &FieldPath, name: &str| {
+        let found = tgs.get(name).copied();
+        if found.is_none() {
+            reference_error(ctx, p, "target group", name, tgs.keys().copied());
+        }
+        found
+    };
+    match a.r#type {
+        ActionType::Forward => {
+            if a.target_group.is_some() && a.forward_config.is_some() {
+                ctx.error(
+                    &path.key("forward_config"),
+                    "give either target_group or forward_config, not both",
+                );
+            }
+            if let Some(name) = &a.target_group {
+                let tg = lookup(ctx, &path.key("target_group"), name)?;
+                return Some(model::Action::Forward(model::Forward {
+                    target_groups: vec![(tg, 1)],
+                    stickiness: None,
+                }));
+            }
+            let fc = a.forward_config.as_ref()?;
+            let fp = path.key("forward_config");
+            if fc.target_groups.is_empty() || fc.target_groups.len() > 5 {
+                ctx.error(&fp.key("target_groups"), "from 1 to 5 target groups");
+            }
+            let mut seen = HashSet::new();
+            let mut groups = Vec::new();
+            for (i, w) in fc.target_groups.iter().enumerate() {
+                let wp = fp.key("target_groups").index(i);
+                if !seen.insert(w.target_group.as_str()) {
+                    ctx.error(
+                        &wp.key("target_group"),
+                        format!("target group `{}` is listed twice", w.target_group),
+                    );
+                }
+                let weight = ctx.range(&wp.key("weight"), w.weight.unwrap_or(1), 0, 999);
+                if let Some(tg) = lookup(ctx, &wp.key("target_group"), &w.target_group) {
+                    groups.push((tg, weight));
+                }
+            }
+            if !fc.target_groups.is_empty() && fc.target_groups.iter().all(|w| w.weight == Some(0))
+            {
+                ctx.error(
+                    &fp.key("target_groups"),
+                    "every weight is 0: no request could be forwarded",
+                );
+            }
+            let stickiness = match &fc.target_group_stickiness_config {
+                Some(s) if s.enabled => {
+                    let d = match s.duration_seconds {
+                        Some(d) => ctx.range(
+                            &fp.key("target_group_stickiness_config")
+                                .key("duration_seconds"),
+                            d,
+                            1,
+                            604_800,
+                        ),
+                        None => {
+                            ctx.error(&fp.key("target_group_stickiness_config"), "duration_seconds (1 to 604800) is required when stickiness is enabled");
+                            1
+                        }
+                    };
+                    Some(Duration::from_secs(d.into()))
+                }
+                _ => None,
+            };
+            (groups.len() == fc.target_groups.len()).then_some(model::Action::Forward(
+                model::Forward {
+                    target_groups: groups,
+                    stickiness,
+                },
+            ))
+        }
+        ActionType::Redirect => redirect(
+            ctx,
+            &path.key("redirect_config"),
+            a.redirect_config.as_ref()?,
+        )
+        .map(model::Action::Redirect),
+        ActionType::FixedResponse => fixed_response(
+            ctx,
+            &path.key("fixed_response_config"),
+            a.fixed_response_config.as_ref()?,
+        )
+        .map(model::Action::FixedResponse),
+        ActionType::AuthenticateOidc | ActionType::AuthenticateCognito => None,
+    }
+}
+
+fn redirect(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    r: &spec::RedirectConfig,
+) -> Option<model::Redirect> {
+    let protocol = r.protocol.clone().unwrap_or_else(|| "#{protocol}".into());
+    let port = r.port.clone().unwrap_or_else(|| "#{port}".into());
+    let host = r.host.clone().unwrap_or_else(|| "#{host}".into());
+    let path_text = r.path.clone().unwrap_or_else(|| "/#{path}".into());
+    let query = r.query.clone().unwrap_or_else(|| "#{query}".into());
+    let mut ok = true;
+    if !["HTTP", "HTTPS", "#{protocol}"].contains(&protocol.as_str()) {
+        ctx.error(&path.key("protocol"), "HTTP, HTTPS or #{protocol}");
+        ok = false;
+    }
+    if port != "#{port}" && port.parse::<u16>().map_or(true, |p| p == 0) {
+        ctx.error(&path.key("port"), "a port from 1 to 65535 or #{port}");
+        ok = false;
+    }
+    if !path_text.starts_with('/') {
+        ctx.error(
+            &path.key("path"),
+            "the path must start with `/` (for example \"/#{path}\")",
+        );
+        ok = false;
+    }
+    if query.starts_with('?') {
+        ctx.error(&path.key("query"), "the query goes without its leading `?`");
+        ok = false;
+    }
+    for (field, value, allowed) in [
+        ("host", &host, &["#{host}"][..]),
+        ("path", &path_text, &["#{host}", "#{path}", "#{port}"][..]),
+        (
+            "query",
+            &query,
+            &["#{protocol}", "#{host}", "#{port}", "#{path}", "#{query}"][..],
+        ),
+    ] {
+        let mut rest = value.as_str();
+        while let Some(start) = rest.find("#{") {
+            let Some(end) = rest[start..].find('}') else {
+                break;
+            };
+            let placeholder = &rest[start..start + end + 1];
+            if !allowed.contains(&placeholder) {
+                ctx.error(
+                    &path.key(field),
+                    format!(
+                        "{placeholder} cannot be used in {field}; allowed: {}",
+                        allowed.join(" ")
+                    ),
+                );
+                ok = false;
+            }
+            rest = &rest[start + end + 1..];
+        }
+    }
+    if protocol == "#{protocol}"
+        && port == "#{port}"
+        && host == "#{host}"
+        && path_text == "/#{path}"
+        && query == "#{query}"
+    {
+        ctx.error(
+            path,
+            "this redirect points at the same URL it came from: change at least one component",
+        );
+        ok = false;
+    }
+    let status = match r.status_code {
+        spec::RedirectStatus::HTTP_301 => 301,
+        spec::RedirectStatus::HTTP_302 => 302,
+    };
+    ok.then_some(model::Redirect {
+        protocol,
+        port,
+        host,
+        path: path_text,
+        query,
+        status,
+    })
+}
+
+fn fixed_response(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    f: &spec::FixedResponseConfig,
+) -> Option<model::FixedResponse> {
+    let status = f
+        .status_code
+        .parse::<u16>()
+        .ok()
+        .filter(|s| matches!(s / 100, 2 | 4 | 5) && f.status_code.len() == 3);
+    if status.is_none() {
+        ctx.error(
+            &path.key("status_code"),
+            format!("`{}` is not a 2XX, 4XX or 5XX status code", f.status_code),
+        );
+    }
+    const TYPES: &[&str] = &[
+        "text/plain",
+        "text/css",
+        "text/html",
+        "application/javascript",
+        "application/json",
+    ];
+    if let Some(t) = &f.content_type {
+        if !TYPES.contains(&t.as_str()) {
+            ctx.error(
+                &path.key("content_type"),
+                format!("`{t}` is not one of {}", TYPES.join(", ")),
+            );
+        }
+    }
+    let body = f.message_body.clone().unwrap_or_default();
+    if body.len() > 1024 {
+        ctx.error(
+            &path.key("message_body"),
+            format!("{} bytes; ALB allows at most 1024", body.len()),
+        );
+    }
+    Some(model::FixedResponse {
+        status: status?,
+        content_type: f.content_type.clone(),
+        body,
+    })
+}

@@ -1,0 +1,1244 @@
+//! Validation of the CloudFront side: the `[edge]` section, policies and distributions.
+
+use super::Ctx;
+use crate::error::FieldPath;
+use crate::managed::{self, Managed, PREFIX};
+use crate::model::{
+    self, Alias, Behavior, CachePolicy, CertificateFiles, NamedPolicy, OriginTarget,
+};
+use crate::pattern;
+use crate::spec::{self, Method, Spec};
+use crate::suggest;
+use crate::ttl::TtlSettings;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const DEFAULT_TTL: u64 = 86_400;
+const MAX_TTL: u64 = 31_536_000;
+
+pub(super) fn edge_and_distributions(
+    ctx: &mut Ctx<'_, '_>,
+    spec: &Spec,
+    base_dir: &Path,
+) -> (Option<model::Edge>, Vec<Arc<model::Distribution>>) {
+    let root = FieldPath::root();
+    let policies = Policies::new(ctx, spec);
+
+    let ids = ctx.unique(
+        "distribution id",
+        spec.distributions
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (root.key("distributions").index(i).key("id"), d.id.as_str())),
+    );
+    let mut aliases_seen: HashMap<String, usize> = HashMap::new();
+    let mut distributions = Vec::new();
+    for (i, d) in spec.distributions.iter().enumerate() {
+        let path = root.key("distributions").index(i);
+        for (j, alias) in d.aliases.iter().enumerate() {
+            let lower = alias.to_ascii_lowercase();
+            if aliases_seen.insert(lower.clone(), i).is_some() {
+                ctx.error(
+                    &path.key("aliases").index(j),
+                    format!("alias `{alias}` is already used by another distribution (CNAMEAlreadyExists)"),
+                );
+            }
+        }
+        if let Some(dist) = distribution(ctx, &path, d, &policies) {
+            distributions.push(Arc::new(dist));
+        }
+    }
+
+    let edge = match (&spec.edge, spec.distributions.is_empty()) {
+        (None, true) => None,
+        (section, _) => edge_section(ctx, section.as_ref(), &ids, base_dir),
+    };
+    (edge, distributions)
+}
+
+fn edge_section(
+    ctx: &mut Ctx<'_, '_>,
+    section: Option<&spec::EdgeSection>,
+    distribution_ids: &HashMap<&str, usize>,
+    base_dir: &Path,
+) -> Option<model::Edge> {
+    let path = FieldPath::root().key("edge");
+    let default_section = spec::EdgeSection {
+        http: Some("127.0.0.1:8080".into()),
+        https: None,
+        admin: None,
+        admin_token: None,
+        cache_size: None,
+        cache_max_object_size: None,
+        pop: None,
+        default_distribution: None,
+        default_certificate: None,
+        certificates: Vec::new(),
+        threads: None,
+    };
+    let s = section.unwrap_or(&default_section);
+    let http = s
+        .http
+        .as_ref()
+        .and_then(|a| ctx.socket_addr(&path.key("http"), a));
+    let https = s
+        .https
+        .as_ref()
+        .and_then(|a| ctx.socket_addr(&path.key("https"), a));
+    if s.http.is_none() && s.https.is_none() {
+        ctx.error(
+            &path,
+            "the edge needs `http` or `https` (an address:port to listen on)",
+        );
+    }
+    let admin = match &s.admin {
+        Some(a) => ctx.socket_addr(&path.key("admin"), a),
+        None => "127.0.0.1:9900".parse().ok(),
+    };
+    if let Some(admin) = admin {
+        if !admin.ip().is_loopback() && s.admin_token.as_deref().unwrap_or("").is_empty() {
+            ctx.error(
+                &path.key("admin"),
+                format!("the admin listener {admin} is not on loopback: set `admin_token` so that it is not open to anyone"),
+            );
+        }
+    }
+    let cache_size = s.cache_size.map(|b| b.0).unwrap_or(512 << 20);
+    if cache_size < 1 << 20 {
+        ctx.error(&path.key("cache_size"), "the cache needs at least 1MiB");
+    }
+    let cache_max_object_size = s
+        .cache_max_object_size
+        .map(|b| b.0)
+        .unwrap_or(cache_size / 4);
+    if cache_max_object_size > cache_size {
+        ctx.error(
+            &path.key("cache_max_object_size"),
+            "larger than cache_size: no object that size could be stored",
+        );
+    }
+    let pop = s.pop.clone().unwrap_or_else(|| "LOC1".into());
+    if pop.is_empty() || pop.len() > 16 || !pop.chars().all(|c| c.is_ascii_alphanumeric()) {
+        ctx.error(
+            &path.key("pop"),
+            "a PoP name is 1 to 16 letters and digits, like `LOC1` or `FRA56`",
+        );
+    }
+    let default_distribution = s.default_distribution.as_ref().and_then(|id| {
+        let found = distribution_ids.get(id.as_str()).copied();
+        if found.is_none() {
+            reference_error(
+                ctx,
+                &path.key("default_distribution"),
+                "distribution",
+                id,
+                distribution_ids.keys().copied(),
+            );
+        }
+        found
+    });
+    let files = |ctx: &mut Ctx<'_, '_>, p: FieldPath, pair: &spec::CertificatePair| {
+        let cert = base_dir.join(&pair.cert);
+        let key = base_dir.join(&pair.key);
+        for (field, file) in [("cert", &cert), ("key", &key)] {
+            if let Err(e) = std::fs::File::open(file) {
+                ctx.error(
+                    &p.key(field),
+                    format!("cannot read {}: {e}", file.display()),
+                );
+            }
+        }
+        CertificateFiles { cert, key }
+    };
+    let default_certificate = s
+        .default_certificate
+        .as_ref()
+        .map(|pair| files(ctx, path.key("default_certificate"), pair));
+    let certificates = s
+        .certificates
+        .iter()
+        .enumerate()
+        .map(|(i, pair)| files(ctx, path.key("certificates").index(i), pair))
+        .collect();
+    if https.is_some() && default_certificate.is_none() {
+        ctx.error(
+            &path.key("https"),
+            "an https listener needs `default_certificate = { cert = \"...pem\", key = \"...key\" }`",
+        );
+    }
+    let threads = match s.threads {
+        Some(t) => ctx.range(&path.key("threads"), t, 1, 256),
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    };
+    Some(model::Edge {
+        http,
+        https,
+        admin: admin?,
+        admin_token: s.admin_token.clone(),
+        cache_size,
+        cache_max_object_size,
+        pop,
+        default_distribution,
+        default_certificate,
+        certificates,
+        threads,
+    })
+}
+
+pub(super) fn reference_error<'n>(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    what: &str,
+    name: &str,
+    known: impl IntoIterator<Item = &'n str> + Clone,
+) {
+    let mut message = format!("no {what} named `{name}`");
+    if let Some(best) = suggest::closest(name, known.clone()) {
+        message.push_str(&format!("; did you mean `{best}`?"));
+    } else {
+        let mut names: Vec<&str> = known.into_iter().collect();
+        names.sort();
+        if names.is_empty() {
+            message.push_str(&format!(" (none is defined)"));
+        } else if names.len() <= 12 {
+            message.push_str(&format!(" (defined: {})", names.join(", ")));
+        }
+    }
+    ctx.error(path, message);
+}
+
+// ---------------------------------------------------------------- policies
+
+struct Policies {
+    cache: HashMap<String, Arc<CachePolicy>>,
+    origin_request: HashMap<String, Arc<NamedPolicy<spec::OriginRequestPolicy>>>,
+    response_headers: HashMap<String, Arc<NamedPolicy<spec::ResponseHeadersPolicy>>>,
+}
+
+fn check_policy_name(ctx: &mut Ctx<'_, '_>, path: &FieldPath, name: &str) {
+    if name.starts_with(PREFIX) {
+        ctx.error(
+            path,
+            format!("names starting with `{PREFIX}` are AWS's managed policies; pick another name"),
+        );
+    }
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        ctx.error(
+            path,
+            "a policy name is 1 to 128 letters, digits, `-` and `_`",
+        );
+    }
+}
+
+/// A behavior list (`headers`, `cookies`, `query_strings`) must be present exactly when the behavior
+/// names items.
+fn check_items(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    behavior: &str,
+    needs_items: bool,
+    items: &[String],
+) {
+    if needs_items && items.is_empty() {
+        ctx.error(
+            path,
+            format!("`{behavior}` needs at least one name in this list"),
+        );
+    }
+    if !needs_items && !items.is_empty() {
+        ctx.error(
+            path,
+            format!("`{behavior}` takes no names; remove the list or change the behavior"),
+        );
+    }
+}
+
+impl Policies {
+    fn new(ctx: &mut Ctx<'_, '_>, spec: &Spec) -> Policies {
+        let root = FieldPath::root();
+        let mut cache: HashMap<String, Arc<CachePolicy>> = HashMap::new();
+        for m in managed::cache_policies() {
+            let Managed { id, policy, .. } = m;
+            if let Some(p) = cache_policy(ctx, None, &policy, Some(id)) {
+                cache.insert(policy.name.clone(), Arc::new(p));
+            }
+        }
+        let mut origin_request = HashMap::new();
+        for m in managed::origin_request_policies() {
+            origin_request.insert(
+                m.policy.name.clone(),
+                Arc::new(NamedPolicy {
+                    managed_id: Some(m.id),
+                    policy: m.policy,
+                }),
+            );
+        }
+        let mut response_headers = HashMap::new();
+        for m in managed::response_headers_policies() {
+            response_headers.insert(
+                m.policy.name.clone(),
+                Arc::new(NamedPolicy {
+                    managed_id: Some(m.id),
+                    policy: m.policy,
+                }),
+            );
+        }
+
+        ctx.unique(
+            "cache policy name",
+            spec.cache_policies.iter().enumerate().map(|(i, p)| {
+                (
+                    root.key("cache_policies").index(i).key("name"),
+                    p.name.as_str(),
+                )
+            }),
+        );
+        for (i, p) in spec.cache_policies.iter().enumerate() {
+            let path = root.key("cache_policies").index(i);
+            check_policy_name(ctx, &path.key("name"), &p.name);
+            if let Some(policy) = cache_policy(ctx, Some(&path), p, None) {
+                cache.insert(p.name.clone(), Arc::new(policy));
+            }
+        }
+
+        ctx.unique(
+            "origin request policy name",
+            spec.origin_request_policies
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    (
+                        root.key("origin_request_policies").index(i).key("name"),
+                        p.name.as_str(),
+                    )
+                }),
+        );
+        for (i, p) in spec.origin_request_policies.iter().enumerate() {
+            let path = root.key("origin_request_policies").index(i);
+            check_policy_name(ctx, &path.key("name"), &p.name);
+            origin_request_policy(ctx, &path, p);
+            origin_request.insert(
+                p.name.clone(),
+                Arc::new(NamedPolicy {
+                    managed_id: None,
+                    policy: p.clone(),
+                }),
+            );
+        }
+
+        ctx.unique(
+            "response headers policy name",
+            spec.response_headers_policies
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    (
+                        root.key("response_headers_policies").index(i).key("name"),
+                        p.name.as_str(),
+                    )
+                }),
+        );
+        for (i, p) in spec.response_headers_policies.iter().enumerate() {
+            let path = root.key("response_headers_policies").index(i);
+            check_policy_name(ctx, &path.key("name"), &p.name);
+            response_headers_policy(ctx, &path, p);
+            response_headers.insert(
+                p.name.clone(),
+                Arc::new(NamedPolicy {
+                    managed_id: None,
+                    policy: p.clone(),
+                }),
+            );
+        }
+        Policies {
+            cache,
+            origin_request,
+            response_headers,
+        }
+    }
+}
+
+fn cache_policy(
+    ctx: &mut Ctx<'_, '_>,
+    path: Option<&FieldPath>,
+    p: &spec::CachePolicy,
+    managed_id: Option<&'static str>,
+) -> Option<CachePolicy> {
+    // CloudFront's defaults: DefaultTTL 86400 (or MinTTL when larger), MaxTTL 31536000 (or DefaultTTL
+    // when larger).
+    let default_ttl = p.default_ttl.unwrap_or(DEFAULT_TTL.max(p.min_ttl));
+    let max_ttl = p.max_ttl.unwrap_or(MAX_TTL.max(default_ttl));
+    if let Some(path) = path {
+        if default_ttl < p.min_ttl {
+            ctx.error(
+                &path.key("default_ttl"),
+                format!(
+                    "default_ttl ({default_ttl}) must be at least min_ttl ({})",
+                    p.min_ttl
+                ),
+            );
+        }
+        if max_ttl < default_ttl {
+            ctx.error(
+                &path.key("max_ttl"),
+                format!("max_ttl ({max_ttl}) must be at least default_ttl ({default_ttl})"),
+            );
+        }
+        let h = &p.headers_config;
+        check_items(
+            ctx,
+            &path.key("headers_config").key("headers"),
+            "header_behavior",
+            h.header_behavior == spec::CacheHeaderBehavior::Whitelist,
+            &h.headers,
+        );
+        let c = &p.cookies_config;
+        use spec::CookieBehavior as C;
+        check_items(
+            ctx,
+            &path.key("cookies_config").key("cookies"),
+            "cookie_behavior",
+            matches!(c.cookie_behavior, C::Whitelist | C::AllExcept),
+            &c.cookies,
+        );
+        let q = &p.query_strings_config;
+        use spec::QueryStringBehavior as Q;
+        check_items(
+            ctx,
+            &path.key("query_strings_config").key("query_strings"),
+            "query_string_behavior",
+            matches!(q.query_string_behavior, Q::Whitelist | Q::AllExcept),
+            &q.query_strings,
+        );
+        for (field, list) in [
+            ("headers_config", &h.headers),
+            ("cookies_config", &c.cookies),
+            ("query_strings_config", &q.query_strings),
+        ] {
+            if list.len() > 10 {
+                ctx.error(
+                    &path.key(field),
+                    format!(
+                        "{} names; a cache policy takes at most 10 (CloudFront quota)",
+                        list.len()
+                    ),
+                );
+            }
+        }
+        if max_ttl == 0
+            && (p.enable_accept_encoding_gzip
+                || p.enable_accept_encoding_brotli
+                || h.header_behavior != spec::CacheHeaderBehavior::None
+                || c.cookie_behavior != C::None
+                || q.query_string_behavior != Q::None)
+        {
+            ctx.error(
+                &path.key("max_ttl"),
+                "with caching disabled (all TTLs 0) CloudFront allows nothing in the cache key: use an origin request policy to forward values",
+            );
+        }
+        if h.headers
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case("accept-encoding"))
+        {
+            ctx.error(
+                &path.key("headers_config").key("headers"),
+                "Accept-Encoding is not a header to list: use enable_accept_encoding_gzip / enable_accept_encoding_brotli",
+            );
+        }
+    }
+    Some(CachePolicy {
+        name: p.name.clone(),
+        managed_id,
+        ttl: TtlSettings {
+            min_ttl: p.min_ttl,
+            default_ttl,
+            max_ttl,
+        },
+        gzip: p.enable_accept_encoding_gzip,
+        brotli: p.enable_accept_encoding_brotli,
+        headers: p.headers_config.clone(),
+        cookies: p.cookies_config.clone(),
+        query_strings: p.query_strings_config.clone(),
+    })
+}
+
+fn origin_request_policy(ctx: &mut Ctx<'_, '_>, path: &FieldPath, p: &spec::OriginRequestPolicy) {
+    use spec::OriginHeaderBehavior as H;
+    let h = &p.headers_config;
+    let needs = matches!(
+        h.header_behavior,
+        H::Whitelist | H::AllViewerAndWhitelistCloudFront | H::AllExcept
+    );
+    check_items(
+        ctx,
+        &path.key("headers_config").key("headers"),
+        "header_behavior",
+        needs,
+        &h.headers,
+    );
+    if h.header_behavior == H::AllViewerAndWhitelistCloudFront {
+        for (i, name) in h.headers.iter().enumerate() {
+            if !name.to_ascii_lowercase().starts_with("cloudfront-") {
+                ctx.error(
+                    &path.key("headers_config").key("headers").index(i),
+                    format!("`{name}`: allViewerAndWhitelistCloudFront lists only CloudFront-* headers (all viewer headers are already forwarded)"),
+                );
+            }
+        }
+    }
+    use spec::CookieBehavior as C;
+    let c = &p.cookies_config;
+    check_items(
+        ctx,
+        &path.key("cookies_config").key("cookies"),
+        "cookie_behavior",
+        matches!(c.cookie_behavior, C::Whitelist | C::AllExcept),
+        &c.cookies,
+    );
+    use spec::QueryStringBehavior as Q;
+    let q = &p.query_strings_config;
+    check_items(
+        ctx,
+        &path.key("query_strings_config").key("query_strings"),
+        "query_string_behavior",
+        matches!(q.query_string_behavior, Q::Whitelist | Q::AllExcept),
+        &q.query_strings,
+    );
+}
+
+/// Response headers CloudFront will not let a policy add or remove.
+const PROTECTED_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "content-encoding",
+    "content-length",
+    "expect",
+    "host",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "via",
+    "warning",
+    "x-cache",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+fn protected_response_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    PROTECTED_RESPONSE_HEADERS.contains(&lower.as_str())
+        || ["x-amz-cf-", "x-amzn-", "x-edge-", "x-accel-"]
+            .iter()
+            .any(|p| lower.starts_with(p))
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn response_headers_policy(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    p: &spec::ResponseHeadersPolicy,
+) {
+    if let Some(cors) = &p.cors_config {
+        let cp = path.key("cors_config");
+        const METHODS: &[&str] = &[
+            "GET", "POST", "OPTIONS", "PUT", "DELETE", "PATCH", "HEAD", "ALL",
+        ];
+        for (i, m) in cors.access_control_allow_methods.iter().enumerate() {
+            if !METHODS.contains(&m.as_str()) {
+                ctx.error(
+                    &cp.key("access_control_allow_methods").index(i),
+                    format!("`{m}` is not one of {}", METHODS.join(", ")),
+                );
+            }
+        }
+        for (field, list) in [
+            (
+                "access_control_allow_methods",
+                &cors.access_control_allow_methods,
+            ),
+            (
+                "access_control_allow_origins",
+                &cors.access_control_allow_origins,
+            ),
+            (
+                "access_control_allow_headers",
+                &cors.access_control_allow_headers,
+            ),
+        ] {
+            if list.is_empty() {
+                ctx.error(&cp.key(field), "give at least one value (`*` for any)");
+            }
+        }
+        if cors.access_control_allow_credentials
+            && cors.access_control_allow_origins.iter().any(|o| o == "*")
+        {
+            ctx.error(&cp.key("access_control_allow_credentials"), "browsers refuse credentials with `Access-Control-Allow-Origin: *`; list the origins");
+        }
+    }
+    for (i, h) in p.custom_headers_config.iter().enumerate() {
+        let hp = path.key("custom_headers_config").index(i).key("header");
+        if !is_header_name(&h.header) || protected_response_header(&h.header) {
+            ctx.error(
+                &hp,
+                format!("`{}` cannot be set by a response headers policy", h.header),
+            );
+        }
+    }
+    ctx.unique(
+        "custom header",
+        p.custom_headers_config.iter().enumerate().map(|(i, h)| {
+            (
+                path.key("custom_headers_config").index(i).key("header"),
+                h.header.as_str(),
+            )
+        }),
+    );
+    for (i, h) in p.remove_headers_config.iter().enumerate() {
+        if !is_header_name(&h.header) || protected_response_header(&h.header) {
+            ctx.error(
+                &path.key("remove_headers_config").index(i).key("header"),
+                format!(
+                    "`{}` cannot be removed by a response headers policy",
+                    h.header
+                ),
+            );
+        }
+    }
+    if let Some(st) = &p.server_timing_headers_config {
+        if let Some(rate) = st.sampling_rate {
+            if !(0.0..=100.0).contains(&rate) {
+                ctx.error(
+                    &path
+                        .key("server_timing_headers_config")
+                        .key("sampling_rate"),
+                    "a percentage from 0 to 100",
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- distributions
+
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+/// Characters CloudFront accepts in a path pattern (CloudFront Developer Guide, "Path pattern").
+fn is_path_pattern_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_-.*$/~\"'@:+&?".contains(c)
+}
+
+/// Headers CloudFront will not let an origin's custom headers set.
+const PROTECTED_ORIGIN_HEADERS: &[&str] = &[
+    "cache-control",
+    "connection",
+    "content-length",
+    "cookie",
+    "host",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "max-forwards",
+    "pragma",
+    "proxy-authorization",
+    "proxy-connection",
+    "range",
+    "request-range",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "via",
+    "x-real-ip",
+];
+
+fn distribution(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    d: &spec::Distribution,
+    policies: &Policies,
+) -> Option<model::Distribution> {
+    if d.id.is_empty()
+        || !d
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        ctx.error(
+            &path.key("id"),
+            "a distribution id is letters, digits, `-` and `_`",
+        );
+    }
+    let mut aliases = Vec::new();
+    for (i, alias) in d.aliases.iter().enumerate() {
+        let bare = alias.strip_prefix("*.").unwrap_or(alias);
+        if !is_host_name(bare) || bare.contains('*') {
+            ctx.error(
+                &path.key("aliases").index(i),
+                format!(
+                    "`{alias}` is not a domain name (a wildcard is allowed only as a leading `*.`)"
+                ),
+            );
+        }
+        aliases.push(Alias::parse(alias));
+    }
+    if let Some(root) = &d.default_root_object {
+        if root.starts_with('/') || root.len() > 255 || root.is_empty() {
+            ctx.error(
+                &path.key("default_root_object"),
+                "an object name without a leading `/`, like `index.html`",
+            );
+        }
+    }
+
+    // Origins and groups.
+    if d.origins.is_empty() {
+        ctx.error(
+            &path.key("origins"),
+            "a distribution needs at least one origin",
+        );
+    }
+    let origin_ids = ctx.unique(
+        "origin id",
+        d.origins
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (path.key("origins").index(i).key("id"), o.id.as_str())),
+    );
+    let origins: Vec<model::Origin> = d
+        .origins
+        .iter()
+        .enumerate()
+        .map(|(i, o)| origin(ctx, &path.key("origins").index(i), o))
+        .collect();
+    let mut origin_groups = Vec::new();
+    let group_ids: HashMap<&str, usize> = d
+        .origin_groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.id.as_str(), i))
+        .collect();
+    for (i, g) in d.origin_groups.iter().enumerate() {
+        let gp = path.key("origin_groups").index(i);
+        if origin_ids.contains_key(g.id.as_str()) {
+            ctx.error(&gp.key("id"), format!("`{}` is already an origin id", g.id));
+        }
+        if g.members.len() != 2 {
+            ctx.error(
+                &gp.key("members"),
+                "an origin group has exactly two members: the primary first, then the secondary",
+            );
+        }
+        let members: Vec<usize> = g
+            .members
+            .iter()
+            .enumerate()
+            .filter_map(|(j, m)| {
+                let found = origin_ids.get(m.as_str()).copied();
+                if found.is_none() {
+                    reference_error(
+                        ctx,
+                        &gp.key("members").index(j),
+                        "origin",
+                        m,
+                        origin_ids.keys().copied(),
+                    );
+                }
+                found
+            })
+            .collect();
+        if g.members.len() == 2 && g.members[0] == g.members[1] {
+            ctx.error(
+                &gp.key("members"),
+                "the two members must be different origins",
+            );
+        }
+        const FAILOVER: &[u16] = &[400, 403, 404, 416, 500, 502, 503, 504];
+        if g.failover_criteria.status_codes.is_empty() {
+            ctx.error(
+                &gp.key("failover_criteria").key("status_codes"),
+                "give at least one status code",
+            );
+        }
+        for (j, code) in g.failover_criteria.status_codes.iter().enumerate() {
+            if !FAILOVER.contains(code) {
+                ctx.error(
+                    &gp.key("failover_criteria").key("status_codes").index(j),
+                    format!("{code} cannot trigger failover; allowed: 400, 403, 404, 416, 500, 502, 503, 504"),
+                );
+            }
+        }
+        if let [primary, secondary] = members[..] {
+            origin_groups.push(model::OriginGroup {
+                id: g.id.clone(),
+                members: [primary, secondary],
+                failover_status_codes: g.failover_criteria.status_codes.clone(),
+            });
+        }
+    }
+    ctx.unique(
+        "origin group id",
+        d.origin_groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (path.key("origin_groups").index(i).key("id"), g.id.as_str())),
+    );
+
+    // Behaviors: the ordered ones, then the default.
+    let mut behaviors = Vec::new();
+    let mut patterns: HashMap<&str, usize> = HashMap::new();
+    for (i, b) in d.cache_behaviors.iter().enumerate() {
+        let bp = path.key("cache_behaviors").index(i);
+        match &b.path_pattern {
+            None => ctx.error(
+                &bp,
+                "missing required field `path_pattern` (only the default behavior has none)",
+            ),
+            Some(p) => {
+                if patterns.insert(p.as_str(), i).is_some() {
+                    ctx.error(
+                        &bp.key("path_pattern"),
+                        format!(
+                            "duplicate path pattern `{p}`: the later behavior could never match"
+                        ),
+                    );
+                }
+            }
+        }
+        behaviors.push(behavior(ctx, &bp, b, &origin_ids, &group_ids, policies));
+    }
+    let dp = path.key("default_cache_behavior");
+    if d.default_cache_behavior.path_pattern.is_some() {
+        ctx.error(
+            &dp.key("path_pattern"),
+            "the default behavior matches every path (`*`); it takes no path_pattern",
+        );
+    }
+    behaviors.push(behavior(
+        ctx,
+        &dp,
+        &d.default_cache_behavior,
+        &origin_ids,
+        &group_ids,
+        policies,
+    ));
+
+    // Errors.
+    const ERROR_CODES: &[u16] = &[400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504];
+    const RESPONSE_CODES: &[u16] = &[200, 400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504];
+    let mut seen = HashMap::new();
+    for (i, e) in d.custom_error_responses.iter().enumerate() {
+        let ep = path.key("custom_error_responses").index(i);
+        if !ERROR_CODES.contains(&e.error_code) {
+            ctx.error(&ep.key("error_code"), format!("{} is not an error code CloudFront customises; allowed: 400, 403, 404, 405, 414, 416, 500-504", e.error_code));
+        }
+        if seen.insert(e.error_code, i).is_some() {
+            ctx.error(
+                &ep.key("error_code"),
+                format!("duplicate error_code {}", e.error_code),
+            );
+        }
+        match (&e.response_page_path, e.response_code) {
+            (Some(p), Some(code)) => {
+                if !p.starts_with('/') {
+                    ctx.error(&ep.key("response_page_path"), "a path starting with `/`");
+                }
+                if !RESPONSE_CODES.contains(&code) {
+                    ctx.error(&ep.key("response_code"), format!("{code} is not allowed; allowed: 200, 400, 403, 404, 405, 414, 416, 500-504"));
+                }
+            }
+            (None, None) => {}
+            (Some(_), None) => {
+                ctx.error(&ep.key("response_code"), "required with response_page_path")
+            }
+            (None, Some(_)) => {
+                ctx.error(&ep.key("response_page_path"), "required with response_code")
+            }
+        }
+        if let Some(ttl) = e.error_caching_min_ttl {
+            ctx.range(&ep.key("error_caching_min_ttl"), ttl, 0, MAX_TTL);
+        }
+    }
+    if let Some(r) = &d.restrictions {
+        let g = &r.geo_restriction;
+        let gp = path.key("restrictions").key("geo_restriction");
+        if (g.restriction_type == spec::GeoRestrictionType::None) != g.locations.is_empty() {
+            ctx.error(
+                &gp.key("locations"),
+                "locations are required with whitelist/blacklist and not allowed with none",
+            );
+        }
+        for (i, l) in g.locations.iter().enumerate() {
+            if l.len() != 2 || !l.chars().all(|c| c.is_ascii_uppercase()) {
+                ctx.error(
+                    &gp.key("locations").index(i),
+                    format!("`{l}` is not an ISO 3166-1 alpha-2 country code like `US`"),
+                );
+            }
+        }
+    }
+    if let Some(l) = &d.logging_config {
+        if !l.bucket.ends_with(".s3.amazonaws.com") {
+            ctx.error(
+                &path.key("logging_config").key("bucket"),
+                "the bucket's domain name, like `logs.s3.amazonaws.com`",
+            );
+        }
+    }
+
+    Some(model::Distribution {
+        id: d.id.clone(),
+        enabled: d.enabled,
+        aliases,
+        default_root_object: d.default_root_object.clone(),
+        http_version: d.http_version,
+        minimum_protocol_version: d.minimum_protocol_version,
+        origins,
+        origin_groups,
+        behaviors: behaviors.into_iter().collect::<Option<Vec<Behavior>>>()?,
+        custom_error_responses: d.custom_error_responses.clone(),
+    })
+}
+
+fn origin(ctx: &mut Ctx<'_, '_>, path: &FieldPath, o: &spec::Origin) -> model::Origin {
+    if !is_host_name(&o.domain_name) {
+        ctx.error(
+            &path.key("domain_name"),
+            format!("`{}` is not a domain name", o.domain_name),
+        );
+    }
+    if !o.origin_path.is_empty()
+        && (!o.origin_path.starts_with('/') || o.origin_path.ends_with('/'))
+    {
+        ctx.error(
+            &path.key("origin_path"),
+            "starts with `/` and does not end with `/`, like `/production`",
+        );
+    }
+    let mut custom_headers = Vec::new();
+    for (name, value) in &o.custom_headers {
+        let lower = name.to_ascii_lowercase();
+        if !is_header_name(name)
+            || PROTECTED_ORIGIN_HEADERS.contains(&lower.as_str())
+            || lower.starts_with("x-amz-")
+            || lower.starts_with("x-edge-")
+        {
+            ctx.error(
+                &path.key("custom_headers").key(name),
+                format!("CloudFront does not allow `{name}` as a custom origin header"),
+            );
+        }
+        custom_headers.push((name.clone(), value.clone()));
+    }
+    let connection_attempts = ctx.range(
+        &path.key("connection_attempts"),
+        o.connection_attempts.unwrap_or(3),
+        1,
+        3,
+    );
+    let connection_timeout = ctx.range(
+        &path.key("connection_timeout"),
+        o.connection_timeout.unwrap_or(10),
+        1,
+        10,
+    );
+    match (&o.custom_origin_config, &o.s3_origin_config) {
+        (Some(_), Some(_)) => ctx.error(path, "an origin has either custom_origin_config or s3_origin_config, not both"),
+        (None, None) => ctx.error(path, "missing `custom_origin_config = { origin_protocol_policy = \"http-only\" }` (or s3_origin_config)"),
+        _ => {}
+    }
+    let cp = path.key("custom_origin_config");
+    let c = o.custom_origin_config.as_ref();
+    let port = |ctx: &mut Ctx<'_, '_>, field: &str, value: Option<u16>, default: u16| {
+        let v = value.unwrap_or(default);
+        if !(v == 80 || v == 443 || v >= 1024) {
+            ctx.error(
+                &cp.key(field),
+                format!("{v}: CloudFront allows 80, 443 and 1024-65535"),
+            );
+        }
+        v
+    };
+    let http_port = port(ctx, "http_port", c.and_then(|c| c.http_port), 80);
+    let https_port = port(ctx, "https_port", c.and_then(|c| c.https_port), 443);
+    let read = ctx.range(
+        &cp.key("origin_read_timeout"),
+        c.and_then(|c| c.origin_read_timeout).unwrap_or(30),
+        1,
+        120,
+    );
+    let keepalive = ctx.range(
+        &cp.key("origin_keepalive_timeout"),
+        c.and_then(|c| c.origin_keepalive_timeout).unwrap_or(5),
+        1,
+        120,
+    );
+    if let Some(done) = o.response_completion_timeout {
+        if done < read {
+            ctx.error(
+                &path.key("response_completion_timeout"),
+                format!("must be at least origin_read_timeout ({read})"),
+            );
+        }
+    }
+    model::Origin {
+        id: o.id.clone(),
+        domain_name: o.domain_name.to_ascii_lowercase(),
+        origin_path: o.origin_path.clone(),
+        custom_headers,
+        connection_attempts,
+        connection_timeout: Duration::from_secs(connection_timeout.into()),
+        protocol_policy: c
+            .map(|c| c.origin_protocol_policy)
+            .unwrap_or(spec::OriginProtocolPolicy::HttpsOnly),
+        http_port,
+        https_port,
+        read_timeout: Duration::from_secs(read.into()),
+        keepalive_timeout: Duration::from_secs(keepalive.into()),
+    }
+}
+
+fn methods_are(set: &[Method], expected: &[Method]) -> bool {
+    let mut a = set.to_vec();
+    a.sort();
+    a.dedup();
+    let mut b = expected.to_vec();
+    b.sort();
+    a.len() == set.len() && a == b
+}
+
+fn behavior(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    b: &spec::CacheBehavior,
+    origin_ids: &HashMap<&str, usize>,
+    group_ids: &HashMap<&str, usize>,
+    policies: &Policies,
+) -> Option<Behavior> {
+    use Method::*;
+    let path_pattern = b.path_pattern.as_ref().map(|p| {
+        if p.is_empty() || p.len() > 255 || !p.chars().all(is_path_pattern_char) {
+            ctx.error(
+                &path.key("path_pattern"),
+                format!("`{p}` is not a path pattern CloudFront accepts: up to 255 of A-Z a-z 0-9 _ - . * $ / ~ \" ' @ : + & ?"),
+            );
+        }
+        pattern::cloudfront_path_pattern(p)
+    });
+    let target = match (
+        origin_ids.get(b.target_origin_id.as_str()),
+        group_ids.get(b.target_origin_id.as_str()),
+    ) {
+        (Some(i), _) => Some(OriginTarget::Origin(*i)),
+        (None, Some(i)) => Some(OriginTarget::Group(*i)),
+        (None, None) => {
+            reference_error(
+                ctx,
+                &path.key("target_origin_id"),
+                "origin or origin group",
+                &b.target_origin_id,
+                origin_ids.keys().chain(group_ids.keys()).copied(),
+            );
+            None
+        }
+    };
+    let allowed = b.allowed_methods.clone().unwrap_or(vec![GET, HEAD]);
+    let all = [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE];
+    if !(methods_are(&allowed, &[GET, HEAD])
+        || methods_are(&allowed, &[GET, HEAD, OPTIONS])
+        || methods_are(&allowed, &all))
+    {
+        ctx.error(
+            &path.key("allowed_methods"),
+            "CloudFront allows exactly [GET, HEAD], [GET, HEAD, OPTIONS] or all seven methods",
+        );
+    }
+    let cached = b.cached_methods.clone().unwrap_or(vec![GET, HEAD]);
+    if !(methods_are(&cached, &[GET, HEAD]) || methods_are(&cached, &[GET, HEAD, OPTIONS])) {
+        ctx.error(
+            &path.key("cached_methods"),
+            "CloudFront caches exactly [GET, HEAD] or [GET, HEAD, OPTIONS]",
+        );
+    } else if cached.iter().any(|m| !allowed.contains(m)) {
+        ctx.error(
+            &path.key("cached_methods"),
+            "cached methods must also be allowed methods",
+        );
+    }
+
+    let legacy_ttls = b.min_ttl.is_some() || b.default_ttl.is_some() || b.max_ttl.is_some();
+    let cache_policy = match (&b.cache_policy, &b.forwarded_values) {
+        (Some(_), Some(_)) => {
+            ctx.error(
+                &path.key("forwarded_values"),
+                "a behavior has either cache_policy or the legacy forwarded_values, not both",
+            );
+            None
+        }
+        (Some(name), None) => {
+            if legacy_ttls {
+                ctx.error(&path.key(if b.min_ttl.is_some() { "min_ttl" } else if b.default_ttl.is_some() { "default_ttl" } else { "max_ttl" }), "TTLs belong to the cache policy; the behavior's own TTLs go with forwarded_values only");
+            }
+            let found = policies.cache.get(name).cloned();
+            if found.is_none() {
+                reference_error(
+                    ctx,
+                    &path.key("cache_policy"),
+                    "cache policy",
+                    name,
+                    policies.cache.keys().map(String::as_str),
+                );
+            }
+            found
+        }
+        (None, Some(fv)) => Some(Arc::new(legacy_policy(ctx, path, b, fv))),
+        (None, None) => {
+            ctx.error(path, "missing `cache_policy` (for example \"Managed-CachingOptimized\" or \"Managed-CachingDisabled\")");
+            None
+        }
+    };
+    let origin_request_policy = b.origin_request_policy.as_ref().and_then(|name| {
+        let found = policies.origin_request.get(name).cloned();
+        if found.is_none() {
+            reference_error(
+                ctx,
+                &path.key("origin_request_policy"),
+                "origin request policy",
+                name,
+                policies.origin_request.keys().map(String::as_str),
+            );
+        }
+        found
+    });
+    let response_headers_policy = b.response_headers_policy.as_ref().and_then(|name| {
+        let found = policies.response_headers.get(name).cloned();
+        if found.is_none() {
+            reference_error(
+                ctx,
+                &path.key("response_headers_policy"),
+                "response headers policy",
+                name,
+                policies.response_headers.keys().map(String::as_str),
+            );
+        }
+        found
+    });
+    let mut events = HashMap::new();
+    for (i, f) in b.function_associations.iter().enumerate() {
+        use spec::FunctionEventType as E;
+        if !matches!(f.event_type, E::ViewerRequest | E::ViewerResponse) {
+            ctx.error(
+                &path.key("function_associations").index(i).key("event_type"),
+                "CloudFront Functions run on viewer-request or viewer-response only",
+            );
+        }
+        if events.insert(f.event_type, ()).is_some() {
+            ctx.error(
+                &path.key("function_associations").index(i).key("event_type"),
+                "one function per event type",
+            );
+        }
+    }
+    Some(Behavior {
+        path_pattern,
+        target: target?,
+        viewer_protocol_policy: b.viewer_protocol_policy,
+        allowed_methods: allowed,
+        cached_methods: cached,
+        cache_policy: cache_policy?,
+        origin_request_policy,
+        response_headers_policy,
+        compress: b.compress,
+    })
+}
+
+/// Legacy `forwarded_values` + behavior TTLs, expressed as the cache policy they amount to.
+fn legacy_policy(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    b: &spec::CacheBehavior,
+    fv: &spec::ForwardedValues,
+) -> CachePolicy {
+    let min_ttl = b.min_ttl.unwrap_or(0);
+    let default_ttl = b.default_ttl.unwrap_or(DEFAULT_TTL.max(min_ttl));
+    let max_ttl = b.max_ttl.unwrap_or(MAX_TTL.max(default_ttl));
+    if default_ttl < min_ttl || max_ttl < default_ttl {
+        ctx.error(
+            &path.key("default_ttl"),
+            "min_ttl <= default_ttl <= max_ttl",
+        );
+    }
+    let all_headers = fv.headers.iter().any(|h| h == "*");
+    if all_headers && min_ttl != 0 {
+        ctx.error(
+            &path.key("min_ttl"),
+            "with all headers forwarded (`*`) min_ttl must be 0",
+        );
+    }
+    use spec::{CookieBehavior as C, ForwardCookies as F, QueryStringBehavior as Q};
+    CachePolicy {
+        name: String::new(),
+        managed_id: None,
+        ttl: TtlSettings {
+            min_ttl,
+            default_ttl,
+            max_ttl,
+        },
+        gzip: false,
+        brotli: false,
+        headers: spec::CacheHeadersConfig {
+            header_behavior: if fv.headers.is_empty() {
+                spec::CacheHeaderBehavior::None
+            } else {
+                spec::CacheHeaderBehavior::Whitelist
+            },
+            headers: fv.headers.clone(),
+        },
+        cookies: spec::CookiesConfig {
+            cookie_behavior: match fv.cookies.forward {
+                F::None => C::None,
+                F::Whitelist => C::Whitelist,
+                F::All => C::All,
+            },
+            cookies: fv.cookies.whitelisted_names.clone(),
+        },
+        query_strings: spec::QueryStringsConfig {
+            query_string_behavior: match (fv.query_string, fv.query_string_cache_keys.is_empty()) {
+                (false, _) => Q::None,
+                (true, true) => Q::All,
+                (true, false) => Q::Whitelist,
+            },
+            query_strings: fv.query_string_cache_keys.clone(),
+        },
+    }
+}

@@ -1,0 +1,402 @@
+//! The edge as a pingora `ProxyHttp`: distribution by Host, behavior by path, viewer protocol policy,
+//! allowed methods, then the origin request with CloudFront's headers.
+
+use crate::hosts::Hosts;
+use crate::ids::IdSource;
+use crate::pages;
+use crate::resolve::Resolver;
+use async_trait::async_trait;
+use bytes::Bytes;
+use ferry_config::model::{Behavior, Distribution, Origin, OriginTarget};
+use ferry_config::origin_request;
+use ferry_config::rules::host_without_port;
+use ferry_config::spec::{OriginProtocolPolicy, ViewerProtocolPolicy};
+use ferry_config::Topology;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType, Result};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub struct EdgeProxy {
+    distributions: Vec<Arc<Distribution>>,
+    hosts: Hosts,
+    resolver: Resolver,
+    ids: IdSource,
+    via: String,
+    pop: String,
+    /// Spreads origin connections over a name's addresses, as DNS round robin does.
+    rotation: AtomicUsize,
+}
+
+impl EdgeProxy {
+    pub fn new(topology: &Topology) -> EdgeProxy {
+        let edge = topology.edge.as_ref();
+        let pop = edge.map(|e| e.pop.clone()).unwrap_or_else(|| "LOC1".into());
+        let ids = IdSource::new();
+        EdgeProxy {
+            distributions: topology.distributions.clone(),
+            hosts: Hosts::new(
+                &topology.distributions,
+                edge.and_then(|e| e.default_distribution),
+            ),
+            resolver: Resolver::new(topology.resolve.clone()),
+            via: format!("1.1 {} (CloudFront)", ids.via_host(&pop)),
+            pop: format!("{pop}-C1"),
+            ids,
+            rotation: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Per-request state.
+pub struct Ctx {
+    request_id: String,
+    /// (distribution, behavior index) once routed.
+    route: Option<(Arc<Distribution>, usize)>,
+    origin: usize,
+    attempt: u32,
+    addresses: Vec<IpAddr>,
+    https_viewer: bool,
+}
+
+impl Ctx {
+    fn behavior(&self) -> Option<&Behavior> {
+        self.route.as_ref().and_then(|(d, b)| d.behaviors.get(*b))
+    }
+
+    fn origin(&self) -> Option<&Origin> {
+        self.route
+            .as_ref()
+            .and_then(|(d, _)| d.origins.get(self.origin))
+    }
+}
+
+fn request_host(header: &RequestHeader) -> Option<String> {
+    let raw = header
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| header.uri.authority().map(|a| a.as_str()))?;
+    let host = host_without_port(raw.trim()).to_ascii_lowercase();
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+    valid.then_some(host)
+}
+
+impl EdgeProxy {
+    async fn answer(
+        &self,
+        session: &mut Session,
+        ctx: &Ctx,
+        status: u16,
+        x_cache: &str,
+        extra: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<()> {
+        let mut response = ResponseHeader::build(status, Some(8))?;
+        response.insert_header("Server", "CloudFront")?;
+        response.insert_header("Content-Type", "text/html")?;
+        response.insert_header("Content-Length", body.len().to_string())?;
+        for (name, value) in extra {
+            response.insert_header(name.to_string(), value.as_str())?;
+        }
+        self.stamp(&mut response, ctx, x_cache)?;
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session
+            .write_response_header(Box::new(response), head_only || body.is_empty())
+            .await?;
+        if !head_only && !body.is_empty() {
+            session.write_response_body(Some(body), true).await?;
+        }
+        Ok(())
+    }
+
+    async fn error(
+        &self,
+        session: &mut Session,
+        ctx: &Ctx,
+        status: u16,
+        reason: &str,
+    ) -> Result<()> {
+        let body = pages::error_page(status, reason, &ctx.request_id);
+        self.answer(session, ctx, status, "Error from cloudfront", &[], body)
+            .await
+    }
+
+    /// The headers CloudFront adds to every response it sends a viewer.
+    fn stamp(&self, response: &mut ResponseHeader, ctx: &Ctx, x_cache: &str) -> Result<()> {
+        response.insert_header("X-Cache", x_cache)?;
+        response.insert_header("Via", self.via.as_str())?;
+        response.insert_header("X-Amz-Cf-Pop", self.pop.as_str())?;
+        response.insert_header("X-Amz-Cf-Id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeProxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            request_id: self.ids.request_id(),
+            route: None,
+            origin: 0,
+            attempt: 0,
+            addresses: Vec::new(),
+            https_viewer: false,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        ctx.https_viewer = session
+            .digest()
+            .and_then(|d| d.ssl_digest.as_ref())
+            .is_some();
+        let Some(host) = request_host(session.req_header()) else {
+            self.error(
+                session,
+                ctx,
+                400,
+                "Bad request. The request has no valid Host header.",
+            )
+            .await?;
+            return Ok(true);
+        };
+        let Some(index) = self.hosts.lookup(&host) else {
+            let reason = format!("Bad request. The Host \"{host}\" is not configured as an alias of any distribution on this edge.");
+            self.error(session, ctx, 403, &reason).await?;
+            return Ok(true);
+        };
+        let Some(distribution) = self.distributions.get(index).cloned() else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "distribution index out of range",
+            ));
+        };
+        let path = session.req_header().uri.path().to_string();
+        let behavior = distribution.behavior_for(&path);
+        let behavior_index = distribution
+            .behaviors
+            .iter()
+            .position(|b| std::ptr::eq(b, behavior))
+            .unwrap_or(0);
+
+        if !ctx.https_viewer {
+            match behavior.viewer_protocol_policy {
+                ViewerProtocolPolicy::AllowAll => {}
+                ViewerProtocolPolicy::HttpsOnly => {
+                    self.error(
+                        session,
+                        ctx,
+                        403,
+                        "Bad request. This distribution only accepts HTTPS.",
+                    )
+                    .await?;
+                    return Ok(true);
+                }
+                ViewerProtocolPolicy::RedirectToHttps => {
+                    let uri = &session.req_header().uri;
+                    let location = format!(
+                        "https://{host}{}",
+                        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+                    );
+                    self.answer(
+                        session,
+                        ctx,
+                        301,
+                        "Redirect from cloudfront",
+                        &[("Location", location)],
+                        Bytes::new(),
+                    )
+                    .await?;
+                    return Ok(true);
+                }
+            }
+        }
+        let method = session.req_header().method.as_str();
+        if !behavior
+            .allowed_methods
+            .iter()
+            .any(|m| m.as_str() == method)
+        {
+            self.error(session, ctx, 403, "This distribution is not configured to allow the HTTP request method that was used for this request.").await?;
+            return Ok(true);
+        }
+        ctx.origin = match behavior.target {
+            OriginTarget::Origin(i) => i,
+            // Every request goes to the primary first; failover comes with the origin-failover work.
+            OriginTarget::Group(g) => distribution
+                .origin_groups
+                .get(g)
+                .map(|g| g.members[0])
+                .unwrap_or(0),
+        };
+        ctx.route = Some((distribution, behavior_index));
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let origin = ctx
+            .origin()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no origin chosen"))?
+            .clone();
+        if ctx.addresses.is_empty() {
+            ctx.addresses = self
+                .resolver
+                .lookup(&origin.domain_name)
+                .await
+                .map_err(|e| {
+                    Error::because(
+                        ErrorType::ConnectNoRoute,
+                        format!("cannot resolve {}", origin.domain_name),
+                        e,
+                    )
+                })?;
+        }
+        let tls = match origin.protocol_policy {
+            OriginProtocolPolicy::HttpOnly => false,
+            OriginProtocolPolicy::HttpsOnly => true,
+            OriginProtocolPolicy::MatchViewer => ctx.https_viewer,
+        };
+        let port = if tls {
+            origin.https_port
+        } else {
+            origin.http_port
+        };
+        let n = self.rotation.fetch_add(1, Ordering::Relaxed) + ctx.attempt as usize;
+        let ip = ctx.addresses[n % ctx.addresses.len()];
+        let mut peer = HttpPeer::new(SocketAddr::new(ip, port), tls, origin.domain_name.clone());
+        peer.options.connection_timeout = Some(origin.connection_timeout);
+        peer.options.read_timeout = Some(origin.read_timeout);
+        peer.options.idle_timeout = Some(origin.keepalive_timeout);
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        ctx.attempt += 1;
+        let attempts = ctx.origin().map(|o| o.connection_attempts).unwrap_or(1);
+        e.set_retry(ctx.attempt < attempts);
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let (Some(origin), Some(behavior)) = (ctx.origin(), ctx.behavior()) else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "request not routed",
+            ));
+        };
+        let method = upstream.method.as_str().to_string();
+        let names: Vec<http::HeaderName> = upstream.headers.keys().cloned().collect();
+        let keep_host = origin_request::policy_forwards(behavior, "host");
+        for name in names {
+            if !origin_request::forwards(behavior, name.as_str(), &method)
+                && !(name == http::header::HOST && keep_host)
+            {
+                upstream.remove_header(&name);
+            }
+        }
+        if !keep_host {
+            upstream.insert_header(http::header::HOST, origin.domain_name.as_str())?;
+        }
+        if !origin_request::policy_forwards(behavior, "user-agent") {
+            upstream.insert_header(http::header::USER_AGENT, "Amazon CloudFront")?;
+        }
+        let mut path = session.req_header().uri.path().to_string();
+        if path == "/" {
+            if let Some(root) = ctx
+                .route
+                .as_ref()
+                .and_then(|(d, _)| d.default_root_object.as_ref())
+            {
+                path = format!("/{root}");
+            }
+        }
+        let mut target = format!("{}{}", origin.origin_path, path);
+        if let Some(query) = session.req_header().uri.query() {
+            target.push('?');
+            target.push_str(query);
+        }
+        let uri = target
+            .parse::<http::Uri>()
+            .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "origin path", e))?;
+        upstream.set_uri(uri);
+        for (name, value) in &origin.custom_headers {
+            upstream.insert_header(name.clone(), value.as_str())?;
+        }
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        if let Some(ip) = client {
+            let xff = match upstream
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(existing) if !existing.is_empty() => format!("{existing}, {ip}"),
+                _ => ip.to_string(),
+            };
+            upstream.insert_header("X-Forwarded-For", xff)?;
+        }
+        upstream.insert_header("Via", self.via.as_str())?;
+        upstream.insert_header("X-Amz-Cf-Id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        self.stamp(response, ctx, "Miss from cloudfront")
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let (status, reason) = match (e.esource(), e.etype()) {
+            (ErrorSource::Downstream, ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed) => (0, String::new()),
+            (ErrorSource::Downstream, _) => (400, "Bad request.".to_string()),
+            (_, ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout) => (
+                504,
+                format!("We can't connect to the server for this app or website at this time: the origin did not answer in time ({}).", e.etype().as_str()),
+            ),
+            (_, ErrorType::HTTPStatus(code)) if *code < 500 => (*code, "Bad request.".to_string()),
+            _ => (
+                502,
+                format!("We can't connect to the server for this app or website at this time: {}.", e),
+            ),
+        };
+        if status > 0 {
+            tracing::warn!(status, request_id = %ctx.request_id, "{e}");
+            if self.error(session, ctx, status, &reason).await.is_err() {
+                return FailToProxy {
+                    error_code: 0,
+                    can_reuse_downstream: false,
+                };
+            }
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The `ferry` command: validate a topology, run it whole (`up`) or in parts (`edge`, `balancer`).
+
+mod demo;
+mod run;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// CloudFront in front of an Application Load Balancer, self-hosted.
+///
+/// One TOML topology file describes distributions, cache behaviors and policies, load balancers,
+/// listeners, rules and target groups, with the field names of the AWS APIs. `ferry up` runs the
+/// whole topology on this machine; `ferry edge` and `ferry balancer` run its parts on separate hosts.
+#[derive(Parser)]
+#[command(name = "ferry", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a topology file as AWS would, and print every error with its file:line:column and field.
+    Validate {
+        /// The topology file (TOML).
+        file: PathBuf,
+    },
+    /// Run the whole topology in one process: the edge, one balancer node per zone, and the demo targets.
+    ///
+    /// With no FILE, runs the embedded default topology (also in examples/default.toml): an edge on
+    /// 127.0.0.1:8080 in front of a load balancer with nodes on 127.0.0.1:8081 (zone a) and
+    /// 127.0.0.2:8081 (zone b), in front of two demo targets. Ctrl-C stops it.
+    Up {
+        /// The topology file; the embedded default when omitted.
+        file: Option<PathBuf>,
+    },
+    /// Run only the CDN edge of a topology.
+    Edge { file: PathBuf },
+    /// Run the balancer node(s) of one zone of a topology.
+    Balancer {
+        file: PathBuf,
+        /// The zone whose node this process runs (a key of the load balancers' `nodes`).
+        #[arg(long)]
+        zone: String,
+    },
+    /// Print the embedded default topology, to start a file of your own from it.
+    Example,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    run::init_logging();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ferry: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Validate { file } => Ok(run::validate(&file)),
+        Command::Up { file } => run::up(file.as_deref()),
+        Command::Edge { file } => run::edge(&file),
+        Command::Balancer { file, zone } => run::balancer(&file, &zone),
+        Command::Example => {
+            print!("{}", ferry_config::DEFAULT_TOPOLOGY);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Loading a topology for the CLI and running its parts under one pingora server.
+
+use anyhow::{anyhow, bail, Context, Result};
+use ferry_config::{ConfigError, Topology};
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use pingora::services::ServiceWithDependents;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn load(file: &Path) -> std::result::Result<Topology, ConfigError> {
+    ferry_config::load(file)
+}
+
+pub fn validate(file: &Path) -> ExitCode {
+    match load(file) {
+        Ok(t) => {
+            let rules: usize = t
+                .load_balancers
+                .iter()
+                .flat_map(|lb| &lb.listeners)
+                .map(|l| l.rules.len())
+                .sum();
+            let behaviors: usize = t.distributions.iter().map(|d| d.behaviors.len()).sum();
+            println!(
+                "{}: ok: stack {:?}, {} distribution(s) with {} cache behavior(s), {} load balancer(s) with {} rule(s), {} target group(s)",
+                file.display(),
+                t.spec.stack,
+                t.distributions.len(),
+                behaviors,
+                t.load_balancers.len(),
+                rules,
+                t.target_groups.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            if let ConfigError::Invalid(d) = &e {
+                eprintln!("{}: {} error(s)", file.display(), d.len());
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_or_default(file: Option<&Path>) -> Result<Topology> {
+    match file {
+        Some(f) => load(f).map_err(|e| anyhow!("{e}")),
+        None => ferry_config::parse(
+            "(embedded default topology)",
+            ferry_config::DEFAULT_TOPOLOGY,
+            Path::new("."),
+        )
+        .map_err(|e| anyhow!("{e}")),
+    }
+}
+
+/// What one process runs.
+struct Parts<'a> {
+    edge: bool,
+    zone: Option<Option<&'a str>>,
+    demo_targets: bool,
+}
+
+pub fn up(file: Option<&Path>) -> Result<ExitCode> {
+    let topology = load_or_default(file)?;
+    serve(
+        &topology,
+        Parts {
+            edge: true,
+            zone: Some(None),
+            demo_targets: true,
+        },
+    )
+}
+
+pub fn edge(file: &Path) -> Result<ExitCode> {
+    let topology = load_or_default(Some(file))?;
+    if topology.edge.is_none() {
+        bail!(
+            "{}: the topology has no [edge] and no distributions: nothing to run",
+            file.display()
+        );
+    }
+    serve(
+        &topology,
+        Parts {
+            edge: true,
+            zone: None,
+            demo_targets: false,
+        },
+    )
+}
+
+pub fn balancer(file: &Path, zone: &str) -> Result<ExitCode> {
+    let topology = load_or_default(Some(file))?;
+    let zones = topology.zones();
+    if !zones.iter().any(|z| z == zone) {
+        bail!(
+            "{}: no load balancer has a node in zone `{zone}` (zones: {})",
+            file.display(),
+            if zones.is_empty() {
+                "none".to_string()
+            } else {
+                zones.join(", ")
+            }
+        );
+    }
+    serve(
+        &topology,
+        Parts {
+            edge: false,
+            zone: Some(Some(zone)),
+            demo_targets: false,
+        },
+    )
+}
+
+/// Binds and releases every address first, so that a taken port is reported by name before
+/// anything starts (pingora itself would only log it from a worker thread).
+fn check_free(addresses: &[(String, SocketAddr)]) -> Result<()> {
+    for (what, address) in addresses {
+        TcpListener::bind(address).with_context(|| {
+            format!("cannot listen on {address} for the {what}: the port is taken or the address is not on this machine. Stop what uses it, or change the address in the topology")
+        })?;
+    }
+    Ok(())
+}
+
+fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
+    let conf = ServerConf {
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(5),
+        threads: topology.edge.as_ref().map(|e| e.threads).unwrap_or(2),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let conf: Arc<ServerConf> = server.configuration.clone();
+    let mut addresses: Vec<(String, SocketAddr)> = Vec::new();
+    let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
+    if parts.edge {
+        for a in ferry_edge::listeners(topology) {
+            addresses.push(("edge".into(), a));
+        }
+        services.extend(ferry_edge::services(topology, &conf));
+    }
+    if let Some(zone) = parts.zone {
+        for l in ferry_balancer::listeners(topology, zone) {
+            addresses.push((
+                format!("load balancer {} (zone {})", l.load_balancer, l.zone),
+                l.address,
+            ));
+        }
+        services.extend(ferry_balancer::services(topology, zone, &conf));
+    }
+    if parts.demo_targets {
+        for d in &topology.demo_targets {
+            addresses.push((format!("demo target {}", d.name), d.listen));
+            services.push(Box::new(crate::demo::service(&d.name, d.listen)));
+        }
+    }
+    if services.is_empty() {
+        bail!("the topology has nothing to run here");
+    }
+    check_free(&addresses)?;
+
+    server.bootstrap();
+    for s in services {
+        server.add_boxed_service(s);
+    }
+    for (what, address) in &addresses {
+        println!("ferry: {what} listening on http://{address}");
+    }
+    println!(
+        "ferry: ready (stack {:?}); Ctrl-C stops",
+        topology.spec.stack
+    );
+    server.run_forever()
+}
