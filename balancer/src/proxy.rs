@@ -87,7 +87,7 @@ impl RequestView for View<'_> {
             .headers
             .get_all(name)
             .iter()
-            .any(|v| v.to_str().is_ok_and(|v| pred(v)))
+            .any(|v| v.to_str().is_ok_and(&mut *pred))
     }
 }
 

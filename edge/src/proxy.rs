@@ -308,9 +308,7 @@ impl ProxyHttp for EdgeProxy {
         let names: Vec<http::HeaderName> = upstream.headers.keys().cloned().collect();
         let keep_host = origin_request::policy_forwards(behavior, "host");
         for name in names {
-            if !origin_request::forwards(behavior, name.as_str(), &method)
-                && !(name == http::header::HOST && keep_host)
-            {
+            if !origin_request::forwards(behavior, name.as_str(), &method) {
                 upstream.remove_header(&name);
             }
         }

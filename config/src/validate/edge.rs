@@ -203,7 +203,7 @@ pub(super) fn reference_error<'n>(
         let mut names: Vec<&str> = known.into_iter().collect();
         names.sort();
         if names.is_empty() {
-            message.push_str(&format!(" (none is defined)"));
+            message.push_str(" (none is defined)");
         } else if names.len() <= 12 {
             message.push_str(&format!(" (defined: {})", names.join(", ")));
         }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every check and test of ferry on a fresh Debian machine with the Rust toolchain:
+# installs what is missing (cmake for pingora's zlib), then fmt, clippy and all tests.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Keep build artifacts between runs (a clean pingora build takes minutes on 2 cores).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ferry-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "test.sh: need root (or sudo) to run: $*" >&2; return 1; fi
+}
+
+apt_updated=""
+need_apt() {   # need_apt COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "test.sh: installing $2 (for $1)"
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+need_apt cmake cmake
+need_apt cc gcc
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace --all-targets "$@"
