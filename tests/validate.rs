@@ -6,10 +6,10 @@
 //! mistake each. Expected positions are computed from the fixture text (the line and column where
 //! a token is), so the fixtures can be edited; they are then asserted exactly.
 //!
-//! Convention asserted here (1-based lines and columns): an unknown field is reported at its key;
-//! every other mistake at the start of the offending value (the opening `"` of a string, the `[`
-//! of an array). The dotted path names the offending item itself (for an unknown field, it ends
-//! with the unknown key).
+//! Convention asserted here (1-based lines and columns): a mistake is reported at the key of the
+//! offending item (`key = value`, also inside an inline table); a mistake in an array element at
+//! that element; a value of the wrong type at the value (where the TOML parser reports it). The
+//! dotted path names the offending item itself (for an unknown field, it ends with that key).
 
 mod common;
 
@@ -129,7 +129,11 @@ fn the_embedded_default_example_validates() {
     let out = ferry_cmd(&["validate", "examples/default.toml"]);
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert_eq!(
         stdout.trim().lines().count(),
         1,
@@ -175,7 +179,7 @@ fn dangling_origin_reference() {
         &[Expected {
             context: "target_origin_id = \"nope\"",
             nth: 1,
-            token: "\"nope\"",
+            token: "target_origin_id",
             path: "distributions[0].cache_behaviors[0].target_origin_id",
             all: &["nope", "origin"],
             any: &[],
@@ -190,7 +194,7 @@ fn duplicate_rule_priority() {
         &[Expected {
             context: "priority = 10",
             nth: 2,
-            token: "10",
+            token: "priority",
             path: "load_balancers[0].listeners[0].rules[1].priority",
             all: &["10"],
             any: &["duplicate", "already", "unique", "same priority"],
@@ -205,7 +209,7 @@ fn rule_priority_zero() {
         &[Expected {
             context: "priority = 0",
             nth: 1,
-            token: "0",
+            token: "priority",
             path: "load_balancers[0].listeners[0].rules[0].priority",
             all: &["50000"],
             any: &[],
@@ -220,7 +224,7 @@ fn rule_priority_above_50000() {
         &[Expected {
             context: "priority = 50001",
             nth: 1,
-            token: "50001",
+            token: "priority",
             path: "load_balancers[0].listeners[0].rules[1].priority",
             all: &["50000"],
             any: &[],
@@ -235,7 +239,7 @@ fn health_check_interval_above_300() {
         &[Expected {
             context: "interval_seconds = 301",
             nth: 1,
-            token: "301",
+            token: "interval_seconds",
             path: "target_groups[0].health_check.interval_seconds",
             all: &["300"],
             any: &[],
@@ -250,7 +254,7 @@ fn six_values_in_one_condition() {
         &[Expected {
             context: "values = [\"/a/*\"",
             nth: 1,
-            token: "[",
+            token: "values",
             path: "load_balancers[0].listeners[0].rules[0].conditions[0].values",
             all: &[],
             any: &["5", "five"],
@@ -263,12 +267,12 @@ fn cache_behavior_path_pattern_with_a_refused_character() {
     check(
         "cache_behavior_path_pattern.toml",
         &[Expected {
-            context: "\"/static/<x>/*\"",
+            context: "path_pattern = \"/static/<x>/*\"",
             nth: 1,
-            token: "\"",
+            token: "path_pattern",
             path: "distributions[0].cache_behaviors[0].path_pattern",
-            all: &[],
-            any: &["<", "character", "allowed"],
+            all: &["/static/<x>/*"],
+            any: &["character", "allowed", "valid", "accept"],
         }],
     );
 }
@@ -282,8 +286,8 @@ fn rule_path_pattern_with_a_space() {
             nth: 1,
             token: "\"",
             path: "load_balancers[0].listeners[0].rules[0].conditions[0].values[0]",
-            all: &[],
-            any: &["space", "character", "allowed", "invalid"],
+            all: &["/api v1/*"],
+            any: &["space", "character", "allowed", "valid"],
         }],
     );
 }
@@ -293,9 +297,9 @@ fn unknown_managed_policy() {
     check(
         "unknown_managed_policy.toml",
         &[Expected {
-            context: "\"Managed-Nope\"",
+            context: "cache_policy = \"Managed-Nope\"",
             nth: 1,
-            token: "\"",
+            token: "cache_policy",
             path: "distributions[0].default_cache_behavior.cache_policy",
             all: &["Managed-Nope"],
             any: &[],
@@ -310,7 +314,7 @@ fn duplicate_distribution_id() {
         &[Expected {
             context: "id = \"site\"",
             nth: 2,
-            token: "\"site\"",
+            token: "id",
             path: "distributions[1].id",
             all: &["site"],
             any: &["duplicate", "already", "unique"],
@@ -324,9 +328,9 @@ fn two_independent_mistakes_are_both_reported() {
         "two_mistakes.toml",
         &[
             Expected {
-                context: "\"Managed-Nope\"",
+                context: "cache_policy = \"Managed-Nope\"",
                 nth: 1,
-                token: "\"",
+                token: "cache_policy",
                 path: "distributions[0].default_cache_behavior.cache_policy",
                 all: &["Managed-Nope"],
                 any: &[],
@@ -334,7 +338,7 @@ fn two_independent_mistakes_are_both_reported() {
             Expected {
                 context: "priority = 0",
                 nth: 1,
-                token: "0",
+                token: "priority",
                 path: "load_balancers[0].listeners[0].rules[0].priority",
                 all: &["50000"],
                 any: &[],

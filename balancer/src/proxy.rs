@@ -99,6 +99,26 @@ fn host_of(header: &RequestHeader) -> Option<&str> {
         .or_else(|| header.uri.authority().map(|a| a.as_str()))
 }
 
+/// ALB's limits (load-balancer-troubleshooting): 414 for a URI or query over 16 KB, 400 for a header
+/// over 16 KB.
+const MAX_FIELD: usize = 16 * 1024;
+
+fn too_large(header: &RequestHeader) -> Option<(u16, &'static str, &'static str)> {
+    let uri = header
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().len())
+        .unwrap_or(0);
+    if uri > MAX_FIELD {
+        return Some((414, "Request-URI Too Large", "the URI is longer than 16 KB"));
+    }
+    header
+        .headers
+        .iter()
+        .any(|(n, v)| n.as_str().len() + v.len() > MAX_FIELD)
+        .then_some((400, "Bad Request", "a request header is larger than 16 KB"))
+}
+
 fn client_ip(session: &Session) -> IpAddr {
     session
         .client_addr()
@@ -116,6 +136,11 @@ impl ProxyHttp for ListenerProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if let Some((status, reason, why)) = too_large(session.req_header()) {
+            let body = respond::error_page(status, reason, why);
+            respond::send(session, status, &[("Content-Type", "text/html")], body).await?;
+            return Ok(true);
+        }
         let client = client_ip(session);
         let action = {
             let view = View {

@@ -74,12 +74,22 @@ impl Ctx {
     }
 }
 
+/// The viewer's host, lowercased and without its port. `None` when it is missing, malformed, or an
+/// absolute-form request line names another host than the Host header (a request smuggling and
+/// cache poisoning vector: both hops must agree on which site this is).
 fn request_host(header: &RequestHeader) -> Option<String> {
-    let raw = header
+    let from_header = header
         .headers
         .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| header.uri.authority().map(|a| a.as_str()))?;
+        .map(|v| v.to_str().ok());
+    let from_uri = header.uri.authority().map(|a| a.as_str());
+    let raw = match (from_header, from_uri) {
+        (Some(None), _) => return None,
+        (Some(Some(h)), Some(u)) if !h.trim().eq_ignore_ascii_case(u) => return None,
+        (Some(Some(h)), _) => h,
+        (None, Some(u)) => u,
+        (None, None) => return None,
+    };
     let host = host_without_port(raw.trim()).to_ascii_lowercase();
     let valid = !host.is_empty()
         && host.len() <= 253
@@ -87,6 +97,36 @@ fn request_host(header: &RequestHeader) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
     valid.then_some(host)
+}
+
+/// CloudFront's request limits ("Quotas on requests"): a URL of at most 8,192 bytes and a request
+/// line plus headers of at most 20,480 bytes. The reference table answers 413 for an oversized
+/// request; an oversized URL gets 414 (URI Too Long), a code CloudFront also emits and caches.
+const MAX_URL: usize = 8_192;
+const MAX_REQUEST_HEAD: usize = 20_480;
+
+fn too_large(header: &RequestHeader) -> Option<(u16, &'static str)> {
+    let url = header
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().len())
+        .unwrap_or(0);
+    if url > MAX_URL {
+        return Some((414, "Bad request. The URL is longer than 8,192 bytes."));
+    }
+    // The request line, then each "name: value\r\n".
+    let head = header.method.as_str().len()
+        + url
+        + 12
+        + header
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    (head > MAX_REQUEST_HEAD).then_some((
+        413,
+        "Bad request. The request headers are larger than 20,480 bytes.",
+    ))
 }
 
 impl EdgeProxy {
@@ -159,12 +199,16 @@ impl ProxyHttp for EdgeProxy {
             .digest()
             .and_then(|d| d.ssl_digest.as_ref())
             .is_some();
+        if let Some((status, reason)) = too_large(session.req_header()) {
+            self.error(session, ctx, status, reason).await?;
+            return Ok(true);
+        }
         let Some(host) = request_host(session.req_header()) else {
             self.error(
                 session,
                 ctx,
                 400,
-                "Bad request. The request has no valid Host header.",
+                "Bad request. The request has no valid Host header, or its request line names another host.",
             )
             .await?;
             return Ok(true);
@@ -271,7 +315,16 @@ impl ProxyHttp for EdgeProxy {
             origin.http_port
         };
         let n = self.rotation.fetch_add(1, Ordering::Relaxed) + ctx.attempt as usize;
-        let ip = ctx.addresses[n % ctx.addresses.len()];
+        let ip = ctx
+            .addresses
+            .get(n % ctx.addresses.len().max(1))
+            .copied()
+            .ok_or_else(|| {
+                Error::explain(
+                    ErrorType::ConnectNoRoute,
+                    format!("{} has no addresses", origin.domain_name),
+                )
+            })?;
         let mut peer = HttpPeer::new(SocketAddr::new(ip, port), tls, origin.domain_name.clone());
         peer.options.connection_timeout = Some(origin.connection_timeout);
         peer.options.read_timeout = Some(origin.read_timeout);

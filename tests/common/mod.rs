@@ -160,7 +160,11 @@ impl Headers {
 impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.0.iter().map(|(k, v)| format!("{k}: {v}")))
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", shorten(v, 200))),
+            )
             .finish()
     }
 }
