@@ -83,9 +83,7 @@ fn embedded_default_loads() {
 #[test]
 fn errors_are_located_and_all_reported() {
     let text = "stack = \"x\"\n\n[[target_groups]]\nname = \"web\"\nport = 80\nhealth_check = { interval_seconds = 301 }\n\n[[target_groups]]\nname = \"web\"\nport = 81\n";
-    let err = ferry_config::parse("t.toml", text, Path::new("."))
-        .err()
-        .expect("invalid");
+    let err = ferry_config::parse("t.toml", text, Path::new(".")).expect_err("invalid");
     let d = err.diagnostics();
     assert_eq!(d.len(), 2, "{err}");
     assert_eq!(
@@ -101,9 +99,7 @@ fn errors_are_located_and_all_reported() {
 #[test]
 fn unknown_field_suggests() {
     let text = "stack = \"x\"\n[[distributions]]\nid = \"d\"\n  [distributions.default_cache_behavior]\n  target_orgin_id = \"a\"\n";
-    let err = ferry_config::parse("t.toml", text, Path::new("."))
-        .err()
-        .expect("invalid");
+    let err = ferry_config::parse("t.toml", text, Path::new(".")).expect_err("invalid");
     let d = &err.diagnostics()[0];
     assert_eq!((d.line, d.column), (5, 3), "{err}");
     assert_eq!(
