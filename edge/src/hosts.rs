@@ -46,3 +46,55 @@ impl Hosts {
             .or(self.default)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology() -> ferry_config::Topology {
+        let text = r#"
+stack = "t"
+[edge]
+http = "127.0.0.1:1"
+default_distribution = "fallback"
+[[distributions]]
+id = "a"
+aliases = ["www.example.test", "*.example.test"]
+origins = [{ id = "o", domain_name = "o.test", custom_origin_config = { origin_protocol_policy = "http-only" } }]
+default_cache_behavior = { target_origin_id = "o", viewer_protocol_policy = "allow-all", cache_policy = "Managed-CachingDisabled" }
+[[distributions]]
+id = "b"
+aliases = ["*.api.example.test", "exact.example.test"]
+origins = [{ id = "o", domain_name = "o.test", custom_origin_config = { origin_protocol_policy = "http-only" } }]
+default_cache_behavior = { target_origin_id = "o", viewer_protocol_policy = "allow-all", cache_policy = "Managed-CachingDisabled" }
+[[distributions]]
+id = "fallback"
+origins = [{ id = "o", domain_name = "o.test", custom_origin_config = { origin_protocol_policy = "http-only" } }]
+default_cache_behavior = { target_origin_id = "o", viewer_protocol_policy = "allow-all", cache_policy = "Managed-CachingDisabled" }
+"#;
+        ferry_config::parse("t.toml", text, std::path::Path::new("."))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn exact_then_longest_wildcard_then_default() {
+        let t = topology();
+        let hosts = Hosts::new(
+            &t.distributions,
+            t.edge.as_ref().and_then(|e| e.default_distribution),
+        );
+        for (host, expected) in [
+            ("www.example.test", Some(0)),
+            ("exact.example.test", Some(1)),
+            ("x.example.test", Some(0)),
+            ("v1.api.example.test", Some(1)),
+            ("api.example.test", Some(0)),
+            ("example.test", Some(2)),
+            ("other.test", Some(2)),
+        ] {
+            assert_eq!(hosts.lookup(host), expected, "{host}");
+        }
+        let no_default = Hosts::new(&t.distributions, None);
+        assert_eq!(no_default.lookup("other.test"), None);
+    }
+}
