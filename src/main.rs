@@ -1,6 +1,7 @@
 //! The `ferry` command: validate a topology, run it whole (`up`) or in parts (`edge`, `balancer`).
 
 mod demo;
+mod invalidate;
 mod run;
 
 use anyhow::Result;
@@ -45,6 +46,24 @@ enum Command {
         #[arg(long)]
         zone: String,
     },
+    /// Invalidate cached objects on a running edge (CloudFront's CreateInvalidation).
+    ///
+    /// Paths are CloudFront invalidation paths: they start with `/`, are case sensitive, and may end
+    /// with `*` to match every object under a prefix. Prints the invalidation id.
+    Invalidate {
+        /// The distribution id.
+        #[arg(long)]
+        distribution: String,
+        /// The edge's admin listener.
+        #[arg(long, default_value = "127.0.0.1:9900")]
+        admin: String,
+        /// The admin token, when the admin listener needs one.
+        #[arg(long, env = "FERRY_ADMIN_TOKEN")]
+        token: Option<String>,
+        /// Paths to invalidate, e.g. /index.html or '/images/*'.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
     /// Print the embedded default topology, to start a file of your own from it.
     Example,
 }
@@ -67,6 +86,16 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Up { file } => run::up(file.as_deref()),
         Command::Edge { file } => run::edge(&file),
         Command::Balancer { file, zone } => run::balancer(&file, &zone),
+        Command::Invalidate {
+            distribution,
+            admin,
+            token,
+            paths,
+        } => {
+            let id = invalidate::invalidate(&admin, &distribution, &paths, token.as_deref())?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Example => {
             print!("{}", ferry_config::DEFAULT_TOPOLOGY);
             Ok(ExitCode::SUCCESS)

@@ -151,8 +151,8 @@ fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
     let mut addresses: Vec<(String, SocketAddr)> = Vec::new();
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
     if parts.edge {
-        for a in ferry_edge::listeners(topology) {
-            addresses.push(("edge".into(), a));
+        for (what, a) in ferry_edge::listeners(topology) {
+            addresses.push((what.into(), a));
         }
         services.extend(ferry_edge::services(topology, &conf));
     }

@@ -113,12 +113,14 @@ aliases = ["www.example.test"]
   target_origin_id = "alb"
   viewer_protocol_policy = "allow-all"
   cache_policy = "Managed-CachingDisabled"
+  origin_request_policy = "Managed-AllViewerExceptHostHeader"  # forwards the query string
 
   [[distributions.cache_behaviors]]
   path_pattern = "/static/*"
   target_origin_id = "static"
   viewer_protocol_policy = "allow-all"
   cache_policy = "Managed-CachingDisabled"
+  origin_request_policy = "Managed-AllViewerExceptHostHeader"  # forwards the query string
 
 [[load_balancers]]
 name = "alb"

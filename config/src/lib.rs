@@ -2,7 +2,9 @@
 //! pure CloudFront and ALB semantics (patterns, TTLs, rule matching) that the edge, the balancer and
 //! the provisioner share.
 
+pub mod cache_key;
 pub mod error;
+pub mod invalidation;
 pub mod managed;
 pub mod model;
 pub mod net;

@@ -50,7 +50,8 @@ pub struct DemoTarget {
 pub struct Edge {
     pub http: Option<SocketAddr>,
     pub https: Option<SocketAddr>,
-    pub admin: SocketAddr,
+    /// The admin listener, when the topology asks for one.
+    pub admin: Option<SocketAddr>,
     pub admin_token: Option<String>,
     pub cache_size: u64,
     pub cache_max_object_size: u64,

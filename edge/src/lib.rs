@@ -1,6 +1,9 @@
 //! ferry's CloudFront edge on pingora: distributions by Host, ordered cache behaviors, origins
 //! reached through the topology's names, and CloudFront's headers and error pages.
 
+mod admin;
+pub mod cache;
+mod caching;
 mod hosts;
 mod ids;
 mod pages;
@@ -15,13 +18,16 @@ use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// The sockets the edge listens on.
-pub fn listeners(topology: &Topology) -> Vec<SocketAddr> {
-    topology
-        .edge
-        .iter()
-        .flat_map(|e| e.http.iter().chain(e.https.iter()).copied())
-        .collect()
+/// The sockets the edge listens on: (what, address).
+pub fn listeners(topology: &Topology) -> Vec<(&'static str, SocketAddr)> {
+    let Some(e) = &topology.edge else {
+        return Vec::new();
+    };
+    let mut out: Vec<(&'static str, SocketAddr)> = Vec::new();
+    out.extend(e.http.map(|a| ("edge", a)));
+    out.extend(e.https.map(|a| ("edge (https)", a)));
+    out.extend(e.admin.map(|a| ("edge admin", a)));
+    out
 }
 
 /// The pingora services of the edge (none when the topology has no edge).
@@ -32,11 +38,32 @@ pub fn services(
     let Some(edge) = &topology.edge else {
         return Vec::new();
     };
-    let proxy = EdgeProxy::new(topology);
+    let cache = Arc::new(cache::EdgeCache::new(
+        edge.cache_size,
+        edge.cache_max_object_size,
+    ));
+    let proxy = EdgeProxy::new(topology, cache.clone());
     let mut service = pingora::proxy::http_proxy_service_with_name(conf, proxy, "edge");
     if let Some(http) = edge.http {
         service.add_tcp(&http.to_string());
     }
     service.threads = Some(edge.threads);
-    vec![Box::new(service)]
+    let mut services: Vec<Box<dyn ServiceWithDependents>> = vec![Box::new(service)];
+    if let Some(address) = edge.admin {
+        let admin = admin::Admin {
+            cache,
+            distributions: topology
+                .distributions
+                .iter()
+                .map(|d| d.id.clone())
+                .collect(),
+            token: edge.admin_token.clone(),
+        };
+        let mut admin_service =
+            pingora::services::listening::Service::new("edge admin".to_string(), admin);
+        admin_service.add_tcp(&address.to_string());
+        admin_service.threads = Some(1);
+        services.push(Box::new(admin_service));
+    }
+    services
 }

@@ -1,6 +1,8 @@
 //! The edge as a pingora `ProxyHttp`: distribution by Host, behavior by path, viewer protocol policy,
 //! allowed methods, then the origin request with CloudFront's headers.
 
+use crate::cache::EdgeCache;
+use crate::caching;
 use crate::hosts::Hosts;
 use crate::ids::IdSource;
 use crate::pages;
@@ -8,10 +10,11 @@ use crate::resolve::Resolver;
 use async_trait::async_trait;
 use bytes::Bytes;
 use ferry_config::model::{Behavior, Distribution, Origin, OriginTarget};
-use ferry_config::origin_request;
 use ferry_config::rules::host_without_port;
 use ferry_config::spec::{OriginProtocolPolicy, ViewerProtocolPolicy};
 use ferry_config::Topology;
+use ferry_config::{cache_key, origin_request};
+use pingora::cache::{CacheKey, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -29,10 +32,11 @@ pub struct EdgeProxy {
     pop: String,
     /// Spreads origin connections over a name's addresses, as DNS round robin does.
     rotation: AtomicUsize,
+    cache: Arc<EdgeCache>,
 }
 
 impl EdgeProxy {
-    pub fn new(topology: &Topology) -> EdgeProxy {
+    pub fn new(topology: &Topology, cache: Arc<EdgeCache>) -> EdgeProxy {
         let edge = topology.edge.as_ref();
         let pop = edge.map(|e| e.pop.clone()).unwrap_or_else(|| "LOC1".into());
         let ids = IdSource::new();
@@ -47,6 +51,7 @@ impl EdgeProxy {
             pop: format!("{pop}-C1"),
             ids,
             rotation: AtomicUsize::new(0),
+            cache,
         }
     }
 }
@@ -273,6 +278,23 @@ impl ProxyHttp for EdgeProxy {
             self.error(session, ctx, 403, "This distribution is not configured to allow the HTTP request method that was used for this request.").await?;
             return Ok(true);
         }
+        let header = session.req_header();
+        let has_body = header.headers.contains_key(http::header::TRANSFER_ENCODING)
+            || header
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
+        if header.method == http::Method::GET && has_body {
+            // CloudFront refuses a GET that carries a body.
+            self.error(
+                session,
+                ctx,
+                403,
+                "Bad request. A GET request cannot have a body.",
+            )
+            .await?;
+            return Ok(true);
+        }
         ctx.origin = match behavior.target {
             OriginTarget::Origin(i) => i,
             // Every request goes to the primary first; failover comes with the origin-failover work.
@@ -284,6 +306,68 @@ impl ProxyHttp for EdgeProxy {
         };
         ctx.route = Some((distribution, behavior_index));
         Ok(false)
+    }
+
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        let Some(behavior) = ctx.behavior() else {
+            return Ok(());
+        };
+        if caching::enabled(behavior, &session.req_header().method) {
+            let lock = caching::collapses(behavior).then_some(self.cache.lock);
+            session
+                .cache
+                .enable(self.cache.store, None, None, lock, None);
+            session
+                .cache
+                .set_max_file_size_bytes(self.cache.max_object_size);
+        }
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, session: &Session, ctx: &mut Ctx) -> Result<CacheKey> {
+        let (Some((distribution, _)), Some(behavior)) = (ctx.route.as_ref(), ctx.behavior()) else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "cache key for an unrouted request",
+            ));
+        };
+        Ok(caching::key(distribution, behavior, session.req_header()))
+    }
+
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        response: &ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<RespCacheable> {
+        let (Some((distribution, _)), Some(behavior)) = (ctx.route.as_ref(), ctx.behavior()) else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "caching an unrouted response",
+            ));
+        };
+        Ok(caching::cacheability(distribution, behavior, response))
+    }
+
+    fn should_serve_stale(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Ctx,
+        error: Option<&Error>,
+    ) -> bool {
+        caching::serve_stale_on(error)
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(behavior) = ctx.behavior() {
+            caching::process_origin_response(behavior, response);
+        }
+        Ok(())
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -357,7 +441,11 @@ impl ProxyHttp for EdgeProxy {
                 "request not routed",
             ));
         };
-        let method = upstream.method.as_str().to_string();
+        if upstream.method == http::Method::HEAD && session.cache.enabled() {
+            // Fill the cache with the whole object: a HEAD miss must not store an empty GET body.
+            upstream.set_method(http::Method::GET);
+        }
+        let method = session.req_header().method.as_str().to_string();
         let names: Vec<http::HeaderName> = upstream.headers.keys().cloned().collect();
         let keep_host = origin_request::policy_forwards(behavior, "host");
         for name in names {
@@ -367,6 +455,30 @@ impl ProxyHttp for EdgeProxy {
         }
         if !keep_host {
             upstream.insert_header(http::header::HOST, origin.domain_name.as_str())?;
+        }
+        let cookies: Vec<&str> = session
+            .req_header()
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        upstream.remove_header(&http::header::COOKIE);
+        if let Some(cookie) = origin_request::forwarded_cookies(behavior, &cookies) {
+            upstream.insert_header(http::header::COOKIE, cookie)?;
+        }
+        let accept_encoding = session
+            .req_header()
+            .headers
+            .get(http::header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        let policy = &behavior.cache_policy;
+        if policy.gzip || policy.brotli {
+            upstream.remove_header(&http::header::ACCEPT_ENCODING);
+            if let Some(normalized) = cache_key::normalized_accept_encoding(policy, accept_encoding)
+            {
+                upstream.insert_header(http::header::ACCEPT_ENCODING, normalized)?;
+            }
         }
         if !origin_request::policy_forwards(behavior, "user-agent") {
             upstream.insert_header(http::header::USER_AGENT, "Amazon CloudFront")?;
@@ -382,9 +494,11 @@ impl ProxyHttp for EdgeProxy {
             }
         }
         let mut target = format!("{}{}", origin.origin_path, path);
-        if let Some(query) = session.req_header().uri.query() {
+        if let Some(query) =
+            origin_request::forwarded_query(behavior, session.req_header().uri.query())
+        {
             target.push('?');
-            target.push_str(query);
+            target.push_str(&query);
         }
         let uri = target
             .parse::<http::Uri>()
@@ -415,11 +529,12 @@ impl ProxyHttp for EdgeProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        self.stamp(response, ctx, "Miss from cloudfront")
+        let x_cache = caching::x_cache(session.cache.phase(), response.status.as_u16());
+        self.stamp(response, ctx, x_cache)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {

@@ -1602,3 +1602,505 @@ impl Drop for Ferry {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cache tests: an edge whose distributions go straight to recording origins
+// ---------------------------------------------------------------------------------------------
+
+/// The alias of the distribution a [`SiteBuilder`] writes.
+pub const SITE_HOST: &str = "www.example.test";
+/// The `domain_name` of every origin a [`SiteBuilder`] writes; `[resolve]` maps it to 127.0.0.1.
+pub const ORIGIN_DOMAIN: &str = "origin.internal";
+
+impl Origin {
+    /// How many requests arrived whose target (path and query) is exactly `target`.
+    pub fn count_target(&self, target: &str) -> usize {
+        self.requests_matching(|r| r.target == target).len()
+    }
+
+    /// How many requests arrived whose path (without the query) is exactly `path`.
+    pub fn count_path(&self, path: &str) -> usize {
+        self.requests_matching(|r| r.path() == path).len()
+    }
+
+    /// The last request whose path is exactly `path`; panics, listing what arrived, if none did.
+    pub fn last_for_path(&self, path: &str) -> Request {
+        self.requests_matching(|r| r.path() == path)
+            .pop()
+            .unwrap_or_else(|| {
+                panic!(
+                    "origin {} never received {path}; it received {:#?}",
+                    self.name(),
+                    self.requests()
+                )
+            })
+    }
+}
+
+/// Writes a topology with one distribution `site` (alias [`SITE_HOST`]) whose origin `o` is the
+/// given [`Origin`] reached through `[resolve]` (`origin.internal` → 127.0.0.1, http-only), with a
+/// default behavior on `Managed-CachingOptimized`, and starts `ferry up` on it. The edge and admin
+/// listeners get their own free ports. Pieces of TOML are added with the builder methods.
+pub struct SiteBuilder {
+    label: String,
+    edge_lines: Vec<String>,
+    blocks: Vec<String>,
+    aliases: Vec<String>,
+    dist_keys: Vec<String>,
+    /// (id, port, keys of the origin table, extra fields of its custom_origin_config)
+    origins: Vec<(String, u16, Vec<String>, Vec<String>)>,
+    default_policy: String,
+    default_lines: Vec<String>,
+    behaviors: Vec<String>,
+    tail: Vec<String>,
+    extra_distributions: Vec<String>,
+    wait_admin: bool,
+}
+
+impl SiteBuilder {
+    pub fn new(label: &str, origin: &Origin) -> SiteBuilder {
+        SiteBuilder {
+            label: label.to_string(),
+            edge_lines: Vec::new(),
+            blocks: Vec::new(),
+            aliases: vec![SITE_HOST.to_string()],
+            dist_keys: Vec::new(),
+            origins: vec![("o".to_string(), origin.port(), Vec::new(), Vec::new())],
+            default_policy: "Managed-CachingOptimized".to_string(),
+            default_lines: Vec::new(),
+            behaviors: Vec::new(),
+            tail: Vec::new(),
+            extra_distributions: Vec::new(),
+            wait_admin: false,
+        }
+    }
+
+    /// The default behavior's `cache_policy`.
+    pub fn policy(mut self, name: &str) -> Self {
+        self.default_policy = name.to_string();
+        self
+    }
+
+    /// A line in `[edge]`, e.g. `cache_size = "1MiB"`.
+    pub fn edge(mut self, line: &str) -> Self {
+        self.edge_lines.push(line.to_string());
+        self
+    }
+
+    /// A top-level block, e.g. a `[[cache_policies]]` table.
+    pub fn block(mut self, toml: &str) -> Self {
+        self.blocks.push(toml.to_string());
+        self
+    }
+
+    /// A custom cache policy: `[[cache_policies]]` with `name = "<name>"` and `body` (more keys).
+    pub fn cache_policy(self, name: &str, body: &str) -> Self {
+        self.block(&format!("[[cache_policies]]\nname = \"{name}\"\n{body}\n"))
+    }
+
+    pub fn aliases(mut self, aliases: &[&str]) -> Self {
+        self.aliases = aliases.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// A key of the distribution itself, e.g. `default_root_object = "index.html"`.
+    pub fn dist_key(mut self, line: &str) -> Self {
+        self.dist_keys.push(line.to_string());
+        self
+    }
+
+    /// Another origin of the distribution, also at `origin.internal` (keys: `origin_path = ...`).
+    pub fn origin(mut self, id: &str, origin: &Origin, keys: &[&str]) -> Self {
+        self.origins.push((
+            id.to_string(),
+            origin.port(),
+            keys.iter().map(|s| s.to_string()).collect(),
+            Vec::new(),
+        ));
+        self
+    }
+
+    /// Fields added to origin `o`'s `custom_origin_config`, e.g. `origin_read_timeout = 1`.
+    pub fn origin_config(mut self, fields: &[&str]) -> Self {
+        self.origins[0]
+            .3
+            .extend(fields.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Keys added to origin `o` (e.g. `connection_attempts = 1`).
+    pub fn origin_keys(mut self, keys: &[&str]) -> Self {
+        self.origins[0].2.extend(keys.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// A line in the default behavior, e.g. `allowed_methods = [...]`.
+    pub fn default_behavior(mut self, line: &str) -> Self {
+        self.default_lines.push(line.to_string());
+        self
+    }
+
+    /// A cache behavior (before the default, in call order) for `pattern` to `origin_id` with
+    /// `policy` and extra `lines`.
+    pub fn behavior(
+        mut self,
+        pattern: &str,
+        origin_id: &str,
+        policy: &str,
+        lines: &[&str],
+    ) -> Self {
+        let mut b = format!(
+            "  [[distributions.cache_behaviors]]\n  path_pattern = \"{pattern}\"\n  target_origin_id = \"{origin_id}\"\n  viewer_protocol_policy = \"allow-all\"\n  cache_policy = \"{policy}\"\n"
+        );
+        for l in lines {
+            b.push_str(&format!("  {l}\n"));
+        }
+        self.behaviors.push(b);
+        self
+    }
+
+    /// A `[[distributions.custom_error_responses]]` table with these keys.
+    pub fn error_response(mut self, keys: &[&str]) -> Self {
+        let mut b = String::from("  [[distributions.custom_error_responses]]\n");
+        for k in keys {
+            b.push_str(&format!("  {k}\n"));
+        }
+        self.tail.push(b);
+        self
+    }
+
+    /// A whole further `[[distributions]]` block, written after the first one.
+    pub fn distribution(mut self, toml: &str) -> Self {
+        self.extra_distributions.push(toml.to_string());
+        self
+    }
+
+    /// Also wait for the admin listener to answer before returning from [`SiteBuilder::start`].
+    pub fn wait_admin(mut self) -> Self {
+        self.wait_admin = true;
+        self
+    }
+
+    /// The topology text for these ports.
+    pub fn toml(&self, edge: &str, admin: &str) -> String {
+        let mut t = format!(
+            "stack = \"e2e-{}\"\n\n[edge]\nhttp = \"{edge}\"\nadmin = \"{admin}\"\n",
+            self.label
+        );
+        for l in &self.edge_lines {
+            t.push_str(l);
+            t.push('\n');
+        }
+        t.push_str(&format!(
+            "\n[resolve]\n\"{ORIGIN_DOMAIN}\" = [\"127.0.0.1\"]\n\n"
+        ));
+        for b in &self.blocks {
+            t.push_str(b);
+            t.push('\n');
+        }
+        let aliases = self
+            .aliases
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        t.push_str(&format!(
+            "[[distributions]]\nid = \"site\"\naliases = [{aliases}]\n"
+        ));
+        for k in &self.dist_keys {
+            t.push_str(k);
+            t.push('\n');
+        }
+        for (id, port, keys, config) in &self.origins {
+            let extra: String = config.iter().map(|f| format!(", {f}")).collect();
+            t.push_str(&format!(
+                "\n  [[distributions.origins]]\n  id = \"{id}\"\n  domain_name = \"{ORIGIN_DOMAIN}\"\n  custom_origin_config = {{ http_port = {port}, origin_protocol_policy = \"http-only\"{extra} }}\n"
+            ));
+            for k in keys {
+                t.push_str(&format!("  {k}\n"));
+            }
+        }
+        t.push_str(&format!(
+            "\n  [distributions.default_cache_behavior]\n  target_origin_id = \"o\"\n  viewer_protocol_policy = \"allow-all\"\n  cache_policy = \"{}\"\n",
+            self.default_policy
+        ));
+        for l in &self.default_lines {
+            t.push_str(&format!("  {l}\n"));
+        }
+        for b in &self.behaviors {
+            t.push('\n');
+            t.push_str(b);
+        }
+        for b in &self.tail {
+            t.push('\n');
+            t.push_str(b);
+        }
+        for d in &self.extra_distributions {
+            t.push('\n');
+            t.push_str(d);
+            t.push('\n');
+        }
+        t
+    }
+
+    pub fn start(self) -> Site {
+        let ports = free_ports(2);
+        let edge = format!("127.0.0.1:{}", ports[0]);
+        let admin = format!("127.0.0.1:{}", ports[1]);
+        let topology = Topology::write(&self.label, &self.toml(&edge, &admin));
+        let mut ready = vec![edge.as_str()];
+        if self.wait_admin {
+            ready.push(admin.as_str());
+        }
+        let ferry = Ferry::up(&topology, &ready);
+        Site {
+            ferry,
+            edge,
+            admin,
+            topology,
+            client: Client::new(),
+        }
+    }
+}
+
+/// A running edge from a [`SiteBuilder`].
+pub struct Site {
+    pub ferry: Ferry,
+    /// `127.0.0.1:PORT` of the viewer listener.
+    pub edge: String,
+    /// `127.0.0.1:PORT` of the admin listener.
+    pub admin: String,
+    pub topology: Topology,
+    pub client: Client,
+}
+
+/// The headers with `Host: www.example.test` added when they have no Host.
+fn with_site_host<'a>(headers: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut h = headers.to_vec();
+    if !h.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        h.insert(0, ("Host", SITE_HOST));
+    }
+    h
+}
+
+impl Site {
+    /// `GET path` with `Host: www.example.test` unless `headers` has a Host.
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.request("GET", path, headers, b"")
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        self.client
+            .try_request(&self.edge, method, path, &with_site_host(headers), body)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{method} {path} on the edge {} (headers {headers:?}): {e}\n{}",
+                    self.edge,
+                    self.ferry.output_report()
+                )
+            })
+    }
+
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Response> {
+        self.client
+            .try_request(&self.edge, method, path, &with_site_host(headers), body)
+    }
+
+    /// `POST /2020-05-31/distribution/{distribution}/invalidation` on the admin listener with an
+    /// `InvalidationBatch` of `paths` (Quantity = the number of paths).
+    pub fn create_invalidation(&self, distribution: &str, paths: &[&str]) -> Response {
+        let body = invalidation_batch(paths, paths.len(), &unique_caller_reference());
+        self.admin_request(
+            "POST",
+            &format!("/2020-05-31/distribution/{distribution}/invalidation"),
+            body.as_bytes(),
+        )
+    }
+
+    /// `GET /2020-05-31/distribution/{distribution}/invalidation/{id}` on the admin listener.
+    pub fn get_invalidation(&self, distribution: &str, id: &str) -> Response {
+        self.admin_request(
+            "GET",
+            &format!("/2020-05-31/distribution/{distribution}/invalidation/{id}"),
+            b"",
+        )
+    }
+
+    /// A request to the admin listener (XML body when there is one).
+    pub fn admin_request(&self, method: &str, path: &str, body: &[u8]) -> Response {
+        let mut headers = vec![];
+        if !body.is_empty() {
+            headers.push(("Content-Type", "text/xml"));
+        }
+        self.client
+            .try_request(&self.admin, method, path, &headers, body)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{method} {path} on the admin listener {}: {e}\n{}",
+                    self.admin,
+                    self.ferry.output_report()
+                )
+            })
+    }
+
+    /// Polls the invalidation until its `<Status>` is `Completed` (bounded); panics otherwise.
+    pub fn wait_invalidation_completed(&self, distribution: &str, id: &str) -> Response {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let r = self.get_invalidation(distribution, id);
+            assert_eq!(r.status, 200, "GetInvalidation {distribution}/{id}: {r:?}");
+            if xml_tag(&r.body_text(), "Status").as_deref() == Some("Completed") {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "invalidation {id} did not reach Completed within 15 s: {r:?}"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// CloudFront's `InvalidationBatch` XML.
+pub fn invalidation_batch(paths: &[&str], quantity: usize, caller_reference: &str) -> String {
+    let items: String = paths.iter().map(|p| format!("<Path>{p}</Path>")).collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<InvalidationBatch xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Paths><Quantity>{quantity}</Quantity><Items>{items}</Items></Paths><CallerReference>{caller_reference}</CallerReference></InvalidationBatch>"
+    )
+}
+
+/// A caller reference no other invalidation in this test run uses.
+pub fn unique_caller_reference() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "e2e-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The text of the first `<tag>...</tag>` in `xml` (no attributes on the tag).
+pub fn xml_tag(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&close)? + start;
+    Some(xml[start..end].trim().to_string())
+}
+
+/// The `X-Cache` header, or `""`.
+pub fn x_cache(resp: &Response) -> &str {
+    resp.header("x-cache").unwrap_or("")
+}
+
+/// The `Age` header as seconds, if present and numeric.
+pub fn age(resp: &Response) -> Option<u64> {
+    resp.header("age").and_then(|v| v.trim().parse().ok())
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for `t`.
+pub fn http_date(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // 1970-01-01 was a Thursday.
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let month_name = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(month - 1) as usize];
+    format!("{weekday}, {day:02} {month_name} {year} {h:02}:{m:02}:{s:02} GMT")
+}
+
+/// The resident set size of process `pid` in KiB (`VmRSS` in /proc/PID/status).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status:\n{status}"))
+}
+
+/// Sleeps until `d` has passed since `since` (waiting for a TTL to run out, not a timing check).
+pub fn sleep_until(since: Instant, d: Duration) {
+    let now = Instant::now();
+    if let Some(left) = (since + d).checked_duration_since(now) {
+        thread::sleep(left);
+    }
+}
+
+/// An origin answer that honours conditional requests the way a web server does: `304 Not
+/// Modified` (with `headers` and the validators) when the request's `If-None-Match` names `etag`
+/// (or `*`; weak comparison) or its `If-Modified-Since` equals `last_modified`; otherwise `200`
+/// with `headers`, the validators and `body`.
+pub fn conditional_response(
+    req: &Request,
+    etag: Option<&str>,
+    last_modified: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let weak = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let etag_match = match (req.header("if-none-match"), etag) {
+        (Some(inm), Some(tag)) => inm
+            .split(',')
+            .any(|t| t.trim() == "*" || weak(t) == weak(tag)),
+        _ => false,
+    };
+    let date_match = req.header("if-none-match").is_none()
+        && matches!(
+            (req.header("if-modified-since"), last_modified),
+            (Some(ims), Some(lm)) if ims.trim() == lm
+        );
+    let mut resp = if etag_match || date_match {
+        Response::new(304)
+    } else {
+        Response::text(200, body)
+    };
+    for (k, v) in headers {
+        resp = resp.with_header(k, *v);
+    }
+    if let Some(tag) = etag {
+        resp = resp.with_header("ETag", tag);
+    }
+    if let Some(lm) = last_modified {
+        resp = resp.with_header("Last-Modified", lm);
+    }
+    resp
+}
+
+/// Whether a request carries a validator (`If-None-Match` or `If-Modified-Since`).
+pub fn is_conditional(req: &Request) -> bool {
+    req.header("if-none-match").is_some() || req.header("if-modified-since").is_some()
+}

@@ -650,6 +650,17 @@ fn check_value(ctx: &mut Ctx<'_, '_>, path: &FieldPath, field: ConditionField, s
                 field.as_str()
             ),
         );
+    } else if field == ConditionField::HostHeader
+        && !s.rsplit_once('.').is_some_and(|(_, last)| {
+            !last.is_empty() && last.chars().all(|c| c.is_ascii_alphabetic())
+        })
+    {
+        // HostHeaderConditionConfig: "You must include at least one "." character. You can include
+        // only alphabetical characters after the final "." character."
+        ctx.error(
+            path,
+            format!("`{s}` is not a valid host-header value: it needs at least one `.`, and only letters after the last `.`"),
+        );
     }
 }
 

@@ -39,11 +39,16 @@ pub(super) fn edge_and_distributions(
         let path = root.key("distributions").index(i);
         for (j, alias) in d.aliases.iter().enumerate() {
             let lower = alias.to_ascii_lowercase();
-            if aliases_seen.insert(lower.clone(), i).is_some() {
-                ctx.error(
+            match aliases_seen.insert(lower.clone(), i) {
+                Some(first) if first == i => ctx.error(
+                    &path.key("aliases").index(j),
+                    format!("alias `{alias}` is listed twice in this distribution"),
+                ),
+                Some(_) => ctx.error(
                     &path.key("aliases").index(j),
                     format!("alias `{alias}` is already used by another distribution (CNAMEAlreadyExists)"),
-                );
+                ),
+                None => {}
             }
         }
         if let Some(dist) = distribution(ctx, &path, d, &policies) {
@@ -93,10 +98,10 @@ fn edge_section(
             "the edge needs `http` or `https` (an address:port to listen on)",
         );
     }
-    let admin = match &s.admin {
-        Some(a) => ctx.socket_addr(&path.key("admin"), a),
-        None => "127.0.0.1:9900".parse().ok(),
-    };
+    let admin = s
+        .admin
+        .as_ref()
+        .and_then(|a| ctx.socket_addr(&path.key("admin"), a));
     if let Some(admin) = admin {
         if !admin.ip().is_loopback() && s.admin_token.as_deref().unwrap_or("").is_empty() {
             ctx.error(
@@ -177,7 +182,7 @@ fn edge_section(
     Some(model::Edge {
         http,
         https,
-        admin: admin?,
+        admin,
         admin_token: s.admin_token.clone(),
         cache_size,
         cache_max_object_size,
@@ -1074,10 +1079,10 @@ fn behavior(
     };
     let allowed = b.allowed_methods.clone().unwrap_or(vec![GET, HEAD]);
     let all = [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE];
-    if !(methods_are(&allowed, &[GET, HEAD])
+    let allowed_ok = methods_are(&allowed, &[GET, HEAD])
         || methods_are(&allowed, &[GET, HEAD, OPTIONS])
-        || methods_are(&allowed, &all))
-    {
+        || methods_are(&allowed, &all);
+    if !allowed_ok {
         ctx.error(
             &path.key("allowed_methods"),
             "CloudFront allows exactly [GET, HEAD], [GET, HEAD, OPTIONS] or all seven methods",
@@ -1089,7 +1094,8 @@ fn behavior(
             &path.key("cached_methods"),
             "CloudFront caches exactly [GET, HEAD] or [GET, HEAD, OPTIONS]",
         );
-    } else if cached.iter().any(|m| !allowed.contains(m)) {
+    } else if allowed_ok && cached.iter().any(|m| !allowed.contains(m)) {
+        // (Not said of a refused allowed_methods: that mistake is already reported.)
         ctx.error(
             &path.key("cached_methods"),
             "cached methods must also be allowed methods",
@@ -1192,10 +1198,18 @@ fn legacy_policy(
     let min_ttl = b.min_ttl.unwrap_or(0);
     let default_ttl = b.default_ttl.unwrap_or(DEFAULT_TTL.max(min_ttl));
     let max_ttl = b.max_ttl.unwrap_or(MAX_TTL.max(default_ttl));
-    if default_ttl < min_ttl || max_ttl < default_ttl {
+    // As for a cache policy: each ordering mistake is reported at the TTL the file sets (a default
+    // never breaks the order: it follows the TTLs that are set).
+    if default_ttl < min_ttl {
         ctx.error(
             &path.key("default_ttl"),
-            "min_ttl <= default_ttl <= max_ttl",
+            format!("default_ttl ({default_ttl}) must be at least min_ttl ({min_ttl})"),
+        );
+    }
+    if max_ttl < default_ttl {
+        ctx.error(
+            &path.key("max_ttl"),
+            format!("max_ttl ({max_ttl}) must be at least default_ttl ({default_ttl})"),
         );
     }
     let all_headers = fv.headers.iter().any(|h| h == "*");

@@ -211,12 +211,16 @@ fn check_aws(ctx: &mut Ctx<'_, '_>, aws: &crate::spec::AwsSection, spec: &Spec) 
                     "CloudFront needs an ACM certificate in us-east-1 (arn:aws:acm:us-east-1:...)",
                 );
             }
-            if vc.ssl_support_method.is_none() {
-                ctx.error(
-                    &p.key("ssl_support_method"),
-                    "required with acm_certificate_arn: sni-only, vip or static-ip",
-                );
-            }
+        }
+        // CloudFront: "If you specify a value for ACMCertificateArn or for IAMCertificateId, you must
+        // also specify a value for SSLSupportMethod."
+        if vc.ssl_support_method.is_none()
+            && (vc.acm_certificate_arn.is_some() || vc.iam_certificate_id.is_some())
+        {
+            ctx.error(
+                &p.key("ssl_support_method"),
+                "required with acm_certificate_arn or iam_certificate_id: sni-only, vip or static-ip",
+            );
         }
     }
 }

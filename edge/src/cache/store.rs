@@ -1,0 +1,269 @@
+//! The edge's cache storage for pingora: a moka cache bounded by bytes, whose entries keep their
+//! metadata pre-parsed and their body as one shared `Bytes`, so a hit neither parses nor copies.
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use pingora::cache::key::{CacheHashKey, HashBinary};
+use pingora::cache::storage::{
+    HandleHit, HandleMiss, MissFinishType, PurgeOutcome, PurgeTarget, PurgeType,
+};
+use pingora::cache::trace::SpanHandle;
+use pingora::cache::{CacheKey, CacheMeta, HitHandler, MissHandler, Storage};
+use pingora::http::ResponseHeader;
+use pingora::{Error, ErrorType, Result};
+use std::any::Any;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// What the store keeps of a response's metadata, already parsed.
+struct StoredMeta {
+    fresh_until: SystemTime,
+    /// When the object was stored or last revalidated: the origin of `Age`.
+    updated: SystemTime,
+    stale_while_revalidate: u32,
+    stale_if_error: u32,
+    header: ResponseHeader,
+}
+
+impl StoredMeta {
+    fn from_meta(meta: &CacheMeta) -> StoredMeta {
+        StoredMeta {
+            fresh_until: meta.fresh_until(),
+            updated: meta.updated(),
+            stale_while_revalidate: meta.stale_while_revalidate_sec(),
+            stale_if_error: meta.stale_if_error_sec(),
+            header: meta.response_header_copy(),
+        }
+    }
+
+    fn to_meta(&self) -> CacheMeta {
+        CacheMeta::new(
+            self.fresh_until,
+            self.updated,
+            self.stale_while_revalidate,
+            self.stale_if_error,
+            self.header.clone(),
+        )
+    }
+
+    fn weight(&self) -> usize {
+        self.header
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 32)
+            .sum::<usize>()
+            + 128
+    }
+}
+
+/// One cached object.
+pub struct Object {
+    meta: StoredMeta,
+    body: Bytes,
+    /// `distribution id \n path?query`, for invalidation by path.
+    pub tag: String,
+}
+
+impl Object {
+    fn weight(&self) -> u32 {
+        let bytes = self.body.len() + self.meta.weight() + self.tag.len() + 64;
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+}
+
+pub struct Store {
+    objects: moka::sync::Cache<HashBinary, Arc<Object>>,
+}
+
+impl Store {
+    /// A store holding at most `capacity` bytes of bodies and metadata.
+    pub fn new(capacity: u64) -> Store {
+        let objects = moka::sync::Cache::builder()
+            .max_capacity(capacity)
+            .weigher(|_: &HashBinary, o: &Arc<Object>| o.weight())
+            .build();
+        Store { objects }
+    }
+
+    /// Drops every object whose tag satisfies `matches`; returns how many.
+    pub fn invalidate_where(&self, matches: impl Fn(&str) -> bool) -> usize {
+        let doomed: Vec<Arc<HashBinary>> = self
+            .objects
+            .iter()
+            .filter(|(_, o)| matches(&o.tag))
+            .map(|(k, _)| k)
+            .collect();
+        for key in &doomed {
+            self.objects.invalidate(key.as_ref());
+        }
+        doomed.len()
+    }
+
+    pub fn entry_count(&self) -> u64 {
+        self.objects.run_pending_tasks();
+        self.objects.entry_count()
+    }
+
+    pub fn weighted_size(&self) -> u64 {
+        self.objects.run_pending_tasks();
+        self.objects.weighted_size()
+    }
+}
+
+struct Hit {
+    body: Bytes,
+    start: usize,
+    end: usize,
+    done: bool,
+}
+
+#[async_trait]
+impl HandleHit for Hit {
+    async fn read_body(&mut self) -> Result<Option<Bytes>> {
+        if self.done {
+            return Ok(None);
+        }
+        self.done = true;
+        Ok(Some(self.body.slice(self.start..self.end)))
+    }
+
+    async fn finish(
+        self: Box<Self>,
+        _storage: &'static (dyn Storage + Sync),
+        _key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn can_seek(&self) -> bool {
+        true
+    }
+
+    fn seek(&mut self, start: usize, end: Option<usize>) -> Result<()> {
+        if start > self.body.len() {
+            return Error::e_explain(ErrorType::InternalError, "seek past the end of the object");
+        }
+        self.start = start;
+        self.end = end
+            .map(|e| e.min(self.body.len()))
+            .unwrap_or(self.body.len())
+            .max(start);
+        self.done = false;
+        Ok(())
+    }
+
+    fn get_eviction_weight(&self) -> usize {
+        self.body.len()
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut (dyn Any + Send + Sync) {
+        self
+    }
+}
+
+struct Miss {
+    key: HashBinary,
+    meta: Option<StoredMeta>,
+    body: BytesMut,
+    tag: String,
+    objects: moka::sync::Cache<HashBinary, Arc<Object>>,
+}
+
+#[async_trait]
+impl HandleMiss for Miss {
+    async fn write_body(&mut self, data: Bytes, _eof: bool) -> Result<()> {
+        self.body.extend_from_slice(&data);
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<MissFinishType> {
+        let size = self.body.len();
+        let meta = self.meta.take().ok_or_else(|| {
+            Error::explain(ErrorType::InternalError, "cache write finished twice")
+        })?;
+        let object = Object {
+            meta,
+            body: std::mem::take(&mut self.body).freeze(),
+            tag: std::mem::take(&mut self.tag),
+        };
+        self.objects.insert(self.key, Arc::new(object));
+        Ok(MissFinishType::Created(size))
+    }
+}
+
+#[async_trait]
+impl Storage for Store {
+    async fn lookup(
+        &'static self,
+        key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let Some(object) = self.objects.get(&key.combined_bin()) else {
+            return Ok(None);
+        };
+        let hit = Hit {
+            body: object.body.clone(),
+            start: 0,
+            end: object.body.len(),
+            done: false,
+        };
+        Ok(Some((object.meta.to_meta(), Box::new(hit))))
+    }
+
+    async fn get_miss_handler(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<MissHandler> {
+        Ok(Box::new(Miss {
+            key: key.combined_bin(),
+            meta: Some(StoredMeta::from_meta(meta)),
+            body: BytesMut::new(),
+            tag: key.user_tag.clone(),
+            objects: self.objects.clone(),
+        }))
+    }
+
+    async fn purge(
+        &'static self,
+        target: PurgeTarget<'_>,
+        _type: PurgeType,
+        _trace: &SpanHandle,
+    ) -> Result<PurgeOutcome> {
+        let key = target.key().combined_bin();
+        Ok(match self.objects.remove(&key) {
+            Some(_) => PurgeOutcome::Purged(None),
+            None => PurgeOutcome::NotFound,
+        })
+    }
+
+    async fn update_meta(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<bool> {
+        let hash = key.combined_bin();
+        let Some(old) = self.objects.get(&hash) else {
+            // Evicted while it was being revalidated: nothing to refresh.
+            return Ok(false);
+        };
+        let object = Object {
+            meta: StoredMeta::from_meta(meta),
+            body: old.body.clone(),
+            tag: old.tag.clone(),
+        };
+        self.objects.insert(hash, Arc::new(object));
+        Ok(true)
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
+        self
+    }
+}

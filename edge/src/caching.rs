@@ -1,0 +1,213 @@
+//! The cache side of one request, as plain functions the proxy calls: whether the cache is used,
+//! the key, whether and for how long a response is stored, and what `X-Cache` says.
+
+use ferry_config::cache_key::{self, KeySource};
+use ferry_config::model::{Behavior, Distribution};
+use ferry_config::origin_request;
+use ferry_config::spec::{CookieBehavior, Method};
+use ferry_config::ttl::{self, CacheControl, CacheDecision, OriginResponse};
+use pingora::cache::{CacheKey, CacheMeta, CachePhase, NoCacheReason, RespCacheable};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::{Error, ErrorType};
+use std::time::{Duration, SystemTime};
+
+/// How long an expired object may still be served when the origin fails and sent no
+/// `stale-if-error`: CloudFront serves the stale object it still holds on a 5xx or an unreachable
+/// origin ("How CloudFront processes HTTP 5xx status codes"), for as long as it holds it.
+const DEFAULT_STALE_IF_ERROR: u32 = 365 * 24 * 3600;
+
+struct View<'a>(&'a RequestHeader);
+
+impl KeySource for View<'_> {
+    fn path(&self) -> &str {
+        self.0.uri.path()
+    }
+    fn query(&self) -> Option<&str> {
+        self.0.uri.query()
+    }
+    fn for_each_header(&self, lower_name: &str, f: &mut dyn FnMut(&str)) {
+        for value in self.0.headers.get_all(lower_name) {
+            match value.to_str() {
+                Ok(v) => f(v),
+                // Keyed by its bytes, so that two different non-text values never share an object.
+                Err(_) => f(&format!("\u{fffd}{:02x?}", value.as_bytes())),
+            }
+        }
+    }
+    fn is_options(&self) -> bool {
+        self.0.method == http::Method::OPTIONS
+    }
+}
+
+/// Whether this request may be answered from or stored in the cache: a cached method on a behavior
+/// whose policy can store anything (MaxTTL 0, as in CachingDisabled, stores nothing).
+pub fn enabled(behavior: &Behavior, method: &http::Method) -> bool {
+    let cached = match *method {
+        http::Method::GET => behavior.cached_methods.contains(&Method::GET),
+        http::Method::HEAD => behavior.cached_methods.contains(&Method::HEAD),
+        http::Method::OPTIONS => behavior.cached_methods.contains(&Method::OPTIONS),
+        _ => false,
+    };
+    cached && behavior.cache_policy.ttl.max_ttl > 0
+}
+
+/// CloudFront does not collapse requests whose key or origin request carries cookies
+/// ("Request collapsing", CloudFront Developer Guide).
+pub fn collapses(behavior: &Behavior) -> bool {
+    let orp_cookies = behavior
+        .origin_request_policy
+        .as_ref()
+        .is_some_and(|p| p.policy.cookies_config.cookie_behavior != CookieBehavior::None);
+    behavior.cache_policy.cookies.cookie_behavior == CookieBehavior::None && !orp_cookies
+}
+
+/// The cache key: the distribution, the path and what the cache policy adds; OPTIONS responses
+/// are cached apart from GET/HEAD. The user tag carries `distribution\npath?query` so that
+/// invalidations can find the object.
+pub fn key(distribution: &Distribution, behavior: &Behavior, request: &RequestHeader) -> CacheKey {
+    let primary = cache_key::primary_key(&distribution.id, &behavior.cache_policy, &View(request));
+    let target = request
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    CacheKey::new(primary, format!("{}\n{}", distribution.id, target))
+}
+
+/// Whether and how long to store an origin response, per CloudFront's TTL rules.
+pub fn cacheability(
+    distribution: &Distribution,
+    behavior: &Behavior,
+    response: &ResponseHeader,
+) -> RespCacheable {
+    let headers = &response.headers;
+    let cache_control = CacheControl::parse(
+        headers
+            .get_all(http::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    let text = |name: http::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let status = response.status.as_u16();
+    let origin = OriginResponse {
+        status,
+        cache_control,
+        expires: text(http::header::EXPIRES),
+        date: text(http::header::DATE),
+    };
+    let error_caching_min_ttl = distribution
+        .custom_error_responses
+        .iter()
+        .find(|e| e.error_code == status)
+        .and_then(|e| e.error_caching_min_ttl);
+    let now = SystemTime::now();
+    match ttl::decide(
+        behavior.cache_policy.ttl,
+        &origin,
+        now,
+        error_caching_min_ttl,
+    ) {
+        CacheDecision::DoNotCache => RespCacheable::Uncacheable(NoCacheReason::OriginNotCache),
+        CacheDecision::Store {
+            ttl,
+            revalidate_always,
+            stale_while_revalidate,
+            stale_if_error,
+        } => {
+            let vary_all = headers
+                .get_all(http::header::VARY)
+                .iter()
+                .any(|v| v.as_bytes().trim_ascii() == b"*");
+            // MinTTL > 0 with no-cache/no-store/private: kept for MinTTL only as a fallback for an
+            // unreachable origin; every request still goes to the origin. `Vary: *` likewise.
+            let (fresh, stale_if_error) = if revalidate_always {
+                (0, ttl.min(u64::from(u32::MAX)) as u32)
+            } else if vary_all {
+                (0, stale_if_error.min(u64::from(u32::MAX)) as u32)
+            } else {
+                let sie = if origin.cache_control.stale_if_error.is_some() {
+                    stale_if_error.min(u64::from(u32::MAX)) as u32
+                } else {
+                    DEFAULT_STALE_IF_ERROR
+                };
+                (ttl, sie)
+            };
+            let swr = stale_while_revalidate.min(u64::from(u32::MAX)) as u32;
+            let fresh_until = now.checked_add(Duration::from_secs(fresh)).unwrap_or(now);
+            RespCacheable::Cacheable(CacheMeta::new(
+                fresh_until,
+                now,
+                swr,
+                stale_if_error,
+                response.clone(),
+            ))
+        }
+    }
+}
+
+/// What CloudFront does to an origin response before caching and returning it: `Set-Cookie` is
+/// dropped unless cookies are forwarded, and `Vary` keeps only the headers that can vary
+/// (Accept-Encoding, Cookie when forwarded, headers the policies forward).
+pub fn process_origin_response(behavior: &Behavior, response: &mut ResponseHeader) {
+    let cookies_forwarded = origin_request::policy_forwards(behavior, "cookie");
+    if !cookies_forwarded {
+        response.remove_header(&http::header::SET_COOKIE);
+    }
+    let vary: Vec<String> = response
+        .headers
+        .get_all(http::header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if vary.is_empty() {
+        return;
+    }
+    let kept: Vec<&str> = vary
+        .iter()
+        .map(String::as_str)
+        .filter(|name| {
+            let lower = name.to_ascii_lowercase();
+            lower == "*"
+                || lower == "accept-encoding"
+                || (lower == "cookie" && cookies_forwarded)
+                || origin_request::policy_forwards(behavior, &lower)
+        })
+        .collect();
+    response.remove_header(&http::header::VARY);
+    if !kept.is_empty() {
+        let _ = response.insert_header(http::header::VARY, kept.join(", "));
+    }
+}
+
+/// The `X-Cache` value for what the cache did.
+pub fn x_cache(phase: CachePhase, status: u16) -> &'static str {
+    if status >= 400 {
+        return "Error from cloudfront";
+    }
+    match phase {
+        CachePhase::Hit | CachePhase::Stale | CachePhase::StaleUpdating => "Hit from cloudfront",
+        CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => "RefreshHit from cloudfront",
+        _ => "Miss from cloudfront",
+    }
+}
+
+/// Whether a stale object may stand in for the origin after `error` (None: while revalidating in
+/// the background, which `stale-while-revalidate` allows). CloudFront serves stale on 500, 502,
+/// 503 and 504 and when the origin cannot be reached or times out.
+pub fn serve_stale_on(error: Option<&Error>) -> bool {
+    let Some(error) = error else { return true };
+    match error.etype() {
+        ErrorType::HTTPStatus(code) => matches!(code, 500 | 502 | 503 | 504),
+        ErrorType::ConnectTimedout
+        | ErrorType::ConnectRefused
+        | ErrorType::ConnectNoRoute
+        | ErrorType::ConnectError
+        | ErrorType::ReadTimedout
+        | ErrorType::WriteTimedout
+        | ErrorType::ConnectionClosed => true,
+        _ => false,
+    }
+}
