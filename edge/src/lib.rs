@@ -4,6 +4,7 @@
 mod admin;
 pub mod cache;
 mod caching;
+mod error_pages;
 mod hosts;
 mod ids;
 mod pages;

@@ -3,6 +3,7 @@
 
 use crate::cache::EdgeCache;
 use crate::caching;
+use crate::error_pages::{ErrorPages, INTERNAL_HEADER};
 use crate::hosts::Hosts;
 use crate::ids::IdSource;
 use crate::pages;
@@ -33,6 +34,7 @@ pub struct EdgeProxy {
     /// Spreads origin connections over a name's addresses, as DNS round robin does.
     rotation: AtomicUsize,
     cache: Arc<EdgeCache>,
+    error_pages: ErrorPages,
 }
 
 impl EdgeProxy {
@@ -52,6 +54,7 @@ impl EdgeProxy {
             ids,
             rotation: AtomicUsize::new(0),
             cache,
+            error_pages: ErrorPages::new(edge.and_then(|e| e.http)),
         }
     }
 }
@@ -65,6 +68,10 @@ pub struct Ctx {
     attempt: u32,
     addresses: Vec<IpAddr>,
     https_viewer: bool,
+    /// An edge-internal request (a custom error page fetch): never given a custom error page itself.
+    internal: bool,
+    /// A custom error page replacing the response body.
+    replacement: Option<Bytes>,
 }
 
 impl Ctx {
@@ -174,6 +181,34 @@ impl EdgeProxy {
             .await
     }
 
+    /// The custom error response for `status`, when the distribution has one with a page: (status
+    /// to answer with, content type, page).
+    async fn custom_error_page(
+        &self,
+        ctx: &Ctx,
+        status: u16,
+    ) -> Option<(u16, Option<String>, Bytes)> {
+        if ctx.internal || status < 400 {
+            return None;
+        }
+        let (distribution, _) = ctx.route.as_ref()?;
+        let custom = distribution
+            .custom_error_responses
+            .iter()
+            .find(|e| e.error_code == status)?;
+        let path = custom.response_page_path.as_deref()?;
+        let page = self.error_pages.fetch(&distribution.id, path).await?;
+        if !(200..300).contains(&page.status) {
+            tracing::warn!(distribution = %distribution.id, path, status = page.status, "custom error page unavailable");
+            return None;
+        }
+        Some((
+            custom.response_code.unwrap_or(status),
+            page.content_type,
+            page.body,
+        ))
+    }
+
     /// The headers CloudFront adds to every response it sends a viewer.
     fn stamp(&self, response: &mut ResponseHeader, ctx: &Ctx, x_cache: &str) -> Result<()> {
         response.insert_header("X-Cache", x_cache)?;
@@ -196,6 +231,8 @@ impl ProxyHttp for EdgeProxy {
             attempt: 0,
             addresses: Vec::new(),
             https_viewer: false,
+            internal: false,
+            replacement: None,
         }
     }
 
@@ -218,7 +255,16 @@ impl ProxyHttp for EdgeProxy {
             .await?;
             return Ok(true);
         };
-        let Some(index) = self.hosts.lookup(&host) else {
+        let internal = session
+            .req_header()
+            .headers
+            .get(INTERNAL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| self.error_pages.internal_distribution(v))
+            .and_then(|id| self.distributions.iter().position(|d| d.id == id));
+        session.req_header_mut().remove_header(INTERNAL_HEADER);
+        ctx.internal = internal.is_some();
+        let Some(index) = internal.or_else(|| self.hosts.lookup(&host)) else {
             let reason = format!("Bad request. The Host \"{host}\" is not configured as an alias of any distribution on this edge.");
             self.error(session, ctx, 403, &reason).await?;
             return Ok(true);
@@ -533,8 +579,39 @@ impl ProxyHttp for EdgeProxy {
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if let Some(page) = self.custom_error_page(ctx, response.status.as_u16()).await {
+            response.set_status(page.0)?;
+            for name in [
+                "etag",
+                "last-modified",
+                "content-encoding",
+                "transfer-encoding",
+                "content-range",
+                "accept-ranges",
+            ] {
+                response.remove_header(name);
+            }
+            response.insert_header(http::header::CONTENT_LENGTH, page.2.len().to_string())?;
+            if let Some(t) = page.1 {
+                response.insert_header(http::header::CONTENT_TYPE, t)?;
+            }
+            ctx.replacement = Some(page.2);
+        }
         let x_cache = caching::x_cache(session.cache.phase(), response.status.as_u16());
         self.stamp(response, ctx, x_cache)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(page) = &ctx.replacement {
+            *body = end_of_stream.then(|| page.clone());
+        }
+        Ok(None)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
@@ -553,6 +630,18 @@ impl ProxyHttp for EdgeProxy {
         };
         if status > 0 {
             tracing::warn!(status, request_id = %ctx.request_id, "{e}");
+            if let Some((code, content_type, body)) = self.custom_error_page(ctx, status).await {
+                let extra = [(
+                    "Content-Type",
+                    content_type.unwrap_or_else(|| "text/html".into()),
+                )];
+                let x_cache = caching::x_cache(session.cache.phase(), code);
+                let sent = self.answer(session, ctx, code, x_cache, &extra, body).await;
+                return FailToProxy {
+                    error_code: if sent.is_ok() { code } else { 0 },
+                    can_reuse_downstream: false,
+                };
+            }
             if self.error(session, ctx, status, &reason).await.is_err() {
                 return FailToProxy {
                     error_code: 0,
