@@ -99,6 +99,13 @@ impl Store {
         doomed.len()
     }
 
+    /// The object for `key`: its metadata, rebuilt from the pre-parsed copy, and its body (shared,
+    /// not copied).
+    pub fn get(&self, key: &CacheKey) -> Option<(CacheMeta, Bytes)> {
+        let object = self.objects.get(&key.combined_bin())?;
+        Some((object.meta.to_meta(), object.body.clone()))
+    }
+
     pub fn entry_count(&self) -> u64 {
         self.objects.run_pending_tasks();
         self.objects.entry_count()
@@ -203,16 +210,16 @@ impl Storage for Store {
         key: &CacheKey,
         _trace: &SpanHandle,
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
-        let Some(object) = self.objects.get(&key.combined_bin()) else {
+        let Some((meta, body)) = self.get(key) else {
             return Ok(None);
         };
         let hit = Hit {
-            body: object.body.clone(),
+            end: body.len(),
+            body,
             start: 0,
-            end: object.body.len(),
             done: false,
         };
-        Ok(Some((object.meta.to_meta(), Box::new(hit))))
+        Ok(Some((meta, Box::new(hit))))
     }
 
     async fn get_miss_handler(
