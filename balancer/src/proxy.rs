@@ -271,6 +271,13 @@ impl ProxyHttp for ListenerProxy {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        if session.response_written().is_some() {
+            // Mid-body: the only honest signal left is closing the connection.
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         let code = if e.esource() == &ErrorSource::Downstream {
             match e.etype() {
                 ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,

@@ -11,6 +11,7 @@ pub mod net;
 pub mod origin_request;
 mod parse;
 pub mod pattern;
+pub mod range;
 pub mod redirect;
 pub mod rules;
 mod source;

@@ -230,6 +230,16 @@ impl Admin {
                 None,
             ),
             Err(CreateError::BadPath(why)) => (xml_error(400, "InvalidArgument", &why), None),
+            Err(CreateError::BatchAlreadyExists(id)) => (
+                xml_error(
+                    409,
+                    "InvalidationBatchAlreadyExists",
+                    &format!(
+                        "CallerReference was already used for invalidation {id} with other paths"
+                    ),
+                ),
+                None,
+            ),
         }
     }
 

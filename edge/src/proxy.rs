@@ -395,6 +395,23 @@ impl ProxyHttp for EdgeProxy {
         Ok(caching::cacheability(distribution, behavior, response))
     }
 
+    fn range_header_filter(
+        &self,
+        session: &mut Session,
+        response: &mut ResponseHeader,
+        _ctx: &mut Ctx,
+    ) -> pingora::proxy::RangeType {
+        let ignored = session
+            .req_header()
+            .headers
+            .get(http::header::RANGE)
+            .is_some_and(|v| v.to_str().map_or(true, ferry_config::range::ignored));
+        if ignored {
+            return pingora::proxy::RangeType::None;
+        }
+        pingora::proxy::range_header_filter(session.req_header(), response, Some(200))
+    }
+
     fn should_serve_stale(
         &self,
         _session: &mut Session,
@@ -615,6 +632,15 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        if session.response_written().is_some() {
+            // The head is already out: an error page now would be spliced into the body. Cut the
+            // connection instead, so the viewer sees an incomplete response, not a complete wrong one.
+            tracing::warn!(request_id = %ctx.request_id, "origin response cut short: {e}");
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         let (status, reason) = match (e.esource(), e.etype()) {
             (ErrorSource::Downstream, ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed) => (0, String::new()),
             (ErrorSource::Downstream, _) => (400, "Bad request.".to_string()),

@@ -29,6 +29,7 @@ pub struct Invalidations {
 pub enum CreateError {
     BadPath(String),
     NoPaths,
+    BatchAlreadyExists(String),
 }
 
 impl Invalidations {
@@ -54,7 +55,12 @@ impl Invalidations {
             .into_iter()
             .find(|i| i.caller_reference == caller_reference && !caller_reference.is_empty())
         {
-            return Ok((earlier, false));
+            // The same batch again is answered with the earlier invalidation; another batch under
+            // a used reference is refused (CreateInvalidation: InvalidationBatchAlreadyExists).
+            if earlier.paths == paths {
+                return Ok((earlier, false));
+            }
+            return Err(CreateError::BatchAlreadyExists(earlier.id));
         }
         let prefix = format!("{distribution}\n");
         let removed = store.invalidate_where(|tag| {

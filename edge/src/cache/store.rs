@@ -81,6 +81,9 @@ impl Store {
         let objects = moka::sync::Cache::builder()
             .max_capacity(capacity)
             .weigher(|_: &HashBinary, o: &Arc<Object>| o.weight())
+            // CloudFront evicts what was requested least recently (Expiration.md); moka's default
+            // TinyLFU admission would keep old objects against a stream of new ones.
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
             .build();
         Store { objects }
     }
