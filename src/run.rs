@@ -143,6 +143,8 @@ fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
     let conf = ServerConf {
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(5),
+        // One single-threaded runtime per thread, as nginx runs workers: no cross-thread wakeups.
+        work_stealing: false,
         threads: topology.edge.as_ref().map(|e| e.threads).unwrap_or(2),
         ..ServerConf::default()
     };
