@@ -1,11 +1,13 @@
 //! The `ferry` command: validate a topology, run it whole (`up`) or in parts (`edge`, `balancer`).
 
+mod admin;
 mod demo;
 mod invalidate;
 mod run;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,15 +38,26 @@ enum Command {
     Up {
         /// The topology file; the embedded default when omitted.
         file: Option<PathBuf>,
+        /// The admin listener (CloudFront invalidations, ELBv2 target health); default: [edge] admin.
+        #[arg(long)]
+        admin: Option<SocketAddr>,
     },
     /// Run only the CDN edge of a topology.
-    Edge { file: PathBuf },
+    Edge {
+        file: PathBuf,
+        /// The admin listener; default: [edge] admin.
+        #[arg(long)]
+        admin: Option<SocketAddr>,
+    },
     /// Run the balancer node(s) of one zone of a topology.
     Balancer {
         file: PathBuf,
         /// The zone whose node this process runs (a key of the load balancers' `nodes`).
         #[arg(long)]
         zone: String,
+        /// The admin listener of this node (ELBv2 DescribeTargetHealth, RegisterTargets, ...).
+        #[arg(long)]
+        admin: Option<SocketAddr>,
     },
     /// Invalidate cached objects on a running edge (CloudFront's CreateInvalidation).
     ///
@@ -83,9 +96,9 @@ fn main() -> ExitCode {
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Validate { file } => Ok(run::validate(&file)),
-        Command::Up { file } => run::up(file.as_deref()),
-        Command::Edge { file } => run::edge(&file),
-        Command::Balancer { file, zone } => run::balancer(&file, &zone),
+        Command::Up { file, admin } => run::up(file.as_deref(), admin),
+        Command::Edge { file, admin } => run::edge(&file, admin),
+        Command::Balancer { file, zone, admin } => run::balancer(&file, &zone, admin),
         Command::Invalidate {
             distribution,
             admin,

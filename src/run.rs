@@ -72,9 +72,10 @@ struct Parts<'a> {
     edge: bool,
     zone: Option<Option<&'a str>>,
     demo_targets: bool,
+    admin: Option<SocketAddr>,
 }
 
-pub fn up(file: Option<&Path>) -> Result<ExitCode> {
+pub fn up(file: Option<&Path>, admin: Option<SocketAddr>) -> Result<ExitCode> {
     let topology = load_or_default(file)?;
     serve(
         &topology,
@@ -82,11 +83,12 @@ pub fn up(file: Option<&Path>) -> Result<ExitCode> {
             edge: true,
             zone: Some(None),
             demo_targets: true,
+            admin: admin.or(topology.edge.as_ref().and_then(|e| e.admin)),
         },
     )
 }
 
-pub fn edge(file: &Path) -> Result<ExitCode> {
+pub fn edge(file: &Path, admin: Option<SocketAddr>) -> Result<ExitCode> {
     let topology = load_or_default(Some(file))?;
     if topology.edge.is_none() {
         bail!(
@@ -100,11 +102,12 @@ pub fn edge(file: &Path) -> Result<ExitCode> {
             edge: true,
             zone: None,
             demo_targets: false,
+            admin: admin.or(topology.edge.as_ref().and_then(|e| e.admin)),
         },
     )
 }
 
-pub fn balancer(file: &Path, zone: &str) -> Result<ExitCode> {
+pub fn balancer(file: &Path, zone: &str, admin: Option<SocketAddr>) -> Result<ExitCode> {
     let topology = load_or_default(Some(file))?;
     let zones = topology.zones();
     if !zones.iter().any(|z| z == zone) {
@@ -124,6 +127,7 @@ pub fn balancer(file: &Path, zone: &str) -> Result<ExitCode> {
             edge: false,
             zone: Some(Some(zone)),
             demo_targets: false,
+            admin,
         },
     )
 }
@@ -152,11 +156,14 @@ fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
     let conf: Arc<ServerConf> = server.configuration.clone();
     let mut addresses: Vec<(String, SocketAddr)> = Vec::new();
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
+    let mut handlers: Vec<Box<dyn ferry_config::admin::Handler>> = Vec::new();
     if parts.edge {
         for (what, a) in ferry_edge::listeners(topology) {
             addresses.push((what.into(), a));
         }
-        services.extend(ferry_edge::services(topology, &conf));
+        let edge = ferry_edge::edge(topology, &conf);
+        services.extend(edge.services);
+        handlers.push(Box::new(edge.admin));
     }
     if let Some(zone) = parts.zone {
         for l in ferry_balancer::listeners(topology, zone) {
@@ -165,7 +172,27 @@ fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
                 l.address,
             ));
         }
-        services.extend(ferry_balancer::services(topology, zone, &conf));
+        let balancer = ferry_balancer::balancer(topology, zone, &conf);
+        services.extend(balancer.services);
+        handlers.push(Box::new(balancer.admin));
+    }
+    if let Some(address) = parts.admin {
+        let token = topology
+            .edge
+            .as_ref()
+            .and_then(|e| e.admin_token.clone())
+            .or_else(|| std::env::var("FERRY_ADMIN_TOKEN").ok());
+        if !address.ip().is_loopback() && token.as_deref().unwrap_or("").is_empty() {
+            bail!("the admin listener {address} is not on loopback: set [edge] admin_token or FERRY_ADMIN_TOKEN so that it is not open to anyone");
+        }
+        addresses.push(("admin".into(), address));
+        let mut admin = pingora::services::listening::Service::new(
+            "admin".to_string(),
+            crate::admin::Admin { handlers, token },
+        );
+        admin.add_tcp(&address.to_string());
+        admin.threads = Some(1);
+        services.push(Box::new(admin));
     }
     if parts.demo_targets {
         for d in &topology.demo_targets {

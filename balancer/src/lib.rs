@@ -1,16 +1,22 @@
 //! ferry's Application Load Balancer on pingora: one node per zone, listeners by port, rules by
-//! priority, forward / redirect / fixed-response, target groups and their targets.
+//! priority, forward / redirect / fixed-response, target groups with health checks, algorithms,
+//! stickiness, slow start and draining.
 
+pub mod admin;
 mod errors;
 mod forwarded;
+mod health;
 mod proxy;
 mod respond;
 mod select;
+mod sticky;
+mod targets;
 
 pub use proxy::ListenerProxy;
 
 use ferry_config::Topology;
 use pingora::server::configuration::ServerConf;
+use pingora::services::background::background_service;
 use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,14 +46,16 @@ pub fn listeners(topology: &Topology, zone: Option<&str>) -> Vec<NodeListener> {
     out
 }
 
-/// The pingora services for the balancer nodes of `zone` (`None` = every zone), one per listener
-/// socket, sharing target-group state within the process.
-pub fn services(
-    topology: &Topology,
-    zone: Option<&str>,
-    conf: &Arc<ServerConf>,
-) -> Vec<Box<dyn ServiceWithDependents>> {
-    let groups = Arc::new(select::GroupStates::new(&topology.target_groups));
+/// The balancer of one process: its pingora services and its part of the admin API.
+pub struct Balancer {
+    pub services: Vec<Box<dyn ServiceWithDependents>>,
+    pub admin: admin::BalancerAdmin,
+}
+
+/// The balancer node(s) of `zone` (`None` = every zone): one service per listener socket, one
+/// health checker, all sharing the target groups' live state.
+pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>) -> Balancer {
+    let groups = Arc::new(select::Groups::new(&topology.target_groups));
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
     for lb in &topology.load_balancers {
         for node in lb.nodes.iter().filter(|n| zone.is_none_or(|z| z == n.zone)) {
@@ -57,7 +65,6 @@ pub fn services(
                     lb.clone(),
                     listener.clone(),
                     node.zone.clone(),
-                    topology.target_groups.clone(),
                     groups.clone(),
                 );
                 let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
@@ -67,5 +74,22 @@ pub fn services(
             }
         }
     }
-    services
+    if !services.is_empty() {
+        services.push(Box::new(background_service(
+            "health checks",
+            health::HealthChecker {
+                groups: groups.clone(),
+            },
+        )));
+    }
+    let region = topology
+        .spec
+        .aws
+        .as_ref()
+        .map(|a| a.region.clone())
+        .unwrap_or_else(|| "us-east-1".into());
+    Balancer {
+        services,
+        admin: admin::BalancerAdmin { groups, region },
+    }
 }

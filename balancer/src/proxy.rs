@@ -1,18 +1,19 @@
 //! One balancer listener on one zone node, as a pingora `ProxyHttp`: evaluate the listener's rules,
 //! then answer, redirect or forward to a target.
 
-use crate::select::GroupStates;
-use crate::{errors, forwarded, respond};
+use crate::select::{self, Groups, NoTarget};
+use crate::targets::{InFlight, TargetState};
+use crate::{errors, forwarded, respond, sticky};
 use async_trait::async_trait;
 use bytes::Bytes;
-use ferry_config::model::{Action, Listener, LoadBalancer, TargetGroup};
+use ferry_config::model::{Action, Forward, Listener, LoadBalancer, Stickiness};
 use ferry_config::redirect::{self, Original};
 use ferry_config::rules::{self, RequestView};
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +25,7 @@ pub struct ListenerProxy {
     lb: Arc<LoadBalancer>,
     listener: Listener,
     zone: String,
-    groups: Vec<Arc<TargetGroup>>,
-    state: Arc<GroupStates>,
+    groups: Arc<Groups>,
     requests: AtomicU64,
 }
 
@@ -34,15 +34,13 @@ impl ListenerProxy {
         lb: Arc<LoadBalancer>,
         listener: Listener,
         zone: String,
-        groups: Vec<Arc<TargetGroup>>,
-        state: Arc<GroupStates>,
+        groups: Arc<Groups>,
     ) -> ListenerProxy {
         ListenerProxy {
             lb,
             listener,
             zone,
             groups,
-            state,
             requests: AtomicU64::new(0),
         }
     }
@@ -57,8 +55,23 @@ impl ListenerProxy {
 
 #[derive(Default)]
 pub struct Ctx {
-    /// (target group index, target address) once a forward has chosen one.
-    target: Option<(usize, SocketAddr)>,
+    /// (target group index, target) once a forward has chosen one.
+    target: Option<(usize, Arc<TargetState>)>,
+    /// Counts the request against its target until the request ends.
+    in_flight: Option<InFlight>,
+    /// Stickiness cookies to set on the response.
+    set_cookies: Vec<String>,
+}
+
+/// ALB refuses a request whose X-Forwarded-For lists more than 30 addresses (status 463).
+const MAX_XFF_ADDRESSES: usize = 30;
+
+fn cookie_values(header: &RequestHeader) -> impl Iterator<Item = &str> {
+    header
+        .headers
+        .get_all(http::header::COOKIE)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
 }
 
 struct View<'a> {
@@ -127,6 +140,80 @@ fn client_ip(session: &Session) -> IpAddr {
         .unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
+impl ListenerProxy {
+    /// A forward action: the target group (by weight or its stickiness cookie), then the target
+    /// (by algorithm or the target's stickiness cookie). Ok(true) when the request was answered.
+    async fn forward(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        forward: &Forward,
+    ) -> Result<bool> {
+        let header = session.req_header();
+        let sticky_group = forward
+            .stickiness
+            .and_then(|_| {
+                sticky::find(cookie_values(header), sticky::TG)
+                    .or_else(|| sticky::find(cookie_values(header), sticky::TG_CORS))
+            })
+            .and_then(sticky::group_of);
+        let Some(index) = self.groups.pick_group(forward, sticky_group.as_deref()) else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "forward action without target groups",
+            ));
+        };
+        let Some(group) = self.groups.groups.get(index) else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "target group index out of range",
+            ));
+        };
+        let name = group.config.name.as_str();
+        let sticky_target = match &group.config.stickiness {
+            Some(Stickiness::LbCookie { .. }) => sticky::find(cookie_values(header), sticky::LB)
+                .or_else(|| sticky::find(cookie_values(header), sticky::LB_CORS))
+                .and_then(|v| sticky::target_of(v, name)),
+            Some(Stickiness::AppCookie { .. }) => sticky::find(cookie_values(header), sticky::APP)
+                .and_then(|v| sticky::target_of(v, name)),
+            None => None,
+        };
+        match select::pick_target(group, &self.zone, sticky_target) {
+            Ok(target) => {
+                if let Some(duration) = forward.stickiness {
+                    ctx.set_cookies.extend(sticky::set_cookies(
+                        sticky::TG,
+                        Some(sticky::TG_CORS),
+                        &sticky::group_value(name),
+                        duration,
+                    ));
+                }
+                if let Some(Stickiness::LbCookie { duration }) = &group.config.stickiness {
+                    let value = sticky::target_value(name, target.address);
+                    ctx.set_cookies.extend(sticky::set_cookies(
+                        sticky::LB,
+                        Some(sticky::LB_CORS),
+                        &value,
+                        *duration,
+                    ));
+                }
+                ctx.in_flight = Some(InFlight::start(target.clone()));
+                ctx.target = Some((index, target));
+                Ok(false)
+            }
+            Err(why) => {
+                let why = match why {
+                    NoTarget::NoneRegistered => format!("target group \"{name}\" has no registered targets"),
+                    NoTarget::NoneInZone => format!("target group \"{name}\" has no target in zone {} and cross-zone load balancing is off", self.zone),
+                };
+                let body = respond::error_page(503, "Service Temporarily Unavailable", &why);
+                respond::send(session, 503, &[("Content-Type", "text/html")], body).await?;
+                Ok(true)
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for ListenerProxy {
     type CTX = Ctx;
@@ -139,6 +226,21 @@ impl ProxyHttp for ListenerProxy {
         if let Some((status, reason, why)) = too_large(session.req_header()) {
             let body = respond::error_page(status, reason, why);
             respond::send(session, status, &[("Content-Type", "text/html")], body).await?;
+            return Ok(true);
+        }
+        let xff_addresses: usize = session
+            .req_header()
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.as_bytes().split(|b| *b == b',').count())
+            .sum();
+        if xff_addresses > MAX_XFF_ADDRESSES {
+            let why = format!(
+                "X-Forwarded-For lists {xff_addresses} addresses; the limit is {MAX_XFF_ADDRESSES}"
+            );
+            let body = respond::error_page(463, "", &why);
+            respond::send(session, 463, &[("Content-Type", "text/html")], body).await?;
             return Ok(true);
         }
         let client = client_ip(session);
@@ -193,39 +295,15 @@ impl ProxyHttp for ListenerProxy {
                 .await?;
                 Ok(true)
             }
-            Action::Forward(forward) => {
-                let picked = self.state.pick_group(forward).and_then(|g| {
-                    let group = self.groups.get(g)?;
-                    Some((g, group, self.state.pick_target(g, group, &self.zone)))
-                });
-                match picked {
-                    Some((g, _, Some(target))) => {
-                        ctx.target = Some((g, target.socket_addr()));
-                        Ok(false)
-                    }
-                    Some((_, group, None)) => {
-                        let why = if group.targets.is_empty() {
-                            format!("target group \"{}\" has no registered targets", group.name)
-                        } else {
-                            format!("target group \"{}\" has no target in zone {} and cross-zone load balancing is off", group.name, self.zone)
-                        };
-                        let body =
-                            respond::error_page(503, "Service Temporarily Unavailable", &why);
-                        respond::send(session, 503, &[("Content-Type", "text/html")], body).await?;
-                        Ok(true)
-                    }
-                    None => Err(Error::explain(
-                        ErrorType::InternalError,
-                        "forward action without target groups",
-                    )),
-                }
-            }
+            Action::Forward(forward) => self.forward(session, ctx, forward).await,
         }
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let (_, address) = ctx
+        let address = ctx
             .target
+            .as_ref()
+            .map(|(_, t)| t.address)
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no target chosen"))?;
         let mut peer = HttpPeer::new(address, false, String::new());
         peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
@@ -258,6 +336,54 @@ impl ProxyHttp for ListenerProxy {
         )
     }
 
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some((g, target)) = &ctx.target {
+            if let Some(group) = self.groups.groups.get(*g) {
+                if let Some(Stickiness::AppCookie {
+                    cookie_name,
+                    duration,
+                }) = &group.config.stickiness
+                {
+                    let prefix = format!("{cookie_name}=");
+                    let sets_app_cookie = response
+                        .headers
+                        .get_all(http::header::SET_COOKIE)
+                        .iter()
+                        .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
+                    if sets_app_cookie {
+                        let value = sticky::target_value(&group.config.name, target.address);
+                        ctx.set_cookies.extend(sticky::set_cookies(
+                            sticky::APP,
+                            None,
+                            &value,
+                            *duration,
+                        ));
+                    }
+                }
+            }
+        }
+        for cookie in ctx.set_cookies.drain(..) {
+            response.append_header(http::header::SET_COOKIE, cookie)?;
+        }
+        Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut Ctx) {
+        if let Some((_, target)) = &ctx.target {
+            let status = session
+                .response_written()
+                .map(|r| r.status.as_u16())
+                .unwrap_or(0);
+            target.record(error.is_some() || status >= 500);
+        }
+        ctx.in_flight = None;
+    }
+
     fn fail_to_connect(
         &self,
         _session: &mut Session,
@@ -288,9 +414,12 @@ impl ProxyHttp for ListenerProxy {
             }
         } else {
             let (status, reason, what) = errors::classify(e);
-            let group = ctx
-                .target
-                .and_then(|(g, addr)| self.groups.get(g).map(|group| (group.name.as_str(), addr)));
+            let group = ctx.target.as_ref().and_then(|(g, t)| {
+                self.groups
+                    .groups
+                    .get(*g)
+                    .map(|group| (group.config.name.as_str(), t.address))
+            });
             let why = match group {
                 Some((name, addr)) => format!("target group \"{name}\": target {addr}: {what}"),
                 None => what,

@@ -1,26 +1,52 @@
-//! Choosing a target: weighted choice among a forward action's target groups, then round robin over
-//! the group's targets that the node may use (its own zone only when cross-zone is off).
+//! Choosing where a request goes: a forward action's target group by weight (or by the
+//! target-group stickiness cookie), then a target of that group by the group's algorithm, among
+//! the targets this node may use, healthy ones first and all of them when none is (fail open).
 
-use ferry_config::model::{Forward, Target, TargetGroup};
+use crate::targets::{now_ms, Group, TargetState};
+use ferry_config::model::{Algorithm, Forward, TargetGroup};
+use rand::Rng;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Per-target-group state shared by every node and listener in the process.
-pub struct GroupStates {
-    round_robin: Vec<AtomicUsize>,
+/// Every target group's live state, shared by the nodes and listeners of one process.
+pub struct Groups {
+    pub groups: Vec<Group>,
     weighted: AtomicUsize,
 }
 
-impl GroupStates {
-    pub fn new(groups: &[Arc<TargetGroup>]) -> GroupStates {
-        GroupStates {
-            round_robin: groups.iter().map(|_| AtomicUsize::new(0)).collect(),
+/// Why no target could be chosen.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoTarget {
+    /// The group has no registered targets (ALB: 503).
+    NoneRegistered,
+    /// Cross-zone is off and the node's zone has no registered target (ALB: 503).
+    NoneInZone,
+}
+
+impl Groups {
+    pub fn new(configs: &[Arc<TargetGroup>]) -> Groups {
+        Groups {
+            groups: configs.iter().map(|c| Group::new(c.clone())).collect(),
             weighted: AtomicUsize::new(0),
         }
     }
 
-    /// The target group a forward action sends this request to, by weight.
-    pub fn pick_group(&self, forward: &Forward) -> Option<usize> {
+    /// The target group a forward action sends this request to: the sticky one when its cookie
+    /// names a group of the action, otherwise by weight.
+    pub fn pick_group(&self, forward: &Forward, sticky: Option<&str>) -> Option<usize> {
+        if let Some(name) = sticky {
+            let named = forward.target_groups.iter().find(|(g, w)| {
+                *w > 0
+                    && self
+                        .groups
+                        .get(*g)
+                        .is_some_and(|group| group.config.name == name)
+            });
+            if let Some((g, _)) = named {
+                return Some(*g);
+            }
+        }
         let total: u64 = forward
             .target_groups
             .iter()
@@ -29,8 +55,7 @@ impl GroupStates {
         if forward.target_groups.len() == 1 || total == 0 {
             return forward.target_groups.first().map(|(g, _)| *g);
         }
-        // A deterministic spread by weight: request n lands in the group whose cumulative weight
-        // covers n mod total (a smooth substitute for ALB's weighted random).
+        // Spread by weight over a rotating counter: exact proportions, no lock.
         let n = self.weighted.fetch_add(1, Ordering::Relaxed) as u64 % total;
         let mut acc = 0;
         for (group, weight) in &forward.target_groups {
@@ -41,39 +66,110 @@ impl GroupStates {
         }
         forward.target_groups.last().map(|(g, _)| *g)
     }
+}
 
-    /// Round robin over the targets this node may use.
-    pub fn pick_target<'g>(
-        &self,
-        index: usize,
-        group: &'g TargetGroup,
-        zone: &str,
-    ) -> Option<&'g Target> {
-        let cross_zone = group.cross_zone.unwrap_or(true);
-        let eligible = |t: &&Target| cross_zone || t.zone == zone;
-        let count = group.targets.iter().filter(eligible).count();
-        if count == 0 {
-            return None;
-        }
-        let n = self.round_robin.get(index)?.fetch_add(1, Ordering::Relaxed) % count;
-        group.targets.iter().filter(eligible).nth(n)
+/// Chooses a target of `group` for a request at a node in `zone`; `sticky` is the target a
+/// stickiness cookie names.
+pub fn pick_target(
+    group: &Group,
+    zone: &str,
+    sticky: Option<SocketAddr>,
+) -> Result<Arc<TargetState>, NoTarget> {
+    let config = &group.config;
+    let targets = group.targets();
+    let cross_zone = config.cross_zone.unwrap_or(true);
+    let usable: Vec<&Arc<TargetState>> = targets
+        .iter()
+        .filter(|t| !t.is_draining() && (cross_zone || t.target.zone == zone))
+        .collect();
+    if usable.is_empty() {
+        let any_registered = targets.iter().any(|t| !t.is_draining());
+        return Err(if any_registered {
+            NoTarget::NoneInZone
+        } else {
+            NoTarget::NoneRegistered
+        });
     }
+    let healthy: Vec<&Arc<TargetState>> =
+        usable.iter().copied().filter(|t| t.is_healthy()).collect();
+    // ALB fails open: with no healthy target, every registered target gets traffic.
+    let pool = if healthy.is_empty() { usable } else { healthy };
+    if let Some(address) = sticky {
+        if let Some(t) = pool.iter().find(|t| t.address == address) {
+            return Ok(Arc::clone(t));
+        }
+    }
+    let now = now_ms();
+    let chosen = match config.algorithm {
+        Algorithm::LeastOutstandingRequests => least_outstanding(&pool, &group.round_robin),
+        Algorithm::WeightedRandom { anomaly_mitigation } => weighted(&pool, |t| {
+            let w = t.ramp(config.slow_start, now);
+            if anomaly_mitigation {
+                w * t.anomaly_weight()
+            } else {
+                w
+            }
+        }),
+        Algorithm::RoundRobin => {
+            let ramping = !config.slow_start.is_zero()
+                && pool.iter().any(|t| t.ramp(config.slow_start, now) < 1.0);
+            if ramping {
+                weighted(&pool, |t| t.ramp(config.slow_start, now))
+            } else {
+                let n = group.round_robin.fetch_add(1, Ordering::Relaxed);
+                pool.get(n % pool.len()).copied()
+            }
+        }
+    };
+    chosen.map(Arc::clone).ok_or(NoTarget::NoneRegistered)
+}
+
+/// The target with the fewest requests in flight; ties rotate.
+fn least_outstanding<'a>(
+    pool: &[&'a Arc<TargetState>],
+    rotation: &AtomicUsize,
+) -> Option<&'a Arc<TargetState>> {
+    let start = rotation.fetch_add(1, Ordering::Relaxed);
+    (0..pool.len())
+        .map(|i| pool[(start + i) % pool.len()])
+        .min_by_key(|t| t.outstanding.load(Ordering::Acquire))
+}
+
+/// A random target, each with probability proportional to its weight.
+fn weighted<'a>(
+    pool: &[&'a Arc<TargetState>],
+    weight: impl Fn(&TargetState) -> f64,
+) -> Option<&'a Arc<TargetState>> {
+    let weights: Vec<f64> = pool.iter().map(|t| weight(t).max(0.0)).collect();
+    let total: f64 = weights.iter().sum();
+    if total <= 0.0 {
+        return pool.first().copied();
+    }
+    let mut x = rand::thread_rng().gen_range(0.0..total);
+    for (t, w) in pool.iter().zip(&weights) {
+        if x < *w {
+            return Some(t);
+        }
+        x -= w;
+    }
+    pool.last().copied()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_config::model::{Algorithm, HealthCheck};
+    use ferry_config::health::State;
+    use ferry_config::model::{HealthCheck, Stickiness, Target};
     use ferry_config::spec::TargetProtocol;
     use std::time::Duration;
 
-    fn group(cross_zone: Option<bool>) -> TargetGroup {
+    fn config(algorithm: Algorithm, cross_zone: Option<bool>, slow_start: u64) -> Arc<TargetGroup> {
         let target = |port, zone: &str| Target {
             address: [127, 0, 0, 1].into(),
             port,
             zone: zone.into(),
         };
-        TargetGroup {
+        Arc::new(TargetGroup {
             name: "g".into(),
             protocol: TargetProtocol::HTTP,
             port: 1,
@@ -88,47 +184,157 @@ mod tests {
                 unhealthy_threshold: 2,
                 matcher: vec![(200, 200)],
             },
-            algorithm: Algorithm::RoundRobin,
-            slow_start: Duration::ZERO,
+            algorithm,
+            slow_start: Duration::from_secs(slow_start),
             deregistration_delay: Duration::from_secs(300),
-            stickiness: None,
+            stickiness: None::<Stickiness>,
             cross_zone,
             attributes: Default::default(),
             targets: vec![target(1, "a"), target(2, "b"), target(3, "a")],
+        })
+    }
+
+    fn healthy_all(g: &Group) {
+        for t in g.targets().iter() {
+            t.set_state(State::Healthy);
         }
     }
 
-    #[test]
-    fn round_robin_cycles_over_eligible_targets() {
-        let g = Arc::new(group(None));
-        let states = GroupStates::new(std::slice::from_ref(&g));
-        let ports: Vec<u16> = (0..6)
-            .filter_map(|_| states.pick_target(0, &g, "a"))
-            .map(|t| t.port)
-            .collect();
-        assert_eq!(ports, [1, 2, 3, 1, 2, 3]);
-        let zonal = Arc::new(group(Some(false)));
-        let ports: Vec<u16> = (0..4)
-            .filter_map(|_| states.pick_target(0, &zonal, "a"))
-            .map(|t| t.port)
-            .collect();
-        assert_eq!(ports.iter().filter(|p| **p == 2).count(), 0);
-        assert!(states.pick_target(0, &zonal, "c").is_none());
+    fn ports(g: &Group, zone: &str, n: usize) -> Vec<u16> {
+        (0..n)
+            .filter_map(|_| pick_target(g, zone, None).ok())
+            .map(|t| t.target.port)
+            .collect()
     }
 
     #[test]
-    fn weights_spread_requests_in_proportion() {
-        let states = GroupStates::new(&[]);
+    fn round_robin_over_healthy_targets_and_zones() {
+        let g = Group::new(config(Algorithm::RoundRobin, None, 0));
+        healthy_all(&g);
+        assert_eq!(ports(&g, "a", 6), [1, 2, 3, 1, 2, 3]);
+        let zonal = Group::new(config(Algorithm::RoundRobin, Some(false), 0));
+        healthy_all(&zonal);
+        assert!(ports(&zonal, "a", 4).iter().all(|p| *p != 2));
+        assert_eq!(
+            pick_target(&zonal, "c", None).err(),
+            Some(NoTarget::NoneInZone)
+        );
+    }
+
+    #[test]
+    fn unhealthy_out_of_rotation_and_fail_open() {
+        let g = Group::new(config(Algorithm::RoundRobin, None, 0));
+        healthy_all(&g);
+        g.targets()[1].set_state(State::Unhealthy);
+        assert!(ports(&g, "a", 6).iter().all(|p| *p != 2));
+        for t in g.targets().iter() {
+            t.set_state(State::Unhealthy);
+        }
+        let mut seen = ports(&g, "a", 6);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, [1, 2, 3], "fails open to every target");
+    }
+
+    #[test]
+    fn draining_targets_get_no_new_requests_then_leave() {
+        let g = Group::new(config(Algorithm::RoundRobin, None, 0));
+        healthy_all(&g);
+        assert_eq!(g.deregister(&["127.0.0.1:2".parse().expect("addr")]), 1);
+        assert!(ports(&g, "a", 6).iter().all(|p| *p != 2));
+        assert_eq!(g.targets()[1].state(), State::Draining);
+        g.sweep(now_ms() + 301_000);
+        assert_eq!(g.targets().len(), 2);
+        g.deregister(&[
+            "127.0.0.1:1".parse().expect("addr"),
+            "127.0.0.1:3".parse().expect("addr"),
+        ]);
+        assert_eq!(
+            pick_target(&g, "a", None).err(),
+            Some(NoTarget::NoneRegistered)
+        );
+    }
+
+    #[test]
+    fn least_outstanding_prefers_idle_targets() {
+        let g = Group::new(config(Algorithm::LeastOutstandingRequests, None, 0));
+        healthy_all(&g);
+        let busy = g.targets()[0].clone();
+        busy.outstanding.store(5, Ordering::Relaxed);
+        g.targets()[2].outstanding.store(1, Ordering::Relaxed);
+        assert!(ports(&g, "a", 10).iter().all(|p| *p == 2));
+    }
+
+    #[test]
+    fn stickiness_and_weights() {
+        let g = Group::new(config(Algorithm::RoundRobin, None, 0));
+        healthy_all(&g);
+        let sticky: SocketAddr = "127.0.0.1:3".parse().expect("addr");
+        for _ in 0..5 {
+            assert_eq!(
+                pick_target(&g, "a", Some(sticky)).map(|t| t.target.port),
+                Ok(3)
+            );
+        }
+        g.targets()[2].set_state(State::Unhealthy);
+        assert_ne!(
+            pick_target(&g, "a", Some(sticky)).map(|t| t.target.port),
+            Ok(3)
+        );
+
+        let groups = Groups::new(&[]);
         let forward = Forward {
             target_groups: vec![(0, 1), (1, 3), (2, 0)],
             stickiness: None,
         };
         let mut counts = [0; 3];
         for _ in 0..400 {
-            if let Some(g) = states.pick_group(&forward) {
+            if let Some(g) = groups.pick_group(&forward, None) {
                 counts[g] += 1;
             }
         }
         assert_eq!(counts, [100, 300, 0]);
+    }
+
+    #[test]
+    fn anomaly_mitigation_and_slow_start_lower_shares() {
+        let g = Group::new(config(
+            Algorithm::WeightedRandom {
+                anomaly_mitigation: true,
+            },
+            None,
+            0,
+        ));
+        healthy_all(&g);
+        for _ in 0..50 {
+            g.targets()[0].record(true);
+        }
+        let picks = ports(&g, "a", 3000);
+        let bad = picks.iter().filter(|p| **p == 1).count();
+        assert!(
+            bad < 300,
+            "an erroring target is down-weighted: {bad} of 3000"
+        );
+
+        let s = Group::new(config(Algorithm::RoundRobin, None, 60));
+        healthy_all(&s);
+        // All three just became healthy: every one ramps, so shares stay even but a new target
+        // added later is well below its fair share.
+        s.register(&[Target {
+            address: [127, 0, 0, 2].into(),
+            port: 9,
+            zone: "a".into(),
+        }]);
+        let old = s.targets().iter().take(3).cloned().collect::<Vec<_>>();
+        for t in &old {
+            t.healthy_since_for_test(now_ms() - 120_000);
+        }
+        s.targets()[3].set_state(State::Healthy);
+        let picks = ports(&s, "a", 3000);
+        let new = picks.iter().filter(|p| **p == 9).count();
+        assert!(
+            new < 200,
+            "a target in slow start gets well below 1/4: {new} of 3000"
+        );
     }
 }

@@ -2,8 +2,10 @@
 //! pure CloudFront and ALB semantics (patterns, TTLs, rule matching) that the edge, the balancer and
 //! the provisioner share.
 
+pub mod admin;
 pub mod cache_key;
 pub mod error;
+pub mod health;
 pub mod invalidation;
 pub mod managed;
 pub mod model;

@@ -3,26 +3,21 @@
 
 use crate::cache::invalidations::{CreateError, Invalidation};
 use crate::cache::EdgeCache;
-use async_trait::async_trait;
-use pingora::apps::http_app::ServeHttp;
-use pingora::protocols::http::ServerSession;
+use ferry_config::admin::{Handler, Reply, Request};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const API: &str = "/2020-05-31/distribution/";
 const XMLNS: &str = "http://cloudfront.amazonaws.com/doc/2020-05-31/";
-/// Admin requests are small; anything larger is refused unread.
-const MAX_BODY: usize = 1 << 20;
 
 pub struct Admin {
     pub cache: Arc<EdgeCache>,
     pub distributions: Vec<String>,
-    pub token: Option<String>,
 }
 
-type Reply = (u16, &'static str, String);
+type Answer = (u16, &'static str, String);
 
-fn xml_error(status: u16, code: &str, message: &str) -> Reply {
+fn xml_error(status: u16, code: &str, message: &str) -> Answer {
     (
         status,
         "text/xml",
@@ -105,7 +100,7 @@ fn invalidation_xml(i: &Invalidation) -> String {
 }
 
 impl Admin {
-    fn route(&self, method: &str, path: &str, body: &str) -> (Reply, Option<String>) {
+    fn route(&self, method: &str, path: &str, body: &str) -> (Answer, Option<String>) {
         if path == "/cache/stats" && method == "GET" {
             let stats = format!(
                 "{{\"objects\":{},\"bytes\":{},\"invalidations\":{}}}\n",
@@ -174,7 +169,7 @@ impl Admin {
         }
     }
 
-    fn create(&self, distribution: &str, body: &str) -> (Reply, Option<String>) {
+    fn create(&self, distribution: &str, body: &str) -> (Answer, Option<String>) {
         let paths: Vec<String> = elements(body, "Path").into_iter().map(unescape).collect();
         let caller_reference = elements(body, "CallerReference")
             .first()
@@ -242,62 +237,22 @@ impl Admin {
             ),
         }
     }
-
-    fn authorized(&self, session: &ServerSession) -> bool {
-        let Some(token) = &self.token else {
-            return true;
-        };
-        let expected = format!("Bearer {token}");
-        session
-            .req_header()
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == expected)
-    }
 }
 
-#[async_trait]
-impl ServeHttp for Admin {
-    async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
-        let mut body = Vec::new();
-        let mut too_large = false;
-        while let Ok(Some(chunk)) = session.read_request_body().await {
-            if body.len() + chunk.len() > MAX_BODY {
-                too_large = true;
-                break;
-            }
-            body.extend_from_slice(&chunk);
+impl Handler for Admin {
+    fn handle(&self, request: &Request<'_>) -> Option<Reply> {
+        let is_ours = request.path == "/cache/stats" || request.path.starts_with(API);
+        if !is_ours {
+            return None;
         }
-        let method = session.req_header().method.as_str().to_string();
-        let path = session.req_header().uri.path().to_string();
-        let ((status, content_type, text), location) = if !self.authorized(session) {
-            (
-                xml_error(
-                    401,
-                    "AccessDenied",
-                    "this admin listener needs `Authorization: Bearer <admin_token>`",
-                ),
-                None,
-            )
-        } else if too_large {
-            (
-                xml_error(413, "EntityTooLarge", "admin requests are at most 1 MiB"),
-                None,
-            )
-        } else {
-            self.route(&method, &path, &String::from_utf8_lossy(&body))
-        };
-        let mut response = http::Response::builder()
-            .status(status)
-            .header("Content-Type", content_type)
-            .header("Content-Length", text.len());
-        if let Some(location) = location {
-            response = response.header("Location", location);
-        }
-        response
-            .body(text.clone().into_bytes())
-            .unwrap_or_else(|_| http::Response::new(text.into_bytes()))
+        let ((status, content_type, body), location) =
+            self.route(request.method, request.path, request.body);
+        Some(Reply {
+            status,
+            content_type,
+            body,
+            location,
+        })
     }
 }
 

@@ -2104,3 +2104,19 @@ pub fn conditional_response(
 pub fn is_conditional(req: &Request) -> bool {
     req.header("if-none-match").is_some() || req.header("if-modified-since").is_some()
 }
+
+impl SiteBuilder {
+    /// Another origin of the distribution, also at `origin.internal`, on `port`: for servers that
+    /// are not an [`Origin`] (one that resets connections, one that never answers, ...). `keys`
+    /// go in the origin table (`connection_attempts = 1`), `config` in its
+    /// `custom_origin_config` (`origin_read_timeout = 1`).
+    pub fn origin_on_port(mut self, id: &str, port: u16, keys: &[&str], config: &[&str]) -> Self {
+        self.origins.push((
+            id.to_string(),
+            port,
+            keys.iter().map(|s| s.to_string()).collect(),
+            config.iter().map(|s| s.to_string()).collect(),
+        ));
+        self
+    }
+}

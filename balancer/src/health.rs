@@ -1,0 +1,121 @@
+//! ALB health checks: each target group's targets checked every interval over HTTP, results fed to
+//! the state machine in `ferry_config::health`, draining targets swept when their delay is over.
+
+use crate::select::Groups;
+use crate::targets::{now_ms, Group, TargetState};
+use async_trait::async_trait;
+use ferry_config::health::{Check, State};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct HealthChecker {
+    pub groups: Arc<Groups>,
+}
+
+#[async_trait]
+impl BackgroundService for HealthChecker {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for index in 0..self.groups.groups.len() {
+            let groups = self.groups.clone();
+            let mut stop = shutdown.clone();
+            tasks.spawn(async move {
+                let Some(group) = groups.groups.get(index) else {
+                    return;
+                };
+                let interval = group.config.health_check.interval;
+                loop {
+                    check_group(group).await;
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        _ = tokio::time::sleep(interval) => {}
+                    }
+                }
+            });
+        }
+        let _ = shutdown.changed().await;
+        tasks.abort_all();
+    }
+}
+
+/// One round: every registered target checked at once, then finished drains removed.
+async fn check_group(group: &Group) {
+    let hc = &group.config.health_check;
+    let targets: Vec<Arc<TargetState>> = group
+        .targets()
+        .iter()
+        .filter(|t| !t.is_draining())
+        .cloned()
+        .collect();
+    if hc.enabled {
+        let mut round = tokio::task::JoinSet::new();
+        for target in targets {
+            let path = hc.path.clone();
+            let timeout = hc.timeout;
+            let port = hc.port.unwrap_or(target.target.port);
+            let matcher = hc.matcher.clone();
+            let (healthy, unhealthy) = (hc.healthy_threshold, hc.unhealthy_threshold);
+            round.spawn(async move {
+                let address = std::net::SocketAddr::new(target.target.address, port);
+                let check = match probe(address, &path, timeout).await {
+                    Ok(code) if matcher.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code)) => Check::Success,
+                    Ok(code) => Check::Mismatch(code),
+                    Err(check) => check,
+                };
+                let state = match target.tracker.lock() {
+                    Ok(mut tracker) => {
+                        if tracker.observe(check, healthy, unhealthy) {
+                            tracing::info!(target = %target.address, state = tracker.state.as_str(), "target health changed");
+                        }
+                        tracker.state
+                    }
+                    Err(_) => State::Unhealthy,
+                };
+                target.set_state(state);
+            });
+        }
+        while round.join_next().await.is_some() {}
+    }
+    group.sweep(now_ms());
+}
+
+/// One health check request: the status code, or why there is none.
+async fn probe(address: std::net::SocketAddr, path: &str, timeout: Duration) -> Result<u16, Check> {
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|_| Check::Failed)?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: ELB-HealthChecker/2.0\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|_| Check::Failed)?;
+        let mut head = [0u8; 64];
+        let mut read = 0;
+        while read < 12 {
+            let n = stream
+                .read(&mut head[read..])
+                .await
+                .map_err(|_| Check::Failed)?;
+            if n == 0 {
+                return Err(Check::Failed);
+            }
+            read += n;
+        }
+        let line = std::str::from_utf8(&head[..read]).map_err(|_| Check::Failed)?;
+        if !line.starts_with("HTTP/1.") {
+            return Err(Check::Failed);
+        }
+        line.get(9..12)
+            .and_then(|c| c.parse::<u16>().ok())
+            .ok_or(Check::Failed)
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .unwrap_or(Err(Check::Timeout))
+}

@@ -1,0 +1,201 @@
+//! The live state of target groups: which targets are registered, their health, their in-flight
+//! requests, draining and slow start. Read on every request without a lock; written by the health
+//! checker and the admin API.
+
+use arc_swap::ArcSwap;
+use ferry_config::health::{State, Tracker};
+use ferry_config::model::{Target, TargetGroup};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub struct TargetState {
+    pub target: Target,
+    pub address: SocketAddr,
+    state: AtomicU8,
+    /// Requests sent and not yet finished.
+    pub outstanding: AtomicUsize,
+    /// When the target last became healthy (ms since the epoch), for slow start.
+    healthy_since: AtomicU64,
+    /// When a deregistered target stops draining and is removed (ms since the epoch); 0 = registered.
+    draining_until: AtomicU64,
+    /// Recent error rate, in thousandths, for anomaly mitigation (weighted_random).
+    error_score: AtomicU32,
+    /// Health-check bookkeeping: only the health checker and the admin API touch it.
+    pub tracker: Mutex<Tracker>,
+}
+
+impl TargetState {
+    pub fn new(target: Target, health_checks: bool) -> TargetState {
+        let tracker = Tracker::new(health_checks);
+        TargetState {
+            address: target.socket_addr(),
+            target,
+            state: AtomicU8::new(tracker.state.to_u8()),
+            outstanding: AtomicUsize::new(0),
+            healthy_since: AtomicU64::new(0),
+            draining_until: AtomicU64::new(0),
+            error_score: AtomicU32::new(0),
+            tracker: Mutex::new(tracker),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        State::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Publishes a health-check result.
+    pub fn set_state(&self, state: State) {
+        if self.is_draining() {
+            return;
+        }
+        let before = State::from_u8(self.state.swap(state.to_u8(), Ordering::AcqRel));
+        if state == State::Healthy && before != State::Healthy {
+            self.healthy_since.store(now_ms(), Ordering::Release);
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining_until.load(Ordering::Acquire) != 0
+    }
+
+    /// Takes traffic as a healthy target (or as any target when health checks are off).
+    pub fn is_healthy(&self) -> bool {
+        matches!(self.state(), State::Healthy | State::Unavailable)
+    }
+
+    /// The slow-start share of a healthy target: from near 0 to 1 over `window` after it became
+    /// healthy (ALB ramps linearly).
+    pub fn ramp(&self, window: Duration, now: u64) -> f64 {
+        if window.is_zero() {
+            return 1.0;
+        }
+        let since = self.healthy_since.load(Ordering::Acquire);
+        if since == 0 {
+            return 1.0;
+        }
+        let elapsed = now.saturating_sub(since) as f64;
+        (elapsed / window.as_millis() as f64).clamp(0.02, 1.0)
+    }
+
+    #[cfg(test)]
+    pub fn healthy_since_for_test(&self, ms: u64) {
+        self.healthy_since.store(ms, Ordering::Release);
+    }
+
+    /// Records the outcome of a forwarded request for anomaly mitigation.
+    pub fn record(&self, error: bool) {
+        // An exponentially decaying error rate: each result weighs 1/8.
+        let old = self.error_score.load(Ordering::Relaxed);
+        let sample = if error { 1000 } else { 0 };
+        let new = old - old / 8 + sample / 8;
+        self.error_score.store(new, Ordering::Relaxed);
+    }
+
+    /// The anomaly-mitigation weight: 1 for a target that does not error, down to 0.05.
+    pub fn anomaly_weight(&self) -> f64 {
+        let score = f64::from(self.error_score.load(Ordering::Relaxed)) / 1000.0;
+        (1.0 - 2.0 * score).clamp(0.05, 1.0)
+    }
+}
+
+/// Decrements a target's in-flight count when the request ends, however it ends.
+pub struct InFlight(pub Arc<TargetState>);
+
+impl InFlight {
+    pub fn start(target: Arc<TargetState>) -> InFlight {
+        target.outstanding.fetch_add(1, Ordering::AcqRel);
+        InFlight(target)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub struct Group {
+    pub config: Arc<TargetGroup>,
+    targets: ArcSwap<Vec<Arc<TargetState>>>,
+    pub round_robin: AtomicUsize,
+}
+
+impl Group {
+    pub fn new(config: Arc<TargetGroup>) -> Group {
+        let checks = config.health_check.enabled;
+        let targets = config
+            .targets
+            .iter()
+            .map(|t| Arc::new(TargetState::new(t.clone(), checks)))
+            .collect();
+        Group {
+            config,
+            targets: ArcSwap::from_pointee(targets),
+            round_robin: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn targets(&self) -> arc_swap::Guard<Arc<Vec<Arc<TargetState>>>> {
+        self.targets.load()
+    }
+
+    /// Registers targets (RegisterTargets); a target draining is registered again.
+    pub fn register(&self, new: &[Target]) {
+        let checks = self.config.health_check.enabled;
+        self.targets.rcu(|current| {
+            let mut next: Vec<Arc<TargetState>> = current.iter().cloned().collect();
+            for t in new {
+                match next.iter().position(|s| s.address == t.socket_addr()) {
+                    Some(i) if next[i].is_draining() => {
+                        next[i] = Arc::new(TargetState::new(t.clone(), checks))
+                    }
+                    Some(_) => {}
+                    None => next.push(Arc::new(TargetState::new(t.clone(), checks))),
+                }
+            }
+            next
+        });
+    }
+
+    /// Deregisters targets (DeregisterTargets): they drain for the group's deregistration delay;
+    /// returns how many were registered.
+    pub fn deregister(&self, addresses: &[SocketAddr]) -> usize {
+        let until = now_ms() + self.config.deregistration_delay.as_millis() as u64;
+        let mut count = 0;
+        for t in self.targets().iter() {
+            if addresses.contains(&t.address) && !t.is_draining() {
+                t.draining_until.store(until.max(1), Ordering::Release);
+                t.state.store(State::Draining.to_u8(), Ordering::Release);
+                count += 1;
+            }
+        }
+        self.sweep(now_ms());
+        count
+    }
+
+    /// Removes targets whose draining time is over.
+    pub fn sweep(&self, now: u64) {
+        let done = |t: &Arc<TargetState>| {
+            let until = t.draining_until.load(Ordering::Acquire);
+            until != 0 && until <= now
+        };
+        if self.targets().iter().any(done) {
+            self.targets.rcu(|current| {
+                current
+                    .iter()
+                    .filter(|t| !done(t))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            });
+        }
+    }
+}
