@@ -1,9 +1,11 @@
 //! The `ferry` command: validate a topology, run it whole (`up`) or in parts (`edge`, `balancer`).
 
 mod admin;
+mod admin_client;
 mod demo;
 mod invalidate;
 mod run;
+mod targets;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -77,8 +79,43 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<String>,
     },
+    /// A running balancer's targets: health, registration, deregistration (ELBv2's API).
+    Targets {
+        #[command(subcommand)]
+        action: TargetsAction,
+        /// The admin listener of the process running the balancer.
+        #[arg(long, global = true, default_value = "127.0.0.1:9900")]
+        admin: String,
+        /// The admin token, when the admin listener needs one.
+        #[arg(long, global = true, env = "FERRY_ADMIN_TOKEN")]
+        token: Option<String>,
+    },
     /// Print the embedded default topology, to start a file of your own from it.
     Example,
+}
+
+#[derive(Subcommand)]
+enum TargetsAction {
+    /// Print each target's state, as DescribeTargetHealth reports it.
+    Health {
+        /// The target group's name (or ARN).
+        #[arg(long)]
+        target_group: String,
+    },
+    /// Register targets: IP[:PORT][@ZONE], the group's port when none is given.
+    Register {
+        #[arg(long)]
+        target_group: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// Deregister targets: they drain for the group's deregistration delay, then leave.
+    Deregister {
+        #[arg(long)]
+        target_group: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -107,6 +144,27 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         } => {
             let id = invalidate::invalidate(&admin, &distribution, &paths, token.as_deref())?;
             println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Targets {
+            action,
+            admin,
+            token,
+        } => {
+            let token = token.as_deref();
+            match action {
+                TargetsAction::Health { target_group } => {
+                    targets::health(&admin, token, &target_group)?
+                }
+                TargetsAction::Register {
+                    target_group,
+                    targets: list,
+                } => targets::register(&admin, token, &target_group, &list, false)?,
+                TargetsAction::Deregister {
+                    target_group,
+                    targets: list,
+                } => targets::register(&admin, token, &target_group, &list, true)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Example => {
