@@ -8,9 +8,9 @@ mod forwarded;
 mod health;
 mod proxy;
 mod respond;
-mod select;
+pub mod select;
 mod sticky;
-mod targets;
+pub mod targets;
 
 pub use proxy::ListenerProxy;
 
