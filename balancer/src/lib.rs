@@ -15,11 +15,16 @@ pub mod targets;
 pub use proxy::ListenerProxy;
 
 use ferry_config::Topology;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 use pingora::services::background::background_service;
 use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// A write buffer that holds a typical small response whole, so that its header and body leave in
+/// one `send` (pingora's default buffer is one MSS).
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// One listening socket of one balancer node.
 #[derive(Debug, Clone)]
@@ -69,7 +74,10 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                 );
                 let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
                 let mut service = pingora::proxy::http_proxy_service_with_name(conf, proxy, &name);
-                service.add_tcp(&address.to_string());
+                service.add_listener(
+                    ListenerConfig::tcp(address.to_string())
+                        .l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER)),
+                );
                 services.push(Box::new(service));
             }
         }

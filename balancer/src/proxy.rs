@@ -6,6 +6,7 @@ use crate::targets::{InFlight, TargetState};
 use crate::{errors, forwarded, respond, sticky};
 use async_trait::async_trait;
 use bytes::Bytes;
+use ferry_config::desync::{self, Mode, Outcome};
 use ferry_config::model::{Action, Forward, Listener, LoadBalancer, Stickiness};
 use ferry_config::redirect::{self, Original};
 use ferry_config::rules::{self, RequestView};
@@ -23,6 +24,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct ListenerProxy {
     lb: Arc<LoadBalancer>,
+    desync: Mode,
     listener: Listener,
     zone: String,
     groups: Arc<Groups>,
@@ -36,8 +38,14 @@ impl ListenerProxy {
         zone: String,
         groups: Arc<Groups>,
     ) -> ListenerProxy {
+        let desync = lb
+            .attributes
+            .get("routing.http.desync_mitigation_mode")
+            .and_then(|m| Mode::parse(m))
+            .unwrap_or(Mode::Defensive);
         ListenerProxy {
             lb,
+            desync,
             listener,
             zone,
             groups,
@@ -61,6 +69,34 @@ pub struct Ctx {
     in_flight: Option<InFlight>,
     /// Stickiness cookies to set on the response.
     set_cookies: Vec<String>,
+    /// Close the target connection after this request (desync mitigation).
+    close_upstream: bool,
+}
+
+/// The request's desync classification. In strictest mode the raw head is read, because pingora
+/// drops a Content-Length that comes with Transfer-Encoding before the parsed head is seen.
+fn classify(session: &Session, mode: Mode) -> desync::Verdict {
+    if mode == Mode::Strictest {
+        return desync::classify_head(&session.as_downstream().to_h1_raw());
+    }
+    let header = session.req_header();
+    let headers: Vec<(&str, &[u8])> = header
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let version = match header.version {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_11 => "HTTP/1.1",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        _ => "HTTP/1.1",
+    };
+    let uri = header
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    desync::classify(header.method.as_str(), uri, version, &headers)
 }
 
 /// ALB refuses a request whose X-Forwarded-For lists more than 30 addresses (status 463).
@@ -228,6 +264,24 @@ impl ProxyHttp for ListenerProxy {
             respond::send(session, status, &[("Content-Type", "text/html")], body).await?;
             return Ok(true);
         }
+        match desync::outcome(self.desync, &classify(session, self.desync)) {
+            Outcome::Forward => {}
+            Outcome::ForwardAndClose => {
+                // Ambiguous framing in defensive mode: served, then both connections closed.
+                session.set_keepalive(None);
+                ctx.close_upstream = true;
+            }
+            Outcome::Reject => {
+                session.set_keepalive(None);
+                let body = respond::error_page(
+                    400,
+                    "Bad Request",
+                    "the request's framing is ambiguous (HTTP desync mitigation)",
+                );
+                respond::send(session, 400, &[("Content-Type", "text/html")], body).await?;
+                return Ok(true);
+            }
+        }
         let xff_addresses: usize = session
             .req_header()
             .headers
@@ -317,7 +371,7 @@ impl ProxyHttp for ListenerProxy {
         &self,
         session: &mut Session,
         upstream_request: &mut RequestHeader,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
     ) -> Result<()> {
         let client = client_ip(session);
         let port = session
@@ -325,6 +379,9 @@ impl ProxyHttp for ListenerProxy {
             .and_then(|a| a.as_inet())
             .map(|a| a.port())
             .unwrap_or(self.listener.port);
+        if ctx.close_upstream {
+            upstream_request.insert_header(http::header::CONNECTION, "close")?;
+        }
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         forwarded::apply(
             upstream_request,

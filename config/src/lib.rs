@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod cache_key;
+pub mod desync;
 pub mod error;
 pub mod health;
 pub mod invalidation;

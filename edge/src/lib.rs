@@ -14,6 +14,7 @@ mod resolve;
 pub use proxy::EdgeProxy;
 
 use ferry_config::Topology;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
@@ -29,6 +30,15 @@ pub fn listeners(topology: &Topology) -> Vec<(&'static str, SocketAddr)> {
     out.extend(e.https.map(|a| ("edge (https)", a)));
     out
 }
+
+/// A plain-HTTP listener whose write buffer holds a typical small response whole, so that its
+/// header and body leave in one `send` (pingora's default buffer is one MSS).
+fn plain_listener(address: SocketAddr) -> ListenerConfig {
+    ListenerConfig::tcp(address.to_string())
+        .l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER))
+}
+
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// The edge of one process: its pingora services and its part of the admin API.
 pub struct Edge {
@@ -61,7 +71,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
     let proxy = EdgeProxy::new(topology, cache);
     let mut service = pingora::proxy::http_proxy_service_with_name(conf, proxy, "edge");
     if let Some(http) = edge.http {
-        service.add_tcp(&http.to_string());
+        service.add_listener(plain_listener(http));
     }
     service.threads = Some(edge.threads);
     Edge {
