@@ -90,9 +90,9 @@ pub fn up(file: Option<&Path>, admin: Option<SocketAddr>) -> Result<ExitCode> {
 
 pub fn edge(file: &Path, admin: Option<SocketAddr>) -> Result<ExitCode> {
     let topology = load_or_default(Some(file))?;
-    if topology.edge.is_none() {
+    if topology.edge.is_none() || topology.distributions.is_empty() {
         bail!(
-            "{}: the topology has no [edge] and no distributions: nothing to run",
+            "{}: the topology has no distributions: the edge would have nothing to serve",
             file.display()
         );
     }
@@ -210,7 +210,12 @@ fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
         server.add_boxed_service(s);
     }
     for (what, address) in &addresses {
-        println!("ferry: {what} listening on http://{address}");
+        let scheme = if what.contains("https") {
+            "https"
+        } else {
+            "http"
+        };
+        println!("ferry: {what} listening on {scheme}://{address}");
     }
     println!(
         "ferry: ready (stack {:?}); Ctrl-C stops",

@@ -85,13 +85,18 @@ targets = [{{ id = "127.0.0.1", port = {p1}, zone = "a" }}, {{ id = "127.0.0.1",
 
 /// Whether a TCP connection to `addr` is refused (nothing listens there).
 fn refused(addr: &str) -> bool {
-    match TcpStream::connect_timeout(
-        &addr.parse().expect("an IP:port"),
-        Duration::from_secs(2),
-    ) {
+    match TcpStream::connect_timeout(&addr.parse().expect("an IP:port"), Duration::from_secs(2)) {
         Ok(_) => false,
         Err(e) => e.kind() == io::ErrorKind::ConnectionRefused,
     }
+}
+
+/// The explanation line of an edge error page (or the start of another body).
+fn error_reason(body: &str) -> String {
+    body.lines()
+        .find(|l| l.starts_with("We can't"))
+        .map(str::to_string)
+        .unwrap_or_else(|| shorten(body, 200))
 }
 
 /// `n` GETs of distinct paths through the edge; every one must reach t1 or t2 and come back 200.
@@ -107,7 +112,12 @@ fn all_reach_a_target(s: &Setup, t1: &Origin, t2: &Origin, prefix: &str, n: usiz
                     || (body != format!("origin t1: GET {path}")
                         && body != format!("origin t2: GET {path}"))
                 {
-                    wrong.push(format!("{path}: {r:?}"));
+                    wrong.push(format!(
+                        "{path}: {} ({}) {}",
+                        r.status,
+                        x_cache(&r),
+                        error_reason(&body)
+                    ));
                 }
             }
             Err(e) => wrong.push(format!("{path}: {e}")),
@@ -176,14 +186,23 @@ fn a_topology_runs_as_an_edge_and_one_balancer_process_per_zone() {
     // Zone b's process goes away: its address refuses, zone a's still answers, and the edge
     // retries refused connections on the name's other address.
     zone_b.kill();
-    assert!(refused(&node_b), "{node_b} still accepts after zone b's process was killed");
-    assert!(!refused(&node_a), "{node_a} went down with zone b's process");
+    assert!(
+        refused(&node_b),
+        "{node_b} still accepts after zone b's process was killed"
+    );
+    assert!(
+        !refused(&node_a),
+        "{node_a} went down with zone b's process"
+    );
     all_reach_a_target(&s, &t1, &t2, "only-a", 20, "zone b's process killed");
 
     // Zone b back, zone a gone: the same from the other side.
     let _zone_b = Ferry::start(&["balancer", file, "--zone", "b"], &[&node_b]);
     zone_a.kill();
-    assert!(refused(&node_a), "{node_a} still accepts after zone a's process was killed");
+    assert!(
+        refused(&node_a),
+        "{node_a} still accepts after zone a's process was killed"
+    );
     all_reach_a_target(&s, &t1, &t2, "only-b", 20, "zone a's process killed");
     drop(edge);
 }
@@ -233,7 +252,9 @@ fn edge_exits_1(label: &str, toml: &str) -> String {
         &mut ferry_command(&["edge", topo.path_str()]),
         Duration::from_secs(15),
     )
-    .unwrap_or_else(|e| panic!("`ferry edge` on a topology with no distributions kept running: {e}"));
+    .unwrap_or_else(|e| {
+        panic!("`ferry edge` on a topology with no distributions kept running: {e}")
+    });
     let stderr = text(&out.stderr);
     assert_eq!(
         out.status.code(),

@@ -41,7 +41,16 @@ pub fn apply(
         .get("x-amzn-trace-id")
         .and_then(|v| v.to_str().ok())
     {
-        Some(existing) if existing.contains("Root=") => format!("{existing};Self={trace_id}"),
+        // An existing trace: ALB updates its Self field, or adds one.
+        Some(existing) if existing.contains("Root=") => {
+            let mut fields: Vec<String> = existing
+                .split(';')
+                .filter(|f| !f.trim().is_empty() && !f.trim().starts_with("Self="))
+                .map(|f| f.trim().to_string())
+                .collect();
+            fields.insert(0, format!("Self={trace_id}"));
+            fields.join(";")
+        }
         _ => format!("Root={trace_id}"),
     };
     request.insert_header("X-Amzn-Trace-Id", trace)?;

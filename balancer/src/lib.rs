@@ -11,6 +11,7 @@ mod respond;
 pub mod select;
 mod sticky;
 pub mod targets;
+mod tls;
 
 pub use proxy::ListenerProxy;
 
@@ -74,9 +75,11 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                 );
                 let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
                 let mut service = pingora::proxy::http_proxy_service_with_name(conf, proxy, &name);
-                service.add_listener(
+                tls::listen(
+                    &mut service,
                     ListenerConfig::tcp(address.to_string())
                         .l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER)),
+                    listener,
                 );
                 services.push(Box::new(service));
             }

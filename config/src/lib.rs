@@ -20,6 +20,7 @@ pub mod rules;
 mod source;
 pub mod spec;
 mod suggest;
+pub mod tls;
 pub mod ttl;
 mod validate;
 

@@ -60,6 +60,8 @@ pub struct Edge {
     pub default_distribution: Option<usize>,
     pub default_certificate: Option<CertificateFiles>,
     pub certificates: Vec<CertificateFiles>,
+    /// `default_certificate` and `certificates`, loaded and checked at validation, for SNI.
+    pub certificate_store: Option<Arc<crate::tls::CertificateStore>>,
     pub threads: usize,
 }
 
@@ -168,6 +170,7 @@ pub struct Behavior {
 /// A cache policy with its defaults applied (or legacy behavior settings turned into one).
 #[derive(Debug, Clone)]
 pub struct CachePolicy {
+    /// Empty for a behavior's legacy `forwarded_values` settings, which have no policy.
     pub name: String,
     /// The AWS id of a managed policy.
     pub managed_id: Option<&'static str>,
@@ -177,6 +180,14 @@ pub struct CachePolicy {
     pub headers: spec::CacheHeadersConfig,
     pub cookies: spec::CookiesConfig,
     pub query_strings: spec::QueryStringsConfig,
+}
+
+impl CachePolicy {
+    /// Legacy cache settings (`forwarded_values`), under which CloudFront forwards viewer headers
+    /// it has no rule for; with a cache policy it forwards only what the policies name.
+    pub fn is_legacy(&self) -> bool {
+        self.name.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +231,23 @@ pub struct Listener {
     /// Sorted by priority, lowest first.
     pub rules: Vec<Rule>,
     pub default_action: Action,
+    /// HTTPS listeners only.
+    pub tls: Option<ListenerTls>,
+}
+
+/// An HTTPS listener's TLS: its certificates (loaded and checked at validation) and security policy.
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    /// The `ssl_policy` as written, or ELB's API default `ELBSecurityPolicy-2016-08`.
+    pub ssl_policy: String,
+    /// What the policy means on rustls.
+    pub minimum: crate::tls::MinimumTls,
+    /// HTTP/2 by ALPN: the load balancer's `routing.http2.enabled` (on unless set to false).
+    pub http2: bool,
+    pub default_certificate: CertificateFiles,
+    pub certificates: Vec<CertificateFiles>,
+    /// The default certificate and the others, chosen by SNI.
+    pub store: Arc<crate::tls::CertificateStore>,
 }
 
 #[derive(Debug, Clone)]

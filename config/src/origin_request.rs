@@ -31,6 +31,26 @@ const REMOVED_UNLESS_FORWARDED: &[&str] = &[
     "host",
 ];
 
+/// Headers about the request itself that reach the origin whatever the policies say (the
+/// message framing, conditional and range requests).
+const ALWAYS_FORWARDED: &[&str] = &[
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "content-language",
+    "content-md5",
+    "content-range",
+    "transfer-encoding",
+    "range",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "if-range",
+    "max-forwards",
+    "x-forwarded-for",
+];
+
 /// Hop-by-hop and CloudFront-owned headers: set by the edge itself, never copied from the viewer.
 fn always_removed(lower: &str) -> bool {
     ALWAYS_REMOVED.contains(&lower)
@@ -73,19 +93,29 @@ pub fn policy_forwards(behavior: &Behavior, lower: &str) -> bool {
     }
 }
 
-/// Whether a viewer header reaches the origin. `lower` is the lowercased name. Authorization is
-/// forwarded for methods other than GET and HEAD even without a policy, as CloudFront does.
+/// Whether a viewer header reaches the origin. `lower` is the lowercased name.
 pub fn forwards(behavior: &Behavior, lower: &str, method: &str) -> bool {
     if always_removed(lower) {
         return false;
     }
-    if lower == "authorization" && method != "GET" && method != "HEAD" {
+    // Authorization is removed on GET and HEAD, and on OPTIONS when OPTIONS responses are cached;
+    // other methods carry it to the origin ("Request and response behavior for custom origins").
+    let cached_options = method == "OPTIONS"
+        && behavior
+            .cached_methods
+            .contains(&crate::spec::Method::OPTIONS);
+    if lower == "authorization" && method != "GET" && method != "HEAD" && !cached_options {
         return true;
     }
-    if REMOVED_UNLESS_FORWARDED.contains(&lower) {
-        return policy_forwards(behavior, lower);
+    if ALWAYS_FORWARDED.contains(&lower) {
+        return true;
     }
-    true
+    // With a cache policy, a viewer header reaches the origin only when a policy names it
+    // ("Control origin requests with a policy"); legacy settings forward what they do not remove.
+    if behavior.cache_policy.is_legacy() && !REMOVED_UNLESS_FORWARDED.contains(&lower) {
+        return true;
+    }
+    policy_forwards(behavior, lower)
 }
 
 /// The query string the origin receives: the parameters in the cache key plus those the origin
@@ -243,7 +273,10 @@ mod tests {
         let cases: Vec<(&Behavior, &str, &str, bool)> = vec![
             (&none, "accept-language", "GET", false),
             (&keyed, "accept-language", "GET", true),
-            (&none, "x-custom", "GET", true),
+            (&none, "x-custom", "GET", false),
+            (&all_viewer, "x-custom", "GET", true),
+            (&none, "content-type", "POST", true),
+            (&none, "if-none-match", "GET", true),
             (&none, "x-forwarded-proto", "GET", false),
             (&all_viewer, "x-forwarded-proto", "GET", false),
             (&none, "proxy-authorization", "GET", false),

@@ -382,6 +382,7 @@ mod tests {
                 },
             ],
             default_action: fixed(404),
+            tls: None,
         };
         for (path, method, expected) in [
             ("/a/b", "POST", 201),

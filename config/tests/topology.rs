@@ -7,8 +7,19 @@ use std::path::Path;
 fn design() -> ferry_config::Topology {
     let dir = std::env::temp_dir().join(format!("ferry-config-design-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("certs")).expect("temp dir");
-    for f in ["default.pem", "default.key", "site.pem", "site.key"] {
-        std::fs::write(dir.join("certs").join(f), "placeholder").expect("write");
+    // Validation loads the certificates: real ones, made now.
+    for (label, name) in [
+        ("default", "default.example.test"),
+        ("site", "www.example.test"),
+    ] {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        let certs = dir.join("certs");
+        std::fs::write(certs.join(format!("{label}.pem")), cert.pem()).expect("write");
+        std::fs::write(certs.join(format!("{label}.key")), key.serialize_pem()).expect("write");
     }
     let text = include_str!("fixtures/design.toml");
     match ferry_config::parse("design.toml", text, &dir) {

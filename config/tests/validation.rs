@@ -169,9 +169,28 @@ fn base_dir() -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("ferry-config-validation-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("certs")).expect("create the temp dir");
-        for f in ["edge.pem", "edge.key"] {
-            std::fs::write(dir.join("certs").join(f), "placeholder").expect("write a cert");
+        // Validation loads certificates: real ones, made now. `other.key` matches no certificate,
+        // `nameless.pem` has no DNS name, `notes.txt` is not PEM at all.
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.join("certs").join(name), text).expect("write a cert")
+        };
+        for (label, names) in [
+            ("edge", vec!["www.example.test".to_string()]),
+            ("nameless", vec![]),
+        ] {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let cert = rcgen::CertificateParams::new(names)
+                .expect("params")
+                .self_signed(&key)
+                .expect("certificate");
+            write(&format!("{label}.pem"), &cert.pem());
+            write(&format!("{label}.key"), &key.serialize_pem());
         }
+        write(
+            "other.key",
+            &rcgen::KeyPair::generate().expect("key").serialize_pem(),
+        );
+        write("notes.txt", "renew the certificate in March\n");
         dir
     })
     .clone()
@@ -626,6 +645,46 @@ fn rejects() -> Vec<Reject> {
             "certs/missing.key",
             "edge.certificates[0].key",
             "cannot read",
+        ),
+        no(
+            "edge certificate file that is not a certificate",
+            &[
+                (r#"pop = "LOC1""#, &format!("pop = \"LOC1\"\n{EDGE_TLS}")),
+                ("certs/edge.pem", "certs/notes.txt"),
+            ],
+            "certs/notes.txt",
+            "edge.default_certificate.cert",
+            "notes.txt is not valid PEM",
+        ),
+        no(
+            "edge certificate key that does not match its certificate",
+            &[(
+                r#"pop = "LOC1""#,
+                "pop = \"LOC1\"\ncertificates = [{ cert = \"certs/edge.pem\", key = \"certs/other.key\" }]",
+            )],
+            "certs/other.key",
+            "edge.certificates[0].key",
+            "does not match the certificate in",
+        ),
+        no(
+            "edge certificate given as its own key",
+            &[(
+                r#"pop = "LOC1""#,
+                "pop = \"LOC1\"\ncertificates = [{ cert = \"certs/edge.key\", key = \"certs/edge.key\" }]",
+            )],
+            "{ cert = \"certs/edge.key\"",
+            "edge.certificates[0].cert",
+            "are `cert` and `key` swapped?",
+        ),
+        no(
+            "edge SNI certificate without a DNS name",
+            &[(
+                r#"pop = "LOC1""#,
+                "pop = \"LOC1\"\ncertificates = [{ cert = \"certs/nameless.pem\", key = \"certs/nameless.key\" }]",
+            )],
+            "certs/nameless.pem",
+            "edge.certificates[0].cert",
+            "no DNS name in its subjectAltName",
         ),
         no(
             "edge https without a default certificate",
@@ -1790,7 +1849,37 @@ fn rejects() -> Vec<Reject> {
             )],
             "ssl_policy",
             "load_balancers[0].listeners[0].ssl_policy",
-            "`TLSv1.2` is not an ELBSecurityPolicy-* name",
+            "`TLSv1.2` is not an ELB security policy",
+        ),
+        no(
+            "ssl_policy with a typo",
+            &[(
+                r#"protocol = "HTTP""#,
+                "protocol = \"HTTPS\"\n  default_certificate = { cert = \"certs/edge.pem\", key = \"certs/edge.key\" }\n  ssl_policy = \"ELBSecurityPolicy-TLS13-1-2-2021-6\"",
+            )],
+            "ssl_policy",
+            "load_balancers[0].listeners[0].ssl_policy",
+            "did you mean `ELBSecurityPolicy-TLS13-1-2-2021-06`?",
+        ),
+        no(
+            "certificates on an HTTP listener",
+            &[(
+                r#"protocol = "HTTP""#,
+                "protocol = \"HTTP\"\n  default_certificate = { cert = \"certs/edge.pem\", key = \"certs/edge.key\" }",
+            )],
+            "default_certificate",
+            "load_balancers[0].listeners[0].default_certificate",
+            "certificates apply to HTTPS listeners only",
+        ),
+        no(
+            "HTTPS listener key that does not match its certificate",
+            &[(
+                r#"protocol = "HTTP""#,
+                "protocol = \"HTTPS\"\n  default_certificate = { cert = \"certs/edge.pem\", key = \"certs/other.key\" }",
+            )],
+            "certs/other.key",
+            "load_balancers[0].listeners[0].default_certificate.key",
+            "does not match the certificate in",
         ),
         no(
             "listener without default actions",

@@ -10,6 +10,7 @@ mod ids;
 mod pages;
 mod proxy;
 mod resolve;
+mod tls;
 
 pub use proxy::EdgeProxy;
 
@@ -73,6 +74,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
     if let Some(http) = edge.http {
         service.add_listener(plain_listener(http));
     }
+    tls::add_https(&mut service, topology, edge);
     service.threads = Some(edge.threads);
     Edge {
         services: vec![Box::new(service)],

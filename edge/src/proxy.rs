@@ -66,6 +66,8 @@ pub struct Ctx {
     route: Option<(Arc<Distribution>, usize)>,
     origin: usize,
     attempt: u32,
+    /// Where in the origin's address list this request started.
+    rotation: Option<usize>,
     addresses: Vec<IpAddr>,
     https_viewer: bool,
     /// An edge-internal request (a custom error page fetch): never given a custom error page itself.
@@ -229,6 +231,7 @@ impl ProxyHttp for EdgeProxy {
             route: None,
             origin: 0,
             attempt: 0,
+            rotation: None,
             addresses: Vec::new(),
             https_viewer: false,
             internal: false,
@@ -461,7 +464,11 @@ impl ProxyHttp for EdgeProxy {
         } else {
             origin.http_port
         };
-        let n = self.rotation.fetch_add(1, Ordering::Relaxed) + ctx.attempt as usize;
+        // The first attempt takes the next address in rotation; each retry the one after it.
+        let base = *ctx
+            .rotation
+            .get_or_insert_with(|| self.rotation.fetch_add(1, Ordering::Relaxed));
+        let n = base + ctx.attempt as usize;
         let ip = ctx
             .addresses
             .get(n % ctx.addresses.len().max(1))
@@ -477,6 +484,31 @@ impl ProxyHttp for EdgeProxy {
         peer.options.read_timeout = Some(origin.read_timeout);
         peer.options.idle_timeout = Some(origin.keepalive_timeout);
         Ok(Box::new(peer))
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let method = &session.req_header().method;
+        let idempotent = *method == http::Method::GET || *method == http::Method::HEAD;
+        if !idempotent || session.as_ref().retry_buffer_truncated() {
+            // POST/PUT/PATCH/DELETE/OPTIONS are never sent twice.
+            e.set_retry(false);
+        } else if e.etype() == &ErrorType::ReadTimedout && session.response_written().is_none() {
+            // A read timeout on GET/HEAD is retried up to ConnectionAttempts.
+            ctx.attempt += 1;
+            let attempts = ctx.origin().map(|o| o.connection_attempts).unwrap_or(1);
+            e.set_retry(ctx.attempt < attempts);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
     }
 
     fn fail_to_connect(
@@ -538,9 +570,13 @@ impl ProxyHttp for EdgeProxy {
         let policy = &behavior.cache_policy;
         if policy.gzip || policy.brotli {
             upstream.remove_header(&http::header::ACCEPT_ENCODING);
-            if let Some(normalized) = cache_key::normalized_accept_encoding(policy, accept_encoding)
-            {
-                upstream.insert_header(http::header::ACCEPT_ENCODING, normalized)?;
+            // What the viewer accepts of gzip/br, or `identity` when it accepts neither.
+            if accept_encoding.is_some() {
+                let normalized = cache_key::normalized_accept_encoding(policy, accept_encoding);
+                upstream.insert_header(
+                    http::header::ACCEPT_ENCODING,
+                    normalized.unwrap_or("identity"),
+                )?;
             }
         }
         if !origin_request::policy_forwards(behavior, "user-agent") {
@@ -585,6 +621,7 @@ impl ProxyHttp for EdgeProxy {
             };
             upstream.insert_header("X-Forwarded-For", xff)?;
         }
+        upstream.insert_header(http::header::CONNECTION, "Keep-Alive")?;
         upstream.insert_header("Via", self.via.as_str())?;
         upstream.insert_header("X-Amz-Cf-Id", ctx.request_id.as_str())?;
         Ok(())

@@ -2120,3 +2120,304 @@ impl SiteBuilder {
         self
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Balancer tests: `ferry up` on a topology of load balancers only, and ELBv2's query API on the
+// admin listener
+// ---------------------------------------------------------------------------------------------
+
+/// One `[[load_balancers]]` block: `name`, dns_name `<name>.internal`, `nodes` as (zone, IP),
+/// `attributes` as the inside of the inline table (`"idle_timeout.timeout_seconds" = 1`, or ""),
+/// and its listeners as (port, the listener's own lines: `default_actions = ...` and any
+/// `[[load_balancers.listeners.rules]]` tables).
+pub fn lb_block(
+    name: &str,
+    nodes: &[(&str, &str)],
+    attributes: &str,
+    listeners: &[(u16, &str)],
+) -> String {
+    let nodes = nodes
+        .iter()
+        .map(|(zone, ip)| format!("{zone} = \"{ip}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut t = format!(
+        "[[load_balancers]]\nname = \"{name}\"\ndns_name = \"{name}.internal\"\nnodes = {{ {nodes} }}\nattributes = {{ {attributes} }}\n"
+    );
+    for (port, body) in listeners {
+        t.push_str(&format!(
+            "\n  [[load_balancers.listeners]]\n  port = {port}\n  protocol = \"HTTP\"\n{body}\n"
+        ));
+    }
+    t.push('\n');
+    t
+}
+
+/// One `[[target_groups]]` block: targets as (port, zone) on 127.0.0.1, the group's port being
+/// the first target's (80 with none); `health_check` and `attributes` are the insides of their
+/// inline tables (`enabled = false`, `"stickiness.enabled" = true`, or "").
+pub fn target_group_block(
+    name: &str,
+    targets: &[(u16, &str)],
+    health_check: &str,
+    attributes: &str,
+) -> String {
+    let port = targets.first().map(|(p, _)| *p).unwrap_or(80);
+    let list = targets
+        .iter()
+        .map(|(p, zone)| format!("{{ id = \"127.0.0.1\", port = {p}, zone = \"{zone}\" }}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "[[target_groups]]\nname = \"{name}\"\nport = {port}\nhealth_check = {{ {health_check} }}\nattributes = {{ {attributes} }}\ntargets = [{list}]\n\n"
+    )
+}
+
+/// `application/x-www-form-urlencoded` for one key or value.
+pub fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One target of DescribeTargetHealth's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetHealth {
+    pub id: String,
+    pub port: u16,
+    pub zone: Option<String>,
+    pub state: String,
+    pub reason: Option<String>,
+    pub description: Option<String>,
+}
+
+/// The `<member>`s of a DescribeTargetHealth answer.
+pub fn parse_target_health(xml: &str) -> Vec<TargetHealth> {
+    let Some(list) = xml_tag(xml, "TargetHealthDescriptions") else {
+        return Vec::new();
+    };
+    list.split("<member>")
+        .skip(1)
+        .map(|m| TargetHealth {
+            id: xml_tag(m, "Id").unwrap_or_default(),
+            port: xml_tag(m, "Port").and_then(|p| p.parse().ok()).unwrap_or(0),
+            zone: xml_tag(m, "AvailabilityZone"),
+            state: xml_tag(m, "State").unwrap_or_default(),
+            reason: xml_tag(m, "Reason"),
+            description: xml_tag(m, "Description"),
+        })
+        .collect()
+}
+
+/// A running `ferry up FILE --admin ADDR` (a topology of load balancers, usually with no edge).
+pub struct Alb {
+    pub ferry: Ferry,
+    /// `127.0.0.1:PORT` of the admin listener.
+    pub admin: String,
+    pub topology: Topology,
+}
+
+impl Alb {
+    /// Writes `toml`, starts `ferry up` on it with an admin listener on a free port, and waits
+    /// until the admin listener and every one of `ready` (balancer nodes, `IP:PORT`) answer HTTP.
+    pub fn up(label: &str, toml: &str, ready: &[&str]) -> Alb {
+        let taken: Vec<u16> = ready
+            .iter()
+            .filter_map(|a| a.rsplit(':').next().and_then(|p| p.parse().ok()))
+            .collect();
+        let admin_port = loop {
+            let p = free_port();
+            if !taken.contains(&p) {
+                break p;
+            }
+        };
+        let admin = format!("127.0.0.1:{admin_port}");
+        let topology = Topology::write(label, toml);
+        let mut wait: Vec<&str> = ready.to_vec();
+        wait.push(&admin);
+        let ferry = Ferry::start(
+            &["up", topology.path_str(), "--admin", admin.as_str()],
+            &wait,
+        );
+        Alb {
+            ferry,
+            admin,
+            topology,
+        }
+    }
+
+    /// An ELBv2 query-API call (`Action=...` and its parameters) as `POST /` with a form body.
+    pub fn elbv2(&self, params: &[(&str, &str)]) -> Response {
+        let body = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        Client::new()
+            .try_request(
+                &self.admin,
+                "POST",
+                "/",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                body.as_bytes(),
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "POST / {body} on the admin listener {}: {e}\n{}",
+                    self.admin,
+                    self.ferry.output_report()
+                )
+            })
+    }
+
+    /// DescribeTargetHealth of `group` (its name), parsed; panics unless the call answers 200.
+    pub fn target_health(&self, group: &str) -> Vec<TargetHealth> {
+        let r = self.elbv2(&[
+            ("Action", "DescribeTargetHealth"),
+            ("TargetGroupArn", group),
+        ]);
+        assert_eq!(r.status, 200, "DescribeTargetHealth {group}: {r:?}");
+        parse_target_health(&r.body_text())
+    }
+
+    /// The health of the target on 127.0.0.1:`port` in `group`, if registered.
+    pub fn health_of(&self, group: &str, port: u16) -> Option<TargetHealth> {
+        self.target_health(group)
+            .into_iter()
+            .find(|t| t.port == port)
+    }
+
+    /// Polls DescribeTargetHealth (every 100 ms, up to `timeout`) until the target on `port`
+    /// reports `state`; panics with the last answer otherwise.
+    pub fn wait_state(
+        &self,
+        group: &str,
+        port: u16,
+        state: &str,
+        timeout: Duration,
+    ) -> TargetHealth {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let all = self.target_health(group);
+            if let Some(t) = all.iter().find(|t| t.port == port && t.state == state) {
+                return t.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "target 127.0.0.1:{port} of {group} did not reach `{state}` within {timeout:?}; DescribeTargetHealth says {all:#?}\n{}",
+                self.ferry.output_report()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// RegisterTargets of (port, zone) targets on 127.0.0.1.
+    pub fn register(&self, group: &str, targets: &[(u16, &str)]) -> Response {
+        let mut params: Vec<(String, String)> = vec![
+            ("Action".into(), "RegisterTargets".into()),
+            ("TargetGroupArn".into(), group.into()),
+        ];
+        for (i, (port, zone)) in targets.iter().enumerate() {
+            let n = i + 1;
+            params.push((format!("Targets.member.{n}.Id"), "127.0.0.1".into()));
+            params.push((format!("Targets.member.{n}.Port"), port.to_string()));
+            params.push((
+                format!("Targets.member.{n}.AvailabilityZone"),
+                zone.to_string(),
+            ));
+        }
+        let refs: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.elbv2(&refs)
+    }
+
+    /// DeregisterTargets of targets on 127.0.0.1 by port.
+    pub fn deregister(&self, group: &str, ports: &[u16]) -> Response {
+        let mut params: Vec<(String, String)> = vec![
+            ("Action".into(), "DeregisterTargets".into()),
+            ("TargetGroupArn".into(), group.into()),
+        ];
+        for (i, port) in ports.iter().enumerate() {
+            let n = i + 1;
+            params.push((format!("Targets.member.{n}.Id"), "127.0.0.1".into()));
+            params.push((format!("Targets.member.{n}.Port"), port.to_string()));
+        }
+        let refs: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.elbv2(&refs)
+    }
+}
+
+/// The `X-Origin-Name` of a response from an [`Origin`] with the default answer, or `""`.
+pub fn served_by(resp: &Response) -> &str {
+    resp.header("x-origin-name").unwrap_or("")
+}
+
+/// Every `Set-Cookie` value of `resp` for cookie `name` (`NAME=...; attributes`).
+pub fn set_cookies_named<'a>(resp: &'a Response, name: &str) -> Vec<&'a str> {
+    let prefix = format!("{name}=");
+    resp.headers
+        .get_all("set-cookie")
+        .into_iter()
+        .filter(|v| v.starts_with(&prefix))
+        .collect()
+}
+
+/// The value of cookie `name` as set by `resp` (the text between `NAME=` and the first `;`).
+pub fn set_cookie_value<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {
+    set_cookies_named(resp, name)
+        .first()
+        .map(|v| v[name.len() + 1..].split(';').next().unwrap_or("").trim())
+}
+
+impl Conn {
+    /// A connection to `addr` from the local address `source` (e.g. 127.0.0.2, to test source-ip
+    /// rules), bound before connecting.
+    pub fn open_from(addr: &str, source: std::net::IpAddr, timeout: Duration) -> io::Result<Conn> {
+        let authority = authority(addr).to_string();
+        let sock = authority
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| invalid(format!("no address for {authority}")))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let stream = runtime.block_on(async {
+            let socket = if source.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.bind(SocketAddr::new(source, 0))?;
+            match tokio::time::timeout(timeout, socket.connect(sock)).await {
+                Ok(r) => r,
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connect to {sock} from {source} timed out"),
+                )),
+            }
+        })?;
+        let stream = stream.into_std()?;
+        stream.set_nonblocking(false)?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            authority,
+            timeout,
+            buf: Vec::new(),
+            eof: false,
+            received: Vec::new(),
+        })
+    }
+}

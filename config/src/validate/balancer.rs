@@ -1,15 +1,18 @@
 //! Validation of the ALB side: target groups, load balancers, listeners, rules, conditions, actions.
 
 use super::attributes::{self, normalise};
-use super::edge::reference_error;
+use super::edge::{certificate_pair, certificate_store, reference_error};
 use super::Ctx;
 use crate::error::FieldPath;
 use crate::model::{self, Algorithm, Condition, Stickiness};
 use crate::net::Cidr;
 use crate::pattern::{self, wildcard_count};
 use crate::spec::{self, ActionType, ConditionField, ConditionValue, Spec};
+use crate::suggest;
+use crate::tls;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -294,6 +297,7 @@ pub(super) fn load_balancers(
     spec: &Spec,
     target_groups: &[Arc<model::TargetGroup>],
     resolve: &mut BTreeMap<String, Vec<IpAddr>>,
+    base_dir: &Path,
 ) -> Vec<Arc<model::LoadBalancer>> {
     let root = FieldPath::root();
     ctx.unique(
@@ -368,6 +372,8 @@ pub(super) fn load_balancers(
             .get("idle_timeout.timeout_seconds")
             .and_then(|v| v.parse().ok())
             .unwrap_or(60);
+        // ALB negotiates HTTP/2 on HTTPS listeners unless the load balancer turns it off.
+        let http2 = attrs.get("routing.http2.enabled").map(String::as_str) != Some("false");
         let mut ports = HashSet::new();
         for (j, l) in lb.listeners.iter().enumerate() {
             if !ports.insert(l.port) {
@@ -381,7 +387,11 @@ pub(super) fn load_balancers(
             .listeners
             .iter()
             .enumerate()
-            .map(|(j, l)| listener(ctx, &path.key("listeners").index(j), l, &tg_index))
+            .map(|(j, l)| {
+                let lp = path.key("listeners").index(j);
+                let tls = listener_tls(ctx, &lp, l, http2, base_dir);
+                listener(ctx, &lp, l, &tg_index).map(|listener| model::Listener { tls, ..listener })
+            })
             .collect::<Vec<_>>();
         out.push(Arc::new(model::LoadBalancer {
             name: lb.name.clone(),
@@ -407,26 +417,6 @@ fn listener(
     tgs: &HashMap<&str, usize>,
 ) -> Option<model::Listener> {
     ctx.range(&path.key("port"), l.port, 1, 65535);
-    if l.protocol == spec::ListenerProtocol::HTTPS && l.default_certificate.is_none() {
-        ctx.error(
-            &path.key("default_certificate"),
-            "an HTTPS listener needs default_certificate = { cert = \"...\", key = \"...\" }",
-        );
-    }
-    if l.protocol == spec::ListenerProtocol::HTTP && l.ssl_policy.is_some() {
-        ctx.error(
-            &path.key("ssl_policy"),
-            "ssl_policy applies to HTTPS listeners only",
-        );
-    }
-    if let Some(policy) = &l.ssl_policy {
-        if !policy.starts_with("ELBSecurityPolicy-") {
-            ctx.error(
-                &path.key("ssl_policy"),
-                format!("`{policy}` is not an ELBSecurityPolicy-* name"),
-            );
-        }
-    }
     let default_action = actions(ctx, &path.key("default_actions"), &l.default_actions, tgs);
     let mut priorities = HashMap::new();
     let mut rules = Vec::new();
@@ -458,6 +448,77 @@ fn listener(
         protocol: l.protocol,
         rules,
         default_action: default_action?,
+        tls: None,
+    })
+}
+
+/// An HTTPS listener's TLS: the security policy on rustls, and the certificates loaded and checked.
+fn listener_tls(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    l: &spec::Listener,
+    http2: bool,
+    base_dir: &Path,
+) -> Option<model::ListenerTls> {
+    let policy_path = path.key("ssl_policy");
+    if l.protocol == spec::ListenerProtocol::HTTP {
+        if l.ssl_policy.is_some() {
+            ctx.error(&policy_path, "ssl_policy applies to HTTPS listeners only");
+        }
+        if l.default_certificate.is_some() || !l.certificates.is_empty() {
+            let field = if l.default_certificate.is_some() {
+                "default_certificate"
+            } else {
+                "certificates"
+            };
+            ctx.error(
+                &path.key(field),
+                "certificates apply to HTTPS listeners only: set protocol = \"HTTPS\"",
+            );
+        }
+        return None;
+    }
+    let ssl_policy = l
+        .ssl_policy
+        .clone()
+        .unwrap_or_else(|| tls::ELB_DEFAULT_POLICY.to_string());
+    let minimum = tls::elb_policy_minimum(&ssl_policy);
+    if minimum.is_none() {
+        let hint = suggest::closest(&ssl_policy, tls::elb_policy_names())
+            .map(|c| format!(": did you mean `{c}`?"))
+            .unwrap_or_else(|| {
+                format!(
+                    " (SSLPolicyNotFound): ELB's policies are named like `{}` or `ELBSecurityPolicy-TLS13-1-2-2021-06`",
+                    tls::ELB_DEFAULT_POLICY
+                )
+            });
+        ctx.error(
+            &policy_path,
+            format!("`{ssl_policy}` is not an ELB security policy{hint}"),
+        );
+    }
+    let Some(pair) = &l.default_certificate else {
+        ctx.error(
+            &path.key("default_certificate"),
+            "an HTTPS listener needs default_certificate = { cert = \"...\", key = \"...\" }",
+        );
+        return None;
+    };
+    let default = certificate_pair(ctx, &path.key("default_certificate"), pair, base_dir);
+    let others: Vec<_> = l
+        .certificates
+        .iter()
+        .enumerate()
+        .map(|(i, pair)| certificate_pair(ctx, &path.key("certificates").index(i), pair, base_dir))
+        .collect();
+    let store = certificate_store(ctx, &path.key("certificates"), Some(&default), &others)?;
+    Some(model::ListenerTls {
+        ssl_policy,
+        minimum: minimum?,
+        http2,
+        default_certificate: default.0,
+        certificates: others.into_iter().map(|(files, _)| files).collect(),
+        store,
     })
 }
 

@@ -9,6 +9,7 @@ use crate::model::{
 use crate::pattern;
 use crate::spec::{self, Method, Spec};
 use crate::suggest;
+use crate::tls;
 use crate::ttl::TtlSettings;
 use std::collections::HashMap;
 use std::path::Path;
@@ -144,29 +145,24 @@ fn edge_section(
         }
         found
     });
-    let files = |ctx: &mut Ctx<'_, '_>, p: FieldPath, pair: &spec::CertificatePair| {
-        let cert = base_dir.join(&pair.cert);
-        let key = base_dir.join(&pair.key);
-        for (field, file) in [("cert", &cert), ("key", &key)] {
-            if let Err(e) = std::fs::File::open(file) {
-                ctx.error(
-                    &p.key(field),
-                    format!("cannot read {}: {e}", file.display()),
-                );
-            }
-        }
-        CertificateFiles { cert, key }
-    };
     let default_certificate = s
         .default_certificate
         .as_ref()
-        .map(|pair| files(ctx, path.key("default_certificate"), pair));
-    let certificates = s
+        .map(|pair| certificate_pair(ctx, &path.key("default_certificate"), pair, base_dir));
+    let certificates: Vec<_> = s
         .certificates
         .iter()
         .enumerate()
-        .map(|(i, pair)| files(ctx, path.key("certificates").index(i), pair))
+        .map(|(i, pair)| certificate_pair(ctx, &path.key("certificates").index(i), pair, base_dir))
         .collect();
+    let certificate_store = certificate_store(
+        ctx,
+        &path.key("certificates"),
+        default_certificate.as_ref(),
+        &certificates,
+    );
+    let default_certificate = default_certificate.map(|(files, _)| files);
+    let certificates = certificates.into_iter().map(|(files, _)| files).collect();
     if https.is_some() && default_certificate.is_none() {
         ctx.error(
             &path.key("https"),
@@ -190,8 +186,72 @@ fn edge_section(
         default_distribution,
         default_certificate,
         certificates,
+        certificate_store,
         threads,
     })
+}
+
+/// A `{ cert, key }` pair: its paths resolved against the topology's directory, and the files
+/// loaded and checked (PEM, X.509, a usable key that matches), so that a bad certificate is an
+/// error at its field rather than a failed start.
+pub(super) fn certificate_pair(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    pair: &spec::CertificatePair,
+    base_dir: &Path,
+) -> (CertificateFiles, Option<tls::LoadedCertificate>) {
+    let files = CertificateFiles {
+        cert: base_dir.join(&pair.cert),
+        key: base_dir.join(&pair.key),
+    };
+    // Both files when both are missing, not only the first.
+    let mut readable = true;
+    for (field, file) in [("cert", &files.cert), ("key", &files.key)] {
+        if let Err(e) = std::fs::File::open(file) {
+            ctx.error(
+                &path.key(field),
+                format!("cannot read {}: {e}", file.display()),
+            );
+            readable = false;
+        }
+    }
+    if !readable {
+        return (files, None);
+    }
+    match tls::load(&files) {
+        Ok(loaded) => (files, Some(loaded)),
+        Err(e) => {
+            ctx.error(&path.key(e.field().as_str()), e.to_string());
+            (files, None)
+        }
+    }
+}
+
+/// The SNI store over a default certificate and others, when they all loaded. A certificate other
+/// than the default is only ever chosen by a DNS name in its subjectAltName, so it needs one.
+pub(super) fn certificate_store(
+    ctx: &mut Ctx<'_, '_>,
+    certificates_path: &FieldPath,
+    default: Option<&(CertificateFiles, Option<tls::LoadedCertificate>)>,
+    others: &[(CertificateFiles, Option<tls::LoadedCertificate>)],
+) -> Option<Arc<tls::CertificateStore>> {
+    for (i, (files, loaded)) in others.iter().enumerate() {
+        if loaded.as_ref().is_some_and(|l| l.dns_names.is_empty()) {
+            ctx.error(
+                &certificates_path.index(i).key("cert"),
+                format!(
+                    "{} has no DNS name in its subjectAltName, so no SNI can ever choose it: add the names it serves, or make it the default_certificate",
+                    files.cert.display()
+                ),
+            );
+        }
+    }
+    let default = default?.1.clone()?;
+    let others = others
+        .iter()
+        .map(|(_, loaded)| loaded.clone())
+        .collect::<Option<Vec<_>>>()?;
+    Some(Arc::new(tls::CertificateStore::new(Some(default), others)))
 }
 
 pub(super) fn reference_error<'n>(

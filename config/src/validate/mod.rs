@@ -122,7 +122,8 @@ pub fn validate(
     }
 
     let target_groups = balancer::target_groups(&mut ctx, &spec);
-    let load_balancers = balancer::load_balancers(&mut ctx, &spec, &target_groups, &mut resolve);
+    let load_balancers =
+        balancer::load_balancers(&mut ctx, &spec, &target_groups, &mut resolve, base_dir);
     let (edge, distributions) = edge::edge_and_distributions(&mut ctx, &spec, base_dir);
 
     let mut demo_targets = Vec::new();

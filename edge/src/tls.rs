@@ -1,0 +1,108 @@
+//! The edge's HTTPS listener: certificates chosen by SNI (`ferry_config::tls::CertificateStore`),
+//! HTTP/2 by ALPN when a distribution's `http_version` allows it, and each distribution's
+//! `minimum_protocol_version` held to its own aliases.
+//!
+//! rustls takes one ALPN list and one version list per listener, and pingora always builds its
+//! listener for TLS 1.2 and 1.3. So: ALPN offers h2 to every name as soon as one enabled
+//! distribution allows HTTP/2 (a `http1.1` distribution then also speaks HTTP/2 when another one
+//! allows it); and a distribution that requires TLS 1.3 (`TLSv1.3_2025`) has its names checked in the
+//! ClientHello, before rustls reads it: a client that does not offer TLS 1.3 gets the
+//! `protocol_version` alert and the connection is closed, as CloudFront refuses it.
+
+use ferry_config::model::Edge;
+use ferry_config::tls::{self, HelloScan, VersionPolicy};
+use ferry_config::Topology;
+use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::{PreTlsProcess, ALPN};
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::services::listening::Service;
+use pingora::{Error, ErrorType};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Adds the HTTPS listener to the edge's service, when the topology has one (validation has loaded
+/// its certificates: `https` needs `default_certificate`).
+pub(crate) fn add_https<A>(service: &mut Service<A>, topology: &Topology, edge: &Edge) {
+    let (Some(address), Some(store)) = (edge.https, &edge.certificate_store) else {
+        return;
+    };
+    let mut settings = match TlsSettings::intermediate("", "") {
+        Ok(settings) => settings,
+        Err(e) => {
+            // Not reached: creating the settings only stores its arguments.
+            tracing::error!("edge: cannot set up TLS on {address}: {e}");
+            return;
+        }
+    };
+    settings.set_cert_resolver(store.clone());
+    if topology
+        .distributions
+        .iter()
+        .any(|d| d.enabled && tls::allows_http2(d.http_version))
+    {
+        settings.enable_h2();
+    } else {
+        settings.set_alpn(ALPN::H1);
+    }
+    let policy =
+        VersionPolicy::for_distributions(&topology.distributions, edge.default_distribution);
+    if policy.needs_tls13_anywhere() {
+        service
+            .endpoints()
+            .set_pre_tls_callback(Arc::new(VersionGate { policy }));
+    }
+    service.add_tls_with_settings(&address.to_string(), None, settings);
+}
+
+/// Reads the ClientHello, puts it back for rustls, and refuses a client that does not offer the
+/// TLS version its SNI name requires.
+struct VersionGate {
+    policy: VersionPolicy,
+}
+
+#[async_trait::async_trait]
+impl PreTlsProcess for VersionGate {
+    async fn process(&self, stream: &mut L4Stream) -> pingora::Result<()> {
+        let (bytes, scan) = read_client_hello(stream).await;
+        stream.rewind(&bytes);
+        let refusal = match scan? {
+            HelloScan::Hello(hello) if self.policy.admits(&hello) => return Ok(()),
+            HelloScan::Hello(hello) => format!(
+                "refused a TLS handshake for {:?} that does not offer TLSv1.3, which its distribution requires (minimum_protocol_version TLSv1.3_2025)",
+                hello.server_name.as_deref().unwrap_or("(no SNI)")
+            ),
+            HelloScan::Invalid(why) => format!("refused a TLS handshake: {why}"),
+            HelloScan::Incomplete => "refused a TLS handshake: the ClientHello is too large".into(),
+        };
+        // Best effort: the connection is closed either way.
+        let _ = stream.write_all(&tls::PROTOCOL_VERSION_ALERT).await;
+        let _ = stream.flush().await;
+        Error::e_explain(ErrorType::TLSHandshakeFailure, refusal)
+    }
+}
+
+/// The bytes read and what they are; reads until the ClientHello is whole, malformed or too large.
+async fn read_client_hello(stream: &mut L4Stream) -> (Vec<u8>, pingora::Result<HelloScan>) {
+    let mut bytes = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let scan = tls::scan_client_hello(&bytes);
+        if scan != HelloScan::Incomplete || bytes.len() > tls::MAX_HELLO + 1024 {
+            return (bytes, Ok(scan));
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) => {
+                let e = Error::explain(
+                    ErrorType::ConnectionClosed,
+                    "the client closed before its ClientHello was complete",
+                );
+                return (bytes, Err(e));
+            }
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) => {
+                let e = Error::because(ErrorType::ReadError, "reading the ClientHello", e);
+                return (bytes, Err(e));
+            }
+        }
+    }
+}

@@ -1,0 +1,790 @@
+//! TLS at the edge, end to end: certificates generated at run time (a CA and leaves, with rcgen),
+//! `ferry up` with an HTTPS listener, and real rustls clients that verify the chain against that CA
+//! and the host name. SNI picks the exact certificate, then the wildcard one, then the default;
+//! ALPN gives HTTP/2 when a distribution's `http_version` allows it (and a request really goes over
+//! HTTP/2), HTTP/1.1 otherwise; a `TLSv1.3_2025` distribution refuses TLS 1.2-only clients for its
+//! names while the other names still take them; the viewer protocol policy redirects or refuses
+//! plain HTTP and serves HTTPS. `ferry validate` locates a bad certificate or key at its field.
+
+mod common;
+
+use common::*;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::client::WebPkiServerVerifier;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_rustls::rustls::{
+    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
+    SignatureScheme, StreamOwned, SupportedProtocolVersion,
+};
+
+// ---------------------------------------------------------------- certificates
+
+/// A test CA and the leaf certificates it signed, written as PEM files in a directory.
+struct Pki {
+    ca: CertificateDer<'static>,
+    /// name -> the leaf's DER, to tell which certificate a server presented.
+    leaves: Vec<(&'static str, CertificateDer<'static>)>,
+}
+
+impl Pki {
+    /// Writes `certs/<label>.pem` and `certs/<label>.key` under `dir` for each (label, names).
+    fn write(dir: &Path, leaves: &[(&'static str, &[&str])]) -> Pki {
+        std::fs::create_dir_all(dir.join("certs")).expect("certs dir");
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "ferry test CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = ca_params.self_signed(&ca_key).expect("CA");
+        let mut out = Vec::new();
+        for (label, names) in leaves {
+            let key = KeyPair::generate().expect("leaf key");
+            let mut params =
+                CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                    .expect("leaf params");
+            params
+                .distinguished_name
+                .push(DnType::CommonName, names.first().copied().unwrap_or(label));
+            let leaf = params.signed_by(&key, &ca, &ca_key).expect("leaf");
+            // The chain: the leaf, then the CA (as a server sends intermediates).
+            std::fs::write(
+                dir.join(format!("certs/{label}.pem")),
+                format!("{}{}", leaf.pem(), ca.pem()),
+            )
+            .expect("write cert");
+            std::fs::write(dir.join(format!("certs/{label}.key")), key.serialize_pem())
+                .expect("write key");
+            out.push((*label, leaf.der().clone()));
+        }
+        Pki {
+            ca: ca.der().clone(),
+            leaves: out,
+        }
+    }
+
+    /// Which leaf this is.
+    fn label_of(&self, der: &CertificateDer<'_>) -> &'static str {
+        self.leaves
+            .iter()
+            .find(|(_, d)| d.as_ref() == der.as_ref())
+            .map(|(label, _)| *label)
+            .unwrap_or("(a certificate this test did not make)")
+    }
+
+    fn roots(&self) -> RootCertStore {
+        let mut roots = RootCertStore::empty();
+        roots.add(self.ca.clone()).expect("CA into the root store");
+        roots
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Verifies the chain against the CA like the standard verifier, but accepts a certificate for
+/// another name: to see which certificate a name with no certificate of its own gets.
+#[derive(Debug)]
+struct AnyNameVerifier(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyNameVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// How a test client is configured.
+struct ClientOptions {
+    versions: &'static [&'static SupportedProtocolVersion],
+    alpn: &'static [&'static [u8]],
+    /// Accept a certificate for another name (the chain is still verified).
+    any_name: bool,
+}
+
+const DEFAULT_CLIENT: ClientOptions = ClientOptions {
+    versions: &[&rustls::version::TLS13, &rustls::version::TLS12],
+    alpn: &[b"h2", b"http/1.1"],
+    any_name: false,
+};
+
+/// A client that speaks HTTP/1.1 only, for [`http1`].
+const H1_CLIENT: ClientOptions = ClientOptions {
+    alpn: &[b"http/1.1"],
+    ..DEFAULT_CLIENT
+};
+
+fn client_config(pki: &Pki, options: &ClientOptions) -> Arc<ClientConfig> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(options.versions)
+        .expect("versions");
+    let mut config = if options.any_name {
+        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(pki.roots()), provider())
+            .build()
+            .expect("verifier");
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyNameVerifier(inner)))
+            .with_no_client_auth()
+    } else {
+        builder
+            .with_root_certificates(pki.roots())
+            .with_no_client_auth()
+    };
+    config.alpn_protocols = options.alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// What one handshake gave.
+struct Handshake {
+    stream: StreamOwned<ClientConnection, TcpStream>,
+    certificate: &'static str,
+    alpn: Option<Vec<u8>>,
+    version: Option<rustls::ProtocolVersion>,
+}
+
+fn handshake(
+    pki: &Pki,
+    address: &str,
+    sni: &str,
+    options: &ClientOptions,
+) -> Result<Handshake, String> {
+    let name = ServerName::try_from(sni.to_string()).map_err(|e| e.to_string())?;
+    let conn =
+        ClientConnection::new(client_config(pki, options), name).map_err(|e| e.to_string())?;
+    let tcp = TcpStream::connect(address).map_err(|e| format!("connect {address}: {e}"))?;
+    tcp.set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let mut stream = StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .map_err(|e| format!("handshake with SNI {sni}: {e}"))?;
+    }
+    let certificate = stream
+        .conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| pki.label_of(c))
+        .unwrap_or("(none)");
+    Ok(Handshake {
+        certificate,
+        alpn: stream.conn.alpn_protocol().map(|p| p.to_vec()),
+        version: stream.conn.protocol_version(),
+        stream,
+    })
+}
+
+/// Sends one HTTP/1.1 request on an established TLS connection and reads the response to the end
+/// (`Connection: close`): (status, headers lowercased, body).
+fn http1(hs: &mut Handshake, host: &str, path: &str) -> (u16, Vec<(String, String)>, String) {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: tls-test\r\n\r\n"
+    );
+    hs.stream
+        .write_all(request.as_bytes())
+        .expect("write the request");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match hs.stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            // A close without close_notify after the whole response is fine for this test.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => panic!(
+                "reading the response: {e} (so far: {:?})",
+                String::from_utf8_lossy(&raw)
+            ),
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Polls the HTTPS listener until a handshake succeeds.
+fn wait_https(pki: &Pki, address: &str, sni: &str) {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        match handshake(pki, address, sni, &DEFAULT_CLIENT) {
+            Ok(_) => return,
+            Err(e) if Instant::now() > deadline => {
+                panic!("{address} never completed a handshake: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the topology
+
+const WWW: &str = "www.example.test";
+const OTHER: &str = "other.example.test";
+const STRICT: &str = "strict.example.net";
+const DEFAULT_NAME: &str = "default.example.net";
+
+/// An edge with `http` and `https`, the default certificate (`default.example.net`), a wildcard
+/// certificate (`*.example.test`), an exact one (`www.example.test`) and one for the strict
+/// distribution. Distribution `site` (`www` and `*.example.test`): `http_version` as given,
+/// `/secure/*` https-only, `/redirect/*` redirect-to-https, the rest allow-all. Distribution
+/// `strict` (`strict.example.net`): TLSv1.3_2025.
+fn topology(http: &str, https: &str, origin: &Origin, http_version: &str) -> String {
+    let port = origin.port();
+    let dist = |id: &str, aliases: &str, extra: &str, behaviors: &str| {
+        format!(
+            r#"
+[[distributions]]
+id = "{id}"
+aliases = [{aliases}]
+{extra}
+
+  [[distributions.origins]]
+  id = "o"
+  domain_name = "{ORIGIN_DOMAIN}"
+  custom_origin_config = {{ http_port = {port}, origin_protocol_policy = "http-only" }}
+
+  [distributions.default_cache_behavior]
+  target_origin_id = "o"
+  viewer_protocol_policy = "allow-all"
+  cache_policy = "Managed-CachingDisabled"
+{behaviors}"#
+        )
+    };
+    let behavior = |pattern: &str, policy: &str| {
+        format!(
+            r#"
+  [[distributions.cache_behaviors]]
+  path_pattern = "{pattern}"
+  target_origin_id = "o"
+  viewer_protocol_policy = "{policy}"
+  cache_policy = "Managed-CachingDisabled"
+"#
+        )
+    };
+    format!(
+        r#"stack = "e2e-tls"
+
+[edge]
+http = "{http}"
+https = "{https}"
+default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
+certificates = [
+  {{ cert = "certs/wildcard.pem", key = "certs/wildcard.key" }},
+  {{ cert = "certs/www.pem", key = "certs/www.key" }},
+  {{ cert = "certs/strict.pem", key = "certs/strict.key" }},
+]
+
+[resolve]
+"{ORIGIN_DOMAIN}" = ["127.0.0.1"]
+{site}{strict}"#,
+        site = dist(
+            "site",
+            &format!("\"{WWW}\", \"*.example.test\""),
+            &format!(
+                "http_version = \"{http_version}\"\nminimum_protocol_version = \"TLSv1.2_2021\""
+            ),
+            &format!(
+                "{}{}",
+                behavior("/secure/*", "https-only"),
+                behavior("/redirect/*", "redirect-to-https")
+            ),
+        ),
+        strict = dist(
+            "strict",
+            &format!("\"{STRICT}\""),
+            &format!(
+                "http_version = \"{http_version}\"\nminimum_protocol_version = \"TLSv1.3_2025\""
+            ),
+            "",
+        ),
+    )
+}
+
+const LEAVES: &[(&str, &[&str])] = &[
+    ("default", &[DEFAULT_NAME]),
+    ("wildcard", &["*.example.test"]),
+    ("www", &[WWW]),
+    ("strict", &[STRICT]),
+];
+
+struct Edge {
+    _ferry: Ferry,
+    _topology: Topology,
+    pki: Pki,
+    http: String,
+    https: String,
+}
+
+fn start(label: &str, origin: &Origin, http_version: &str) -> Edge {
+    let ports = free_ports(2);
+    let http = format!("127.0.0.1:{}", ports[0]);
+    let https = format!("127.0.0.1:{}", ports[1]);
+    let topology = Topology::write(label, &topology(&http, &https, origin, http_version));
+    let pki = Pki::write(topology.dir().path(), LEAVES);
+    let ferry = Ferry::up(&topology, &[&http]);
+    wait_https(&pki, &https, WWW);
+    Edge {
+        _ferry: ferry,
+        _topology: topology,
+        pki,
+        http,
+        https,
+    }
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn sni_chooses_exact_then_wildcard_then_default_and_alpn_gives_http2() {
+    let origin = Origin::start("o");
+    let edge = start("tls-sni", &origin, "http2");
+
+    let hs = handshake(&edge.pki, &edge.https, WWW, &DEFAULT_CLIENT).expect("www");
+    assert_eq!(hs.certificate, "www", "the exact name's certificate");
+    assert_eq!(hs.alpn.as_deref(), Some(&b"h2"[..]), "HTTP/2 by ALPN");
+    assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_3));
+
+    let hs = handshake(&edge.pki, &edge.https, OTHER, &DEFAULT_CLIENT).expect("other");
+    assert_eq!(
+        hs.certificate, "wildcard",
+        "no exact certificate: the wildcard"
+    );
+
+    // A name no certificate covers gets the default one (for another name: the client checks
+    // only the chain here).
+    let any_name = ClientOptions {
+        any_name: true,
+        ..DEFAULT_CLIENT
+    };
+    let hs =
+        handshake(&edge.pki, &edge.https, "nobody.example.org", &any_name).expect("unknown name");
+    assert_eq!(hs.certificate, "default");
+    // ...which a client that checks the name refuses, as it should.
+    let err = handshake(
+        &edge.pki,
+        &edge.https,
+        "nobody.example.org",
+        &DEFAULT_CLIENT,
+    )
+    .err()
+    .expect("the default certificate is not valid for another name");
+    assert!(
+        err.contains("not valid for") || err.contains("NotValidForName"),
+        "{err}"
+    );
+    // A wildcard covers one label only: a.b.example.test is not *.example.test's.
+    let hs = handshake(&edge.pki, &edge.https, "a.b.example.test", &any_name).expect("deep");
+    assert_eq!(hs.certificate, "default");
+
+    // A client that only speaks HTTP/1.1 gets it. (CachingDisabled forwards no query string.)
+    let mut hs = handshake(&edge.pki, &edge.https, WWW, &H1_CLIENT).expect("h1");
+    assert_eq!(hs.alpn.as_deref(), Some(&b"http/1.1"[..]));
+    let (status, headers, body) = http1(&mut hs, WWW, "/over-tls?x=1");
+    assert_eq!(status, 200, "{headers:?} {body}");
+    assert_eq!(body, "origin o: GET /over-tls");
+    assert!(header(&headers, "x-cache").is_some(), "{headers:?}");
+}
+
+#[test]
+fn a_request_goes_over_http2_end_to_end() {
+    let origin = Origin::start("o");
+    let edge = start("tls-h2", &origin, "http2");
+    let config = client_config(&edge.pki, &DEFAULT_CLIENT);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (status, body) = runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(&edge.https)
+            .await
+            .expect("connect");
+        let name = ServerName::try_from(WWW.to_string()).expect("name");
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .expect("handshake");
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (mut client, connection) = h2::client::handshake(tls).await.expect("h2 handshake");
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let request = http::Request::get(format!("https://{WWW}/h2/path?q=2"))
+            .body(())
+            .expect("request");
+        let (response, _) = client.send_request(request, true).expect("send");
+        let response = tokio::time::timeout(IO_TIMEOUT, response)
+            .await
+            .expect("in time")
+            .expect("response");
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.expect("body");
+            let _ = body.flow_control().release_capacity(chunk.len());
+            bytes.extend_from_slice(&chunk);
+        }
+        (status, String::from_utf8_lossy(&bytes).to_string())
+    });
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "origin o: GET /h2/path");
+    // Routed by the HTTP/2 :authority to distribution `site`, forwarded to its origin in HTTP/1.1.
+    let seen = origin.last_for_path("/h2/path");
+    assert_eq!(
+        (seen.method.as_str(), seen.version.as_str()),
+        ("GET", "HTTP/1.1"),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn http1_1_distributions_negotiate_only_http1_1() {
+    let origin = Origin::start("o");
+    let edge = start("tls-h1", &origin, "http1.1");
+    let mut hs = handshake(&edge.pki, &edge.https, WWW, &DEFAULT_CLIENT).expect("www");
+    assert_eq!(
+        hs.alpn.as_deref(),
+        Some(&b"http/1.1"[..]),
+        "the client offered h2 first; no distribution allows it"
+    );
+    let (status, _, body) = http1(&mut hs, WWW, "/one");
+    assert_eq!((status, body.as_str()), (200, "origin o: GET /one"));
+}
+
+#[test]
+fn tls1_3_2025_refuses_tls1_2_clients_for_its_names_only() {
+    let origin = Origin::start("o");
+    let edge = start("tls-versions", &origin, "http2");
+    static TLS12: [&SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+    let tls12_only = ClientOptions {
+        versions: &TLS12,
+        ..H1_CLIENT
+    };
+
+    let err = handshake(&edge.pki, &edge.https, STRICT, &tls12_only)
+        .err()
+        .expect("a TLS 1.2-only client is refused for a TLSv1.3_2025 distribution");
+    assert!(
+        err.contains("ProtocolVersion") || err.to_lowercase().contains("protocol version"),
+        "refused with the protocol_version alert: {err}"
+    );
+
+    let mut hs = handshake(&edge.pki, &edge.https, STRICT, &H1_CLIENT).expect("TLS 1.3");
+    assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_3));
+    assert_eq!(hs.certificate, "strict");
+    let (status, _, body) = http1(&mut hs, STRICT, "/strict");
+    assert_eq!((status, body.as_str()), (200, "origin o: GET /strict"));
+
+    // The other distribution's names still take TLS 1.2, on the same listener.
+    let mut hs = handshake(&edge.pki, &edge.https, WWW, &tls12_only).expect("TLS 1.2 for www");
+    assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_2));
+    let (status, _, _) = http1(&mut hs, WWW, "/old-client");
+    assert_eq!(status, 200);
+
+    // And the refusals did not disturb the listener.
+    handshake(&edge.pki, &edge.https, STRICT, &DEFAULT_CLIENT).expect("still serving");
+}
+
+#[test]
+fn viewer_protocol_policy_redirects_refuses_and_serves() {
+    let origin = Origin::start("o");
+    let edge = start("tls-vpp", &origin, "http2");
+    let client = Client::new();
+
+    let r = client.get(&edge.http, "/redirect/page.html?a=1&b=2", &[("Host", WWW)]);
+    assert_eq!(r.status, 301, "{r:?}");
+    assert_eq!(
+        r.header("location"),
+        Some("https://www.example.test/redirect/page.html?a=1&b=2")
+    );
+    let mut hs = handshake(&edge.pki, &edge.https, WWW, &H1_CLIENT).expect("https");
+    let (status, _, body) = http1(&mut hs, WWW, "/redirect/page.html?a=1&b=2");
+    assert_eq!(
+        status, 200,
+        "the redirect's target is served over HTTPS: {body}"
+    );
+
+    let r = client.get(&edge.http, "/secure/data", &[("Host", WWW)]);
+    assert_eq!(r.status, 403, "{r:?}");
+    let mut hs = handshake(&edge.pki, &edge.https, WWW, &H1_CLIENT).expect("https");
+    let (status, _, body) = http1(&mut hs, WWW, "/secure/data");
+    assert_eq!((status, body.as_str()), (200, "origin o: GET /secure/data"));
+
+    let r = client.get(&edge.http, "/open", &[("Host", WWW)]);
+    assert_eq!(r.status, 200, "allow-all serves plain HTTP: {r:?}");
+    assert_eq!(
+        origin.count_prefix("/secure/"),
+        1,
+        "the 403 never reached the origin"
+    );
+}
+
+// ---------------------------------------------------------------- validate
+
+/// (line, column), 1-based, of the `nth` occurrence of `token` in `text`.
+fn position(text: &str, token: &str, nth: usize) -> (usize, usize) {
+    let mut seen = 0;
+    for (i, line) in text.lines().enumerate() {
+        let mut from = 0;
+        while let Some(at) = line[from..].find(token) {
+            seen += 1;
+            if seen == nth {
+                return (i + 1, line[..from + at].chars().count() + 1);
+            }
+            from += at + token.len();
+        }
+    }
+    panic!("occurrence {nth} of {token:?} not found");
+}
+
+#[test]
+fn validate_locates_a_bad_certificate_and_a_mismatched_key() {
+    let text = r#"stack = "e2e-tls-validate"
+
+[edge]
+http = "127.0.0.1:18080"
+https = "127.0.0.1:18443"
+default_certificate = { cert = "certs/notes.txt", key = "certs/default.key" }
+certificates = [{ cert = "certs/www.pem", key = "certs/default.key" }]
+
+[[distributions]]
+id = "site"
+aliases = ["www.example.test"]
+origins = [{ id = "o", domain_name = "o.internal", custom_origin_config = { origin_protocol_policy = "http-only" } }]
+default_cache_behavior = { target_origin_id = "o", viewer_protocol_policy = "allow-all", cache_policy = "Managed-CachingDisabled" }
+
+[[load_balancers]]
+name = "alb"
+dns_name = "alb.internal"
+nodes = { a = "127.0.0.1" }
+
+  [[load_balancers.listeners]]
+  port = 18444
+  protocol = "HTTPS"
+  ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-6"
+  default_certificate = { cert = "certs/default.key", key = "certs/default.key" }
+  default_actions = [{ type = "fixed-response", fixed_response_config = { status_code = "200" } }]
+"#;
+    let topology = Topology::write("tls-validate", text);
+    let dir = topology.dir().path();
+    Pki::write(dir, &[("default", &[DEFAULT_NAME]), ("www", &[WWW])]);
+    std::fs::write(
+        dir.join("certs/notes.txt"),
+        "remember to renew the certificate\n",
+    )
+    .expect("write");
+    let out = ferry_cmd(&["validate", topology.path_str()]);
+    let stderr = text_of(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let file = topology.path_str();
+    let expect = |token: &str, nth: usize, path: &str, words: &[&str]| {
+        let (line, column) = position(text, token, nth);
+        let prefix = format!("{file}:{line}:{column}: error: {path}: ");
+        let found = stderr
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no error starting {prefix:?} in:\n{stderr}"));
+        for w in words {
+            assert!(found.contains(w), "{found:?} lacks {w:?}");
+        }
+    };
+    // Not a certificate: at the default certificate's `cert`, naming the file.
+    expect(
+        "cert = \"certs/notes.txt\"",
+        1,
+        "edge.default_certificate.cert",
+        &["certs/notes.txt", "no PEM block"],
+    );
+    // A key that is not the certificate's: at that pair's `key`, naming both files.
+    expect(
+        "key = \"certs/default.key\" }]",
+        1,
+        "edge.certificates[0].key",
+        &[
+            "certs/default.key",
+            "does not match the certificate in",
+            "certs/www.pem",
+        ],
+    );
+    // The balancer's HTTPS listener: an unknown policy, with the close name, and a key given as
+    // the certificate.
+    expect(
+        "ssl_policy",
+        1,
+        "load_balancers[0].listeners[0].ssl_policy",
+        &["ELBSecurityPolicy-TLS13-1-2-2021-06"],
+    );
+    expect(
+        "cert = \"certs/default.key\"",
+        1,
+        "load_balancers[0].listeners[0].default_certificate.cert",
+        &["certs/default.key", "swapped"],
+    );
+    assert!(!stderr.to_lowercase().contains("panicked"), "{stderr}");
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+// ---------------------------------------------------------------- balancer
+
+/// HTTPS listeners of a load balancer: SNI among the listener's certificates, HTTP/2 by ALPN, and
+/// the ssl policy: the default `ELBSecurityPolicy-2016-08` takes TLS 1.2, a `TLS13-1-3` policy
+/// refuses it.
+#[test]
+fn balancer_https_listeners_follow_their_certificates_and_ssl_policy() {
+    let ports = free_ports(3);
+    let (plain, open, strict) = (ports[0], ports[1], ports[2]);
+    let fixed = |body: &str| {
+        format!(
+            r#"default_actions = [{{ type = "fixed-response", fixed_response_config = {{ status_code = "200", content_type = "text/plain", message_body = "{body}" }} }}]"#
+        )
+    };
+    let text = format!(
+        r#"stack = "e2e-tls-alb"
+
+[[load_balancers]]
+name = "alb"
+dns_name = "alb.internal"
+nodes = {{ a = "127.0.0.1" }}
+
+  [[load_balancers.listeners]]
+  port = {plain}
+  protocol = "HTTP"
+  {plain_action}
+
+  [[load_balancers.listeners]]
+  port = {open}
+  protocol = "HTTPS"
+  default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
+  certificates = [{{ cert = "certs/www.pem", key = "certs/www.key" }}]
+  {open_action}
+
+  [[load_balancers.listeners]]
+  port = {strict}
+  protocol = "HTTPS"
+  ssl_policy = "ELBSecurityPolicy-TLS13-1-3-2021-06"
+  default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
+  {strict_action}
+"#,
+        plain_action = fixed("plain"),
+        open_action = fixed("open"),
+        strict_action = fixed("strict"),
+    );
+    let topology = Topology::write("tls-alb", &text);
+    let pki = Pki::write(
+        topology.dir().path(),
+        &[("default", &[DEFAULT_NAME]), ("www", &[WWW])],
+    );
+    let plain = format!("127.0.0.1:{plain}");
+    let open = format!("127.0.0.1:{open}");
+    let strict = format!("127.0.0.1:{strict}");
+    let _ferry = Ferry::up(&topology, &[&plain]);
+    wait_https(&pki, &open, WWW);
+
+    let hs = handshake(&pki, &open, WWW, &DEFAULT_CLIENT).expect("www");
+    assert_eq!(hs.certificate, "www");
+    assert_eq!(
+        hs.alpn.as_deref(),
+        Some(&b"h2"[..]),
+        "ALB speaks HTTP/2 by ALPN"
+    );
+    let any_name = ClientOptions {
+        any_name: true,
+        ..DEFAULT_CLIENT
+    };
+    let hs = handshake(&pki, &open, "nobody.example.org", &any_name).expect("fallback");
+    assert_eq!(hs.certificate, "default");
+
+    static TLS12: [&SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+    let tls12_only = ClientOptions {
+        versions: &TLS12,
+        ..H1_CLIENT
+    };
+    let mut hs = handshake(&pki, &open, WWW, &tls12_only).expect("TLS 1.2 under 2016-08");
+    assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_2));
+    let (status, _, body) = http1(&mut hs, WWW, "/");
+    assert_eq!((status, body.as_str()), (200, "open"));
+
+    let err = handshake(&pki, &strict, DEFAULT_NAME, &tls12_only)
+        .err()
+        .expect("TLS 1.2 refused under TLS13-1-3");
+    assert!(err.contains("ProtocolVersion"), "{err}");
+    let mut hs = handshake(&pki, &strict, DEFAULT_NAME, &H1_CLIENT).expect("TLS 1.3");
+    assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_3));
+    let (status, _, body) = http1(&mut hs, DEFAULT_NAME, "/");
+    assert_eq!((status, body.as_str()), (200, "strict"));
+}
