@@ -149,6 +149,9 @@ fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
         graceful_shutdown_timeout_seconds: Some(5),
         // One single-threaded runtime per thread, as nginx runs workers: no cross-thread wakeups.
         work_stealing: false,
+        // Every timeout on the runtime's own timer wheel: pingora's shared timer thread would wake
+        // tasks across threads on every request.
+        fast_timeout_to_tokio_threshold_seconds: Some(0),
         threads: topology.edge.as_ref().map(|e| e.threads).unwrap_or(2),
         ..ServerConf::default()
     };

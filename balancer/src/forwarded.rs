@@ -67,8 +67,8 @@ pub fn new_trace_id(counter: u64) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let mix = (counter.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        ^ u64::from(nanos)
-        ^ (u64::from(std::process::id()) << 32);
+    static PID: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let pid = *PID.get_or_init(|| u64::from(std::process::id()));
+    let mix = (counter.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ u64::from(nanos) ^ (pid << 32);
     format!("1-{:08x}-{:016x}{:08x}", now as u32, mix, counter as u32)
 }
