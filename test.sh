@@ -24,6 +24,25 @@ need_apt() {   # need_apt COMMAND PACKAGE
 need_apt cmake cmake
 need_apt cc gcc
 
+# boto3 for tests/aws_api.rs (the AWS SDK against a running ferry's admin listener), in a
+# virtualenv kept between runs; tests find it through FERRY_TEST_PYTHON.
+need_apt python3 python3
+venv="$HOME/.cache/ferry-venv"
+if ! "$venv/bin/python" -c 'import boto3' >/dev/null 2>&1; then
+  if [ ! -x "$venv/bin/python" ]; then
+    if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then   # Debian splits venv's pip out
+      echo "test.sh: installing python3-venv"
+      if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    echo "test.sh: creating the Python virtualenv $venv"
+    python3 -m venv "$venv"
+  fi
+  echo "test.sh: installing boto3 into $venv"
+  "$venv/bin/python" -m pip install --quiet boto3
+fi
+export FERRY_TEST_PYTHON="$venv/bin/python"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -D warnings"

@@ -1,7 +1,7 @@
 //! The CLI's client for a running ferry's admin listener: one request, one answer, over plain
 //! HTTP/1.1 on loopback (or wherever the admin listener is, with its token).
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -46,6 +46,27 @@ pub fn call(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// `GET path`; the body when the answer is 200, an error saying why otherwise (with what to do
+/// when the admin listener wants a token).
+pub fn get(admin: &str, path: &str, token: Option<&str>) -> Result<String> {
+    let (status, body) = call(admin, "GET", path, "text/plain", "", token)?;
+    match status {
+        200 => Ok(body),
+        401 | 403 if token.is_none() => bail!(
+            "the admin listener at {admin} needs its token: pass --token or set FERRY_ADMIN_TOKEN"
+        ),
+        401 | 403 => bail!("the admin listener at {admin} refused the token ({status})"),
+        404 => bail!(
+            "the admin listener at {admin} has no {path}: is it an older ferry? ({})",
+            body.trim()
+        ),
+        _ => bail!(
+            "the admin listener at {admin} answered {path} with {status}: {}",
+            body.trim()
+        ),
+    }
 }
 
 /// The text of every `<tag>...</tag>` element, in order.

@@ -5,6 +5,7 @@ mod admin_client;
 mod demo;
 mod invalidate;
 mod run;
+mod status;
 mod targets;
 
 use anyhow::Result;
@@ -90,6 +91,20 @@ enum Command {
         #[arg(long, global = true, env = "FERRY_ADMIN_TOKEN")]
         token: Option<String>,
     },
+    /// A readable summary of a running ferry: listeners, distributions, cache, target health.
+    ///
+    /// Asks the admin listener's `GET /ferry/status`.
+    Status {
+        /// The admin listener of the running ferry.
+        #[arg(long, default_value = "127.0.0.1:9900")]
+        admin: String,
+        /// The admin token, when the admin listener needs one.
+        #[arg(long, env = "FERRY_ADMIN_TOKEN")]
+        token: Option<String>,
+        /// Print the status document (JSON) as the admin listener gives it.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the embedded default topology, to start a file of your own from it.
     Example,
 }
@@ -165,6 +180,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     targets: list,
                 } => targets::register(&admin, token, &target_group, &list, true)?,
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { admin, token, json } => {
+            status::status(&admin, token.as_deref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Example => {

@@ -101,6 +101,6 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
         .unwrap_or_else(|| "us-east-1".into());
     Balancer {
         services,
-        admin: admin::BalancerAdmin { groups, region },
+        admin: admin::BalancerAdmin::new(groups, region, topology, zone),
     }
 }

@@ -4,8 +4,10 @@
 
 pub mod admin;
 pub mod cache_key;
+pub mod compression;
 pub mod desync;
 pub mod error;
+pub mod failover;
 pub mod health;
 pub mod invalidation;
 pub mod managed;
@@ -16,6 +18,7 @@ mod parse;
 pub mod pattern;
 pub mod range;
 pub mod redirect;
+pub mod response_headers;
 pub mod rules;
 mod source;
 pub mod spec;

@@ -138,6 +138,18 @@ pub struct Origin {
     pub https_port: u16,
     pub read_timeout: Duration,
     pub keepalive_timeout: Duration,
+    /// `custom_origin_config.ca_bundle` (local runs): more CAs trusted for the origin's
+    /// certificate, besides the system roots.
+    pub ca_bundle: Option<CaBundle>,
+}
+
+/// A PEM file of CA certificates, read and checked at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaBundle {
+    /// Resolved against the topology file's directory.
+    pub file: PathBuf,
+    /// The certificates (DER) in file order: at least one, each a usable trust anchor.
+    pub certificates: Arc<Vec<Vec<u8>>>,
 }
 
 #[derive(Debug, Clone)]

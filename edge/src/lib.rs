@@ -4,12 +4,15 @@
 pub mod admin;
 pub mod cache;
 mod caching;
+mod compress;
 mod error_pages;
 mod hosts;
 mod ids;
+mod origin_tls;
 mod pages;
 mod proxy;
 mod resolve;
+mod response_policy;
 mod tls;
 
 pub use proxy::EdgeProxy;
@@ -55,14 +58,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
         .map(|e| (e.cache_size, e.cache_max_object_size))
         .unwrap_or((1 << 20, 1 << 18));
     let cache = Arc::new(cache::EdgeCache::new(capacity, max_object));
-    let admin = admin::Admin {
-        cache: cache.clone(),
-        distributions: topology
-            .distributions
-            .iter()
-            .map(|d| d.id.clone())
-            .collect(),
-    };
+    let admin = admin::Admin::new(cache.clone(), topology);
     let Some(edge) = &topology.edge else {
         return Edge {
             services: Vec::new(),

@@ -3,13 +3,16 @@
 
 use crate::cache::EdgeCache;
 use crate::caching;
+use crate::compress;
 use crate::error_pages::{ErrorPages, INTERNAL_HEADER};
 use crate::hosts::Hosts;
 use crate::ids::IdSource;
+use crate::origin_tls::OriginTrust;
 use crate::pages;
 use crate::resolve::Resolver;
 use async_trait::async_trait;
 use bytes::Bytes;
+use ferry_config::failover::{self, PrimaryOutcome};
 use ferry_config::model::{Behavior, Distribution, Origin, OriginTarget};
 use ferry_config::rules::host_without_port;
 use ferry_config::spec::{OriginProtocolPolicy, ViewerProtocolPolicy};
@@ -35,6 +38,8 @@ pub struct EdgeProxy {
     rotation: AtomicUsize,
     cache: Arc<EdgeCache>,
     error_pages: ErrorPages,
+    /// The CA lists of HTTPS origins with a `ca_bundle`.
+    origin_trust: OriginTrust,
 }
 
 impl EdgeProxy {
@@ -55,6 +60,7 @@ impl EdgeProxy {
             rotation: AtomicUsize::new(0),
             cache,
             error_pages: ErrorPages::new(edge.and_then(|e| e.http)),
+            origin_trust: OriginTrust::new(&topology.distributions),
         }
     }
 }
@@ -69,11 +75,21 @@ pub struct Ctx {
     /// Where in the origin's address list this request started.
     rotation: Option<usize>,
     addresses: Vec<IpAddr>,
+    /// The origin group (index in the distribution) while this request is on its primary and may
+    /// still fail over to the secondary (GET, HEAD and OPTIONS); `None` otherwise.
+    failover_group: Option<usize>,
+    /// Set by `upstream_response_filter` when the primary's status code failed the request over:
+    /// `error_while_proxy` then has pingora retry it on the secondary.
+    failing_over: bool,
     https_viewer: bool,
     /// An edge-internal request (a custom error page fetch): never given a custom error page itself.
     internal: bool,
     /// A custom error page replacing the response body.
     replacement: Option<Bytes>,
+    /// When the request reached each step, for the response headers policy's `Server-Timing`.
+    timing: crate::response_policy::Timing,
+    /// Compresses the origin body on its way into the cache, when CloudFront would.
+    compressor: Option<compress::Compressor>,
 }
 
 impl Ctx {
@@ -85,6 +101,43 @@ impl Ctx {
         self.route
             .as_ref()
             .and_then(|(d, _)| d.origins.get(self.origin))
+    }
+
+    /// Origin failover: when this request is on an origin group's primary and the primary's
+    /// `outcome` fails it over (`failover::fails_over`), points the request at the secondary, with
+    /// its own addresses and connection attempts, and returns true; the caller then has pingora
+    /// retry the request (which asks `upstream_peer` again). Once on the secondary, never again:
+    /// the viewer gets the secondary's answer, whatever it is.
+    fn fail_over(&mut self, method: &str, outcome: PrimaryOutcome) -> bool {
+        let Some((distribution, _)) = &self.route else {
+            return false;
+        };
+        let Some(group) = self
+            .failover_group
+            .and_then(|g| distribution.origin_groups.get(g))
+        else {
+            return false;
+        };
+        if !failover::fails_over(method, &group.failover_status_codes, outcome) {
+            return false;
+        }
+        tracing::info!(request_id = %self.request_id, group = %group.id, ?outcome, "origin failover to the secondary");
+        self.origin = group.members[1];
+        self.failover_group = None;
+        self.attempt = 0;
+        self.rotation = None;
+        self.addresses.clear();
+        true
+    }
+}
+
+/// How a failed connection or response from an origin counts for failover.
+fn primary_outcome(e: &Error) -> PrimaryOutcome {
+    match e.etype() {
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+            PrimaryOutcome::TimedOut
+        }
+        _ => PrimaryOutcome::ConnectionFailed,
     }
 }
 
@@ -233,9 +286,13 @@ impl ProxyHttp for EdgeProxy {
             attempt: 0,
             rotation: None,
             addresses: Vec::new(),
+            failover_group: None,
+            failing_over: false,
             https_viewer: false,
             internal: false,
             replacement: None,
+            timing: crate::response_policy::Timing::new(),
+            compressor: None,
         }
     }
 
@@ -266,6 +323,7 @@ impl ProxyHttp for EdgeProxy {
             .and_then(|v| self.error_pages.internal_distribution(v))
             .and_then(|id| self.distributions.iter().position(|d| d.id == id));
         session.req_header_mut().remove_header(INTERNAL_HEADER);
+        compress::viewer_request(session.req_header_mut());
         ctx.internal = internal.is_some();
         let Some(index) = internal.or_else(|| self.hosts.lookup(&host)) else {
             let reason = format!("Bad request. The Host \"{host}\" is not configured as an alias of any distribution on this edge.");
@@ -346,12 +404,17 @@ impl ProxyHttp for EdgeProxy {
         }
         ctx.origin = match behavior.target {
             OriginTarget::Origin(i) => i,
-            // Every request goes to the primary first; failover comes with the origin-failover work.
-            OriginTarget::Group(g) => distribution
-                .origin_groups
-                .get(g)
-                .map(|g| g.members[0])
-                .unwrap_or(0),
+            // Every request goes to the primary first (no sticky failover); GET, HEAD and OPTIONS
+            // may then fail over to the secondary (`Ctx::fail_over`).
+            OriginTarget::Group(g) => {
+                let method = session.req_header().method.as_str();
+                ctx.failover_group = failover::method_can_fail_over(method).then_some(g);
+                distribution
+                    .origin_groups
+                    .get(g)
+                    .map(|g| g.members[0])
+                    .unwrap_or(0)
+            }
         };
         ctx.route = Some((distribution, behavior_index));
         Ok(false)
@@ -426,17 +489,70 @@ impl ProxyHttp for EdgeProxy {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if ctx.failover_group.is_some() && !session.as_ref().retry_buffer_truncated() {
+            let status = response.status.as_u16();
+            let method = session.req_header().method.as_str();
+            if ctx.fail_over(method, PrimaryOutcome::Status(status)) {
+                // Status-code failover through pingora's retry. pingora calls this filter with the
+                // primary's response head before anything of it reaches the viewer or the cache
+                // (the cache filters run after this one), so the error returned here abandons that
+                // response: its body is never read and the connection is closed, not pooled.
+                // `error_while_proxy` sees `failing_over` and has pingora retry, and
+                // `upstream_peer` then connects to the secondary, whose answer is what the viewer
+                // gets and what is cached.
+                ctx.failing_over = true;
+                return Err(Error::explain(
+                    ErrorType::HTTPStatus(status),
+                    format!("origin group failover: the primary answered {status}"),
+                ));
+            }
+        }
+        ctx.timing.origin_answered();
         if let Some(behavior) = ctx.behavior() {
             caching::process_origin_response(behavior, response);
         }
+        // Compressed here, before the response is stored: the cache holds the compressed object.
+        ctx.compressor = ctx.route.as_ref().and_then(|(distribution, b)| {
+            let behavior = distribution.behaviors.get(*b)?;
+            let request = session.req_header();
+            compress::origin_response(distribution, behavior, request, &session.cache, response)
+        });
+        Ok(())
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(compressor) = ctx.compressor.as_mut() {
+            compressor.body(body, end_of_stream)?;
+        }
+        Ok(None)
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
+        #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.timing.connected(reused);
         Ok(())
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        ctx.timing.peer_chosen();
         let origin = ctx
             .origin()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no origin chosen"))?
@@ -483,6 +599,14 @@ impl ProxyHttp for EdgeProxy {
         peer.options.connection_timeout = Some(origin.connection_timeout);
         peer.options.read_timeout = Some(origin.read_timeout);
         peer.options.idle_timeout = Some(origin.keepalive_timeout);
+        if tls {
+            // The system roots plus the origin's `ca_bundle` (local runs); SNI and the name
+            // checked in the certificate are the origin's domain_name (HttpPeer::new above).
+            if let Some(trust) = self.origin_trust.for_origin(&origin) {
+                peer.options.ca = Some(trust.ca.clone());
+                peer.group_key = trust.group_key;
+            }
+        }
         Ok(Box::new(peer))
     }
 
@@ -495,6 +619,12 @@ impl ProxyHttp for EdgeProxy {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
+        if std::mem::take(&mut ctx.failing_over) {
+            // `upstream_response_filter` failed the request over on the primary's status code and
+            // pointed it at the secondary: retry there.
+            e.set_retry(true);
+            return e;
+        }
         let method = &session.req_header().method;
         let idempotent = *method == http::Method::GET || *method == http::Method::HEAD;
         if !idempotent || session.as_ref().retry_buffer_truncated() {
@@ -508,19 +638,33 @@ impl ProxyHttp for EdgeProxy {
         } else {
             e.retry.decide_reuse(client_reused);
         }
+        // The primary failed before a response head reached the viewer (reset, garbage, read
+        // timeouts after its connection attempts): an origin group fails over.
+        if !e.retry()
+            && e.esource() == &ErrorSource::Upstream
+            && session.response_written().is_none()
+            && !session.as_ref().retry_buffer_truncated()
+            && ctx.fail_over(method.as_str(), primary_outcome(&e))
+        {
+            e.set_retry(true);
+        }
         e
     }
 
     fn fail_to_connect(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.attempt += 1;
         let attempts = ctx.origin().map(|o| o.connection_attempts).unwrap_or(1);
-        e.set_retry(ctx.attempt < attempts);
+        // After the primary's last connection attempt (refused, unreachable, connect timeout, TLS
+        // handshake or certificate failure), an origin group fails over.
+        let retry = ctx.attempt < attempts
+            || ctx.fail_over(session.req_header().method.as_str(), primary_outcome(&e));
+        e.set_retry(retry);
         e
     }
 
@@ -651,6 +795,19 @@ impl ProxyHttp for EdgeProxy {
             }
             ctx.replacement = Some(page.2);
         }
+        // The behavior's response headers policy, on every response it serves, hit or miss.
+        crate::response_policy::apply(
+            ctx.behavior()
+                .and_then(|b| b.response_headers_policy.as_deref()),
+            &crate::response_policy::Context {
+                request: session.req_header(),
+                phase: session.cache.phase(),
+                timing: &ctx.timing,
+                pop: &self.pop,
+                request_id: &ctx.request_id,
+            },
+            response,
+        );
         let x_cache = caching::x_cache(session.cache.phase(), response.status.as_u16());
         self.stamp(response, ctx, x_cache)
     }

@@ -443,6 +443,10 @@ pub struct CustomOriginConfig {
     pub origin_keepalive_timeout: Option<u32>,
     #[serde(default)]
     pub ip_address_type: Option<IpAddressType>,
+    /// Local runs only (not an AWS field): a PEM file of CA certificates, relative to the topology
+    /// file, trusted for this origin's certificate besides the system roots.
+    #[serde(default)]
+    pub ca_bundle: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -52,7 +52,8 @@ pub(super) fn edge_and_distributions(
                 None => {}
             }
         }
-        if let Some(dist) = distribution(ctx, &path, d, &policies) {
+        if let Some(mut dist) = distribution(ctx, &path, d, &policies) {
+            origin_ca_bundles(ctx, &path, d, &mut dist, base_dir);
             distributions.push(Arc::new(dist));
         }
     }
@@ -848,7 +849,7 @@ fn distribution(
                 "the two members must be different origins",
             );
         }
-        const FAILOVER: &[u16] = &[400, 403, 404, 416, 500, 502, 503, 504];
+        const FAILOVER: &[u16] = crate::failover::CRITERIA_CODES;
         if g.failover_criteria.status_codes.is_empty() {
             ctx.error(
                 &gp.key("failover_criteria").key("status_codes"),
@@ -1090,7 +1091,86 @@ fn origin(ctx: &mut Ctx<'_, '_>, path: &FieldPath, o: &spec::Origin) -> model::O
         https_port,
         read_timeout: Duration::from_secs(read.into()),
         keepalive_timeout: Duration::from_secs(keepalive.into()),
+        // Read by `origin_ca_bundles`, which knows the topology's directory.
+        ca_bundle: None,
     }
+}
+
+/// Each origin's `custom_origin_config.ca_bundle` (local runs): the file resolved against the
+/// topology's directory and loaded, or an error at that field.
+fn origin_ca_bundles(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    d: &spec::Distribution,
+    dist: &mut model::Distribution,
+    base_dir: &Path,
+) {
+    for (i, (o, model)) in d.origins.iter().zip(dist.origins.iter_mut()).enumerate() {
+        let Some(name) = o
+            .custom_origin_config
+            .as_ref()
+            .and_then(|c| c.ca_bundle.as_ref())
+        else {
+            continue;
+        };
+        match load_ca_bundle(&base_dir.join(name)) {
+            Ok(bundle) => model.ca_bundle = Some(bundle),
+            Err(message) => ctx.error(
+                &path
+                    .key("origins")
+                    .index(i)
+                    .key("custom_origin_config")
+                    .key("ca_bundle"),
+                message,
+            ),
+        }
+    }
+}
+
+/// Reads a PEM file of CA certificates and checks that it holds at least one certificate and that
+/// each is X.509 that rustls accepts as a trust anchor. Errors name the file.
+fn load_ca_bundle(file: &Path) -> Result<model::CaBundle, String> {
+    use rustls::pki_types::pem::{PemObject, SectionKind};
+    use std::io::Read;
+    let shown = file.display();
+    let handle = std::fs::File::open(file).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    handle
+        .take(tls::MAX_PEM_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.len() as u64 > tls::MAX_PEM_SIZE {
+        return Err(format!(
+            "{shown} is larger than {} bytes: is this the right file?",
+            tls::MAX_PEM_SIZE
+        ));
+    }
+    let sections = <(SectionKind, Vec<u8>)>::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{shown} is not valid PEM: {e}"))?;
+    let certificates: Vec<Vec<u8>> = sections
+        .into_iter()
+        .filter(|(kind, _)| *kind == SectionKind::Certificate)
+        .map(|(_, der)| der)
+        .collect();
+    if certificates.is_empty() {
+        return Err(format!(
+            "{shown} holds no certificate: a CA bundle is PEM `-----BEGIN CERTIFICATE-----` blocks"
+        ));
+    }
+    for (i, der) in certificates.iter().enumerate() {
+        let n = i + 1;
+        x509_parser::parse_x509_certificate(der).map_err(|e| {
+            format!("{shown}: certificate {n} in the file cannot be parsed as X.509: {e}")
+        })?;
+        rustls::RootCertStore::empty()
+            .add(rustls::pki_types::CertificateDer::from(der.as_slice()))
+            .map_err(|e| format!("{shown}: certificate {n} cannot be a trusted CA: {e}"))?;
+    }
+    Ok(model::CaBundle {
+        file: file.to_path_buf(),
+        certificates: Arc::new(certificates),
+    })
 }
 
 fn methods_are(set: &[Method], expected: &[Method]) -> bool {
