@@ -74,12 +74,14 @@ pub fn key(distribution: &Distribution, behavior: &Behavior, request: &RequestHe
     CacheKey::new(primary, format!("{}\n{}", distribution.id, target))
 }
 
-/// Whether and how long to store an origin response, per CloudFront's TTL rules.
-pub fn cacheability(
+/// CloudFront's TTL decision for an origin response: the TTL table of the behavior's cache policy,
+/// and the distribution's error caching minimum for an error status.
+pub fn decision(
     distribution: &Distribution,
     behavior: &Behavior,
     response: &ResponseHeader,
-) -> RespCacheable {
+    now: SystemTime,
+) -> (CacheDecision, bool) {
     let headers = &response.headers;
     let cache_control = CacheControl::parse(
         headers
@@ -100,13 +102,26 @@ pub fn cacheability(
         .iter()
         .find(|e| e.error_code == status)
         .and_then(|e| e.error_caching_min_ttl);
-    let now = SystemTime::now();
-    match ttl::decide(
+    let sent_stale_if_error = origin.cache_control.stale_if_error.is_some();
+    let decision = ttl::decide(
         behavior.cache_policy.ttl,
         &origin,
         now,
         error_caching_min_ttl,
-    ) {
+    );
+    (decision, sent_stale_if_error)
+}
+
+/// Whether and how long to store an origin response, per CloudFront's TTL rules.
+pub fn cacheability(
+    distribution: &Distribution,
+    behavior: &Behavior,
+    response: &ResponseHeader,
+) -> RespCacheable {
+    let headers = &response.headers;
+    let now = SystemTime::now();
+    let (decision, sent_stale_if_error) = decision(distribution, behavior, response, now);
+    match decision {
         CacheDecision::DoNotCache => RespCacheable::Uncacheable(NoCacheReason::OriginNotCache),
         CacheDecision::Store {
             ttl,
@@ -125,7 +140,7 @@ pub fn cacheability(
             } else if vary_all {
                 (0, stale_if_error.min(u64::from(u32::MAX)) as u32)
             } else {
-                let sie = if origin.cache_control.stale_if_error.is_some() {
+                let sie = if sent_stale_if_error {
                     stale_if_error.min(u64::from(u32::MAX)) as u32
                 } else {
                     DEFAULT_STALE_IF_ERROR

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use ferry_config::cache_key;
 use ferry_config::compression::{self, Coding, OriginResponse, Viewer};
 use ferry_config::model::{Behavior, Distribution};
-use ferry_config::ttl::{self, CacheControl, CacheDecision};
+use ferry_config::ttl::CacheDecision;
 use flate2::write::GzEncoder;
 use pingora::cache::HttpCache;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -236,33 +236,9 @@ fn single_content_length(response: &ResponseHeader) -> Option<&str> {
     values.all(|v| v == Some(first)).then_some(first)
 }
 
-/// The TTL the edge gives this response, as `caching::cacheability` computes it (0: not stored).
+/// The TTL the edge gives this response (0: not stored).
 fn ttl(distribution: &Distribution, behavior: &Behavior, response: &ResponseHeader) -> u64 {
-    let headers = &response.headers;
-    let text = |name: http::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let status = response.status.as_u16();
-    let origin = ttl::OriginResponse {
-        status,
-        cache_control: CacheControl::parse(
-            headers
-                .get_all(http::header::CACHE_CONTROL)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        ),
-        expires: text(http::header::EXPIRES),
-        date: text(http::header::DATE),
-    };
-    let error_caching_min_ttl = distribution
-        .custom_error_responses
-        .iter()
-        .find(|e| e.error_code == status)
-        .and_then(|e| e.error_caching_min_ttl);
-    match ttl::decide(
-        behavior.cache_policy.ttl,
-        &origin,
-        SystemTime::now(),
-        error_caching_min_ttl,
-    ) {
+    match crate::caching::decision(distribution, behavior, response, SystemTime::now()).0 {
         CacheDecision::DoNotCache => 0,
         CacheDecision::Store { ttl, .. } => ttl,
     }
