@@ -10,6 +10,7 @@ use ferry_config::admin::{Handler, Reply, Request};
 use ferry_config::model::{Action, Condition, LoadBalancer, Target, Topology};
 use ferry_config::rules::percent_decode;
 use ferry_config::spec;
+use ferry_config::time::iso8601;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -188,30 +189,6 @@ fn json_str(text: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// RFC 3339 UTC with milliseconds.
-fn iso8601(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
 }
 
 fn listener_protocol(p: spec::ListenerProtocol) -> &'static str {

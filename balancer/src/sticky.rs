@@ -62,7 +62,7 @@ pub fn set_cookies(
     value: &str,
     duration: Duration,
 ) -> Vec<String> {
-    let expires = httpdate_of(SystemTime::now() + duration);
+    let expires = ferry_config::time::http_date(SystemTime::now() + duration);
     let mut out = vec![format!("{name}={value}; Expires={expires}; Path=/")];
     if let Some(cors) = cors_name {
         out.push(format!(
@@ -70,35 +70,6 @@ pub fn set_cookies(
         ));
     }
     out
-}
-
-fn httpdate_of(t: SystemTime) -> String {
-    // RFC 7231 IMF-fixdate, as cookies expect.
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let month_name = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][(month - 1) as usize];
-    format!(
-        "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} GMT",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
@@ -123,11 +94,13 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(
-            httpdate_of(SystemTime::UNIX_EPOCH),
+            ferry_config::time::http_date(SystemTime::UNIX_EPOCH),
             "Thu, 01 Jan 1970 00:00:00 GMT"
         );
         assert_eq!(
-            httpdate_of(SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_028_800)),
+            ferry_config::time::http_date(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_028_800)
+            ),
             "Tue, 25 Nov 2025 00:00:00 GMT"
         );
         let c = set_cookies(LB, Some(LB_CORS), "AB", Duration::from_secs(60));

@@ -23,6 +23,7 @@ pub mod rules;
 mod source;
 pub mod spec;
 mod suggest;
+pub mod time;
 pub mod tls;
 pub mod ttl;
 mod validate;
