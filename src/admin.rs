@@ -148,6 +148,20 @@ impl Admin {
         }
     }
 
+    /// `GET /metrics`: the process's one Prometheus registry (pingora's and ferry's metrics), in
+    /// the text format 0.0.4, after every handler has brought its gauges up to date.
+    fn metrics(&self) -> Reply {
+        for handler in &self.handlers {
+            handler.refresh();
+        }
+        let families = prometheus::default_registry().gather();
+        let mut text = String::new();
+        match prometheus::TextEncoder::new().encode_utf8(&families, &mut text) {
+            Ok(()) => Reply::new(200, "text/plain; version=0.0.4; charset=utf-8", text),
+            Err(e) => plain(500, &format!("cannot encode the metrics: {e}")),
+        }
+    }
+
     /// `GET /ferry/status`: every handler's part, merged into one JSON object.
     fn status(&self, request: &Request<'_>) -> Reply {
         let mut members = vec![format!("\"version\":\"{}\"", env!("CARGO_PKG_VERSION"))];
@@ -214,6 +228,8 @@ impl ServeHttp for Admin {
             };
             if path == "/ferry/status" && method == "GET" {
                 self.status(&request)
+            } else if path == "/metrics" && method == "GET" {
+                self.metrics()
             } else {
                 self.handlers
                     .iter()

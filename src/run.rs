@@ -224,5 +224,35 @@ fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
         "ferry: ready (stack {:?}); Ctrl-C stops",
         topology.spec.stack
     );
-    server.run_forever()
+    server.run(pingora::server::RunArgs {
+        shutdown_signal: Box::new(Signals),
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT and SIGTERM both stop ferry gracefully: listeners close, in-flight requests get up to
+/// the graceful shutdown timeout. (pingora's own SIGINT path shuts runtimes down with no signal to
+/// the accept loops, which can leave one spinning on a closed listener and the process hung.)
+/// SIGQUIT keeps pingora's meaning: hand the listeners to an upgrading process.
+struct Signals;
+
+#[async_trait::async_trait]
+impl pingora::server::ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> pingora::server::ShutdownSignal {
+        use pingora::server::ShutdownSignal;
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers; stopping");
+            return ShutdownSignal::GracefulTerminate;
+        };
+        tokio::select! {
+            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+            _ = term.recv() => ShutdownSignal::GracefulTerminate,
+            _ = int.recv() => ShutdownSignal::GracefulTerminate,
+        }
+    }
 }

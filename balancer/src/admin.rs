@@ -895,6 +895,10 @@ impl BalancerAdmin {
 }
 
 impl Handler for BalancerAdmin {
+    fn refresh(&self) {
+        crate::metrics::targets(&self.groups);
+    }
+
     fn handle(&self, request: &Request<'_>) -> Option<Reply> {
         if request.path == "/ferry/status" && request.method == "GET" {
             return Some(self.status());

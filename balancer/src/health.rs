@@ -57,6 +57,7 @@ async fn check_group(group: &Group) {
             let timeout = hc.timeout;
             let port = hc.port.unwrap_or(target.target.port);
             let matcher = hc.matcher.clone();
+            let name = group.config.name.clone();
             let (healthy, unhealthy) = (hc.healthy_threshold, hc.unhealthy_threshold);
             round.spawn(async move {
                 let address = std::net::SocketAddr::new(target.target.address, port);
@@ -65,6 +66,7 @@ async fn check_group(group: &Group) {
                     Ok(code) => Check::Mismatch(code),
                     Err(check) => check,
                 };
+                crate::metrics::health_check(&name, &check);
                 let state = match target.tracker.lock() {
                     Ok(mut tracker) => {
                         if tracker.observe(check, healthy, unhealthy) {

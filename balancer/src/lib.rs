@@ -2,10 +2,12 @@
 //! priority, forward / redirect / fixed-response, target groups with health checks, algorithms,
 //! stickiness, slow start and draining.
 
+pub mod access_log;
 pub mod admin;
 mod errors;
 mod forwarded;
 mod health;
+pub mod metrics;
 mod proxy;
 mod respond;
 pub mod select;
@@ -99,6 +101,8 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
         .as_ref()
         .map(|a| a.region.clone())
         .unwrap_or_else(|| "us-east-1".into());
+    metrics::init();
+    let _ = access_log::REGION.set(region.clone());
     Balancer {
         services,
         admin: admin::BalancerAdmin::new(groups, region, topology, zone),

@@ -71,6 +71,8 @@ pub struct Ctx {
     set_cookies: Vec<String>,
     /// Close the target connection after this request (desync mitigation).
     close_upstream: bool,
+    /// What the access log and the metrics need to know of the request.
+    log: crate::access_log::Progress,
 }
 
 /// The request's desync classification. In strictest mode the raw head is read, because pingora
@@ -250,6 +252,45 @@ impl ListenerProxy {
     }
 }
 
+impl ListenerProxy {
+    /// The end of a request: its metrics and its access log line.
+    fn observe(&self, session: &Session, ctx: &Ctx) {
+        let group = ctx
+            .target
+            .as_ref()
+            .and_then(|(g, _)| self.groups.groups.get(*g))
+            .map(|g| g.config.name.as_str());
+        let status = session.response_written().map(|r| r.status.as_u16());
+        let target_time = ctx
+            .log
+            .forwarded
+            .zip(ctx.log.answered)
+            .map(|(sent, answered)| answered.saturating_duration_since(sent));
+        crate::metrics::request(
+            &self.lb.name,
+            &self.zone,
+            group.unwrap_or("-"),
+            status,
+            target_time,
+        );
+        if crate::access_log::enabled() {
+            let target = ctx.target.as_ref().map(|(_, t)| t.address);
+            let entry = crate::access_log::entry(
+                session,
+                &ctx.log,
+                crate::access_log::Node {
+                    kind: self.protocol(),
+                    load_balancer: &self.lb.name,
+                    port: self.listener.port,
+                    target,
+                    target_group: group,
+                },
+            );
+            crate::access_log::log(&entry);
+        }
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for ListenerProxy {
     type CTX = Ctx;
@@ -259,6 +300,8 @@ impl ProxyHttp for ListenerProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        ctx.log.started = Some(std::time::Instant::now());
+        ctx.log.created = Some(std::time::SystemTime::now());
         if let Some((status, reason, why)) = too_large(session.req_header()) {
             let body = respond::error_page(status, reason, why);
             respond::send(session, status, &[("Content-Type", "text/html")], body).await?;
@@ -359,6 +402,7 @@ impl ProxyHttp for ListenerProxy {
             .as_ref()
             .map(|(_, t)| t.address)
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no target chosen"))?;
+        ctx.log.forwarded = Some(std::time::Instant::now());
         let mut peer = HttpPeer::new(address, false, String::new());
         peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
         peer.options.read_timeout = Some(self.lb.idle_timeout);
@@ -383,14 +427,22 @@ impl ProxyHttp for ListenerProxy {
             upstream_request.insert_header(http::header::CONNECTION, "close")?;
         }
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        forwarded::apply(
+        let trace_id = forwarded::new_trace_id(n);
+        let applied = forwarded::apply(
             upstream_request,
             self.lb.xff_mode,
             Some(client),
             self.protocol(),
             port,
-            &forwarded::new_trace_id(n),
-        )
+            &trace_id,
+        );
+        ctx.log.trace_id = upstream_request
+            .headers
+            .get("x-amzn-trace-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or(Some(trace_id));
+        applied
     }
 
     async fn response_filter(
@@ -399,6 +451,11 @@ impl ProxyHttp for ListenerProxy {
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if ctx.target.is_some() {
+            // A target's response (the balancer's own answers do not come through here).
+            ctx.log.answered = Some(std::time::Instant::now());
+            ctx.log.target_status = Some(response.status.as_u16());
+        }
         if let Some((g, target)) = &ctx.target {
             if let Some(group) = self.groups.groups.get(*g) {
                 if let Some(Stickiness::AppCookie {
@@ -439,6 +496,7 @@ impl ProxyHttp for ListenerProxy {
             target.record(error.is_some() || status >= 500);
         }
         ctx.in_flight = None;
+        self.observe(session, ctx);
     }
 
     fn fail_to_connect(

@@ -33,4 +33,7 @@ pub struct Request<'a> {
 /// A part of the admin API: `None` when the request is not for it.
 pub trait Handler: Send + Sync {
     fn handle(&self, request: &Request<'_>) -> Option<Reply>;
+
+    /// Brings the handler's gauges up to date, just before `/metrics` is gathered.
+    fn refresh(&self) {}
 }

@@ -1462,6 +1462,13 @@ impl Handler for Admin {
         }
         Some(self.route(request))
     }
+
+    fn refresh(&self) {
+        crate::metrics::cache(
+            self.cache.store.entry_count(),
+            self.cache.store.weighted_size(),
+        );
+    }
 }
 
 #[cfg(test)]

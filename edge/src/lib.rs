@@ -1,6 +1,7 @@
 //! ferry's CloudFront edge on pingora: distributions by Host, ordered cache behaviors, origins
 //! reached through the topology's names, and CloudFront's headers and error pages.
 
+pub mod access_log;
 pub mod admin;
 pub mod cache;
 mod caching;
@@ -8,6 +9,7 @@ mod compress;
 mod error_pages;
 mod hosts;
 mod ids;
+pub mod metrics;
 mod origin_tls;
 mod pages;
 mod proxy;
@@ -57,6 +59,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
         .as_ref()
         .map(|e| (e.cache_size, e.cache_max_object_size))
         .unwrap_or((1 << 20, 1 << 18));
+    metrics::init();
     let cache = Arc::new(cache::EdgeCache::new(capacity, max_object));
     let admin = admin::Admin::new(cache.clone(), topology);
     let Some(edge) = &topology.edge else {

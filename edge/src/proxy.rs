@@ -825,6 +825,48 @@ impl ProxyHttp for EdgeProxy {
         Ok(None)
     }
 
+    /// The end of every request: its metrics and its access log line (edge-internal requests, the
+    /// custom error page fetches, count for neither).
+    async fn logging(&self, session: &mut Session, _error: Option<&Error>, ctx: &mut Ctx) {
+        if ctx.internal {
+            return;
+        }
+        let response = session.response_written();
+        let status = response.map(|r| r.status.as_u16());
+        let result_type = crate::access_log::result_type(
+            response
+                .and_then(|r| r.headers.get("x-cache"))
+                .and_then(|v| v.to_str().ok()),
+        );
+        let distribution = ctx.route.as_ref().map(|(d, _)| d.id.as_str());
+        let sent = session.body_bytes_sent();
+        let origin = ctx
+            .origin()
+            .map(|o| o.id.as_str())
+            .zip(ctx.timing.origin_latency());
+        crate::metrics::request(
+            distribution.unwrap_or("-"),
+            status,
+            result_type,
+            sent,
+            origin,
+        );
+        if crate::access_log::enabled() {
+            let entry = crate::access_log::entry(
+                session,
+                crate::access_log::Served {
+                    edge_location: &self.pop,
+                    distribution,
+                    result_type,
+                    request_id: &ctx.request_id,
+                    https: ctx.https_viewer,
+                    time_taken: ctx.timing.elapsed(),
+                },
+            );
+            crate::access_log::log(&entry);
+        }
+    }
+
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         if session.response_written().is_some() {
             // The head is already out: an error page now would be spliced into the body. Cut the

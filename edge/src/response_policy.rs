@@ -74,6 +74,16 @@ impl Timing {
         }
     }
 
+    /// From the origin chosen to its response header (the connection included), when it answered.
+    pub fn origin_latency(&self) -> Option<Duration> {
+        self.first_byte.map(|f| f + self.connect)
+    }
+
+    /// Since the request was read.
+    pub fn elapsed(&self) -> Duration {
+        self.received.elapsed()
+    }
+
     fn upstream(&self) -> Option<UpstreamTiming> {
         self.first_byte.map(|fbl| UpstreamTiming {
             // Names resolve from the topology's table: always a cached answer.

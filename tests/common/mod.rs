@@ -1440,12 +1440,26 @@ pub struct Ferry {
 impl Ferry {
     /// Starts `ferry ARGS` without waiting for anything.
     pub fn spawn(args: &[&str]) -> Ferry {
+        Ferry::spawn_with_env(args, &[])
+    }
+
+    /// Starts `ferry ARGS` with `env` added to its environment and waits until every one of
+    /// `ready` answers HTTP.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)], ready: &[&str]) -> Ferry {
+        let mut f = Ferry::spawn_with_env(args, env);
+        f.wait_ready(ready, READY_TIMEOUT);
+        f
+    }
+
+    /// Starts `ferry ARGS` with `env` added to its environment, without waiting for anything.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Ferry {
         let logs = TempDir::new("ferry-logs");
         let stdout_path = logs.path().join("stdout.log");
         let stderr_path = logs.path().join("stderr.log");
         let stdout = std::fs::File::create(&stdout_path).expect("create stdout log");
         let stderr = std::fs::File::create(&stderr_path).expect("create stderr log");
         let child = ferry_command(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)

@@ -1,0 +1,145 @@
+//! The edge's Prometheus metrics, in the process's one registry (`prometheus::default_registry()`,
+//! which pingora's prometheus service uses too). A metric that cannot be registered is logged and
+//! left out; requests never fail on metrics.
+
+use prometheus::core::Collector;
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// Registers `metric` in the default registry; `None` (logged) when it cannot be made or registered.
+fn register<C: Collector + Clone + 'static>(metric: prometheus::Result<C>) -> Option<C> {
+    let metric = metric
+        .map_err(|e| tracing::warn!("edge metric not created: {e}"))
+        .ok()?;
+    if let Err(e) = prometheus::default_registry().register(Box::new(metric.clone())) {
+        tracing::warn!("edge metric not registered: {e}");
+        return None;
+    }
+    Some(metric)
+}
+
+static REQUESTS: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
+    register(IntCounterVec::new(
+        Opts::new(
+            "ferry_edge_requests_total",
+            "Edge requests by distribution, status class and cache result (x-edge-result-type).",
+        ),
+        &["distribution", "status_class", "cache_result"],
+    ))
+});
+
+static RESPONSE_BYTES: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
+    register(IntCounterVec::new(
+        Opts::new(
+            "ferry_edge_response_bytes_total",
+            "Response body bytes the edge sent to viewers.",
+        ),
+        &["distribution"],
+    ))
+});
+
+static ORIGIN_LATENCY: LazyLock<Option<HistogramVec>> = LazyLock::new(|| {
+    register(HistogramVec::new(
+        HistogramOpts::new(
+            "ferry_edge_origin_latency_seconds",
+            "From connecting to an origin to its response header.",
+        ),
+        &["distribution", "origin"],
+    ))
+});
+
+static CACHE_OBJECTS: LazyLock<Option<IntGauge>> = LazyLock::new(|| {
+    register(IntGauge::new(
+        "ferry_edge_cache_objects",
+        "Objects in the edge cache.",
+    ))
+});
+
+static CACHE_BYTES: LazyLock<Option<IntGauge>> = LazyLock::new(|| {
+    register(IntGauge::new(
+        "ferry_edge_cache_bytes",
+        "Bytes held by the edge cache.",
+    ))
+});
+
+/// Shared with the balancer's counter of the same name (label `log`).
+pub static ACCESS_LOG_DROPPED: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
+    register(IntCounter::with_opts(
+        Opts::new(
+            "ferry_access_log_dropped_total",
+            "Access log lines dropped because the writer was behind.",
+        )
+        .const_label("log", "edge"),
+    ))
+});
+
+/// `2xx`, `4xx`, ...; `-` when no response was sent.
+pub fn status_class(status: Option<u16>) -> String {
+    match status {
+        Some(s @ 100..=599) => format!("{}xx", s / 100),
+        _ => "-".into(),
+    }
+}
+
+/// Registers every edge metric, so that they are listed from the first scrape.
+pub fn init() {
+    for metric in [&REQUESTS, &RESPONSE_BYTES] {
+        LazyLock::force(metric);
+    }
+    LazyLock::force(&ORIGIN_LATENCY);
+    LazyLock::force(&CACHE_OBJECTS);
+    LazyLock::force(&CACHE_BYTES);
+    LazyLock::force(&ACCESS_LOG_DROPPED);
+}
+
+/// One finished request.
+pub fn request(
+    distribution: &str,
+    status: Option<u16>,
+    cache_result: &str,
+    body_bytes: usize,
+    origin: Option<(&str, Duration)>,
+) {
+    if let Some(m) = REQUESTS.as_ref() {
+        m.with_label_values(&[distribution, &status_class(status), cache_result])
+            .inc();
+    }
+    if let Some(m) = RESPONSE_BYTES.as_ref() {
+        m.with_label_values(&[distribution])
+            .inc_by(u64::try_from(body_bytes).unwrap_or(u64::MAX));
+    }
+    if let (Some(m), Some((origin, latency))) = (ORIGIN_LATENCY.as_ref(), origin) {
+        m.with_label_values(&[distribution, origin])
+            .observe(latency.as_secs_f64());
+    }
+}
+
+/// The cache gauges, at scrape time.
+pub fn cache(objects: u64, bytes: u64) {
+    if let Some(g) = CACHE_OBJECTS.as_ref() {
+        g.set(i64::try_from(objects).unwrap_or(i64::MAX));
+    }
+    if let Some(g) = CACHE_BYTES.as_ref() {
+        g.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+}
+
+pub fn access_log_dropped() {
+    if let Some(c) = ACCESS_LOG_DROPPED.as_ref() {
+        c.inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(Some(200)), "2xx");
+        assert_eq!(status_class(Some(504)), "5xx");
+        assert_eq!(status_class(None), "-");
+        assert_eq!(status_class(Some(0)), "-");
+    }
+}
