@@ -1,0 +1,362 @@
+#!/usr/bin/env bash
+# ferry beside nginx, Varnish and HAProxy with wrk, in one run on this machine (issue 9, item 2).
+#
+#   benches/wrk/run.sh          # from the repository root; needs root (or sudo) only to install
+#
+# Installs nginx, varnish, haproxy and wrk when missing, builds ferry in release, starts an nginx
+# origin (fixed 1 KiB and 100 KiB bodies, Cache-Control: max-age=3600) and, case by case, ferry
+# and its peers with the committed configs of benches/wrk/conf/. Runs alternate ferry and peers
+# (A B C A B C ...), each `wrk -t2 -c64 -d10s --latency` after a warm-up request, and measure
+# req/s, p50, p99, CPU time per request (user+system ticks from /proc/PID/stat of every process
+# of the server, over the run, divided by requests) and peak RSS (VmHWM, summed over the
+# server's processes). Prints a Markdown table; writes JSON to $CARGO_TARGET_DIR/bench/.
+#
+# Knobs (environment): BENCH_RUNS (3), BENCH_DURATION (10s), BENCH_CONNECTIONS (64),
+# BENCH_THREADS (wrk threads, 2), BENCH_WORKERS (workers/threads of every server, 2),
+# BENCH_PORT_BASE (18180: the harness uses 12 ports from there), BENCH_CASES (all: a space-separated
+# subset of hit-1k hit-100k miss-1k lb-1k https-hit-1k).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+conf_dir="$here/conf"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ferry-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+RUNS="${BENCH_RUNS:-3}"
+DURATION="${BENCH_DURATION:-10s}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+WRK_THREADS="${BENCH_THREADS:-2}"
+WORKERS="${BENCH_WORKERS:-2}"   # ferry's balancer-only topology runs 2 threads; keep peers equal
+PORT_BASE="${BENCH_PORT_BASE:-18180}"
+CASES="${BENCH_CASES:-hit-1k hit-100k miss-1k lb-1k https-hit-1k}"
+
+say() { echo "run.sh: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root (or sudo) to run: $*"; fi
+}
+
+# ------------------------------------------------------------------ tools
+apt_updated=""
+need_apt() {   # need_apt COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ -x "/usr/sbin/$1" ] && return 0
+  say "installing $2 (for $1)"
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+need_apt nginx nginx
+need_apt varnishd varnish
+need_apt haproxy haproxy
+need_apt wrk wrk
+need_apt openssl openssl
+need_apt curl curl
+need_apt python3 python3
+export PATH="$PATH:/usr/sbin:/sbin"
+
+# The Debian packages start their own services on install; the harness starts its own instances
+# on its own ports and leaves the system's services as they are.
+
+# ------------------------------------------------------------------ ports
+# Refuse to start when a port is taken, naming it (listening sockets from /proc/net/tcp{,6}).
+port_names=(origin1 origin2 ferry-http ferry-https ferry-lb ferry-lb2 nginx-http nginx-https
+  varnish haproxy spare1 spare2)
+declare -A PORT
+i=0
+for n in "${port_names[@]}"; do PORT[$n]=$((PORT_BASE + i)); i=$((i + 1)); done
+listening_ports() {   # (mawk has no strtonum: hex to decimal in bash)
+  local h
+  for h in $(awk 'NR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null || true); do echo $((16#$h)); done | sort -un
+}
+taken="$(listening_ports)"
+for n in "${port_names[@]}"; do
+  p="${PORT[$n]}"
+  if grep -qx "$p" <<<"$taken"; then
+    die "port $p (for $n) is taken on this machine: stop what listens there, or choose other ports with BENCH_PORT_BASE (12 consecutive ports)"
+  fi
+done
+
+# ------------------------------------------------------------------ cleanup
+RUN="$(mktemp -d /tmp/ferry-wrk.XXXXXX)"
+chmod 755 "$RUN"   # nginx workers drop privileges and read the bodies from here
+started=()         # every PID this script started
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_all
+  rm -rf "$RUN"
+  exit "$rc"
+}
+stop_pid() {   # TERM, then KILL after 5 s; the PID's own children (nginx workers, varnish child)
+  local pid=$1 kids t
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kids="$(children_of "$pid")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for t in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  for k in $kids; do kill -0 "$k" 2>/dev/null && kill -KILL "$k" 2>/dev/null || true; done
+  wait "$pid" 2>/dev/null || true
+}
+stop_all() {
+  local pid
+  for pid in "${started[@]}"; do stop_pid "$pid"; done
+  started=()
+}
+trap cleanup EXIT
+trap 'say "interrupted: stopping everything it started"; exit 130' INT TERM
+
+# ------------------------------------------------------------------ /proc
+children_of() {   # every descendant PID of $1
+  local want=$1 out="" p st rest ppid changed=1
+  local -A set=([$want]=1)
+  while [ $changed = 1 ]; do
+    changed=0
+    for st in /proc/[0-9]*/stat; do
+      p="${st#/proc/}"; p="${p%/stat}"
+      [ -n "${set[$p]:-}" ] && continue
+      rest="$(cat "$st" 2>/dev/null)" || continue
+      rest="${rest##*) }"
+      ppid="$(cut -d' ' -f2 <<<"$rest")"
+      if [ -n "${set[$ppid]:-}" ]; then set[$p]=1; out="$out $p"; changed=1; fi
+    done
+  done
+  echo $out
+}
+server_pids() {   # the root PIDs of a server and all their descendants
+  local p
+  for p in "$@"; do echo "$p"; children_of "$p" | tr ' ' '\n'; done | grep -v '^$' | sort -un
+}
+ticks_of() {   # "pid:ticks ..." (utime+stime, all threads) for every process of a server
+  local p rest
+  for p in $(server_pids "$@"); do
+    rest="$(cat /proc/"$p"/stat 2>/dev/null)" || continue
+    rest="${rest##*) }"
+    # after "comm) ": field 3 is state, so utime (14) and stime (15) are the 12th and 13th here
+    echo "$p:$(awk '{ print $12 + $13 }' <<<"$rest")"
+  done | tr '\n' ' '
+}
+hwm_kib() {   # VmHWM summed over every process of a server
+  local p total=0 v
+  for p in $(server_pids "$@"); do
+    v="$(awk '/^VmHWM:/ { print $2 }' /proc/"$p"/status 2>/dev/null)" || v=0
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+
+# ------------------------------------------------------------------ build and setup
+say "building ferry (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+(cd "$repo" && cargo build --release --quiet)
+FERRY="$CARGO_TARGET_DIR/release/ferry"
+[ -x "$FERRY" ] || die "no ferry binary at $FERRY after the build"
+
+mkdir -p "$RUN/conf" "$RUN/www" "$RUN/tls" "$RUN/nginx-tmp" "$RUN/logs"
+head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 >"$RUN/www/1k"
+head -c 102400 /dev/urandom | base64 -w0 | head -c 102400 >"$RUN/www/100k"
+chmod 644 "$RUN/www/"*
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench.test" \
+  -addext "subjectAltName=DNS:bench.test,DNS:localhost,IP:127.0.0.1" \
+  -keyout "$RUN/tls/key.pem" -out "$RUN/tls/cert.pem" 2>/dev/null
+
+render() {   # render TEMPLATE NAME -> $RUN/conf/NAME.<ext>, placeholders filled in
+  local src="$conf_dir/$1" name=$2 dst
+  dst="$RUN/conf/$name.${1##*.}"
+  sed -e "s|@RUN@|$RUN|g" -e "s|@NAME@|$name|g" -e "s|@WORKERS@|$WORKERS|g" \
+    -e "s|@ORIGIN1_PORT@|${PORT[origin1]}|g" -e "s|@ORIGIN2_PORT@|${PORT[origin2]}|g" \
+    -e "s|@FERRY_HTTP_PORT@|${PORT[ferry-http]}|g" -e "s|@FERRY_HTTPS_PORT@|${PORT[ferry-https]}|g" \
+    -e "s|@FERRY_LB_PORT@|${PORT[ferry-lb]}|g" \
+    -e "s|@NGINX_HTTP_PORT@|${PORT[nginx-http]}|g" -e "s|@NGINX_HTTPS_PORT@|${PORT[nginx-https]}|g" \
+    -e "s|@VARNISH_PORT@|${PORT[varnish]}|g" -e "s|@HAPROXY_PORT@|${PORT[haproxy]}|g" \
+    "$src" >"$dst"
+  if [[ "$1" == *.nginx.conf ]]; then
+    sed -e "s|@RUN@|$RUN|g" -e "s|@NAME@|$name|g" "$conf_dir/nginx-common.inc" \
+      >"$RUN/conf/nginx-common-$name.inc"
+  fi
+  echo "$dst"
+}
+
+wait_port() {   # wait_port PORT PID WHAT
+  local t
+  for t in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    kill -0 "$2" 2>/dev/null || die "$3 exited at start; its log: $(tail -5 "$RUN/logs/$3.log" 2>/dev/null)"
+    sleep 0.1
+  done
+  die "$3 does not listen on 127.0.0.1:$1 after 10 s"
+}
+
+start_nginx() {   # start_nginx TEMPLATE NAME PORT -> PID in $pid
+  local c
+  c="$(render "$1" "$2")"
+  nginx -t -q -e "$RUN/logs/$2.log" -c "$c" -p "$RUN" >/dev/null 2>&1 ||
+    die "nginx rejects $c: $(nginx -t -e "$RUN/logs/$2.log" -c "$c" -p "$RUN" 2>&1 | tail -3)"
+  nginx -e "$RUN/logs/$2.log" -c "$c" -p "$RUN" -g 'daemon off;' >>"$RUN/logs/$2.log" 2>&1 &
+  pid=$!; started+=("$pid")
+  wait_port "$3" "$pid" "$2"
+}
+start_haproxy() {
+  local c
+  c="$(render haproxy.cfg haproxy)"
+  haproxy -c -q -f "$c" >/dev/null 2>&1 || die "haproxy rejects $c: $(haproxy -c -f "$c" 2>&1 | tail -3)"
+  haproxy -db -f "$c" >"$RUN/logs/haproxy.log" 2>&1 &
+  pid=$!; started+=("$pid")
+  wait_port "${PORT[haproxy]}" "$pid" haproxy
+}
+start_varnish() {
+  local c
+  c="$(render varnish.vcl varnish)"
+  # -j none: no privilege-separation jail (the harness may run as root in a temp dir)
+  varnishd -F -j none -n "$RUN/varnish" -a "127.0.0.1:${PORT[varnish]}" -T 127.0.0.1:0 -f "$c" \
+    -s malloc,256m -p thread_pools="$WORKERS" >"$RUN/logs/varnish.log" 2>&1 &
+  pid=$!; started+=("$pid")
+  wait_port "${PORT[varnish]}" "$pid" varnish
+}
+start_ferry() {   # start_ferry TEMPLATE PORT
+  local c
+  c="$(render "$1" "ferry-${1%.toml}")"
+  "$FERRY" validate "$c" >"$RUN/logs/ferry-validate.log" 2>&1 ||
+    die "ferry validate rejects $c: $(cat "$RUN/logs/ferry-validate.log")"
+  FERRY_LOG="${FERRY_LOG:-warn}" "$FERRY" up "$c" >"$RUN/logs/ferry.log" 2>&1 &
+  pid=$!; started+=("$pid")
+  wait_port "$2" "$pid" ferry
+}
+stop_case() {   # stop every server but the origin
+  local keep=() p
+  for p in "${started[@]}"; do
+    [ -n "$p" ] || continue
+    if [ "$p" = "$origin_pid" ]; then keep+=("$p"); else stop_pid "$p"; fi
+  done
+  started=("${keep[@]}")
+}
+
+# ------------------------------------------------------------------ one run
+RAW="$RUN/raw.tsv"
+: >"$RAW"
+to_us() {   # "1.23ms" -> 1230
+  awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+    f = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : (u == "m") ? 60000000 : 1;
+    printf "%.1f", n * f }'
+}
+warm() {   # warm URL WHAT: one request (two for a cache: fill, then hit), must be a 200
+  local code
+  code="$(curl -sk -o /dev/null -w '%{http_code}' "$1")" || code=000
+  [ "$code" = 200 ] || die "warm-up of $2 ($1) answered $code"
+  curl -sk -o /dev/null -D "$RUN/logs/headers" "$1" || true
+  local h
+  h="$(grep -i -E '^(x-cache|x-cache-status|age|x-varnish):' "$RUN/logs/headers" | tr -d '\r' | tr '\n' ' ' || true)"
+  say "  warm $2: ${h:-200}"
+}
+bench() {   # bench CASE SERVER URL PIDS...
+  local case=$1 server=$2 url=$3; shift 3
+  local before after out reqs rps p50 p99 errs non2xx rss ticks
+  before="$(ticks_of "$@")"
+  # wrk in the background and `wait`: an interrupt then stops the harness at once, wrk included
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$RUN/logs/wrk.out" 2>&1 &
+  local wpid=$!
+  started+=("$wpid")
+  wait "$wpid" || die "wrk failed for $case/$server: $(cat "$RUN/logs/wrk.out")"
+  local keep=() p
+  for p in "${started[@]}"; do [ "$p" = "$wpid" ] || keep+=("$p"); done
+  started=("${keep[@]}")
+  out="$(cat "$RUN/logs/wrk.out")"
+  after="$(ticks_of "$@")"
+  rss="$(hwm_kib "$@")"
+  ticks="$(python3 - "$before" "$after" <<'PY'
+import sys
+b = dict(x.split(":") for x in sys.argv[1].split())
+a = dict(x.split(":") for x in sys.argv[2].split())
+print(sum(int(t) - int(b.get(p, 0)) for p, t in a.items()))
+PY
+)"
+  reqs="$(awk '/requests in/ { print $1 }' <<<"$out")"
+  rps="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")"
+  p50="$(to_us "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"
+  p99="$(to_us "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
+  errs="$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' <<<"$out")"
+  non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")"
+  [ -n "$reqs" ] && [ -n "$rps" ] || die "cannot read wrk's output for $case/$server: $out"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$server" "$rps" "$p50" "$p99" \
+    "$reqs" "$ticks" "$rss" "${errs:-0}" "${non2xx:-0}" >>"$RAW"
+  say "  $case $server: $rps req/s, p50 ${p50}us, p99 ${p99}us, $ticks ticks, RSS ${rss} KiB${errs:+, socket errors $errs}${non2xx:+, non-2xx $non2xx}"
+}
+
+# run_case CASE PATH SERVER=URL=PIDVAR... : warm each, then RUNS rounds alternating servers
+run_case() {
+  local case=$1 path=$2; shift 2
+  local r spec name url pids
+  for spec in "$@"; do
+    IFS='=' read -r name url pids <<<"$spec"
+    warm "$url$path" "$name"
+  done
+  for r in $(seq "$RUNS"); do
+    for spec in "$@"; do
+      IFS='=' read -r name url pids <<<"$spec"
+      # shellcheck disable=SC2086
+      bench "$case" "$name" "$url$path" ${pids//,/ }
+    done
+  done
+}
+
+# ------------------------------------------------------------------ the cases
+start_nginx origin.nginx.conf origin "${PORT[origin1]}"
+origin_pid=$pid
+wait_port "${PORT[origin2]}" "$origin_pid" origin
+
+F_HTTP="http://127.0.0.1:${PORT[ferry-http]}"
+F_HTTPS="https://127.0.0.1:${PORT[ferry-https]}"
+F_LB="http://127.0.0.1:${PORT[ferry-lb]}"
+N_HTTP="http://127.0.0.1:${PORT[nginx-http]}"
+N_HTTPS="https://127.0.0.1:${PORT[nginx-https]}"
+V_HTTP="http://127.0.0.1:${PORT[varnish]}"
+H_HTTP="http://127.0.0.1:${PORT[haproxy]}"
+
+for case in $CASES; do
+  say "case $case"
+  case "$case" in
+    hit-1k | hit-100k)
+      path="/${case#hit-}"
+      start_ferry ferry-edge.toml "${PORT[ferry-http]}"; fp=$pid
+      start_nginx cache.nginx.conf nginx-cache "${PORT[nginx-http]}"; np=$pid
+      start_varnish; vp=$pid
+      run_case "$case" "$path" "ferry=$F_HTTP=$fp" "nginx=$N_HTTP=$np" "varnish=$V_HTTP=$vp"
+      ;;
+    https-hit-1k)
+      start_ferry ferry-edge.toml "${PORT[ferry-https]}"; fp=$pid
+      start_nginx cache.nginx.conf nginx-cache "${PORT[nginx-https]}"; np=$pid
+      run_case "$case" /1k "ferry=$F_HTTPS=$fp" "nginx=$N_HTTPS=$np"
+      ;;
+    miss-1k)
+      start_ferry ferry-path.toml "${PORT[ferry-http]}"; fp=$pid
+      wait_port "${PORT[ferry-lb]}" "$fp" ferry
+      start_haproxy; hp=$pid
+      start_nginx proxy.nginx.conf nginx-proxy "${PORT[nginx-http]}"; np=$pid
+      run_case "$case" /1k "ferry=$F_HTTP=$fp" "nginx+haproxy=$N_HTTP=$np,$hp"
+      ;;
+    lb-1k)
+      start_ferry ferry-balancer.toml "${PORT[ferry-lb]}"; fp=$pid
+      start_haproxy; hp=$pid
+      start_nginx upstream.nginx.conf nginx-upstream "${PORT[nginx-http]}"; np=$pid
+      run_case "$case" /1k "ferry=$F_LB=$fp" "haproxy=$H_HTTP=$hp" "nginx=$N_HTTP=$np"
+      ;;
+    *) die "unknown case $case (cases: hit-1k hit-100k miss-1k lb-1k https-hit-1k)" ;;
+  esac
+  stop_case
+done
+
+# ------------------------------------------------------------------ report
+mkdir -p "$CARGO_TARGET_DIR/bench"
+stamp="$(date -u +%Y-%m-%dT%H%M%SZ)"
+json="$CARGO_TARGET_DIR/bench/wrk-$stamp.json"
+python3 "$here/report.py" "$RAW" "$json" \
+  --date "$(date -u +%Y-%m-%d)" --nproc "$(nproc)" \
+  --cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+  --clk-tck "$(getconf CLK_TCK)" \
+  --command "benches/wrk/run.sh (wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency, $RUNS runs each, alternating; $WORKERS workers/threads per server)" \
+  --ferry "$("$FERRY" --version 2>/dev/null || echo ferry) $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || true)"
+cp "$json" "$CARGO_TARGET_DIR/bench/wrk-latest.json"
+say "JSON: $json (and wrk-latest.json beside it)"
