@@ -6,17 +6,13 @@
 //! never waits for the log: when the writer is behind, the line is dropped and counted in
 //! `ferry_access_log_dropped_total{log="balancer"}`.
 
+use ferry_config::log_sink::LogSink;
 use pingora::proxy::Session;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{LazyLock, OnceLock};
 use std::time::{Instant, SystemTime};
 
 pub const ENV: &str = "FERRY_BALANCER_ACCESS_LOG";
-
-/// Lines the writer may be behind by before lines are dropped.
-const QUEUE: usize = 8192;
 
 /// The region of the ARNs in the log (set once, from the topology).
 pub static REGION: OnceLock<String> = OnceLock::new();
@@ -303,48 +299,11 @@ pub fn entry(session: &Session, progress: &Progress, node: Node<'_>) -> Entry {
     }
 }
 
-static SINK: LazyLock<Option<SyncSender<String>>> = LazyLock::new(|| {
-    let destination = std::env::var(ENV).ok().filter(|d| !d.is_empty())?;
-    let out: Box<dyn Write + Send> = if destination == "-" {
-        Box::new(std::io::stdout())
-    } else {
-        match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&destination)
-        {
-            Ok(file) => Box::new(file),
-            Err(e) => {
-                tracing::error!("{ENV}={destination}: cannot open the access log: {e}");
-                return None;
-            }
-        }
-    };
-    let (sender, receiver) = sync_channel(QUEUE);
-    let spawned = std::thread::Builder::new()
-        .name("balancer access log".into())
-        .spawn(move || write_lines(out, receiver));
-    if let Err(e) = spawned {
-        tracing::error!("cannot start the balancer access log writer: {e}");
-        return None;
-    }
-    Some(sender)
-});
+/// The writer's end; `None` when the access log is off or could not be opened.
+static SINK: LazyLock<Option<LogSink>> =
+    LazyLock::new(|| LogSink::from_env(ENV, "balancer access log", String::new()));
 
-/// The writer thread: every line, flushed whenever the queue is empty.
-fn write_lines(out: Box<dyn Write + Send>, lines: Receiver<String>) {
-    let mut out = std::io::BufWriter::new(out);
-    while let Ok(line) = lines.recv() {
-        let mut ok = writeln!(out, "{line}").is_ok();
-        while let Ok(line) = lines.try_recv() {
-            ok &= writeln!(out, "{line}").is_ok();
-        }
-        if !(ok && out.flush().is_ok()) {
-            tracing::warn!("the balancer access log cannot be written");
-        }
-    }
-}
-
+/// Whether an access log is being written (opens it on first use).
 pub fn enabled() -> bool {
     SINK.is_some()
 }
@@ -352,7 +311,7 @@ pub fn enabled() -> bool {
 /// Queues one line; never waits.
 pub fn log(entry: &Entry) {
     if let Some(sink) = SINK.as_ref() {
-        if sink.try_send(line(entry)).is_err() {
+        if !sink.send(line(entry)) {
             crate::metrics::access_log_dropped();
         }
     }

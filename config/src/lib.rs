@@ -10,6 +10,7 @@ pub mod error;
 pub mod failover;
 pub mod health;
 pub mod invalidation;
+pub mod log_sink;
 pub mod managed;
 pub mod model;
 pub mod net;

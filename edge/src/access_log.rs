@@ -6,16 +6,12 @@
 //! waits for the log: when the writer is behind, the line is dropped and counted in
 //! `ferry_access_log_dropped_total{log="edge"}`.
 
+use ferry_config::log_sink::LogSink;
 use pingora::proxy::Session;
-use std::io::Write;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 pub const ENV: &str = "FERRY_EDGE_ACCESS_LOG";
-
-/// Lines the writer may be behind by before lines are dropped.
-const QUEUE: usize = 8192;
 
 pub const FIELDS: [&str; 33] = [
     "date",
@@ -258,50 +254,9 @@ pub fn entry(session: &Session, served: Served<'_>) -> Entry {
 }
 
 /// The writer's end of the channel; `None` when the access log is off or could not be opened.
-static SINK: LazyLock<Option<SyncSender<String>>> = LazyLock::new(|| {
-    let destination = std::env::var(ENV).ok().filter(|d| !d.is_empty())?;
-    let out: Box<dyn Write + Send> = if destination == "-" {
-        Box::new(std::io::stdout())
-    } else {
-        match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&destination)
-        {
-            Ok(file) => Box::new(file),
-            Err(e) => {
-                tracing::error!("{ENV}={destination}: cannot open the access log: {e}");
-                return None;
-            }
-        }
-    };
-    let (sender, receiver) = sync_channel(QUEUE);
-    let spawned = std::thread::Builder::new()
-        .name("edge access log".into())
-        .spawn(move || write_lines(out, &header(), receiver));
-    if let Err(e) = spawned {
-        tracing::error!("cannot start the edge access log writer: {e}");
-        return None;
-    }
-    Some(sender)
-});
-
-/// The writer thread: the header, then every line, flushed whenever the queue is empty.
-fn write_lines(out: Box<dyn Write + Send>, header: &str, lines: Receiver<String>) {
-    let mut out = std::io::BufWriter::new(out);
-    let mut ok = out.write_all(header.as_bytes()).is_ok() && out.flush().is_ok();
-    while let Ok(line) = lines.recv() {
-        ok &= writeln!(out, "{line}").is_ok();
-        while let Ok(line) = lines.try_recv() {
-            ok &= writeln!(out, "{line}").is_ok();
-        }
-        ok &= out.flush().is_ok();
-        if !ok {
-            tracing::warn!("the edge access log cannot be written");
-            ok = true;
-        }
-    }
-}
+/// The writer's end; `None` when the access log is off or could not be opened.
+static SINK: LazyLock<Option<LogSink>> =
+    LazyLock::new(|| LogSink::from_env(ENV, "edge access log", header()));
 
 /// Whether an access log is being written (opens it on first use).
 pub fn enabled() -> bool {
@@ -310,12 +265,8 @@ pub fn enabled() -> bool {
 
 /// Queues one line; never waits.
 pub fn log(entry: &Entry) {
-    let Some(sink) = SINK.as_ref() else {
-        return;
-    };
-    match sink.try_send(line(entry)) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+    if let Some(sink) = SINK.as_ref() {
+        if !sink.send(line(entry)) {
             crate::metrics::access_log_dropped();
         }
     }
