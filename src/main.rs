@@ -4,6 +4,7 @@ mod admin;
 mod admin_client;
 mod demo;
 mod invalidate;
+mod provision;
 mod run;
 mod status;
 mod targets;
@@ -107,6 +108,67 @@ enum Command {
     },
     /// Print the embedded default topology, to start a file of your own from it.
     Example,
+    /// Show what `apply` would change in AWS: create, update (field by field) and delete, in order.
+    ///
+    /// Reads only what is tagged `ferry:stack = <stack>`. Exit code 0: no changes; 2: changes; 1: error.
+    Plan {
+        file: PathBuf,
+        /// The plan as JSON, for machines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Make AWS match the topology: the plan, carried out in dependency order.
+    Apply {
+        file: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Delete everything the topology's stack owns in AWS (and nothing else).
+    Destroy {
+        file: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Write a topology file (to stdout) from the live resources tagged `ferry:stack = NAME`.
+    Import {
+        /// The stack name.
+        #[arg(long)]
+        stack: String,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+}
+
+/// Where and as whom to talk to AWS; the standard credential chain applies.
+#[derive(clap::Args)]
+struct AwsArgs {
+    /// The region (default: the topology's [aws] region, else AWS_REGION / the profile's).
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// A named profile from ~/.aws/config and ~/.aws/credentials.
+    #[arg(long, env = "AWS_PROFILE")]
+    profile: Option<String>,
+    /// Another endpoint for every AWS API (e.g. a moto server: http://127.0.0.1:5000).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    fn options(self) -> ferry_provision::aws::AwsOptions {
+        ferry_provision::aws::AwsOptions {
+            region: self.region,
+            profile: self.profile,
+            endpoint_url: self.endpoint_url,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -186,6 +248,18 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             status::status(&admin, token.as_deref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plan { file, json, aws } => provision::plan(&file, &aws.options(), json),
+        Command::Apply {
+            file,
+            auto_approve,
+            aws,
+        } => provision::apply(&file, &aws.options(), auto_approve),
+        Command::Destroy {
+            file,
+            auto_approve,
+            aws,
+        } => provision::destroy(&file, &aws.options(), auto_approve),
+        Command::Import { stack, aws } => provision::import(&stack, &aws.options()),
         Command::Example => {
             print!("{}", ferry_config::DEFAULT_TOPOLOGY);
             Ok(ExitCode::SUCCESS)

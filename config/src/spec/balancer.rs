@@ -2,10 +2,10 @@
 //! conditions, actions, and target groups with health checks and targets.
 
 use super::{AttrValue, CertificatePair, ConditionValue};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadBalancer {
     pub name: String,
@@ -23,14 +23,14 @@ pub struct LoadBalancer {
     pub listeners: Vec<Listener>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scheme {
     InternetFacing,
     Internal,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     pub port: u16,
@@ -51,13 +51,13 @@ pub struct Listener {
     pub rules: Vec<Rule>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum ListenerProtocol {
     HTTP,
     HTTPS,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     pub priority: u32,
@@ -67,7 +67,7 @@ pub struct Rule {
 }
 
 /// One condition; which of the optional fields apply depends on `field`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     pub field: ConditionField,
@@ -78,7 +78,7 @@ pub struct Condition {
     pub http_header_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConditionField {
     HostHeader,
@@ -103,7 +103,7 @@ impl ConditionField {
 }
 
 /// One action; which of the optional fields apply depends on `type`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     pub r#type: ActionType,
@@ -124,7 +124,7 @@ pub struct Action {
     pub authenticate_cognito_config: Option<AuthenticateCognitoConfig>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ActionType {
     Forward,
@@ -146,7 +146,7 @@ impl ActionType {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardConfig {
     pub target_groups: Vec<WeightedTargetGroup>,
@@ -154,7 +154,7 @@ pub struct ForwardConfig {
     pub target_group_stickiness_config: Option<TargetGroupStickinessConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightedTargetGroup {
     pub target_group: String,
@@ -162,7 +162,7 @@ pub struct WeightedTargetGroup {
     pub weight: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetGroupStickinessConfig {
     pub enabled: bool,
@@ -170,7 +170,7 @@ pub struct TargetGroupStickinessConfig {
     pub duration_seconds: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedirectConfig {
     #[serde(default)]
@@ -186,13 +186,13 @@ pub struct RedirectConfig {
     pub status_code: RedirectStatus,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum RedirectStatus {
     HTTP_301,
     HTTP_302,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FixedResponseConfig {
     pub status_code: String,
@@ -202,7 +202,7 @@ pub struct FixedResponseConfig {
     pub message_body: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthenticateOidcConfig {
     pub issuer: String,
@@ -224,7 +224,7 @@ pub struct AuthenticateOidcConfig {
     pub on_unauthenticated_request: Option<OnUnauthenticatedRequest>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthenticateCognitoConfig {
     pub user_pool_arn: String,
@@ -242,7 +242,7 @@ pub struct AuthenticateCognitoConfig {
     pub on_unauthenticated_request: Option<OnUnauthenticatedRequest>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnUnauthenticatedRequest {
     Deny,
@@ -250,7 +250,7 @@ pub enum OnUnauthenticatedRequest {
     Authenticate,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetGroup {
     pub name: String,
@@ -271,20 +271,20 @@ pub struct TargetGroup {
     pub targets: Vec<Target>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum TargetProtocol {
     HTTP,
     HTTPS,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum ProtocolVersion {
     HTTP1,
     HTTP2,
     GRPC,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetType {
     Instance,
@@ -293,7 +293,7 @@ pub enum TargetType {
     Alb,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     #[serde(default)]
@@ -318,7 +318,7 @@ pub struct HealthCheck {
     pub matcher: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub id: String,

@@ -2,10 +2,10 @@
 //! distributions with their origins, origin groups, cache behaviors and error responses.
 
 use super::{ByteSize, Method};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EdgeSection {
     #[serde(default)]
@@ -36,7 +36,7 @@ pub struct EdgeSection {
 }
 
 /// A PEM certificate chain and its private key, paths relative to the topology file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificatePair {
     pub cert: String,
@@ -45,7 +45,7 @@ pub struct CertificatePair {
 
 // ---------------------------------------------------------------- policies
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CachePolicy {
     pub name: String,
@@ -69,7 +69,7 @@ pub struct CachePolicy {
     pub query_strings_config: QueryStringsConfig,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheHeadersConfig {
     #[serde(default)]
@@ -78,7 +78,7 @@ pub struct CacheHeadersConfig {
     pub headers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum CacheHeaderBehavior {
     #[default]
@@ -86,7 +86,7 @@ pub enum CacheHeaderBehavior {
     Whitelist,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CookiesConfig {
     #[serde(default)]
@@ -95,7 +95,7 @@ pub struct CookiesConfig {
     pub cookies: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum CookieBehavior {
     #[default]
@@ -105,7 +105,7 @@ pub enum CookieBehavior {
     All,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryStringsConfig {
     #[serde(default)]
@@ -114,7 +114,7 @@ pub struct QueryStringsConfig {
     pub query_strings: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum QueryStringBehavior {
     #[default]
@@ -124,7 +124,7 @@ pub enum QueryStringBehavior {
     All,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OriginRequestPolicy {
     pub name: String,
@@ -138,7 +138,7 @@ pub struct OriginRequestPolicy {
     pub query_strings_config: QueryStringsConfig,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OriginHeadersConfig {
     #[serde(default)]
@@ -147,7 +147,7 @@ pub struct OriginHeadersConfig {
     pub headers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum OriginHeaderBehavior {
     #[default]
@@ -158,7 +158,7 @@ pub enum OriginHeaderBehavior {
     AllExcept,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseHeadersPolicy {
     pub name: String,
@@ -176,7 +176,7 @@ pub struct ResponseHeadersPolicy {
     pub server_timing_headers_config: Option<ServerTimingHeadersConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorsConfig {
     pub access_control_allow_credentials: bool,
@@ -190,7 +190,7 @@ pub struct CorsConfig {
     pub origin_override: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityHeadersConfig {
     #[serde(default)]
@@ -207,40 +207,40 @@ pub struct SecurityHeadersConfig {
     pub xss_protection: Option<XssProtection>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContentSecurityPolicy {
     pub content_security_policy: String,
     pub r#override: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContentTypeOptions {
     pub r#override: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrameOptions {
     pub frame_option: FrameOption,
     pub r#override: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum FrameOption {
     DENY,
     SAMEORIGIN,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReferrerPolicyHeader {
     pub referrer_policy: ReferrerPolicy,
     pub r#override: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum ReferrerPolicy {
     #[serde(rename = "no-referrer")]
     NoReferrer,
@@ -260,7 +260,7 @@ pub enum ReferrerPolicy {
     UnsafeUrl,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrictTransportSecurity {
     pub access_control_max_age_sec: u64,
@@ -271,7 +271,7 @@ pub struct StrictTransportSecurity {
     pub r#override: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct XssProtection {
     pub protection: bool,
@@ -282,7 +282,7 @@ pub struct XssProtection {
     pub r#override: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomHeader {
     pub header: String,
@@ -290,13 +290,13 @@ pub struct CustomHeader {
     pub r#override: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveHeader {
     pub header: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerTimingHeadersConfig {
     pub enabled: bool,
@@ -306,7 +306,7 @@ pub struct ServerTimingHeadersConfig {
 
 // ---------------------------------------------------------------- distributions
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Distribution {
     pub id: String,
@@ -347,7 +347,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum HttpVersion {
     #[serde(rename = "http1.1")]
     Http1_1,
@@ -360,7 +360,7 @@ pub enum HttpVersion {
     Http2And3,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 pub enum MinimumProtocolVersion {
     SSLv3,
     TLSv1,
@@ -380,14 +380,14 @@ pub enum MinimumProtocolVersion {
     TLSv1_3_2025,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum PriceClass {
     PriceClass_100,
     PriceClass_200,
     PriceClass_All,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Origin {
     pub id: String,
@@ -412,7 +412,7 @@ pub struct Origin {
     pub custom_origin_config: Option<CustomOriginConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OriginShield {
     pub enabled: bool,
@@ -420,14 +420,14 @@ pub struct OriginShield {
     pub origin_shield_region: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3OriginConfig {
     #[serde(default)]
     pub origin_access_identity: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomOriginConfig {
     #[serde(default)]
@@ -449,7 +449,7 @@ pub struct CustomOriginConfig {
     pub ca_bundle: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OriginProtocolPolicy {
     HttpOnly,
@@ -457,7 +457,7 @@ pub enum OriginProtocolPolicy {
     HttpsOnly,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum OriginSslProtocol {
     SSLv3,
     TLSv1,
@@ -467,7 +467,7 @@ pub enum OriginSslProtocol {
     TLSv1_2,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IpAddressType {
     Ipv4,
@@ -475,7 +475,7 @@ pub enum IpAddressType {
     Dualstack,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OriginGroup {
     pub id: String,
@@ -486,13 +486,13 @@ pub struct OriginGroup {
     pub selection_criteria: SelectionCriteria,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FailoverCriteria {
     pub status_codes: Vec<u16>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SelectionCriteria {
     #[default]
@@ -500,7 +500,7 @@ pub enum SelectionCriteria {
     MediaQualityBased,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheBehavior {
     /// Only in `cache_behaviors`; the default behavior has none.
@@ -543,7 +543,7 @@ pub struct CacheBehavior {
     pub lambda_function_associations: Vec<LambdaFunctionAssociation>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ViewerProtocolPolicy {
     AllowAll,
@@ -551,7 +551,7 @@ pub enum ViewerProtocolPolicy {
     RedirectToHttps,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardedValues {
     pub query_string: bool,
@@ -562,7 +562,7 @@ pub struct ForwardedValues {
     pub headers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardedCookies {
     pub forward: ForwardCookies,
@@ -570,7 +570,7 @@ pub struct ForwardedCookies {
     pub whitelisted_names: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ForwardCookies {
     None,
@@ -578,14 +578,14 @@ pub enum ForwardCookies {
     All,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionAssociation {
     pub event_type: FunctionEventType,
     pub function_arn: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FunctionEventType {
     ViewerRequest,
@@ -594,7 +594,7 @@ pub enum FunctionEventType {
     OriginResponse,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LambdaFunctionAssociation {
     pub event_type: FunctionEventType,
@@ -603,7 +603,7 @@ pub struct LambdaFunctionAssociation {
     pub include_body: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomErrorResponse {
     pub error_code: u16,
@@ -615,13 +615,13 @@ pub struct CustomErrorResponse {
     pub error_caching_min_ttl: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Restrictions {
     pub geo_restriction: GeoRestriction,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeoRestriction {
     pub restriction_type: GeoRestrictionType,
@@ -629,7 +629,7 @@ pub struct GeoRestriction {
     pub locations: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GeoRestrictionType {
     None,
@@ -637,7 +637,7 @@ pub enum GeoRestrictionType {
     Blacklist,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingConfig {
     pub bucket: String,

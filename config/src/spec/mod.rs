@@ -11,10 +11,10 @@ pub use balancer::*;
 pub use edge::*;
 pub use values::*;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// The `ferry:stack` tag value that marks what ferry owns in AWS.
@@ -43,7 +43,7 @@ pub struct Spec {
     pub demo_targets: Vec<DemoTarget>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DemoTarget {
     pub name: String,
@@ -51,7 +51,7 @@ pub struct DemoTarget {
 }
 
 /// What provision needs beyond the local topology.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsSection {
     pub region: String,
@@ -69,7 +69,7 @@ pub struct AwsSection {
     pub listener_certificates: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ViewerCertificate {
     #[serde(default)]
@@ -82,7 +82,7 @@ pub struct ViewerCertificate {
     pub ssl_support_method: Option<SslSupportMethod>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum SslSupportMethod {
     #[serde(rename = "sni-only")]
     SniOnly,

@@ -2,7 +2,7 @@
 //! condition values, HTTP methods and TLS/HTTP version names.
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 
 /// A byte count written as an integer or as `"512MiB"`, `"64 KB"`, `"1GiB"`.
@@ -29,6 +29,12 @@ impl ByteSize {
             _ => return None,
         };
         n.checked_mul(factor).map(ByteSize)
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
     }
 }
 
@@ -75,6 +81,16 @@ impl AttrValue {
     }
 }
 
+impl Serialize for AttrValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AttrValue::Str(v) => s.serialize_str(v),
+            AttrValue::Int(v) => s.serialize_i64(*v),
+            AttrValue::Bool(v) => s.serialize_bool(*v),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for AttrValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -109,12 +125,21 @@ pub enum ConditionValue {
     KeyValue(QueryKeyValue),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryKeyValue {
     #[serde(default)]
     pub key: Option<String>,
     pub value: String,
+}
+
+impl Serialize for ConditionValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ConditionValue::Text(v) => s.serialize_str(v),
+            ConditionValue::KeyValue(kv) => kv.serialize(s),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for ConditionValue {
@@ -138,7 +163,7 @@ impl<'de> Deserialize<'de> for ConditionValue {
 }
 
 /// The seven methods CloudFront knows; ALB accepts any token in `http-request-method`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 pub enum Method {
     GET,
     HEAD,

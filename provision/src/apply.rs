@@ -1,0 +1,629 @@
+//! Carries out a plan, step by step in its order, reporting each one; stops at the first hard
+//! failure and says what was done and what was not. Names that did not exist when the plan was
+//! made (new target groups, a new load balancer's DNS name) are resolved as they are created.
+
+use crate::aws::{aws_error, Clients};
+use crate::error::{ProvisionError, Result};
+use crate::live::{LiveState, ID_TAG, STACK_TAG};
+use crate::map::{attributes, distribution, elbv2};
+use crate::plan::{Action, Plan, Step};
+use crate::refs::{RefKind, Refs};
+use crate::resource::{Body, LiveId};
+use aws_sdk_cloudfront::types as cf;
+use aws_sdk_elasticloadbalancingv2::types as elb;
+use ferry_config::spec::{ListenerProtocol, Spec};
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What happened to each step.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Started(&'a Step),
+    Done(&'a Step, Duration),
+    Failed(&'a Step, &'a ProvisionError),
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub done: Vec<String>,
+    pub failed: Option<(String, ProvisionError)>,
+    pub not_done: Vec<String>,
+}
+
+/// How long to wait for CloudFront to deploy a disabled distribution before deleting it.
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    pub distribution_deployed: Duration,
+    pub poll: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Waits {
+        Waits {
+            distribution_deployed: Duration::from_secs(45 * 60),
+            poll: Duration::from_secs(15),
+        }
+    }
+}
+
+struct Ctx<'a> {
+    clients: &'a Clients,
+    stack: &'a str,
+    refs: Refs,
+    listener_arns: HashMap<String, String>,
+    load_balancer_arns: HashMap<String, String>,
+    /// Load balancer name → its local dns_name in the topology.
+    local_dns: HashMap<String, String>,
+    waits: Waits,
+}
+
+pub async fn apply(
+    clients: &Clients,
+    plan: &Plan,
+    live: &LiveState,
+    spec: Option<&Spec>,
+    waits: Waits,
+    progress: &mut dyn FnMut(Event),
+) -> Report {
+    let mut refs = live.refs.clone();
+    refs.strict = true;
+    let mut ctx = Ctx {
+        clients,
+        stack: &plan.stack,
+        refs,
+        listener_arns: live.listener_arns.clone(),
+        load_balancer_arns: live.load_balancer_arns.clone(),
+        local_dns: spec
+            .map(|s| {
+                s.load_balancers
+                    .iter()
+                    .map(|l| (l.name.clone(), l.dns_name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        waits,
+    };
+    let mut report = Report::default();
+    for (i, step) in plan.steps.iter().enumerate() {
+        progress(Event::Started(step));
+        let started = Instant::now();
+        match run_step(&mut ctx, step).await {
+            Ok(()) => {
+                progress(Event::Done(step, started.elapsed()));
+                report.done.push(step_line(step));
+            }
+            Err(e) => {
+                progress(Event::Failed(step, &e));
+                report.failed = Some((step_line(step), e));
+                report.not_done = plan.steps[i + 1..].iter().map(step_line).collect();
+                break;
+            }
+        }
+    }
+    report
+}
+
+pub fn step_line(step: &Step) -> String {
+    let verb = match step.action {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Replace => "replace",
+        Action::Delete => "delete",
+    };
+    format!("{verb} {}", step.title())
+}
+
+fn stack_tag_elb(stack: &str) -> elb::Tag {
+    elb::Tag::builder().key(STACK_TAG).value(stack).build()
+}
+
+fn i32_of(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+async fn run_step(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
+    let live_arn = step.live.as_ref().map(|l| l.id.arn().to_string());
+    match step.action {
+        Action::Delete => delete(ctx, step).await,
+        Action::Replace => {
+            delete(ctx, step).await?;
+            create(ctx, step).await
+        }
+        Action::Create => create(ctx, step).await,
+        Action::Update => match (&step.desired, &step.live, live_arn) {
+            (Some(desired), Some(live), Some(arn)) => update(ctx, desired, &live.body, &live.id, &arn).await,
+            _ => Err(ProvisionError::Invalid(format!("{}: nothing to update", step.title()))),
+        },
+    }
+}
+
+// ------------------------------------------------------------------ create
+
+async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
+    let Some(body) = &step.desired else {
+        return Err(ProvisionError::Invalid(format!("{}: nothing to create", step.title())));
+    };
+    let elb_client = &ctx.clients.elb;
+    match body {
+        Body::TargetGroup(tg) => {
+            let api = elbv2::target_group_to_api(tg);
+            let out = elb_client
+                .create_target_group()
+                .set_name(api.target_group_name)
+                .set_protocol(api.protocol)
+                .set_protocol_version(api.protocol_version)
+                .set_port(api.port)
+                .set_vpc_id(api.vpc_id)
+                .set_target_type(api.target_type)
+                .set_ip_address_type(api.ip_address_type)
+                .set_health_check_enabled(api.health_check_enabled)
+                .set_health_check_protocol(api.health_check_protocol)
+                .set_health_check_port(api.health_check_port)
+                .set_health_check_path(api.health_check_path)
+                .set_health_check_interval_seconds(api.health_check_interval_seconds)
+                .set_health_check_timeout_seconds(api.health_check_timeout_seconds)
+                .set_healthy_threshold_count(api.healthy_threshold_count)
+                .set_unhealthy_threshold_count(api.unhealthy_threshold_count)
+                .set_matcher(api.matcher)
+                .tags(stack_tag_elb(ctx.stack))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateTargetGroup", &tg.name, e))?;
+            let arn = out
+                .target_groups
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|g| g.target_group_arn)
+                .ok_or_else(|| ProvisionError::shape(&tg.name, "CreateTargetGroup returned no ARN"))?;
+            ctx.refs.insert(RefKind::TargetGroup, &tg.name, &arn);
+            let writes = attributes::changes(attributes::TARGET_GROUP, &Default::default(), &tg.attributes);
+            tg_attributes(ctx, &tg.name, &arn, writes).await
+        }
+        Body::Targets(t) => {
+            let arn = ctx.refs.id(RefKind::TargetGroup, &t.target_group)?;
+            register(ctx, &t.target_group, &arn, &t.targets, &[]).await
+        }
+        Body::LoadBalancer(lb) => {
+            let out = elb_client
+                .create_load_balancer()
+                .name(&lb.name)
+                .set_subnets(Some(lb.subnets.clone()))
+                .set_security_groups((!lb.security_groups.is_empty()).then(|| lb.security_groups.clone()))
+                .scheme(elb::LoadBalancerSchemeEnum::from(
+                    crate::names::api_name(&lb.scheme.unwrap_or(ferry_config::spec::Scheme::InternetFacing)).as_str(),
+                ))
+                .r#type(elb::LoadBalancerTypeEnum::Application)
+                .ip_address_type(elb::IpAddressType::from(lb.ip_address_type.as_deref().unwrap_or("ipv4")))
+                .tags(stack_tag_elb(ctx.stack))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateLoadBalancer", &lb.name, e))?;
+            let created = out
+                .load_balancers
+                .unwrap_or_default()
+                .into_iter()
+                .next()
+                .ok_or_else(|| ProvisionError::shape(&lb.name, "CreateLoadBalancer returned nothing"))?;
+            let arn = created.load_balancer_arn.clone().unwrap_or_default();
+            if let (Some(local), Some(dns)) = (ctx.local_dns.get(&lb.name), &created.dns_name) {
+                ctx.refs.insert(RefKind::LoadBalancerDns, local, dns);
+            }
+            ctx.load_balancer_arns.insert(lb.name.clone(), arn.clone());
+            let writes = attributes::changes(attributes::LOAD_BALANCER, &Default::default(), &lb.attributes);
+            lb_attributes(ctx, &lb.name, &arn, writes).await
+        }
+        Body::Listener(l) => {
+            let lb_arn = ctx
+                .load_balancer_arns
+                .get(&l.load_balancer)
+                .cloned()
+                .ok_or_else(|| ProvisionError::Invalid(format!("load balancer {} does not exist", l.load_balancer)))?;
+            let (ssl_policy, certificates, alpn) = listener_tls(l);
+            let actions = actions(&l.default_actions, &ctx.refs)?;
+            let out = elb_client
+                .create_listener()
+                .load_balancer_arn(lb_arn)
+                .port(i32::from(l.port))
+                .protocol(elb::ProtocolEnum::from(crate::names::api_name(&l.protocol).as_str()))
+                .set_ssl_policy(ssl_policy)
+                .set_certificates(certificates)
+                .set_alpn_policy(alpn)
+                .set_default_actions(Some(actions))
+                .tags(stack_tag_elb(ctx.stack))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateListener", body.key(), e))?;
+            let arn = out
+                .listeners
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|l| l.listener_arn)
+                .ok_or_else(|| ProvisionError::shape(body.key(), "CreateListener returned no ARN"))?;
+            ctx.listener_arns.insert(body.key(), arn);
+            Ok(())
+        }
+        Body::Rule(r) => {
+            let listener = format!("{}:{}", r.load_balancer, r.port);
+            let listener_arn = ctx
+                .listener_arns
+                .get(&listener)
+                .cloned()
+                .ok_or_else(|| ProvisionError::Invalid(format!("listener {listener} does not exist")))?;
+            let actions = actions(&r.actions, &ctx.refs)?;
+            elb_client
+                .create_rule()
+                .listener_arn(listener_arn)
+                .priority(i32_of(r.priority))
+                .set_conditions(Some(r.conditions.iter().map(elbv2::condition_to_api).collect()))
+                .set_actions(Some(actions))
+                .tags(stack_tag_elb(ctx.stack))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateRule", body.key(), e))?;
+            Ok(())
+        }
+        Body::Distribution(d) => {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|t| t.as_nanos())
+                .unwrap_or_default();
+            let caller_reference = format!("ferry-{}-{}-{nanos}", ctx.stack, d.distribution.id);
+            let config = distribution::to_api(d, &caller_reference, &ctx.refs)?;
+            let tags = cf::Tags::builder()
+                .items(cf::Tag::builder().key(STACK_TAG).value(ctx.stack).build()?)
+                .items(cf::Tag::builder().key(ID_TAG).value(&d.distribution.id).build()?)
+                .build();
+            ctx.clients
+                .cloudfront
+                .create_distribution_with_tags()
+                .distribution_config_with_tags(
+                    cf::DistributionConfigWithTags::builder()
+                        .distribution_config(config)
+                        .tags(tags)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateDistributionWithTags", &d.distribution.id, e))?;
+            Ok(())
+        }
+    }
+}
+
+fn listener_tls(l: &elbv2::ListenerState) -> (Option<String>, Option<Vec<elb::Certificate>>, Option<Vec<String>>) {
+    if l.protocol != ListenerProtocol::HTTPS {
+        return (None, None, None);
+    }
+    (
+        Some(l.ssl_policy.clone().unwrap_or_else(|| elbv2::DEFAULT_SSL_POLICY.to_string())),
+        l.certificate_arn
+            .as_ref()
+            .map(|arn| vec![elb::Certificate::builder().certificate_arn(arn).build()]),
+        l.alpn_policy.as_ref().map(|a| vec![a.clone()]),
+    )
+}
+
+fn actions(actions: &[ferry_config::spec::Action], refs: &Refs) -> Result<Vec<elb::Action>> {
+    actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| elbv2::action_to_api(a, i, refs))
+        .collect()
+}
+
+async fn tg_attributes(ctx: &Ctx<'_>, name: &str, arn: &str, writes: Vec<(String, String)>) -> Result<()> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let attrs = writes
+        .into_iter()
+        .map(|(k, v)| elb::TargetGroupAttribute::builder().key(k).value(v).build())
+        .collect();
+    ctx.clients
+        .elb
+        .modify_target_group_attributes()
+        .target_group_arn(arn)
+        .set_attributes(Some(attrs))
+        .send()
+        .await
+        .map_err(|e| aws_error("ModifyTargetGroupAttributes", name, e))?;
+    Ok(())
+}
+
+async fn lb_attributes(ctx: &Ctx<'_>, name: &str, arn: &str, writes: Vec<(String, String)>) -> Result<()> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let attrs = writes
+        .into_iter()
+        .map(|(k, v)| elb::LoadBalancerAttribute::builder().key(k).value(v).build())
+        .collect();
+    ctx.clients
+        .elb
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .set_attributes(Some(attrs))
+        .send()
+        .await
+        .map_err(|e| aws_error("ModifyLoadBalancerAttributes", name, e))?;
+    Ok(())
+}
+
+async fn register(
+    ctx: &Ctx<'_>,
+    name: &str,
+    arn: &str,
+    desired: &[elbv2::TargetRef],
+    live: &[elbv2::TargetRef],
+) -> Result<()> {
+    let describe = |t: &elbv2::TargetRef| {
+        elb::TargetDescription::builder()
+            .id(&t.id)
+            .port(i32::from(t.port))
+            .build()
+    };
+    let add: Vec<_> = desired.iter().filter(|t| !live.contains(t)).map(describe).collect();
+    let remove: Vec<_> = live.iter().filter(|t| !desired.contains(t)).map(describe).collect();
+    if !add.is_empty() {
+        ctx.clients
+            .elb
+            .register_targets()
+            .target_group_arn(arn)
+            .set_targets(Some(add))
+            .send()
+            .await
+            .map_err(|e| aws_error("RegisterTargets", name, e))?;
+    }
+    if !remove.is_empty() {
+        ctx.clients
+            .elb
+            .deregister_targets()
+            .target_group_arn(arn)
+            .set_targets(Some(remove))
+            .send()
+            .await
+            .map_err(|e| aws_error("DeregisterTargets", name, e))?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ update
+
+async fn update(ctx: &mut Ctx<'_>, desired: &Body, live: &Body, id: &LiveId, arn: &str) -> Result<()> {
+    let elb_client = &ctx.clients.elb;
+    match (desired, live) {
+        (Body::TargetGroup(d), Body::TargetGroup(l)) => {
+            if d.health_check != l.health_check {
+                let api = elbv2::target_group_to_api(d);
+                elb_client
+                    .modify_target_group()
+                    .target_group_arn(arn)
+                    .set_health_check_enabled(api.health_check_enabled)
+                    .set_health_check_protocol(api.health_check_protocol)
+                    .set_health_check_port(api.health_check_port)
+                    .set_health_check_path(api.health_check_path)
+                    .set_health_check_interval_seconds(api.health_check_interval_seconds)
+                    .set_health_check_timeout_seconds(api.health_check_timeout_seconds)
+                    .set_healthy_threshold_count(api.healthy_threshold_count)
+                    .set_unhealthy_threshold_count(api.unhealthy_threshold_count)
+                    .set_matcher(api.matcher)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ModifyTargetGroup", &d.name, e))?;
+            }
+            let writes = attributes::changes(attributes::TARGET_GROUP, &l.attributes, &d.attributes);
+            tg_attributes(ctx, &d.name, arn, writes).await
+        }
+        (Body::Targets(d), Body::Targets(l)) => register(ctx, &d.target_group, arn, &d.targets, &l.targets).await,
+        (Body::LoadBalancer(d), Body::LoadBalancer(l)) => {
+            if d.subnets != l.subnets {
+                elb_client
+                    .set_subnets()
+                    .load_balancer_arn(arn)
+                    .set_subnets(Some(d.subnets.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("SetSubnets", &d.name, e))?;
+            }
+            if d.security_groups != l.security_groups {
+                elb_client
+                    .set_security_groups()
+                    .load_balancer_arn(arn)
+                    .set_security_groups(Some(d.security_groups.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("SetSecurityGroups", &d.name, e))?;
+            }
+            if d.ip_address_type != l.ip_address_type {
+                elb_client
+                    .set_ip_address_type()
+                    .load_balancer_arn(arn)
+                    .ip_address_type(elb::IpAddressType::from(d.ip_address_type.as_deref().unwrap_or("ipv4")))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("SetIpAddressType", &d.name, e))?;
+            }
+            let writes = attributes::changes(attributes::LOAD_BALANCER, &l.attributes, &d.attributes);
+            lb_attributes(ctx, &d.name, arn, writes).await
+        }
+        (Body::Listener(d), Body::Listener(_)) => {
+            let (ssl_policy, certificates, alpn) = listener_tls(d);
+            let actions = actions(&d.default_actions, &ctx.refs)?;
+            elb_client
+                .modify_listener()
+                .listener_arn(arn)
+                .protocol(elb::ProtocolEnum::from(crate::names::api_name(&d.protocol).as_str()))
+                .set_ssl_policy(ssl_policy)
+                .set_certificates(certificates)
+                .set_alpn_policy(alpn)
+                .set_default_actions(Some(actions))
+                .send()
+                .await
+                .map_err(|e| aws_error("ModifyListener", desired.key(), e))?;
+            Ok(())
+        }
+        (Body::Rule(d), Body::Rule(_)) => {
+            let actions = actions(&d.actions, &ctx.refs)?;
+            elb_client
+                .modify_rule()
+                .rule_arn(arn)
+                .set_conditions(Some(d.conditions.iter().map(elbv2::condition_to_api).collect()))
+                .set_actions(Some(actions))
+                .send()
+                .await
+                .map_err(|e| aws_error("ModifyRule", desired.key(), e))?;
+            Ok(())
+        }
+        (Body::Distribution(d), Body::Distribution(_)) => {
+            let LiveId::Distribution { id, caller_reference, .. } = id else {
+                return Err(ProvisionError::Invalid(format!("distribution {}: no id", d.distribution.id)));
+            };
+            let config = distribution::to_api(d, caller_reference, &ctx.refs)?;
+            // The ETag read at plan time may be stale; If-Match needs the current one.
+            let etag = current_etag(ctx, id).await?;
+            ctx.clients
+                .cloudfront
+                .update_distribution()
+                .id(id)
+                .if_match(etag)
+                .distribution_config(config)
+                .send()
+                .await
+                .map_err(|e| aws_error("UpdateDistribution", &d.distribution.id, e))?;
+            Ok(())
+        }
+        _ => Err(ProvisionError::Invalid(format!("{}: kinds differ", desired.key()))),
+    }
+}
+
+async fn current_etag(ctx: &Ctx<'_>, id: &str) -> Result<String> {
+    let got = ctx
+        .clients
+        .cloudfront
+        .get_distribution_config()
+        .id(id)
+        .send()
+        .await
+        .map_err(|e| aws_error("GetDistributionConfig", id, e))?;
+    Ok(got.e_tag.unwrap_or_default())
+}
+
+// ------------------------------------------------------------------ delete
+
+async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
+    let Some(live) = &step.live else {
+        return Err(ProvisionError::Invalid(format!("{}: nothing to delete", step.title())));
+    };
+    let arn = live.id.arn().to_string();
+    let elb_client = &ctx.clients.elb;
+    match &live.body {
+        Body::TargetGroup(tg) => {
+            // A load balancer deleted just before may still hold the group for a moment.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                match elb_client.delete_target_group().target_group_arn(&arn).send().await {
+                    Ok(_) => return Ok(()),
+                    Err(e)
+                        if Instant::now() < deadline
+                            && e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) =>
+                    {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Err(e) => return Err(aws_error("DeleteTargetGroup", &tg.name, e)),
+                }
+            }
+        }
+        Body::Targets(t) => register(ctx, &t.target_group, &arn, &[], &t.targets).await,
+        Body::LoadBalancer(lb) => {
+            elb_client
+                .delete_load_balancer()
+                .load_balancer_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteLoadBalancer", &lb.name, e))?;
+            Ok(())
+        }
+        Body::Listener(_) => {
+            elb_client
+                .delete_listener()
+                .listener_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteListener", live.body.key(), e))?;
+            Ok(())
+        }
+        Body::Rule(_) => {
+            elb_client
+                .delete_rule()
+                .rule_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteRule", live.body.key(), e))?;
+            Ok(())
+        }
+        Body::Distribution(d) => {
+            let LiveId::Distribution { id, .. } = &live.id else {
+                return Err(ProvisionError::Invalid(format!("distribution {}: no id", d.distribution.id)));
+            };
+            delete_distribution(ctx, &d.distribution.id, id).await
+        }
+    }
+}
+
+/// CloudFront deletes only a disabled, deployed distribution: disable it, wait, delete.
+async fn delete_distribution(ctx: &Ctx<'_>, name: &str, id: &str) -> Result<()> {
+    let cf_client = &ctx.clients.cloudfront;
+    let got = cf_client
+        .get_distribution_config()
+        .id(id)
+        .send()
+        .await
+        .map_err(|e| aws_error("GetDistributionConfig", name, e))?;
+    let mut etag = got.e_tag.unwrap_or_default();
+    let config = got
+        .distribution_config
+        .ok_or_else(|| ProvisionError::shape(name, "no DistributionConfig"))?;
+    if config.enabled {
+        let mut disabled = config;
+        disabled.enabled = false;
+        let out = cf_client
+            .update_distribution()
+            .id(id)
+            .if_match(&etag)
+            .distribution_config(disabled)
+            .send()
+            .await
+            .map_err(|e| aws_error("UpdateDistribution (disable)", name, e))?;
+        etag = out.e_tag.unwrap_or(etag);
+    }
+    let deadline = Instant::now() + ctx.waits.distribution_deployed;
+    loop {
+        let got = cf_client
+            .get_distribution()
+            .id(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetDistribution", name, e))?;
+        let status = got.distribution.map(|d| d.status).unwrap_or_default();
+        if let Some(e) = got.e_tag {
+            etag = e;
+        }
+        if status == "Deployed" {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(ProvisionError::Invalid(format!(
+                "distribution {name} ({id}) is disabled but still {status}: run destroy again once it is Deployed"
+            )));
+        }
+        tokio::time::sleep(ctx.waits.poll).await;
+    }
+    cf_client
+        .delete_distribution()
+        .id(id)
+        .if_match(etag)
+        .send()
+        .await
+        .map_err(|e| aws_error("DeleteDistribution", name, e))?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! The AWS clients: the standard credential chain, `--profile`, `--region`, `--endpoint-url`, one
+//! rustls (on ring) HTTP client, and retries with backoff on throttling.
+
+use crate::error::ProvisionError;
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use std::time::Duration;
+
+/// Where and as whom to talk to AWS.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Clients {
+    pub cloudfront: aws_sdk_cloudfront::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub region: String,
+}
+
+/// Clients for `region` (the topology's `[aws] region` unless `--region` overrides it).
+/// CloudFront is global: its API lives in us-east-1 whatever the stack's region.
+pub async fn connect(options: &AwsOptions, topology_region: Option<&str>) -> Clients {
+    let region = options
+        .region
+        .clone()
+        .or_else(|| topology_region.map(str::to_string))
+        .unwrap_or_else(|| "us-east-1".to_string());
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.clone()))
+        .http_client(http)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(6)
+                .with_initial_backoff(Duration::from_millis(200)),
+        );
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    let cf_config = aws_sdk_cloudfront::config::Builder::from(&config)
+        .region(Region::new(if options.endpoint_url.is_some() {
+            region.clone()
+        } else {
+            "us-east-1".to_string()
+        }))
+        .build();
+    Clients {
+        cloudfront: aws_sdk_cloudfront::Client::from_conf(cf_config),
+        elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+        region,
+    }
+}
+
+/// An SDK error with everything it says (service code, message, request id).
+pub fn aws_error(
+    operation: &'static str,
+    resource: impl Into<String>,
+    error: impl std::error::Error,
+) -> ProvisionError {
+    ProvisionError::Aws {
+        operation,
+        resource: resource.into(),
+        message: DisplayErrorContext(&error).to_string(),
+    }
+}

@@ -1,0 +1,267 @@
+//! The topology as the resources ferry would have in AWS, in canonical form, plus notes on what
+//! stays local. Checks what AWS requires (certificates, subnets, a VPC) before anything changes.
+
+use crate::error::{ProvisionError, Result};
+use crate::map::distribution::{self, DistributionState};
+use crate::map::elbv2::{self, ListenerState, RuleState, TargetRef, TargetsState};
+use crate::refs::Refs;
+use crate::resource::Body;
+use ferry_config::spec::{self, ListenerProtocol, Spec, TargetType};
+use std::net::IpAddr;
+
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub stack: String,
+    pub resources: Vec<Body>,
+    /// What the topology has that is not provisioned, and why.
+    pub notes: Vec<String>,
+}
+
+/// The region of an ACM certificate ARN (`arn:aws:acm:REGION:ACCOUNT:certificate/ID`).
+fn arn_region(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("arn"), Some(_), Some("acm"), Some(region)) => Some(region),
+        _ => None,
+    }
+}
+
+pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    let mut resources = Vec::new();
+    let needs_aws = !spec.distributions.is_empty()
+        || !spec.load_balancers.is_empty()
+        || !spec.target_groups.is_empty();
+    let aws = match &spec.aws {
+        Some(aws) => aws,
+        None if needs_aws => {
+            return Err(ProvisionError::Invalid(
+                "the topology has no [aws] section: provisioning needs at least `region`, and \
+                 `vpc_id` and `subnets` for load balancers and target groups"
+                    .into(),
+            ))
+        }
+        None => {
+            return Ok(Desired {
+                stack: spec.stack.clone(),
+                resources,
+                notes,
+            })
+        }
+    };
+
+    // ---------------------------------------------------------------- local-only parts
+    if spec.edge.is_some() {
+        notes.push("[edge] (local listeners, cache size, certificate files) is local only: CloudFront runs the edge".into());
+    }
+    if !spec.resolve.is_empty() {
+        notes.push("[resolve] is local only: AWS resolves names with DNS".into());
+    }
+    if !spec.demo_targets.is_empty() {
+        notes.push("[[demo_targets]] are local only".into());
+    }
+    for (kind, count) in [
+        ("cache_policies", spec.cache_policies.len()),
+        ("origin_request_policies", spec.origin_request_policies.len()),
+        ("response_headers_policies", spec.response_headers_policies.len()),
+    ] {
+        if count > 0 {
+            problems.push(format!(
+                "{kind}: ferry does not provision custom CloudFront policies yet; use the Managed-* \
+                 policies or create them in AWS and reference them by name"
+            ));
+        }
+    }
+
+    // ---------------------------------------------------------------- target groups
+    if !spec.target_groups.is_empty() && aws.vpc_id.is_none() {
+        problems.push("[aws] vpc_id: target groups need the VPC they live in".into());
+    }
+    for tg in &spec.target_groups {
+        let mut tg = tg.clone();
+        let all_ips = !tg.targets.is_empty()
+            && tg.targets.iter().all(|t| t.id.parse::<IpAddr>().is_ok());
+        if tg.target_type.is_none() && all_ips {
+            tg.target_type = Some(TargetType::Ip);
+            notes.push(format!(
+                "target group {}: target_type is not set and the targets are IP addresses, so it is provisioned as \"ip\"",
+                tg.name
+            ));
+        }
+        if tg.targets.iter().any(|t| !t.zone.is_empty()) {
+            notes.push(format!(
+                "target group {}: target zones are local only (AWS places a target by its address)",
+                tg.name
+            ));
+        }
+        let mut targets: Vec<TargetRef> = tg
+            .targets
+            .iter()
+            .map(|t| TargetRef {
+                id: t.id.clone(),
+                port: t.port.unwrap_or(tg.port),
+            })
+            .collect();
+        targets.sort();
+        targets.dedup();
+        resources.push(Body::TargetGroup(elbv2::target_group_state(
+            &tg,
+            aws.vpc_id.as_deref(),
+        )));
+        resources.push(Body::Targets(TargetsState {
+            target_group: tg.name.clone(),
+            targets,
+        }));
+    }
+
+    // ---------------------------------------------------------------- load balancers
+    for lb in &spec.load_balancers {
+        let mut subnets = Vec::new();
+        for zone in lb.nodes.keys() {
+            match aws.subnets.get(zone) {
+                Some(s) => subnets.push(s.clone()),
+                None => problems.push(format!(
+                    "load balancer {}: zone {zone:?} has no subnet in [aws] subnets",
+                    lb.name
+                )),
+            }
+        }
+        subnets.sort();
+        subnets.dedup();
+        if subnets.len() < 2 {
+            problems.push(format!(
+                "load balancer {}: an Application Load Balancer needs subnets in at least two zones ([aws] subnets for its nodes' zones)",
+                lb.name
+            ));
+        }
+        notes.push(format!(
+            "load balancer {}: dns_name {:?} and nodes are local only; distributions' origins that name it get its AWS DNS name",
+            lb.name, lb.dns_name
+        ));
+        resources.push(Body::LoadBalancer(elbv2::load_balancer_state(
+            lb,
+            subnets,
+            &aws.security_groups,
+        )));
+        for l in &lb.listeners {
+            let what = format!("listener {}:{}", lb.name, l.port);
+            let certificate_arn = aws.listener_certificates.get(&l.port.to_string()).cloned();
+            if l.protocol == ListenerProtocol::HTTPS && certificate_arn.is_none() {
+                problems.push(format!(
+                    "{what}: an HTTPS listener needs an ACM certificate: add `{} = \"arn:aws:acm:...\"` to [aws] listener_certificates",
+                    l.port
+                ));
+            }
+            if l.default_certificate.is_some() || !l.certificates.is_empty() {
+                notes.push(format!(
+                    "{what}: certificate files are local only (AWS uses [aws] listener_certificates)"
+                ));
+            }
+            if !l.attributes.is_empty() {
+                notes.push(format!("{what}: listener attributes are not provisioned"));
+            }
+            resources.push(Body::Listener(ListenerState {
+                load_balancer: lb.name.clone(),
+                port: l.port,
+                protocol: l.protocol,
+                ssl_policy: l
+                    .ssl_policy
+                    .clone()
+                    .filter(|p| p != elbv2::DEFAULT_SSL_POLICY),
+                certificate_arn,
+                alpn_policy: l.alpn_policy.clone().filter(|a| a != "None"),
+                default_actions: elbv2::canonical_actions(&what, &l.default_actions, refs)?,
+            }));
+            for r in &l.rules {
+                let what = format!("{what} priority {}", r.priority);
+                resources.push(Body::Rule(RuleState {
+                    load_balancer: lb.name.clone(),
+                    port: l.port,
+                    priority: r.priority,
+                    conditions: elbv2::canonical_conditions(&what, &r.conditions)?,
+                    actions: elbv2::canonical_actions(&what, &r.actions, refs)?,
+                }));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- distributions
+    for d in &spec.distributions {
+        let viewer_certificate = if d.aliases.is_empty() {
+            None
+        } else {
+            match &aws.viewer_certificate {
+                Some(vc) => {
+                    if let Some(arn) = &vc.acm_certificate_arn {
+                        if arn_region(arn) != Some("us-east-1") {
+                            problems.push(format!(
+                                "[aws] viewer_certificate.acm_certificate_arn: CloudFront only uses ACM certificates from us-east-1, not {arn:?}"
+                            ));
+                        }
+                    } else if vc.iam_certificate_id.is_none() {
+                        problems.push(format!(
+                            "distribution {}: aliases need a certificate that covers them: set [aws] viewer_certificate.acm_certificate_arn",
+                            d.id
+                        ));
+                    }
+                    Some(vc.clone())
+                }
+                None => {
+                    problems.push(format!(
+                        "distribution {}: aliases need a certificate that covers them: set [aws] viewer_certificate.acm_certificate_arn (us-east-1)",
+                        d.id
+                    ));
+                    None
+                }
+            }
+        };
+        if d.origins.iter().any(|o| {
+            o.custom_origin_config
+                .as_ref()
+                .is_some_and(|c| c.ca_bundle.is_some())
+        }) {
+            notes.push(format!(
+                "distribution {}: origins' ca_bundle is local only (CloudFront trusts public CAs)",
+                d.id
+            ));
+        }
+        if viewer_certificate.is_none()
+            && d.minimum_protocol_version != spec::MinimumProtocolVersion::default()
+        {
+            notes.push(format!(
+                "distribution {}: minimum_protocol_version applies only with a certificate of your own; CloudFront's default certificate allows TLSv1",
+                d.id
+            ));
+        }
+        let state = DistributionState {
+            distribution: d.clone(),
+            viewer_certificate,
+        };
+        resources.push(Body::Distribution(distribution::canonical(&state, refs)?));
+    }
+
+    if problems.is_empty() {
+        Ok(Desired {
+            stack: spec.stack.clone(),
+            resources,
+            notes,
+        })
+    } else {
+        Err(ProvisionError::Invalid(problems.join("\n")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acm_arn_regions() {
+        assert_eq!(
+            arn_region("arn:aws:acm:us-east-1:111122223333:certificate/abc"),
+            Some("us-east-1")
+        );
+        assert_eq!(arn_region("arn:aws:iam::1:server-certificate/x"), None);
+    }
+}

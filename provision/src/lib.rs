@@ -1,0 +1,39 @@
+//! ferry-provision: the topology on real CloudFront and ALB. `plan` reads the live state of a
+//! stack (what carries its `ferry:stack` tag) and diffs it against the topology; `apply` carries
+//! the plan out in dependency order; `destroy` removes the stack; `import` writes a topology from
+//! live resources. The mapping between the topology and the APIs is pure (`map`), as are the
+//! diff and the plan; only `aws`, `live`, `apply` and `destroy` talk to AWS.
+
+pub mod desired;
+pub mod diff;
+pub mod error;
+pub mod map;
+pub mod names;
+pub mod plan;
+pub mod refs;
+pub mod resource;
+
+pub use error::{ProvisionError, Result};
+
+pub mod apply;
+pub mod aws;
+pub mod import;
+pub mod live;
+pub mod render;
+
+use ferry_config::spec::Spec;
+
+/// The plan that takes the stack in AWS to the topology, and the live state it was made from.
+pub async fn plan_topology(clients: &aws::Clients, spec: &Spec) -> Result<(plan::Plan, live::LiveState)> {
+    let live = live::read(clients, &spec.stack, Some(spec)).await?;
+    let desired = desired::desired(spec, &live.refs)?;
+    let plan = plan::plan(&desired.stack, &desired.resources, &live.resources, desired.notes);
+    Ok((plan, live))
+}
+
+/// The plan that deletes everything the stack owns.
+pub async fn plan_destroy(clients: &aws::Clients, stack: &str) -> Result<(plan::Plan, live::LiveState)> {
+    let live = live::read(clients, stack, None).await?;
+    let plan = plan::plan(stack, &[], &live.resources, Vec::new());
+    Ok((plan, live))
+}

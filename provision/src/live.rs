@@ -1,0 +1,380 @@
+//! Reads what a stack has in AWS (only resources tagged `ferry:stack = <stack>`), concurrently, into
+//! the same canonical resources the topology maps to.
+
+use crate::aws::{aws_error, Clients};
+use crate::error::{ProvisionError, Result};
+use crate::map::distribution;
+use crate::map::elbv2::{self, TargetRef, TargetsState};
+use crate::refs::{RefKind, Refs};
+use crate::resource::{Body, LiveId, LiveResource};
+use aws_sdk_elasticloadbalancingv2::types as elb;
+use ferry_config::spec::Spec;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use std::collections::HashMap;
+
+pub const STACK_TAG: &str = "ferry:stack";
+/// A distribution's id in the topology (AWS gives it another).
+pub const ID_TAG: &str = "ferry:id";
+/// How many AWS calls are in flight at once.
+const CONCURRENCY: usize = 8;
+
+/// A live load balancer's facts that the topology keeps apart (import needs them).
+#[derive(Debug, Clone)]
+pub struct LoadBalancerFacts {
+    pub name: String,
+    pub arn: String,
+    pub dns_name: String,
+    pub vpc_id: Option<String>,
+    /// Availability zone → subnet.
+    pub zones: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LiveState {
+    pub resources: Vec<LiveResource>,
+    pub refs: Refs,
+    pub load_balancers: Vec<LoadBalancerFacts>,
+    /// Listener key (`lb:port`) → ARN, for rules created under existing listeners.
+    pub listener_arns: HashMap<String, String>,
+    pub load_balancer_arns: HashMap<String, String>,
+}
+
+fn owned(tags: &[(String, String)], stack: &str) -> bool {
+    tags.iter().any(|(k, v)| k == STACK_TAG && v == stack)
+}
+
+/// Reads the stack. `spec` (the topology, when there is one) maps load balancers' AWS DNS names
+/// back to the topology's local `dns_name`s.
+pub async fn read(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result<LiveState> {
+    let (elb_part, cf_part) = tokio::join!(
+        read_elb(clients, stack),
+        list_distributions(clients, stack)
+    );
+    let mut state = elb_part?;
+    if let Some(spec) = spec {
+        for lb in &spec.load_balancers {
+            if let Some(facts) = state.load_balancers.iter().find(|f| f.name == lb.name) {
+                state
+                    .refs
+                    .insert(RefKind::LoadBalancerDns, &lb.dns_name, &facts.dns_name);
+            }
+        }
+    }
+    for (id, arn, etag, config) in cf_part? {
+        let caller_reference = config.caller_reference.clone();
+        let body = distribution::from_api(&id.0, &config, &state.refs)?;
+        state.resources.push(LiveResource {
+            body: Body::Distribution(body),
+            id: LiveId::Distribution {
+                id: id.1,
+                arn,
+                etag,
+                caller_reference,
+            },
+        });
+    }
+    Ok(state)
+}
+
+type LiveDistribution = (
+    (String, String),
+    String,
+    String,
+    aws_sdk_cloudfront::types::DistributionConfig,
+);
+
+/// The stack's distributions: ((topology id, AWS id), ARN, ETag, config).
+async fn list_distributions(clients: &Clients, stack: &str) -> Result<Vec<LiveDistribution>> {
+    let cf = &clients.cloudfront;
+    let mut summaries = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = cf
+            .list_distributions()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("ListDistributions", "", e))?;
+        let list = page.distribution_list;
+        let Some(list) = list else { break };
+        summaries.extend(list.items.unwrap_or_default());
+        match list.next_marker.filter(|m| list.is_truncated && !m.is_empty()) {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
+    let tagged: Vec<Option<(String, String, String)>> = stream::iter(summaries)
+        .map(|s| async move {
+            let tags = cf
+                .list_tags_for_resource()
+                .resource(&s.arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("ListTagsForResource", &s.arn, e))?;
+            let tags: Vec<(String, String)> = tags
+                .tags
+                .and_then(|t| t.items)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.value.unwrap_or_default()))
+                .collect();
+            if !owned(&tags, stack) {
+                return Ok::<_, ProvisionError>(None);
+            }
+            let topology_id = tags
+                .iter()
+                .find(|(k, _)| k == ID_TAG)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| s.id.clone());
+            Ok(Some((topology_id, s.id, s.arn)))
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    stream::iter(tagged.into_iter().flatten())
+        .map(|(topology_id, id, arn)| async move {
+            let got = cf
+                .get_distribution_config()
+                .id(&id)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetDistributionConfig", &id, e))?;
+            let config = got.distribution_config.ok_or_else(|| {
+                ProvisionError::shape(format!("distribution {id}"), "no DistributionConfig")
+            })?;
+            Ok(((topology_id, id), arn, got.e_tag.unwrap_or_default(), config))
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+/// Tags of ELBv2 resources, 20 ARNs per call as the API allows.
+async fn elb_tags(clients: &Clients, arns: &[String]) -> Result<HashMap<String, Vec<(String, String)>>> {
+    let chunks: Vec<Vec<String>> = arns.chunks(20).map(<[String]>::to_vec).collect();
+    let answers: Vec<Vec<elb::TagDescription>> = stream::iter(chunks)
+        .map(|chunk| async move {
+            let out = clients
+                .elb
+                .describe_tags()
+                .set_resource_arns(Some(chunk))
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeTags", "", e))?;
+            Ok::<_, ProvisionError>(out.tag_descriptions.unwrap_or_default())
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(answers
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            let tags = d
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
+                .collect();
+            Some((d.resource_arn?, tags))
+        })
+        .collect())
+}
+
+async fn all_target_groups(clients: &Clients) -> Result<Vec<elb::TargetGroup>> {
+    let mut out = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = clients
+            .elb
+            .describe_target_groups()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeTargetGroups", "", e))?;
+        out.extend(page.target_groups.unwrap_or_default());
+        match page.next_marker {
+            Some(m) if !m.is_empty() => marker = Some(m),
+            _ => return Ok(out),
+        }
+    }
+}
+
+async fn all_load_balancers(clients: &Clients) -> Result<Vec<elb::LoadBalancer>> {
+    let mut out = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = clients
+            .elb
+            .describe_load_balancers()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeLoadBalancers", "", e))?;
+        out.extend(page.load_balancers.unwrap_or_default());
+        match page.next_marker {
+            Some(m) if !m.is_empty() => marker = Some(m),
+            _ => return Ok(out),
+        }
+    }
+}
+
+async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
+    let mut state = LiveState {
+        refs: Refs::new(),
+        ..LiveState::default()
+    };
+    let (groups, balancers) = tokio::join!(all_target_groups(clients), all_load_balancers(clients));
+    let (groups, balancers) = (groups?, balancers?);
+    for g in &groups {
+        if let (Some(name), Some(arn)) = (&g.target_group_name, &g.target_group_arn) {
+            state.refs.insert(RefKind::TargetGroup, name, arn);
+        }
+    }
+    let mut arns: Vec<String> = groups.iter().filter_map(|g| g.target_group_arn.clone()).collect();
+    arns.extend(balancers.iter().filter_map(|b| b.load_balancer_arn.clone()));
+    let tags = elb_tags(clients, &arns).await?;
+    let is_owned = |arn: &Option<String>| {
+        arn.as_ref()
+            .and_then(|a| tags.get(a))
+            .is_some_and(|t| owned(t, stack))
+    };
+    let groups: Vec<elb::TargetGroup> = groups.into_iter().filter(|g| is_owned(&g.target_group_arn)).collect();
+    let balancers: Vec<elb::LoadBalancer> = balancers
+        .into_iter()
+        .filter(|b| is_owned(&b.load_balancer_arn))
+        .collect();
+
+    // Target groups: attributes and targets.
+    let elb_client = &clients.elb;
+    let group_parts: Vec<(LiveResource, LiveResource)> = stream::iter(groups)
+        .map(|g| async move {
+            let arn = g.target_group_arn.clone().unwrap_or_default();
+            let (attrs, health) = tokio::join!(
+                elb_client.describe_target_group_attributes().target_group_arn(&arn).send(),
+                elb_client.describe_target_health().target_group_arn(&arn).send(),
+            );
+            let attrs = attrs.map_err(|e| aws_error("DescribeTargetGroupAttributes", &arn, e))?;
+            let health = health.map_err(|e| aws_error("DescribeTargetHealth", &arn, e))?;
+            let state = elbv2::target_group_from_api(&g, attrs.attributes.as_deref().unwrap_or_default())?;
+            let mut targets: Vec<TargetRef> = health
+                .target_health_descriptions
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| {
+                    // A draining target is on its way out: it is not part of the stack any more.
+                    d.target_health.as_ref().and_then(|h| h.state.as_ref())
+                        != Some(&elb::TargetHealthStateEnum::Draining)
+                })
+                .filter_map(|d| d.target)
+                .filter_map(|t| {
+                    Some(TargetRef {
+                        id: t.id?,
+                        port: t.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(state.port),
+                    })
+                })
+                .collect();
+            targets.sort();
+            let targets = LiveResource {
+                body: Body::Targets(TargetsState {
+                    target_group: state.name.clone(),
+                    targets,
+                }),
+                id: LiveId::Arn(arn.clone()),
+            };
+            Ok::<_, ProvisionError>((
+                LiveResource {
+                    body: Body::TargetGroup(state),
+                    id: LiveId::Arn(arn),
+                },
+                targets,
+            ))
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (g, t) in group_parts {
+        state.resources.push(g);
+        state.resources.push(t);
+    }
+
+    // Load balancers: attributes, listeners, rules.
+    let refs = &state.refs;
+    type LbParts = (LoadBalancerFacts, Vec<LiveResource>, Vec<(String, String)>);
+    let lb_parts: Vec<LbParts> = stream::iter(balancers)
+        .map(|b| async move {
+            let arn = b.load_balancer_arn.clone().unwrap_or_default();
+            let name = b.load_balancer_name.clone().unwrap_or_default();
+            let (attrs, listeners) = tokio::join!(
+                elb_client.describe_load_balancer_attributes().load_balancer_arn(&arn).send(),
+                elb_client.describe_listeners().load_balancer_arn(&arn).send(),
+            );
+            let attrs = attrs.map_err(|e| aws_error("DescribeLoadBalancerAttributes", &arn, e))?;
+            let listeners = listeners.map_err(|e| aws_error("DescribeListeners", &arn, e))?;
+            let mut resources = vec![LiveResource {
+                body: Body::LoadBalancer(elbv2::load_balancer_from_api(
+                    &b,
+                    attrs.attributes.as_deref().unwrap_or_default(),
+                )?),
+                id: LiveId::Arn(arn.clone()),
+            }];
+            let mut listener_arns = Vec::new();
+            let listeners = listeners.listeners.unwrap_or_default();
+            let rules: Vec<Vec<elb::Rule>> = stream::iter(listeners.iter())
+                .map(|l| async move {
+                    let larn = l.listener_arn.clone().unwrap_or_default();
+                    let out = elb_client
+                        .describe_rules()
+                        .listener_arn(&larn)
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("DescribeRules", &larn, e))?;
+                    Ok::<_, ProvisionError>(out.rules.unwrap_or_default())
+                })
+                .buffered(CONCURRENCY)
+                .try_collect()
+                .await?;
+            for (l, rules) in listeners.iter().zip(rules) {
+                let ls = elbv2::listener_from_api(&name, l, refs)?;
+                let larn = l.listener_arn.clone().unwrap_or_default();
+                listener_arns.push((format!("{name}:{}", ls.port), larn.clone()));
+                let port = ls.port;
+                resources.push(LiveResource {
+                    body: Body::Listener(ls),
+                    id: LiveId::Arn(larn),
+                });
+                for r in &rules {
+                    if let Some(rs) = elbv2::rule_from_api(&name, port, r, refs)? {
+                        resources.push(LiveResource {
+                            body: Body::Rule(rs),
+                            id: LiveId::Arn(r.rule_arn.clone().unwrap_or_default()),
+                        });
+                    }
+                }
+            }
+            let facts = LoadBalancerFacts {
+                name,
+                arn,
+                dns_name: b.dns_name.clone().unwrap_or_default(),
+                vpc_id: b.vpc_id.clone(),
+                zones: b
+                    .availability_zones
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|z| Some((z.zone_name?, z.subnet_id?)))
+                    .collect(),
+            };
+            Ok::<_, ProvisionError>((facts, resources, listener_arns))
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (facts, resources, listener_arns) in lb_parts {
+        state.load_balancer_arns.insert(facts.name.clone(), facts.arn.clone());
+        state.listener_arns.extend(listener_arns);
+        state.resources.extend(resources);
+        state.load_balancers.push(facts);
+    }
+    Ok(state)
+}

@@ -1,0 +1,175 @@
+//! The plan: desired resources against live ones, as ordered steps with field-level changes.
+//! Pure: the same inputs give the same plan, so `apply` carries out exactly what `plan` showed.
+
+use crate::diff::{diff, Change};
+use crate::resource::{Body, Kind, LiveResource};
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    /// A field AWS cannot change in place: delete, then create.
+    Replace,
+    Delete,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub action: Action,
+    pub kind: Kind,
+    pub key: String,
+    pub changes: Vec<Change>,
+    #[serde(skip)]
+    pub desired: Option<Body>,
+    #[serde(skip)]
+    pub live: Option<LiveResource>,
+}
+
+impl Step {
+    pub fn title(&self) -> String {
+        format!("{} {}", self.kind.label(), self.key)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub steps: Vec<Step>,
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// Fields whose change AWS does not allow in place.
+fn forces_replacement(kind: Kind, path: &str) -> bool {
+    let top = path.split(['.', '[']).next().unwrap_or_default();
+    match kind {
+        Kind::TargetGroup => matches!(
+            top,
+            "protocol" | "protocol_version" | "port" | "target_type" | "ip_address_type" | "vpc_id"
+        ),
+        Kind::LoadBalancer => top == "scheme",
+        _ => false,
+    }
+}
+
+/// Creates and updates in creation order (what is referred to first), then deletes in reverse.
+pub fn plan(stack: &str, desired: &[Body], live: &[LiveResource], notes: Vec<String>) -> Plan {
+    let mut by_key: HashMap<(Kind, String), &LiveResource> = live
+        .iter()
+        .map(|l| ((l.body.kind(), l.body.key()), l))
+        .collect();
+    let mut forward = Vec::new();
+    for body in desired {
+        let key = (body.kind(), body.key());
+        match by_key.remove(&key) {
+            None => {
+                // Targets of a group with none is nothing to do.
+                if matches!(body, Body::Targets(t) if t.targets.is_empty()) {
+                    continue;
+                }
+                forward.push(Step {
+                    action: Action::Create,
+                    kind: key.0,
+                    key: key.1,
+                    changes: diff(&serde_json::json!({}), &body.to_json()),
+                    desired: Some(body.clone()),
+                    live: None,
+                });
+            }
+            Some(l) => {
+                let changes = diff(&l.body.to_json(), &body.to_json());
+                if changes.is_empty() {
+                    continue;
+                }
+                let replace = changes.iter().any(|c| forces_replacement(key.0, &c.path));
+                forward.push(Step {
+                    action: if replace { Action::Replace } else { Action::Update },
+                    kind: key.0,
+                    key: key.1,
+                    changes,
+                    desired: Some(body.clone()),
+                    live: Some(l.clone()),
+                });
+            }
+        }
+    }
+    forward.sort_by_key(|s| s.kind);
+    let mut deletes: Vec<Step> = by_key
+        .into_values()
+        .filter(|l| !matches!(&l.body, Body::Targets(t) if t.targets.is_empty()))
+        .map(|l| Step {
+            action: Action::Delete,
+            kind: l.body.kind(),
+            key: l.body.key(),
+            changes: diff(&l.body.to_json(), &serde_json::json!({})),
+            desired: None,
+            live: Some(l.clone()),
+        })
+        .collect();
+    // Targets go with their group; deleting the group deregisters them.
+    let deleted_groups: Vec<String> = deletes
+        .iter()
+        .filter(|s| s.kind == Kind::TargetGroup)
+        .map(|s| s.key.clone())
+        .collect();
+    deletes.retain(|s| !(s.kind == Kind::Targets && deleted_groups.contains(&s.key)));
+    deletes.sort_by(|a, b| b.kind.cmp(&a.kind).then_with(|| a.key.cmp(&b.key)));
+    let mut steps = forward;
+    steps.extend(deletes);
+    Plan {
+        stack: stack.to_string(),
+        steps,
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::elbv2::{TargetRef, TargetsState};
+    use crate::resource::LiveId;
+
+    fn targets(group: &str, ids: &[&str]) -> Body {
+        Body::Targets(TargetsState {
+            target_group: group.into(),
+            targets: ids
+                .iter()
+                .map(|id| TargetRef { id: id.to_string(), port: 80 })
+                .collect(),
+        })
+    }
+
+    fn live(body: Body) -> LiveResource {
+        LiveResource { body, id: LiveId::Arn("arn".into()) }
+    }
+
+    #[test]
+    fn creates_updates_and_deletes_in_order() {
+        let desired = vec![targets("a", &["10.0.0.1"]), targets("b", &["10.0.0.2"])];
+        let live_state = vec![
+            live(targets("b", &["10.0.0.3"])),
+            live(targets("c", &["10.0.0.4"])),
+        ];
+        let p = plan("s", &desired, &live_state, Vec::new());
+        let summary: Vec<(Action, String)> =
+            p.steps.iter().map(|s| (s.action, s.key.clone())).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (Action::Create, "a".to_string()),
+                (Action::Update, "b".to_string()),
+                (Action::Delete, "c".to_string())
+            ]
+        );
+        assert_eq!(p.steps[1].changes[0].path, "targets[0].id");
+        assert!(plan("s", &desired, &[live(desired[0].clone()), live(desired[1].clone())], Vec::new()).is_empty());
+    }
+}
