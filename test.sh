@@ -24,11 +24,12 @@ need_apt() {   # need_apt COMMAND PACKAGE
 need_apt cmake cmake
 need_apt cc gcc
 
-# boto3 for tests/aws_api.rs (the AWS SDK against a running ferry's admin listener), in a
-# virtualenv kept between runs; tests find it through FERRY_TEST_PYTHON.
+# boto3 for tests/aws_api.rs (the AWS SDK against a running ferry's admin listener) and the moto
+# server for tests/provision.rs (plan/apply/destroy/import against a local AWS), in a virtualenv
+# kept between runs; tests find it through FERRY_TEST_PYTHON (moto_server sits beside it).
 need_apt python3 python3
 venv="$HOME/.cache/ferry-venv"
-if ! "$venv/bin/python" -c 'import boto3' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import boto3, moto.server' >/dev/null 2>&1 || [ ! -x "$venv/bin/moto_server" ]; then
   if [ ! -x "$venv/bin/python" ]; then
     if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then   # Debian splits venv's pip out
       echo "test.sh: installing python3-venv"
@@ -38,8 +39,8 @@ if ! "$venv/bin/python" -c 'import boto3' >/dev/null 2>&1; then
     echo "test.sh: creating the Python virtualenv $venv"
     python3 -m venv "$venv"
   fi
-  echo "test.sh: installing boto3 into $venv"
-  "$venv/bin/python" -m pip install --quiet boto3
+  echo "test.sh: installing boto3 and moto[server] into $venv"
+  "$venv/bin/python" -m pip install --quiet boto3 'moto[server]'
 fi
 export FERRY_TEST_PYTHON="$venv/bin/python"
 

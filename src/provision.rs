@@ -72,7 +72,11 @@ fn progress(event: Event) {
             eprintln!("{}...", apply::step_line(step));
         }
         Event::Done(step, took) => {
-            eprintln!("{}: done ({:.1} s)", apply::step_line(step), took.as_secs_f64());
+            eprintln!(
+                "{}: done ({:.1} s)",
+                apply::step_line(step),
+                took.as_secs_f64()
+            );
         }
         Event::Failed(step, e) => {
             eprintln!("{}: failed: {e}", apply::step_line(step));
@@ -105,7 +109,10 @@ fn finish(report: Report, what: &str) -> Result<ExitCode> {
 
 fn waits() -> Waits {
     // Tests against a local endpoint set a short poll; CloudFront itself takes minutes.
-    match std::env::var("FERRY_PROVISION_POLL_MS").ok().and_then(|v| v.parse().ok()) {
+    match std::env::var("FERRY_PROVISION_POLL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         Some(ms) => Waits {
             poll: Duration::from_millis(ms),
             ..Waits::default()
@@ -128,7 +135,15 @@ pub fn apply(file: &Path, options: &AwsOptions, auto_approve: bool) -> Result<Ex
             eprintln!("Apply cancelled.");
             return Ok(ExitCode::from(1));
         }
-        let report = apply::apply(&clients, &plan, &live, Some(&topology.spec), waits(), &mut progress).await;
+        let report = apply::apply(
+            &clients,
+            &plan,
+            &live,
+            Some(&topology.spec),
+            waits(),
+            &mut progress,
+        )
+        .await;
         finish(report, "Apply")
     })
 }

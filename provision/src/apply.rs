@@ -131,8 +131,13 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
         }
         Action::Create => create(ctx, step).await,
         Action::Update => match (&step.desired, &step.live, live_arn) {
-            (Some(desired), Some(live), Some(arn)) => update(ctx, desired, &live.body, &live.id, &arn).await,
-            _ => Err(ProvisionError::Invalid(format!("{}: nothing to update", step.title()))),
+            (Some(desired), Some(live), Some(arn)) => {
+                update(ctx, desired, &live.body, &live.id, &arn).await
+            }
+            _ => Err(ProvisionError::Invalid(format!(
+                "{}: nothing to update",
+                step.title()
+            ))),
         },
     }
 }
@@ -141,7 +146,10 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
 
 async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
     let Some(body) = &step.desired else {
-        return Err(ProvisionError::Invalid(format!("{}: nothing to create", step.title())));
+        return Err(ProvisionError::Invalid(format!(
+            "{}: nothing to create",
+            step.title()
+        )));
     };
     let elb_client = &ctx.clients.elb;
     match body {
@@ -174,9 +182,15 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 .unwrap_or_default()
                 .into_iter()
                 .find_map(|g| g.target_group_arn)
-                .ok_or_else(|| ProvisionError::shape(&tg.name, "CreateTargetGroup returned no ARN"))?;
+                .ok_or_else(|| {
+                    ProvisionError::shape(&tg.name, "CreateTargetGroup returned no ARN")
+                })?;
             ctx.refs.insert(RefKind::TargetGroup, &tg.name, &arn);
-            let writes = attributes::changes(attributes::TARGET_GROUP, &Default::default(), &tg.attributes);
+            let writes = attributes::changes(
+                attributes::TARGET_GROUP,
+                &Default::default(),
+                &tg.attributes,
+            );
             tg_attributes(ctx, &tg.name, &arn, writes).await
         }
         Body::Targets(t) => {
@@ -188,12 +202,20 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 .create_load_balancer()
                 .name(&lb.name)
                 .set_subnets(Some(lb.subnets.clone()))
-                .set_security_groups((!lb.security_groups.is_empty()).then(|| lb.security_groups.clone()))
+                .set_security_groups(
+                    (!lb.security_groups.is_empty()).then(|| lb.security_groups.clone()),
+                )
                 .scheme(elb::LoadBalancerSchemeEnum::from(
-                    crate::names::api_name(&lb.scheme.unwrap_or(ferry_config::spec::Scheme::InternetFacing)).as_str(),
+                    crate::names::api_name(
+                        &lb.scheme
+                            .unwrap_or(ferry_config::spec::Scheme::InternetFacing),
+                    )
+                    .as_str(),
                 ))
                 .r#type(elb::LoadBalancerTypeEnum::Application)
-                .ip_address_type(elb::IpAddressType::from(lb.ip_address_type.as_deref().unwrap_or("ipv4")))
+                .ip_address_type(elb::IpAddressType::from(
+                    lb.ip_address_type.as_deref().unwrap_or("ipv4"),
+                ))
                 .tags(stack_tag_elb(ctx.stack))
                 .send()
                 .await
@@ -203,13 +225,19 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 .unwrap_or_default()
                 .into_iter()
                 .next()
-                .ok_or_else(|| ProvisionError::shape(&lb.name, "CreateLoadBalancer returned nothing"))?;
+                .ok_or_else(|| {
+                    ProvisionError::shape(&lb.name, "CreateLoadBalancer returned nothing")
+                })?;
             let arn = created.load_balancer_arn.clone().unwrap_or_default();
             if let (Some(local), Some(dns)) = (ctx.local_dns.get(&lb.name), &created.dns_name) {
                 ctx.refs.insert(RefKind::LoadBalancerDns, local, dns);
             }
             ctx.load_balancer_arns.insert(lb.name.clone(), arn.clone());
-            let writes = attributes::changes(attributes::LOAD_BALANCER, &Default::default(), &lb.attributes);
+            let writes = attributes::changes(
+                attributes::LOAD_BALANCER,
+                &Default::default(),
+                &lb.attributes,
+            );
             lb_attributes(ctx, &lb.name, &arn, writes).await
         }
         Body::Listener(l) => {
@@ -217,14 +245,21 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 .load_balancer_arns
                 .get(&l.load_balancer)
                 .cloned()
-                .ok_or_else(|| ProvisionError::Invalid(format!("load balancer {} does not exist", l.load_balancer)))?;
+                .ok_or_else(|| {
+                    ProvisionError::Invalid(format!(
+                        "load balancer {} does not exist",
+                        l.load_balancer
+                    ))
+                })?;
             let (ssl_policy, certificates, alpn) = listener_tls(l);
             let actions = actions(&l.default_actions, &ctx.refs)?;
             let out = elb_client
                 .create_listener()
                 .load_balancer_arn(lb_arn)
                 .port(i32::from(l.port))
-                .protocol(elb::ProtocolEnum::from(crate::names::api_name(&l.protocol).as_str()))
+                .protocol(elb::ProtocolEnum::from(
+                    crate::names::api_name(&l.protocol).as_str(),
+                ))
                 .set_ssl_policy(ssl_policy)
                 .set_certificates(certificates)
                 .set_alpn_policy(alpn)
@@ -238,23 +273,25 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 .unwrap_or_default()
                 .into_iter()
                 .find_map(|l| l.listener_arn)
-                .ok_or_else(|| ProvisionError::shape(body.key(), "CreateListener returned no ARN"))?;
+                .ok_or_else(|| {
+                    ProvisionError::shape(body.key(), "CreateListener returned no ARN")
+                })?;
             ctx.listener_arns.insert(body.key(), arn);
             Ok(())
         }
         Body::Rule(r) => {
             let listener = format!("{}:{}", r.load_balancer, r.port);
-            let listener_arn = ctx
-                .listener_arns
-                .get(&listener)
-                .cloned()
-                .ok_or_else(|| ProvisionError::Invalid(format!("listener {listener} does not exist")))?;
+            let listener_arn = ctx.listener_arns.get(&listener).cloned().ok_or_else(|| {
+                ProvisionError::Invalid(format!("listener {listener} does not exist"))
+            })?;
             let actions = actions(&r.actions, &ctx.refs)?;
             elb_client
                 .create_rule()
                 .listener_arn(listener_arn)
                 .priority(i32_of(r.priority))
-                .set_conditions(Some(r.conditions.iter().map(elbv2::condition_to_api).collect()))
+                .set_conditions(Some(
+                    r.conditions.iter().map(elbv2::condition_to_api).collect(),
+                ))
                 .set_actions(Some(actions))
                 .tags(stack_tag_elb(ctx.stack))
                 .send()
@@ -271,7 +308,12 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
             let config = distribution::to_api(d, &caller_reference, &ctx.refs)?;
             let tags = cf::Tags::builder()
                 .items(cf::Tag::builder().key(STACK_TAG).value(ctx.stack).build()?)
-                .items(cf::Tag::builder().key(ID_TAG).value(&d.distribution.id).build()?)
+                .items(
+                    cf::Tag::builder()
+                        .key(ID_TAG)
+                        .value(&d.distribution.id)
+                        .build()?,
+                )
                 .build();
             ctx.clients
                 .cloudfront
@@ -290,12 +332,22 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
     }
 }
 
-fn listener_tls(l: &elbv2::ListenerState) -> (Option<String>, Option<Vec<elb::Certificate>>, Option<Vec<String>>) {
+fn listener_tls(
+    l: &elbv2::ListenerState,
+) -> (
+    Option<String>,
+    Option<Vec<elb::Certificate>>,
+    Option<Vec<String>>,
+) {
     if l.protocol != ListenerProtocol::HTTPS {
         return (None, None, None);
     }
     (
-        Some(l.ssl_policy.clone().unwrap_or_else(|| elbv2::DEFAULT_SSL_POLICY.to_string())),
+        Some(
+            l.ssl_policy
+                .clone()
+                .unwrap_or_else(|| elbv2::DEFAULT_SSL_POLICY.to_string()),
+        ),
         l.certificate_arn
             .as_ref()
             .map(|arn| vec![elb::Certificate::builder().certificate_arn(arn).build()]),
@@ -311,7 +363,12 @@ fn actions(actions: &[ferry_config::spec::Action], refs: &Refs) -> Result<Vec<el
         .collect()
 }
 
-async fn tg_attributes(ctx: &Ctx<'_>, name: &str, arn: &str, writes: Vec<(String, String)>) -> Result<()> {
+async fn tg_attributes(
+    ctx: &Ctx<'_>,
+    name: &str,
+    arn: &str,
+    writes: Vec<(String, String)>,
+) -> Result<()> {
     if writes.is_empty() {
         return Ok(());
     }
@@ -330,13 +387,23 @@ async fn tg_attributes(ctx: &Ctx<'_>, name: &str, arn: &str, writes: Vec<(String
     Ok(())
 }
 
-async fn lb_attributes(ctx: &Ctx<'_>, name: &str, arn: &str, writes: Vec<(String, String)>) -> Result<()> {
+async fn lb_attributes(
+    ctx: &Ctx<'_>,
+    name: &str,
+    arn: &str,
+    writes: Vec<(String, String)>,
+) -> Result<()> {
     if writes.is_empty() {
         return Ok(());
     }
     let attrs = writes
         .into_iter()
-        .map(|(k, v)| elb::LoadBalancerAttribute::builder().key(k).value(v).build())
+        .map(|(k, v)| {
+            elb::LoadBalancerAttribute::builder()
+                .key(k)
+                .value(v)
+                .build()
+        })
         .collect();
     ctx.clients
         .elb
@@ -362,8 +429,16 @@ async fn register(
             .port(i32::from(t.port))
             .build()
     };
-    let add: Vec<_> = desired.iter().filter(|t| !live.contains(t)).map(describe).collect();
-    let remove: Vec<_> = live.iter().filter(|t| !desired.contains(t)).map(describe).collect();
+    let add: Vec<_> = desired
+        .iter()
+        .filter(|t| !live.contains(t))
+        .map(describe)
+        .collect();
+    let remove: Vec<_> = live
+        .iter()
+        .filter(|t| !desired.contains(t))
+        .map(describe)
+        .collect();
     if !add.is_empty() {
         ctx.clients
             .elb
@@ -389,7 +464,13 @@ async fn register(
 
 // ------------------------------------------------------------------ update
 
-async fn update(ctx: &mut Ctx<'_>, desired: &Body, live: &Body, id: &LiveId, arn: &str) -> Result<()> {
+async fn update(
+    ctx: &mut Ctx<'_>,
+    desired: &Body,
+    live: &Body,
+    id: &LiveId,
+    arn: &str,
+) -> Result<()> {
     let elb_client = &ctx.clients.elb;
     match (desired, live) {
         (Body::TargetGroup(d), Body::TargetGroup(l)) => {
@@ -411,10 +492,13 @@ async fn update(ctx: &mut Ctx<'_>, desired: &Body, live: &Body, id: &LiveId, arn
                     .await
                     .map_err(|e| aws_error("ModifyTargetGroup", &d.name, e))?;
             }
-            let writes = attributes::changes(attributes::TARGET_GROUP, &l.attributes, &d.attributes);
+            let writes =
+                attributes::changes(attributes::TARGET_GROUP, &l.attributes, &d.attributes);
             tg_attributes(ctx, &d.name, arn, writes).await
         }
-        (Body::Targets(d), Body::Targets(l)) => register(ctx, &d.target_group, arn, &d.targets, &l.targets).await,
+        (Body::Targets(d), Body::Targets(l)) => {
+            register(ctx, &d.target_group, arn, &d.targets, &l.targets).await
+        }
         (Body::LoadBalancer(d), Body::LoadBalancer(l)) => {
             if d.subnets != l.subnets {
                 elb_client
@@ -438,12 +522,15 @@ async fn update(ctx: &mut Ctx<'_>, desired: &Body, live: &Body, id: &LiveId, arn
                 elb_client
                     .set_ip_address_type()
                     .load_balancer_arn(arn)
-                    .ip_address_type(elb::IpAddressType::from(d.ip_address_type.as_deref().unwrap_or("ipv4")))
+                    .ip_address_type(elb::IpAddressType::from(
+                        d.ip_address_type.as_deref().unwrap_or("ipv4"),
+                    ))
                     .send()
                     .await
                     .map_err(|e| aws_error("SetIpAddressType", &d.name, e))?;
             }
-            let writes = attributes::changes(attributes::LOAD_BALANCER, &l.attributes, &d.attributes);
+            let writes =
+                attributes::changes(attributes::LOAD_BALANCER, &l.attributes, &d.attributes);
             lb_attributes(ctx, &d.name, arn, writes).await
         }
         (Body::Listener(d), Body::Listener(_)) => {
@@ -452,7 +539,9 @@ async fn update(ctx: &mut Ctx<'_>, desired: &Body, live: &Body, id: &LiveId, arn
             elb_client
                 .modify_listener()
                 .listener_arn(arn)
-                .protocol(elb::ProtocolEnum::from(crate::names::api_name(&d.protocol).as_str()))
+                .protocol(elb::ProtocolEnum::from(
+                    crate::names::api_name(&d.protocol).as_str(),
+                ))
                 .set_ssl_policy(ssl_policy)
                 .set_certificates(certificates)
                 .set_alpn_policy(alpn)
@@ -467,7 +556,9 @@ async fn update(ctx: &mut Ctx<'_>, desired: &Body, live: &Body, id: &LiveId, arn
             elb_client
                 .modify_rule()
                 .rule_arn(arn)
-                .set_conditions(Some(d.conditions.iter().map(elbv2::condition_to_api).collect()))
+                .set_conditions(Some(
+                    d.conditions.iter().map(elbv2::condition_to_api).collect(),
+                ))
                 .set_actions(Some(actions))
                 .send()
                 .await
@@ -475,8 +566,16 @@ async fn update(ctx: &mut Ctx<'_>, desired: &Body, live: &Body, id: &LiveId, arn
             Ok(())
         }
         (Body::Distribution(d), Body::Distribution(_)) => {
-            let LiveId::Distribution { id, caller_reference, .. } = id else {
-                return Err(ProvisionError::Invalid(format!("distribution {}: no id", d.distribution.id)));
+            let LiveId::Distribution {
+                id,
+                caller_reference,
+                ..
+            } = id
+            else {
+                return Err(ProvisionError::Invalid(format!(
+                    "distribution {}: no id",
+                    d.distribution.id
+                )));
             };
             let config = distribution::to_api(d, caller_reference, &ctx.refs)?;
             // The ETag read at plan time may be stale; If-Match needs the current one.
@@ -492,7 +591,10 @@ async fn update(ctx: &mut Ctx<'_>, desired: &Body, live: &Body, id: &LiveId, arn
                 .map_err(|e| aws_error("UpdateDistribution", &d.distribution.id, e))?;
             Ok(())
         }
-        _ => Err(ProvisionError::Invalid(format!("{}: kinds differ", desired.key()))),
+        _ => Err(ProvisionError::Invalid(format!(
+            "{}: kinds differ",
+            desired.key()
+        ))),
     }
 }
 
@@ -512,7 +614,10 @@ async fn current_etag(ctx: &Ctx<'_>, id: &str) -> Result<String> {
 
 async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
     let Some(live) = &step.live else {
-        return Err(ProvisionError::Invalid(format!("{}: nothing to delete", step.title())));
+        return Err(ProvisionError::Invalid(format!(
+            "{}: nothing to delete",
+            step.title()
+        )));
     };
     let arn = live.id.arn().to_string();
     let elb_client = &ctx.clients.elb;
@@ -521,11 +626,17 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
             // A load balancer deleted just before may still hold the group for a moment.
             let deadline = Instant::now() + Duration::from_secs(120);
             loop {
-                match elb_client.delete_target_group().target_group_arn(&arn).send().await {
+                match elb_client
+                    .delete_target_group()
+                    .target_group_arn(&arn)
+                    .send()
+                    .await
+                {
                     Ok(_) => return Ok(()),
                     Err(e)
                         if Instant::now() < deadline
-                            && e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) =>
+                            && e.as_service_error()
+                                .is_some_and(|s| s.is_resource_in_use_exception()) =>
                     {
                         tokio::time::sleep(Duration::from_secs(2)).await;
                     }
@@ -563,7 +674,10 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
         }
         Body::Distribution(d) => {
             let LiveId::Distribution { id, .. } = &live.id else {
-                return Err(ProvisionError::Invalid(format!("distribution {}: no id", d.distribution.id)));
+                return Err(ProvisionError::Invalid(format!(
+                    "distribution {}: no id",
+                    d.distribution.id
+                )));
             };
             delete_distribution(ctx, &d.distribution.id, id).await
         }

@@ -63,8 +63,14 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
     }
     for (kind, count) in [
         ("cache_policies", spec.cache_policies.len()),
-        ("origin_request_policies", spec.origin_request_policies.len()),
-        ("response_headers_policies", spec.response_headers_policies.len()),
+        (
+            "origin_request_policies",
+            spec.origin_request_policies.len(),
+        ),
+        (
+            "response_headers_policies",
+            spec.response_headers_policies.len(),
+        ),
     ] {
         if count > 0 {
             problems.push(format!(
@@ -80,8 +86,8 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
     }
     for tg in &spec.target_groups {
         let mut tg = tg.clone();
-        let all_ips = !tg.targets.is_empty()
-            && tg.targets.iter().all(|t| t.id.parse::<IpAddr>().is_ok());
+        let all_ips =
+            !tg.targets.is_empty() && tg.targets.iter().all(|t| t.id.parse::<IpAddr>().is_ok());
         if tg.target_type.is_none() && all_ips {
             tg.target_type = Some(TargetType::Ip);
             notes.push(format!(
@@ -238,7 +244,9 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
             distribution: d.clone(),
             viewer_certificate,
         };
-        resources.push(Body::Distribution(distribution::canonical(&state, refs)?));
+        resources.push(Body::Distribution(Box::new(distribution::canonical(
+            &state, refs,
+        )?)));
     }
 
     if problems.is_empty() {

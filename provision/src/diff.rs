@@ -28,6 +28,13 @@ fn join(prefix: &str, key: &str) -> String {
 }
 
 fn walk(path: &str, old: Option<&Value>, new: Option<&Value>, out: &mut Vec<Change>) {
+    // A table that appears or goes away is shown field by field, like one that changes.
+    let empty = Value::Object(Default::default());
+    let (old, new) = match (old, new) {
+        (None, Some(b @ Value::Object(_))) => (Some(&empty), Some(b)),
+        (Some(a @ Value::Object(_)), None) => (Some(a), Some(&empty)),
+        other => other,
+    };
     match (old, new) {
         (Some(Value::Object(a)), Some(Value::Object(b))) => {
             for (k, va) in a {
@@ -61,10 +68,19 @@ mod tests {
         let table: &[(Value, Value, &[&str])] = &[
             (json!({"a": 1}), json!({"a": 1}), &[]),
             (json!({"a": 1}), json!({"a": 2}), &["a"]),
-            (json!({"a": {"b": [1, 2]}}), json!({"a": {"b": [1, 3]}}), &["a.b[1]"]),
+            (
+                json!({"a": {"b": [1, 2]}}),
+                json!({"a": {"b": [1, 3]}}),
+                &["a.b[1]"],
+            ),
             (json!({"a": [1]}), json!({"a": [1, 2]}), &["a"]),
             (json!({"a": 1}), json!({"b": 1}), &["a", "b"]),
-            (json!({"o": [{"x": 1, "y": 2}]}), json!({"o": [{"x": 1, "y": 3}]}), &["o[0].y"]),
+            (json!({}), json!({"t": {"x": 1, "y": 2}}), &["t.x", "t.y"]),
+            (
+                json!({"o": [{"x": 1, "y": 2}]}),
+                json!({"o": [{"x": 1, "y": 3}]}),
+                &["o[0].y"],
+            ),
         ];
         for (old, new, paths) in table {
             let got: Vec<String> = diff(old, new).into_iter().map(|c| c.path).collect();

@@ -4,8 +4,8 @@
 
 use crate::live::LiveState;
 use crate::map::elbv2;
-use crate::resource::Body;
 use crate::resource::prune;
+use crate::resource::Body;
 use ferry_config::spec::{self, AwsSection, Spec};
 use std::collections::BTreeMap;
 
@@ -59,13 +59,16 @@ pub fn to_spec(stack: &str, region: &str, live: &LiveState) -> Spec {
             })
             .map(|l| {
                 if let Some(arn) = &l.certificate_arn {
-                    aws.listener_certificates.insert(l.port.to_string(), arn.clone());
+                    aws.listener_certificates
+                        .insert(l.port.to_string(), arn.clone());
                 }
                 let mut rules: Vec<spec::Rule> = live
                     .resources
                     .iter()
                     .filter_map(|r| match &r.body {
-                        Body::Rule(r) if r.load_balancer == facts.name && r.port == l.port => Some(r),
+                        Body::Rule(r) if r.load_balancer == facts.name && r.port == l.port => {
+                            Some(r)
+                        }
                         _ => None,
                     })
                     .map(|r| spec::Rule {
@@ -176,7 +179,9 @@ pub fn to_toml(spec: &Spec) -> Result<String, String> {
         .filter_map(|l| l.default_certificate.as_ref())
         .collect();
     if !https.is_empty() {
-        head.push_str("# HTTPS listeners need local certificate files (ACM keeps the real keys):\n");
+        head.push_str(
+            "# HTTPS listeners need local certificate files (ACM keeps the real keys):\n",
+        );
         for pair in https {
             head.push_str(&format!("#   {} and {}\n", pair.cert, pair.key));
         }

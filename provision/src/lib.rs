@@ -24,15 +24,26 @@ pub mod render;
 use ferry_config::spec::Spec;
 
 /// The plan that takes the stack in AWS to the topology, and the live state it was made from.
-pub async fn plan_topology(clients: &aws::Clients, spec: &Spec) -> Result<(plan::Plan, live::LiveState)> {
+pub async fn plan_topology(
+    clients: &aws::Clients,
+    spec: &Spec,
+) -> Result<(plan::Plan, live::LiveState)> {
     let live = live::read(clients, &spec.stack, Some(spec)).await?;
     let desired = desired::desired(spec, &live.refs)?;
-    let plan = plan::plan(&desired.stack, &desired.resources, &live.resources, desired.notes);
+    let plan = plan::plan(
+        &desired.stack,
+        &desired.resources,
+        &live.resources,
+        desired.notes,
+    );
     Ok((plan, live))
 }
 
 /// The plan that deletes everything the stack owns.
-pub async fn plan_destroy(clients: &aws::Clients, stack: &str) -> Result<(plan::Plan, live::LiveState)> {
+pub async fn plan_destroy(
+    clients: &aws::Clients,
+    stack: &str,
+) -> Result<(plan::Plan, live::LiveState)> {
     let live = live::read(clients, stack, None).await?;
     let plan = plan::plan(stack, &[], &live.resources, Vec::new());
     Ok((plan, live))

@@ -46,10 +46,8 @@ fn owned(tags: &[(String, String)], stack: &str) -> bool {
 /// Reads the stack. `spec` (the topology, when there is one) maps load balancers' AWS DNS names
 /// back to the topology's local `dns_name`s.
 pub async fn read(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result<LiveState> {
-    let (elb_part, cf_part) = tokio::join!(
-        read_elb(clients, stack),
-        list_distributions(clients, stack)
-    );
+    let (elb_part, cf_part) =
+        tokio::join!(read_elb(clients, stack), list_distributions(clients, stack));
     let mut state = elb_part?;
     if let Some(spec) = spec {
         for lb in &spec.load_balancers {
@@ -64,7 +62,7 @@ pub async fn read(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result
         let caller_reference = config.caller_reference.clone();
         let body = distribution::from_api(&id.0, &config, &state.refs)?;
         state.resources.push(LiveResource {
-            body: Body::Distribution(body),
+            body: Body::Distribution(Box::new(body)),
             id: LiveId::Distribution {
                 id: id.1,
                 arn,
@@ -98,7 +96,10 @@ async fn list_distributions(clients: &Clients, stack: &str) -> Result<Vec<LiveDi
         let list = page.distribution_list;
         let Some(list) = list else { break };
         summaries.extend(list.items.unwrap_or_default());
-        match list.next_marker.filter(|m| list.is_truncated && !m.is_empty()) {
+        match list
+            .next_marker
+            .filter(|m| list.is_truncated && !m.is_empty())
+        {
             Some(m) => marker = Some(m),
             None => break,
         }
@@ -142,7 +143,12 @@ async fn list_distributions(clients: &Clients, stack: &str) -> Result<Vec<LiveDi
             let config = got.distribution_config.ok_or_else(|| {
                 ProvisionError::shape(format!("distribution {id}"), "no DistributionConfig")
             })?;
-            Ok(((topology_id, id), arn, got.e_tag.unwrap_or_default(), config))
+            Ok((
+                (topology_id, id),
+                arn,
+                got.e_tag.unwrap_or_default(),
+                config,
+            ))
         })
         .buffered(CONCURRENCY)
         .try_collect()
@@ -150,7 +156,10 @@ async fn list_distributions(clients: &Clients, stack: &str) -> Result<Vec<LiveDi
 }
 
 /// Tags of ELBv2 resources, 20 ARNs per call as the API allows.
-async fn elb_tags(clients: &Clients, arns: &[String]) -> Result<HashMap<String, Vec<(String, String)>>> {
+async fn elb_tags(
+    clients: &Clients,
+    arns: &[String],
+) -> Result<HashMap<String, Vec<(String, String)>>> {
     let chunks: Vec<Vec<String>> = arns.chunks(20).map(<[String]>::to_vec).collect();
     let answers: Vec<Vec<elb::TagDescription>> = stream::iter(chunks)
         .map(|chunk| async move {
@@ -231,7 +240,10 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
             state.refs.insert(RefKind::TargetGroup, name, arn);
         }
     }
-    let mut arns: Vec<String> = groups.iter().filter_map(|g| g.target_group_arn.clone()).collect();
+    let mut arns: Vec<String> = groups
+        .iter()
+        .filter_map(|g| g.target_group_arn.clone())
+        .collect();
     arns.extend(balancers.iter().filter_map(|b| b.load_balancer_arn.clone()));
     let tags = elb_tags(clients, &arns).await?;
     let is_owned = |arn: &Option<String>| {
@@ -239,7 +251,10 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
             .and_then(|a| tags.get(a))
             .is_some_and(|t| owned(t, stack))
     };
-    let groups: Vec<elb::TargetGroup> = groups.into_iter().filter(|g| is_owned(&g.target_group_arn)).collect();
+    let groups: Vec<elb::TargetGroup> = groups
+        .into_iter()
+        .filter(|g| is_owned(&g.target_group_arn))
+        .collect();
     let balancers: Vec<elb::LoadBalancer> = balancers
         .into_iter()
         .filter(|b| is_owned(&b.load_balancer_arn))
@@ -251,12 +266,19 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
         .map(|g| async move {
             let arn = g.target_group_arn.clone().unwrap_or_default();
             let (attrs, health) = tokio::join!(
-                elb_client.describe_target_group_attributes().target_group_arn(&arn).send(),
-                elb_client.describe_target_health().target_group_arn(&arn).send(),
+                elb_client
+                    .describe_target_group_attributes()
+                    .target_group_arn(&arn)
+                    .send(),
+                elb_client
+                    .describe_target_health()
+                    .target_group_arn(&arn)
+                    .send(),
             );
             let attrs = attrs.map_err(|e| aws_error("DescribeTargetGroupAttributes", &arn, e))?;
             let health = health.map_err(|e| aws_error("DescribeTargetHealth", &arn, e))?;
-            let state = elbv2::target_group_from_api(&g, attrs.attributes.as_deref().unwrap_or_default())?;
+            let state =
+                elbv2::target_group_from_api(&g, attrs.attributes.as_deref().unwrap_or_default())?;
             let mut targets: Vec<TargetRef> = health
                 .target_health_descriptions
                 .unwrap_or_default()
@@ -270,7 +292,10 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
                 .filter_map(|t| {
                     Some(TargetRef {
                         id: t.id?,
-                        port: t.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(state.port),
+                        port: t
+                            .port
+                            .and_then(|p| u16::try_from(p).ok())
+                            .unwrap_or(state.port),
                     })
                 })
                 .collect();
@@ -306,8 +331,14 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
             let arn = b.load_balancer_arn.clone().unwrap_or_default();
             let name = b.load_balancer_name.clone().unwrap_or_default();
             let (attrs, listeners) = tokio::join!(
-                elb_client.describe_load_balancer_attributes().load_balancer_arn(&arn).send(),
-                elb_client.describe_listeners().load_balancer_arn(&arn).send(),
+                elb_client
+                    .describe_load_balancer_attributes()
+                    .load_balancer_arn(&arn)
+                    .send(),
+                elb_client
+                    .describe_listeners()
+                    .load_balancer_arn(&arn)
+                    .send(),
             );
             let attrs = attrs.map_err(|e| aws_error("DescribeLoadBalancerAttributes", &arn, e))?;
             let listeners = listeners.map_err(|e| aws_error("DescribeListeners", &arn, e))?;
@@ -371,7 +402,9 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
         .try_collect()
         .await?;
     for (facts, resources, listener_arns) in lb_parts {
-        state.load_balancer_arns.insert(facts.name.clone(), facts.arn.clone());
+        state
+            .load_balancer_arns
+            .insert(facts.name.clone(), facts.arn.clone());
         state.listener_arns.extend(listener_arns);
         state.resources.extend(resources);
         state.load_balancers.push(facts);

@@ -28,9 +28,15 @@ mod tests {
 
     #[test]
     fn enums_round_trip_through_api_strings() {
-        assert_eq!(api_name(&ViewerProtocolPolicy::RedirectToHttps), "redirect-to-https");
+        assert_eq!(
+            api_name(&ViewerProtocolPolicy::RedirectToHttps),
+            "redirect-to-https"
+        );
         assert_eq!(api_name(&HttpVersion::Http2And3), "http2and3");
-        assert_eq!(api_name(&MinimumProtocolVersion::TLSv1_2_2021), "TLSv1.2_2021");
+        assert_eq!(
+            api_name(&MinimumProtocolVersion::TLSv1_2_2021),
+            "TLSv1.2_2021"
+        );
         let back: MinimumProtocolVersion = from_api_name("x", "TLSv1.3_2025").unwrap();
         assert_eq!(back, MinimumProtocolVersion::TLSv1_3_2025);
         assert!(from_api_name::<HttpVersion>("http_version", "http9").is_err());

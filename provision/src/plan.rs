@@ -91,7 +91,11 @@ pub fn plan(stack: &str, desired: &[Body], live: &[LiveResource], notes: Vec<Str
                 }
                 let replace = changes.iter().any(|c| forces_replacement(key.0, &c.path));
                 forward.push(Step {
-                    action: if replace { Action::Replace } else { Action::Update },
+                    action: if replace {
+                        Action::Replace
+                    } else {
+                        Action::Update
+                    },
                     kind: key.0,
                     key: key.1,
                     changes,
@@ -142,13 +146,19 @@ mod tests {
             target_group: group.into(),
             targets: ids
                 .iter()
-                .map(|id| TargetRef { id: id.to_string(), port: 80 })
+                .map(|id| TargetRef {
+                    id: id.to_string(),
+                    port: 80,
+                })
                 .collect(),
         })
     }
 
     fn live(body: Body) -> LiveResource {
-        LiveResource { body, id: LiveId::Arn("arn".into()) }
+        LiveResource {
+            body,
+            id: LiveId::Arn("arn".into()),
+        }
     }
 
     #[test]
@@ -170,6 +180,12 @@ mod tests {
             ]
         );
         assert_eq!(p.steps[1].changes[0].path, "targets[0].id");
-        assert!(plan("s", &desired, &[live(desired[0].clone()), live(desired[1].clone())], Vec::new()).is_empty());
+        assert!(plan(
+            "s",
+            &desired,
+            &[live(desired[0].clone()), live(desired[1].clone())],
+            Vec::new()
+        )
+        .is_empty());
     }
 }

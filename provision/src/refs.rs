@@ -114,7 +114,8 @@ mod tests {
     fn managed_policies_have_their_aws_ids() {
         let refs = Refs::new();
         assert_eq!(
-            refs.id(RefKind::CachePolicy, "Managed-CachingOptimized").unwrap(),
+            refs.id(RefKind::CachePolicy, "Managed-CachingOptimized")
+                .unwrap(),
             "658327ea-f89d-4fab-a63d-7e88639e58f6"
         );
         assert_eq!(
@@ -133,6 +134,9 @@ mod tests {
         assert!(refs.id(RefKind::TargetGroup, "web").is_err());
         refs.insert(RefKind::TargetGroup, "web", "arn:tg/web");
         assert_eq!(refs.id(RefKind::TargetGroup, "web").unwrap(), "arn:tg/web");
-        assert_eq!(refs.name(RefKind::TargetGroup, "arn:aws:unknown"), "arn:aws:unknown");
+        assert_eq!(
+            refs.name(RefKind::TargetGroup, "arn:aws:unknown"),
+            "arn:aws:unknown"
+        );
     }
 }

@@ -41,7 +41,7 @@ pub enum Body {
     Listener(ListenerState),
     Rule(RuleState),
     Targets(TargetsState),
-    Distribution(DistributionState),
+    Distribution(Box<DistributionState>),
 }
 
 impl Body {

@@ -22,7 +22,10 @@ pub const LOAD_BALANCER: &[(&str, &str)] = &[
     ("routing.http.desync_mitigation_mode", "defensive"),
     ("routing.http.drop_invalid_header_fields.enabled", "false"),
     ("routing.http.preserve_host_header.enabled", "false"),
-    ("routing.http.x_amzn_tls_version_and_cipher_suite.enabled", "false"),
+    (
+        "routing.http.x_amzn_tls_version_and_cipher_suite.enabled",
+        "false",
+    ),
     ("routing.http.xff_client_port.enabled", "false"),
     ("routing.http.xff_header_processing.mode", "append"),
     ("routing.http2.enabled", "true"),
@@ -35,17 +38,32 @@ pub const TARGET_GROUP: &[(&str, &str)] = &[
     ("lambda.multi_value_headers.enabled", "false"),
     ("load_balancing.algorithm.anomaly_mitigation", "off"),
     ("load_balancing.algorithm.type", "round_robin"),
-    ("load_balancing.cross_zone.enabled", "use_load_balancer_configuration"),
+    (
+        "load_balancing.cross_zone.enabled",
+        "use_load_balancer_configuration",
+    ),
     ("slow_start.duration_seconds", "0"),
     ("stickiness.app_cookie.cookie_name", ""),
     ("stickiness.app_cookie.duration_seconds", "86400"),
     ("stickiness.enabled", "false"),
     ("stickiness.lb_cookie.duration_seconds", "86400"),
     ("stickiness.type", "lb_cookie"),
-    ("target_group_health.dns_failover.minimum_healthy_targets.count", "1"),
-    ("target_group_health.dns_failover.minimum_healthy_targets.percentage", "off"),
-    ("target_group_health.unhealthy_state_routing.minimum_healthy_targets.count", "1"),
-    ("target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage", "off"),
+    (
+        "target_group_health.dns_failover.minimum_healthy_targets.count",
+        "1",
+    ),
+    (
+        "target_group_health.dns_failover.minimum_healthy_targets.percentage",
+        "off",
+    ),
+    (
+        "target_group_health.unhealthy_state_routing.minimum_healthy_targets.count",
+        "1",
+    ),
+    (
+        "target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage",
+        "off",
+    ),
 ];
 
 fn default_of(defaults: &[(&str, &'static str)], key: &str) -> Option<&'static str> {

@@ -511,11 +511,7 @@ fn behavior_to_api(b: &spec::CacheBehavior, refs: &Refs) -> Result<cf::CacheBeha
 
 /// The canonical topology distribution for a `DistributionConfig`; `id` is the distribution's
 /// `ferry:id` tag (its id in the topology).
-pub fn from_api(
-    id: &str,
-    c: &cf::DistributionConfig,
-    refs: &Refs,
-) -> Result<DistributionState> {
+pub fn from_api(id: &str, c: &cf::DistributionConfig, refs: &Refs) -> Result<DistributionState> {
     let what = format!("distribution {id}");
     let vc = c.viewer_certificate.as_ref();
     let custom_cert = vc.is_some_and(|v| {
@@ -587,15 +583,17 @@ pub fn from_api(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let restrictions = match c.restrictions.as_ref().and_then(|r| r.geo_restriction.as_ref()) {
-        Some(g) if g.restriction_type != cf::GeoRestrictionType::None => {
-            Some(spec::Restrictions {
-                geo_restriction: spec::GeoRestriction {
-                    restriction_type: from_api_name(&what, g.restriction_type.as_str())?,
-                    locations: g.items.clone().unwrap_or_default(),
-                },
-            })
-        }
+    let restrictions = match c
+        .restrictions
+        .as_ref()
+        .and_then(|r| r.geo_restriction.as_ref())
+    {
+        Some(g) if g.restriction_type != cf::GeoRestrictionType::None => Some(spec::Restrictions {
+            geo_restriction: spec::GeoRestriction {
+                restriction_type: from_api_name(&what, g.restriction_type.as_str())?,
+                locations: g.items.clone().unwrap_or_default(),
+            },
+        }),
         _ => None,
     };
     let logging_config = match &c.logging {

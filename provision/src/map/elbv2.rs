@@ -109,7 +109,9 @@ pub fn target_group_state(tg: &spec::TargetGroup, vpc_id: Option<&str>) -> Targe
         vpc_id: vpc_id.map(str::to_string),
         health_check: HealthCheckState {
             enabled: h.enabled.unwrap_or(true),
-            protocol: h.protocol.filter(|p| Some(*p) != tg.protocol.or(Some(spec::TargetProtocol::HTTP))),
+            protocol: h
+                .protocol
+                .filter(|p| Some(*p) != tg.protocol.or(Some(spec::TargetProtocol::HTTP))),
             port: h
                 .port
                 .as_ref()
@@ -138,7 +140,9 @@ pub fn target_group_to_api(s: &TargetGroupState) -> elb::TargetGroup {
     elb::TargetGroup::builder()
         .target_group_name(&s.name)
         .protocol(elb::ProtocolEnum::from(protocol.as_str()))
-        .protocol_version(api_name(&s.protocol_version.unwrap_or(spec::ProtocolVersion::HTTP1)))
+        .protocol_version(api_name(
+            &s.protocol_version.unwrap_or(spec::ProtocolVersion::HTTP1),
+        ))
         .port(i32::from(s.port))
         .target_type(elb::TargetTypeEnum::from(
             api_name(&s.target_type.unwrap_or(spec::TargetType::Instance)).as_str(),
@@ -149,7 +153,10 @@ pub fn target_group_to_api(s: &TargetGroupState) -> elb::TargetGroup {
         .set_vpc_id(s.vpc_id.clone())
         .health_check_enabled(h.enabled)
         .health_check_protocol(elb::ProtocolEnum::from(
-            h.protocol.map(|p| api_name(&p)).unwrap_or(protocol).as_str(),
+            h.protocol
+                .map(|p| api_name(&p))
+                .unwrap_or(protocol)
+                .as_str(),
         ))
         .health_check_port(&h.port)
         .health_check_path(&h.path)
@@ -180,10 +187,8 @@ pub fn target_group_from_api(
     Ok(TargetGroupState {
         protocol: protocol.filter(|p| *p != spec::TargetProtocol::HTTP),
         protocol_version: match tg.protocol_version.as_deref() {
-            Some(v) if !v.is_empty() => {
-                Some(from_api_name::<spec::ProtocolVersion>(&what, v)?)
-                    .filter(|v| *v != spec::ProtocolVersion::HTTP1)
-            }
+            Some(v) if !v.is_empty() => Some(from_api_name::<spec::ProtocolVersion>(&what, v)?)
+                .filter(|v| *v != spec::ProtocolVersion::HTTP1),
             _ => None,
         },
         port: tg
@@ -221,9 +226,9 @@ pub fn target_group_from_api(
         },
         attributes: attributes::canonical(
             attributes::TARGET_GROUP,
-            attrs.iter().filter_map(|a| {
-                Some((a.key.as_deref()?, a.value.clone().unwrap_or_default()))
-            }),
+            attrs
+                .iter()
+                .filter_map(|a| Some((a.key.as_deref()?, a.value.clone().unwrap_or_default()))),
         ),
         name,
     })
@@ -313,9 +318,9 @@ pub fn load_balancer_from_api(
         security_groups,
         attributes: attributes::canonical(
             attributes::LOAD_BALANCER,
-            attrs.iter().filter_map(|a| {
-                Some((a.key.as_deref()?, a.value.clone().unwrap_or_default()))
-            }),
+            attrs
+                .iter()
+                .filter_map(|a| Some((a.key.as_deref()?, a.value.clone().unwrap_or_default()))),
         ),
         name,
     })
@@ -373,10 +378,9 @@ pub fn action_to_api(a: &spec::Action, order: usize, refs: &Refs) -> Result<elb:
             }
         }
         spec::ActionType::Redirect => {
-            let r = a
-                .redirect_config
-                .as_ref()
-                .ok_or_else(|| ProvisionError::Invalid("redirect without redirect_config".into()))?;
+            let r = a.redirect_config.as_ref().ok_or_else(|| {
+                ProvisionError::Invalid("redirect without redirect_config".into())
+            })?;
             b.redirect_config(
                 elb::RedirectActionConfig::builder()
                     .set_protocol(r.protocol.clone())
@@ -429,7 +433,11 @@ fn blank_action(kind: spec::ActionType) -> spec::Action {
 /// Canonical actions: in order, `order` left out where it is the position, a forward to one
 /// group without stickiness written as `target_group`, redirect placeholders that are AWS's
 /// defaults left out.
-pub fn actions_from_api(what: &str, actions: &[elb::Action], refs: &Refs) -> Result<Vec<spec::Action>> {
+pub fn actions_from_api(
+    what: &str,
+    actions: &[elb::Action],
+    refs: &Refs,
+) -> Result<Vec<spec::Action>> {
     let mut sorted: Vec<&elb::Action> = actions.iter().collect();
     sorted.sort_by_key(|a| a.order.unwrap_or(i32::MAX));
     sorted
@@ -449,7 +457,9 @@ pub fn actions_from_api(what: &str, actions: &[elb::Action], refs: &Refs) -> Res
             match kind {
                 spec::ActionType::Forward => {
                     let fc = a.forward_config.as_ref();
-                    let groups = fc.and_then(|f| f.target_groups.as_deref()).unwrap_or_default();
+                    let groups = fc
+                        .and_then(|f| f.target_groups.as_deref())
+                        .unwrap_or_default();
                     let sticky = fc
                         .and_then(|f| f.target_group_stickiness_config.as_ref())
                         .filter(|s| s.enabled == Some(true));
@@ -468,7 +478,9 @@ pub fn actions_from_api(what: &str, actions: &[elb::Action], refs: &Refs) -> Res
                             target_group_stickiness_config: sticky.map(|s| {
                                 spec::TargetGroupStickinessConfig {
                                     enabled: true,
-                                    duration_seconds: s.duration_seconds.and_then(|d| u32::try_from(d).ok()),
+                                    duration_seconds: s
+                                        .duration_seconds
+                                        .and_then(|d| u32::try_from(d).ok()),
                                 }
                             }),
                         });
@@ -477,18 +489,18 @@ pub fn actions_from_api(what: &str, actions: &[elb::Action], refs: &Refs) -> Res
                             .target_group_arn
                             .clone()
                             .or_else(|| groups.first().and_then(|g| g.target_group_arn.clone()))
-                            .ok_or_else(|| ProvisionError::shape(what, "forward without a target group"))?;
+                            .ok_or_else(|| {
+                                ProvisionError::shape(what, "forward without a target group")
+                            })?;
                         out.target_group = Some(refs.name(RefKind::TargetGroup, &arn));
                     }
                 }
                 spec::ActionType::Redirect => {
-                    let r = a
-                        .redirect_config
-                        .as_ref()
-                        .ok_or_else(|| ProvisionError::shape(what, "redirect without RedirectConfig"))?;
-                    let keep = |v: &Option<String>, default: &str| {
-                        v.clone().filter(|v| v != default)
-                    };
+                    let r = a.redirect_config.as_ref().ok_or_else(|| {
+                        ProvisionError::shape(what, "redirect without RedirectConfig")
+                    })?;
+                    let keep =
+                        |v: &Option<String>, default: &str| v.clone().filter(|v| v != default);
                     out.redirect_config = Some(spec::RedirectConfig {
                         protocol: keep(&r.protocol, "#{protocol}"),
                         port: keep(&r.port, "#{port}"),
@@ -497,7 +509,12 @@ pub fn actions_from_api(what: &str, actions: &[elb::Action], refs: &Refs) -> Res
                         query: keep(&r.query, "#{query}"),
                         status_code: match &r.status_code {
                             Some(s) => from_api_name(what, s.as_str())?,
-                            None => return Err(ProvisionError::shape(what, "redirect without StatusCode")),
+                            None => {
+                                return Err(ProvisionError::shape(
+                                    what,
+                                    "redirect without StatusCode",
+                                ))
+                            }
                         },
                     });
                 }
@@ -538,10 +555,14 @@ pub fn condition_to_api(c: &spec::Condition) -> elb::RuleCondition {
     let values = Some(texts(&c.values));
     match c.field {
         spec::ConditionField::HostHeader => b.host_header_config(
-            elb::HostHeaderConditionConfig::builder().set_values(values).build(),
+            elb::HostHeaderConditionConfig::builder()
+                .set_values(values)
+                .build(),
         ),
         spec::ConditionField::PathPattern => b.path_pattern_config(
-            elb::PathPatternConditionConfig::builder().set_values(values).build(),
+            elb::PathPatternConditionConfig::builder()
+                .set_values(values)
+                .build(),
         ),
         spec::ConditionField::HttpHeader => b.http_header_config(
             elb::HttpHeaderConditionConfig::builder()
@@ -555,7 +576,9 @@ pub fn condition_to_api(c: &spec::Condition) -> elb::RuleCondition {
                 .build(),
         ),
         spec::ConditionField::SourceIp => b.source_ip_config(
-            elb::SourceIpConditionConfig::builder().set_values(values).build(),
+            elb::SourceIpConditionConfig::builder()
+                .set_values(values)
+                .build(),
         ),
         spec::ConditionField::QueryString => {
             let pairs = c
@@ -597,7 +620,11 @@ pub fn condition_from_api(what: &str, c: &elb::RuleCondition) -> Result<spec::Co
             None,
         ),
         spec::ConditionField::PathPattern => (
-            text(c.path_pattern_config.as_ref().and_then(|h| h.values.clone())),
+            text(
+                c.path_pattern_config
+                    .as_ref()
+                    .and_then(|h| h.values.clone()),
+            ),
             None,
         ),
         spec::ConditionField::HttpHeader => {
@@ -608,7 +635,11 @@ pub fn condition_from_api(what: &str, c: &elb::RuleCondition) -> Result<spec::Co
             )
         }
         spec::ConditionField::HttpRequestMethod => (
-            text(c.http_request_method_config.as_ref().and_then(|h| h.values.clone())),
+            text(
+                c.http_request_method_config
+                    .as_ref()
+                    .and_then(|h| h.values.clone()),
+            ),
             None,
         ),
         spec::ConditionField::SourceIp => (
@@ -639,7 +670,10 @@ pub fn condition_from_api(what: &str, c: &elb::RuleCondition) -> Result<spec::Co
 }
 
 /// The canonical form of topology conditions (query-string plain values become `{ value }`).
-pub fn canonical_conditions(what: &str, conditions: &[spec::Condition]) -> Result<Vec<spec::Condition>> {
+pub fn canonical_conditions(
+    what: &str,
+    conditions: &[spec::Condition],
+) -> Result<Vec<spec::Condition>> {
     conditions
         .iter()
         .map(|c| condition_from_api(what, &condition_to_api(c)))
@@ -647,7 +681,11 @@ pub fn canonical_conditions(what: &str, conditions: &[spec::Condition]) -> Resul
 }
 
 /// The canonical form of topology actions.
-pub fn canonical_actions(what: &str, actions: &[spec::Action], refs: &Refs) -> Result<Vec<spec::Action>> {
+pub fn canonical_actions(
+    what: &str,
+    actions: &[spec::Action],
+    refs: &Refs,
+) -> Result<Vec<spec::Action>> {
     let api = actions
         .iter()
         .enumerate()
@@ -674,10 +712,9 @@ pub fn listener_from_api(
         port,
         protocol,
         // Some endpoints echo a policy on HTTP listeners too; it means nothing there.
-        ssl_policy: l
-            .ssl_policy
-            .clone()
-            .filter(|p| protocol == spec::ListenerProtocol::HTTPS && !p.is_empty() && p != DEFAULT_SSL_POLICY),
+        ssl_policy: l.ssl_policy.clone().filter(|p| {
+            protocol == spec::ListenerProtocol::HTTPS && !p.is_empty() && p != DEFAULT_SSL_POLICY
+        }),
         certificate_arn: l
             .certificates
             .as_deref()
@@ -751,8 +788,14 @@ mod tests {
         let weighted = spec::Action {
             forward_config: Some(spec::ForwardConfig {
                 target_groups: vec![
-                    spec::WeightedTargetGroup { target_group: "web".into(), weight: Some(1) },
-                    spec::WeightedTargetGroup { target_group: "api".into(), weight: Some(3) },
+                    spec::WeightedTargetGroup {
+                        target_group: "web".into(),
+                        weight: Some(1),
+                    },
+                    spec::WeightedTargetGroup {
+                        target_group: "api".into(),
+                        weight: Some(3),
+                    },
                 ],
                 target_group_stickiness_config: Some(spec::TargetGroupStickinessConfig {
                     enabled: true,
@@ -806,7 +849,9 @@ mod tests {
                             .build(),
                     )
                     .target_group_stickiness_config(
-                        elb::TargetGroupStickinessConfig::builder().enabled(false).build(),
+                        elb::TargetGroupStickinessConfig::builder()
+                            .enabled(false)
+                            .build(),
                     )
                     .build(),
             )
@@ -834,16 +879,43 @@ mod tests {
 
     #[test]
     fn every_condition_type_round_trips() {
-        let text = |v: &[&str]| v.iter().map(|s| ConditionValue::Text(s.to_string())).collect();
+        let text = |v: &[&str]| {
+            v.iter()
+                .map(|s| ConditionValue::Text(s.to_string()))
+                .collect()
+        };
         let conditions = vec![
-            spec::Condition { field: spec::ConditionField::HostHeader, values: text(&["*.example.test"]), http_header_name: None },
-            spec::Condition { field: spec::ConditionField::PathPattern, values: text(&["/api/*", "/v?/x"]), http_header_name: None },
-            spec::Condition { field: spec::ConditionField::HttpHeader, values: text(&["on"]), http_header_name: Some("X-Beta".into()) },
-            spec::Condition { field: spec::ConditionField::HttpRequestMethod, values: text(&["GET", "HEAD"]), http_header_name: None },
-            spec::Condition { field: spec::ConditionField::SourceIp, values: text(&["127.0.0.0/8"]), http_header_name: None },
+            spec::Condition {
+                field: spec::ConditionField::HostHeader,
+                values: text(&["*.example.test"]),
+                http_header_name: None,
+            },
+            spec::Condition {
+                field: spec::ConditionField::PathPattern,
+                values: text(&["/api/*", "/v?/x"]),
+                http_header_name: None,
+            },
+            spec::Condition {
+                field: spec::ConditionField::HttpHeader,
+                values: text(&["on"]),
+                http_header_name: Some("X-Beta".into()),
+            },
+            spec::Condition {
+                field: spec::ConditionField::HttpRequestMethod,
+                values: text(&["GET", "HEAD"]),
+                http_header_name: None,
+            },
+            spec::Condition {
+                field: spec::ConditionField::SourceIp,
+                values: text(&["127.0.0.0/8"]),
+                http_header_name: None,
+            },
             spec::Condition {
                 field: spec::ConditionField::QueryString,
-                values: vec![ConditionValue::KeyValue(QueryKeyValue { key: Some("version".into()), value: "v1".into() })],
+                values: vec![ConditionValue::KeyValue(QueryKeyValue {
+                    key: Some("version".into()),
+                    value: "v1".into(),
+                })],
                 http_header_name: None,
             },
         ];
@@ -880,7 +952,10 @@ mod tests {
             },
             attributes: [
                 ("stickiness.enabled".to_string(), AttrValue::Bool(true)),
-                ("deregistration_delay.timeout_seconds".to_string(), AttrValue::Int(300)),
+                (
+                    "deregistration_delay.timeout_seconds".to_string(),
+                    AttrValue::Int(300),
+                ),
             ]
             .into_iter()
             .collect(),
@@ -893,7 +968,12 @@ mod tests {
         let attrs: Vec<elb::TargetGroupAttribute> = state
             .attributes
             .iter()
-            .map(|(k, v)| elb::TargetGroupAttribute::builder().key(k).value(v.as_api_string()).build())
+            .map(|(k, v)| {
+                elb::TargetGroupAttribute::builder()
+                    .key(k)
+                    .value(v.as_api_string())
+                    .build()
+            })
             .collect();
         let back = target_group_from_api(&api, &attrs).unwrap();
         assert_eq!(back, state);

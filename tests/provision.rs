@@ -1,0 +1,617 @@
+//! `ferry plan`, `apply`, `destroy` and `import` against a real moto server on loopback (installed
+//! by `./test.sh` in the test virtualenv, started here, one per test so that tests never share
+//! state). What is checked is what a user sees: the plan's lines and exit codes, and what AWS
+//! (moto, read with boto3) has afterwards.
+
+mod common;
+
+use common::*;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn python() -> PathBuf {
+    let Some(python) = std::env::var_os("FERRY_TEST_PYTHON") else {
+        panic!(
+            "FERRY_TEST_PYTHON is not set: run ./test.sh, which creates the Python virtualenv with \
+             boto3 and moto ($HOME/.cache/ferry-venv) and sets it"
+        );
+    };
+    PathBuf::from(python)
+}
+
+/// A moto server on a free loopback port, stopped on drop.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let server = python().with_file_name("moto_server");
+        assert!(
+            server.exists(),
+            "{} is missing: run ./test.sh, which installs moto[server] into the virtualenv",
+            server.display()
+        );
+        let port = free_port();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", server.display()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Runs tests/provision/moto.py against this server; its stdout, trimmed.
+    fn py(&self, args: &[&str]) -> String {
+        let script = project_dir().join("tests/provision/moto.py");
+        let out = run_with_timeout(
+            Command::new(python())
+                .arg(script)
+                .arg(&self.endpoint)
+                .args(args),
+            TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            out.status.success(),
+            "moto.py {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Runs `ferry ARGS --endpoint-url THIS`.
+    fn ferry(&self, args: &[&str]) -> Output {
+        let mut cmd = ferry_command(args);
+        cmd.args(["--endpoint-url", &self.endpoint])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_REGION")
+            .env("FERRY_PROVISION_POLL_MS", "50");
+        run_with_timeout(&mut cmd, TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// The lines of a plan that name steps (`+ create ...`, `~ update ...`, `- delete ...`).
+fn steps(plan: &str) -> Vec<String> {
+    plan.lines()
+        .filter(|l| l.starts_with(['+', '~', '-']) && !l.starts_with("  "))
+        .map(str::to_string)
+        .collect()
+}
+
+struct Network {
+    vpc: String,
+    a: String,
+    b: String,
+}
+
+fn network(moto: &Moto) -> Network {
+    let ids = moto.py(&["network"]);
+    let mut parts = ids.split_whitespace().map(str::to_string);
+    let (Some(vpc), Some(a), Some(b)) = (parts.next(), parts.next(), parts.next()) else {
+        panic!("network: {ids:?}");
+    };
+    Network { vpc, a, b }
+}
+
+/// A stack with every kind of resource: two target groups with targets and attributes, a load
+/// balancer with attributes, a listener, four rules (all six condition types, weighted forward
+/// with stickiness, redirect, fixed response) and a distribution with two origins, an ordered
+/// behavior on managed policies and a custom error response.
+fn topology(stack: &str, net: &Network) -> String {
+    format!(
+        r#"stack = "{stack}"
+
+[[distributions]]
+id = "site"
+default_root_object = "index.html"
+
+  [[distributions.origins]]
+  id = "alb"
+  domain_name = "alb.internal"
+  custom_headers = {{ X-Origin-Verify = "secret" }}
+  custom_origin_config = {{ http_port = 8081, origin_protocol_policy = "http-only", origin_read_timeout = 20 }}
+
+  [[distributions.origins]]
+  id = "static"
+  domain_name = "static.example.com"
+  custom_origin_config = {{ origin_protocol_policy = "https-only" }}
+
+  [distributions.default_cache_behavior]
+  target_origin_id = "alb"
+  viewer_protocol_policy = "redirect-to-https"
+  cache_policy = "Managed-CachingOptimized"
+  compress = true
+
+  [[distributions.cache_behaviors]]
+  path_pattern = "/api/*"
+  target_origin_id = "alb"
+  viewer_protocol_policy = "https-only"
+  allowed_methods = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+  cache_policy = "Managed-CachingDisabled"
+  origin_request_policy = "Managed-AllViewer"
+  response_headers_policy = "Managed-SimpleCORS"
+
+  [[distributions.custom_error_responses]]
+  error_code = 404
+  response_page_path = "/404.html"
+  response_code = 404
+  error_caching_min_ttl = 30
+
+[[load_balancers]]
+name = "{stack}-alb"
+dns_name = "alb.internal"
+nodes = {{ a = "127.0.0.1", b = "127.0.0.2" }}
+attributes = {{ "idle_timeout.timeout_seconds" = 30 }}
+
+  [[load_balancers.listeners]]
+  port = 8081
+  protocol = "HTTP"
+  default_actions = [{{ type = "forward", target_group = "{stack}-web" }}]
+
+    [[load_balancers.listeners.rules]]
+    priority = 10
+    conditions = [{{ field = "path-pattern", values = ["/api/*"] }}]
+    actions = [{{ type = "forward", target_group = "{stack}-api" }}]
+
+    [[load_balancers.listeners.rules]]
+    priority = 20
+    conditions = [
+      {{ field = "http-header", http_header_name = "X-Beta", values = ["on"] }},
+      {{ field = "http-request-method", values = ["GET", "HEAD"] }},
+    ]
+    actions = [{{ type = "forward", forward_config = {{ target_groups = [{{ target_group = "{stack}-web", weight = 1 }}, {{ target_group = "{stack}-api", weight = 3 }}], target_group_stickiness_config = {{ enabled = true, duration_seconds = 300 }} }} }}]
+
+    [[load_balancers.listeners.rules]]
+    priority = 30
+    conditions = [{{ field = "query-string", values = [{{ key = "version", value = "v1" }}] }}, {{ field = "source-ip", values = ["10.0.0.0/8"] }}]
+    actions = [{{ type = "redirect", redirect_config = {{ path = "/v1/#{{path}}", status_code = "HTTP_301" }} }}]
+
+    [[load_balancers.listeners.rules]]
+    priority = 40
+    conditions = [{{ field = "host-header", values = ["status.example.test"] }}]
+    actions = [{{ type = "fixed-response", fixed_response_config = {{ status_code = "200", content_type = "text/plain", message_body = "ok" }} }}]
+
+[[target_groups]]
+name = "{stack}-web"
+port = 9001
+health_check = {{ path = "/health", interval_seconds = 5, timeout_seconds = 2, healthy_threshold_count = 3, unhealthy_threshold_count = 2, matcher = "200-299" }}
+attributes = {{ "load_balancing.algorithm.type" = "least_outstanding_requests", "stickiness.enabled" = true, "stickiness.type" = "lb_cookie", "deregistration_delay.timeout_seconds" = 10 }}
+targets = [{{ id = "10.0.1.10", zone = "a" }}, {{ id = "10.0.2.10", port = 9002, zone = "b" }}]
+
+[[target_groups]]
+name = "{stack}-api"
+port = 9003
+attributes = {{ "slow_start.duration_seconds" = 30 }}
+targets = [{{ id = "10.0.1.11", zone = "a" }}]
+
+[aws]
+region = "us-east-1"
+vpc_id = "{vpc}"
+subnets = {{ a = "{a}", b = "{b}" }}
+"#,
+        vpc = net.vpc,
+        a = net.a,
+        b = net.b,
+    )
+}
+
+fn applied(moto: &Moto, file: &str) {
+    let out = moto.ferry(&["apply", file, "--auto-approve"]);
+    assert_eq!(code(&out), 0, "apply: {}\n{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn plan_on_empty_state_then_apply_then_nothing_to_do() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-apply");
+    let file = dir.write("t.toml", topology("s1", &net));
+    let file = file.to_str().unwrap_or_default();
+
+    let plan = moto.ferry(&["plan", file]);
+    assert_eq!(code(&plan), 2, "changes exit 2: {}", stderr(&plan));
+    assert_eq!(
+        steps(&stdout(&plan)),
+        vec![
+            "+ create target group s1-web",
+            "+ create target group s1-api",
+            "+ create load balancer s1-alb",
+            "+ create listener s1-alb:8081",
+            "+ create rule s1-alb:8081 priority 10",
+            "+ create rule s1-alb:8081 priority 20",
+            "+ create rule s1-alb:8081 priority 30",
+            "+ create rule s1-alb:8081 priority 40",
+            "+ create targets of s1-web",
+            "+ create targets of s1-api",
+            "+ create distribution site",
+        ],
+        "{}",
+        stdout(&plan)
+    );
+    assert!(stdout(&plan).contains("Plan: 11 to create, 0 to update, 0 to replace, 0 to delete."));
+    assert!(
+        stdout(&plan).contains("provisioned as \"ip\""),
+        "the inferred target type is explained: {}",
+        stdout(&plan)
+    );
+
+    let apply = moto.ferry(&["apply", file, "--auto-approve"]);
+    assert_eq!(code(&apply), 0, "{}\n{}", stdout(&apply), stderr(&apply));
+    for line in [
+        "create load balancer s1-alb: done",
+        "create distribution site: done",
+    ] {
+        assert!(
+            stderr(&apply).contains(line),
+            "progress shows {line:?}: {}",
+            stderr(&apply)
+        );
+    }
+    assert!(stderr(&apply).contains("Apply complete: 11 step(s) done."));
+    assert_eq!(
+        moto.py(&["count-owned", "s1"]),
+        "3",
+        "two target groups and a load balancer are tagged"
+    );
+
+    let again = moto.ferry(&["plan", file]);
+    assert_eq!(code(&again), 0, "no changes exit 0: {}", stdout(&again));
+    assert!(steps(&stdout(&again)).is_empty(), "{}", stdout(&again));
+    assert!(stdout(&again).contains("No changes"));
+
+    let twice = moto.ferry(&["apply", file, "--auto-approve"]);
+    assert_eq!(code(&twice), 0);
+    assert!(
+        !stderr(&twice).contains(": done"),
+        "a second apply does nothing: {}",
+        stderr(&twice)
+    );
+
+    let json = moto.ferry(&["plan", file, "--json"]);
+    assert_eq!(code(&json), 0);
+    assert!(stdout(&json).contains("\"steps\": []"), "{}", stdout(&json));
+}
+
+#[test]
+fn one_changed_field_of_each_kind_is_exactly_that_update() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-update");
+    let original = topology("s2", &net);
+    let file = dir.write("t.toml", &original);
+    applied(&moto, file.to_str().unwrap_or_default());
+
+    let changed = original
+        .replace("interval_seconds = 5", "interval_seconds = 10")
+        .replace(
+            "\"idle_timeout.timeout_seconds\" = 30",
+            "\"idle_timeout.timeout_seconds\" = 45",
+        )
+        .replace(
+            "default_actions = [{ type = \"forward\", target_group = \"s2-web\" }]",
+            "default_actions = [{ type = \"forward\", target_group = \"s2-api\" }]",
+        )
+        .replace("values = [\"on\"]", "values = [\"yes\"]")
+        .replace("id = \"10.0.1.11\"", "id = \"10.0.1.12\"")
+        .replace("origin_read_timeout = 20", "origin_read_timeout = 25");
+    let file2 = dir.write("t2.toml", &changed);
+    let file2 = file2.to_str().unwrap_or_default();
+    let plan = moto.ferry(&["plan", file2]);
+    assert_eq!(code(&plan), 2);
+    let text = stdout(&plan);
+    assert_eq!(
+        steps(&text),
+        vec![
+            "~ update target group s2-web",
+            "~ update load balancer s2-alb",
+            "~ update listener s2-alb:8081",
+            "~ update rule s2-alb:8081 priority 20",
+            "~ update targets of s2-api",
+            "~ update distribution site",
+        ],
+        "{text}"
+    );
+    for change in [
+        "health_check.interval_seconds: 5 → 10",
+        "attributes.idle_timeout.timeout_seconds: \"30\" → \"45\"",
+        "default_actions[0].target_group: \"s2-web\" → \"s2-api\"",
+        "conditions[0].values[0]: \"on\" → \"yes\"",
+        "targets[0].id: \"10.0.1.11\" → \"10.0.1.12\"",
+        "origins[0].custom_origin_config.origin_read_timeout: 20 → 25",
+    ] {
+        assert!(text.contains(change), "plan shows {change:?}:\n{text}");
+    }
+    assert!(
+        text.contains("Plan: 0 to create, 6 to update, 0 to replace, 0 to delete."),
+        "{text}"
+    );
+
+    applied(&moto, file2);
+    let after = moto.ferry(&["plan", file2]);
+    assert_eq!(code(&after), 0, "{}", stdout(&after));
+
+    // Removing a rule and a target group's attribute: a delete and an update back to the default.
+    let fewer = changed
+        .replace("attributes = { \"slow_start.duration_seconds\" = 30 }\n", "")
+        .replace(
+            "    [[load_balancers.listeners.rules]]\n    priority = 40\n    conditions = [{ field = \"host-header\", values = [\"status.example.test\"] }]\n",
+            "",
+        )
+        .replace(
+            "    actions = [{ type = \"fixed-response\", fixed_response_config = { status_code = \"200\", content_type = \"text/plain\", message_body = \"ok\" } }]\n",
+            "",
+        );
+    let file3 = dir.write("t3.toml", &fewer);
+    let file3 = file3.to_str().unwrap_or_default();
+    let plan = moto.ferry(&["plan", file3]);
+    let text = stdout(&plan);
+    assert_eq!(
+        steps(&text),
+        vec![
+            "~ update target group s2-api",
+            "- delete rule s2-alb:8081 priority 40"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("attributes.slow_start.duration_seconds: \"30\" → (none)"),
+        "{text}"
+    );
+    applied(&moto, file3);
+    assert_eq!(code(&moto.ferry(&["plan", file3])), 0);
+}
+
+#[test]
+fn destroy_removes_the_stack_and_nothing_else() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let bystander_distribution = moto.py(&["bystanders", &net.vpc, &net.a, &net.b]);
+    let dir = TempDir::new("provision-destroy");
+    let file = dir.write("t.toml", topology("s3", &net));
+    let file = file.to_str().unwrap_or_default();
+    let plan = moto.ferry(&["plan", file]);
+    assert!(
+        !stdout(&plan).contains("bystander") && !stdout(&plan).contains("other-stack"),
+        "resources without the stack's tag are not in its plan: {}",
+        stdout(&plan)
+    );
+    applied(&moto, file);
+
+    let destroy = moto.ferry(&["destroy", file, "--auto-approve"]);
+    assert_eq!(
+        code(&destroy),
+        0,
+        "{}\n{}",
+        stdout(&destroy),
+        stderr(&destroy)
+    );
+    let text = stdout(&destroy);
+    assert_eq!(
+        steps(&text),
+        vec![
+            "- delete distribution site",
+            "- delete rule s3-alb:8081 priority 10",
+            "- delete rule s3-alb:8081 priority 20",
+            "- delete rule s3-alb:8081 priority 30",
+            "- delete rule s3-alb:8081 priority 40",
+            "- delete listener s3-alb:8081",
+            "- delete load balancer s3-alb",
+            "- delete target group s3-api",
+            "- delete target group s3-web",
+        ],
+        "reverse dependency order: {text}"
+    );
+    assert_eq!(moto.py(&["count-owned", "s3"]), "0");
+    for (kind, name) in [
+        ("target-group", "bystander-tg"),
+        ("target-group", "other-stack-tg"),
+        ("load-balancer", "bystander-lb"),
+        ("distribution", bystander_distribution.as_str()),
+    ] {
+        assert_eq!(
+            moto.py(&["exists", kind, name]),
+            "yes",
+            "{kind} {name} is untouched"
+        );
+    }
+    assert_eq!(moto.py(&["exists", "load-balancer", "s3-alb"]), "no");
+    let plan = moto.ferry(&["plan", file]);
+    assert!(
+        stdout(&plan).contains("Plan: 11 to create"),
+        "{}",
+        stdout(&plan)
+    );
+}
+
+#[test]
+fn import_writes_a_topology_that_plans_no_changes() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-import");
+    let file = dir.write("t.toml", topology("s4", &net));
+    applied(&moto, file.to_str().unwrap_or_default());
+
+    let import = moto.ferry(&["import", "--stack", "s4"]);
+    assert_eq!(code(&import), 0, "{}", stderr(&import));
+    let text = stdout(&import);
+    for line in [
+        "stack = \"s4\"",
+        "name = \"s4-web\"",
+        "target_group = \"s4-api\"",
+        "cache_policy = \"Managed-CachingOptimized\"",
+        "\"idle_timeout.timeout_seconds\" = \"30\"",
+        "http_header_name = \"X-Beta\"",
+    ] {
+        assert!(text.contains(line), "import has {line:?}:\n{text}");
+    }
+    let imported = dir.write("imported.toml", &text);
+    let imported = imported.to_str().unwrap_or_default();
+    let validate = ferry_cmd(&["validate", imported]);
+    assert!(
+        validate.status.success(),
+        "the imported file is valid: {}",
+        stderr(&validate)
+    );
+    let plan = moto.ferry(&["plan", imported]);
+    assert_eq!(
+        code(&plan),
+        0,
+        "import → plan shows no changes:\n{}",
+        stdout(&plan)
+    );
+}
+
+#[test]
+fn a_failure_half_way_stops_and_reports_what_was_done() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-failure");
+    // A subnet that does not exist: the topology is valid, AWS refuses the load balancer.
+    let broken = Network {
+        vpc: net.vpc.clone(),
+        a: net.a.clone(),
+        b: "subnet-does-not-exist".to_string(),
+    };
+    let file = dir.write("t.toml", topology("s5", &broken));
+    let file = file.to_str().unwrap_or_default();
+    let apply = moto.ferry(&["apply", file, "--auto-approve"]);
+    assert_eq!(code(&apply), 1, "{}", stderr(&apply));
+    let err = stderr(&apply);
+    assert!(
+        err.contains("Apply stopped at: create load balancer s5-alb"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CreateLoadBalancer"),
+        "the AWS call is named: {err}"
+    );
+    assert!(
+        err.contains("Done (2):\n  create target group s5-web\n  create target group s5-api"),
+        "{err}"
+    );
+    assert!(err.contains("Not done (9):"), "{err}");
+
+    // What was done is in the stack: the next plan shows only what remains.
+    let plan = moto.ferry(&["plan", file]);
+    let text = stdout(&plan);
+    assert!(!text.contains("create target group"), "{text}");
+    assert!(text.contains("+ create load balancer s5-alb"), "{text}");
+
+    // With the right subnet, apply finishes the job.
+    let fixed = dir.write("fixed.toml", topology("s5", &net));
+    let fixed = fixed.to_str().unwrap_or_default();
+    applied(&moto, fixed);
+    assert_eq!(code(&moto.ferry(&["plan", fixed])), 0);
+}
+
+#[test]
+fn what_aws_would_refuse_is_refused_before_anything_changes() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-invalid");
+    let https = topology("s6", &net)
+        .replace("protocol = \"HTTP\"\n  default_actions", "protocol = \"HTTPS\"\n  default_certificate = { cert = \"c.pem\", key = \"c.key\" }\n  default_actions")
+        .replace("[[distributions]]\nid = \"site\"", "[[distributions]]\nid = \"site\"\naliases = [\"www.example.test\"]");
+    let (cert, key) = self_signed("localhost");
+    dir.write("c.pem", cert);
+    dir.write("c.key", key);
+    let file = dir.write("t.toml", https);
+    let file = file.to_str().unwrap_or_default();
+    let plan = moto.ferry(&["plan", file]);
+    assert_eq!(code(&plan), 1, "{}\n{}", stdout(&plan), stderr(&plan));
+    let err = stderr(&plan);
+    assert!(
+        err.contains("listener s6-alb:8081: an HTTPS listener needs an ACM certificate"),
+        "{err}"
+    );
+    assert!(
+        err.contains("distribution site: aliases need a certificate"),
+        "{err}"
+    );
+    let apply = moto.ferry(&["apply", file, "--auto-approve"]);
+    assert_eq!(code(&apply), 1);
+    assert_eq!(moto.py(&["count-owned", "s6"]), "0", "nothing was created");
+}
+
+#[test]
+fn a_large_stack_plans_and_applies() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-large");
+    let mut text = topology("s7", &net);
+    let mut behaviors = String::new();
+    for i in 0..20 {
+        behaviors.push_str(&format!(
+            "\n  [[distributions.cache_behaviors]]\n  path_pattern = \"/b{i}/*\"\n  target_origin_id = \"static\"\n  viewer_protocol_policy = \"allow-all\"\n  cache_policy = \"Managed-CachingOptimized\"\n"
+        ));
+    }
+    text = text.replace(
+        "\n  [[distributions.custom_error_responses]]",
+        &format!("{behaviors}\n  [[distributions.custom_error_responses]]"),
+    );
+    let mut rules = String::new();
+    for i in 0..46 {
+        rules.push_str(&format!(
+            "\n    [[load_balancers.listeners.rules]]\n    priority = {}\n    conditions = [{{ field = \"path-pattern\", values = [\"/r{i}/*\"] }}]\n    actions = [{{ type = \"forward\", target_group = \"s7-api\" }}]\n",
+            100 + i
+        ));
+    }
+    text = text.replace(
+        "\n[[target_groups]]\nname = \"s7-web\"",
+        &format!("{rules}\n[[target_groups]]\nname = \"s7-web\""),
+    );
+    let file = dir.write("t.toml", text);
+    let file = file.to_str().unwrap_or_default();
+    applied(&moto, file);
+    let plan = moto.ferry(&["plan", file]);
+    assert_eq!(code(&plan), 0, "{}", stdout(&plan));
+}
+
+/// A self-signed certificate and key (PEM) for `name`: the local HTTPS listener needs files.
+fn self_signed(name: &str) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("key: {e}"));
+    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+        .and_then(|p| p.self_signed(&key))
+        .unwrap_or_else(|e| panic!("certificate: {e}"));
+    (cert.pem(), key.serialize_pem())
+}
