@@ -5,7 +5,7 @@
 use crate::aws::{aws_error, Clients};
 use crate::error::{ProvisionError, Result};
 use crate::live::{LiveState, ID_TAG, STACK_TAG};
-use crate::map::{attributes, distribution, elbv2};
+use crate::map::{attributes, distribution, elbv2, policies};
 use crate::plan::{Action, Plan, Step};
 use crate::refs::{RefKind, Refs};
 use crate::resource::{Body, LiveId};
@@ -152,7 +152,34 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
         )));
     };
     let elb_client = &ctx.clients.elb;
+    let cf_client = &ctx.clients.cloudfront;
     match body {
+        Body::CachePolicy(p) => {
+            let out = cf_client
+                .create_cache_policy()
+                .cache_policy_config(policies::cache_policy_to_api(p, ctx.stack)?)
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateCachePolicy", &p.name, e))?;
+            let id = out.cache_policy.map(|c| c.id).ok_or_else(|| {
+                ProvisionError::shape(&p.name, "CreateCachePolicy returned no id")
+            })?;
+            ctx.refs.insert(RefKind::CachePolicy, &p.name, &id);
+            Ok(())
+        }
+        Body::OriginRequestPolicy(p) => {
+            let out = cf_client
+                .create_origin_request_policy()
+                .origin_request_policy_config(policies::origin_request_policy_to_api(p, ctx.stack)?)
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateOriginRequestPolicy", &p.name, e))?;
+            let id = out.origin_request_policy.map(|c| c.id).ok_or_else(|| {
+                ProvisionError::shape(&p.name, "CreateOriginRequestPolicy returned no id")
+            })?;
+            ctx.refs.insert(RefKind::OriginRequestPolicy, &p.name, &id);
+            Ok(())
+        }
         Body::TargetGroup(tg) => {
             let api = elbv2::target_group_to_api(tg);
             let out = elb_client
@@ -472,7 +499,46 @@ async fn update(
     arn: &str,
 ) -> Result<()> {
     let elb_client = &ctx.clients.elb;
+    let cf_client = &ctx.clients.cloudfront;
     match (desired, live) {
+        (Body::CachePolicy(p), Body::CachePolicy(_)) => {
+            let etag = cf_client
+                .get_cache_policy_config()
+                .id(arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetCachePolicyConfig", &p.name, e))?
+                .e_tag
+                .unwrap_or_default();
+            cf_client
+                .update_cache_policy()
+                .id(arn)
+                .if_match(etag)
+                .cache_policy_config(policies::cache_policy_to_api(p, ctx.stack)?)
+                .send()
+                .await
+                .map_err(|e| aws_error("UpdateCachePolicy", &p.name, e))?;
+            Ok(())
+        }
+        (Body::OriginRequestPolicy(p), Body::OriginRequestPolicy(_)) => {
+            let etag = cf_client
+                .get_origin_request_policy_config()
+                .id(arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetOriginRequestPolicyConfig", &p.name, e))?
+                .e_tag
+                .unwrap_or_default();
+            cf_client
+                .update_origin_request_policy()
+                .id(arn)
+                .if_match(etag)
+                .origin_request_policy_config(policies::origin_request_policy_to_api(p, ctx.stack)?)
+                .send()
+                .await
+                .map_err(|e| aws_error("UpdateOriginRequestPolicy", &p.name, e))?;
+            Ok(())
+        }
         (Body::TargetGroup(d), Body::TargetGroup(l)) => {
             if d.health_check != l.health_check {
                 let api = elbv2::target_group_to_api(d);
@@ -621,7 +687,44 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
     };
     let arn = live.id.arn().to_string();
     let elb_client = &ctx.clients.elb;
+    let cf_client = &ctx.clients.cloudfront;
     match &live.body {
+        Body::CachePolicy(p) => {
+            let etag = cf_client
+                .get_cache_policy_config()
+                .id(&arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetCachePolicyConfig", &p.name, e))?
+                .e_tag
+                .unwrap_or_default();
+            cf_client
+                .delete_cache_policy()
+                .id(&arn)
+                .if_match(etag)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteCachePolicy", &p.name, e))?;
+            Ok(())
+        }
+        Body::OriginRequestPolicy(p) => {
+            let etag = cf_client
+                .get_origin_request_policy_config()
+                .id(&arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetOriginRequestPolicyConfig", &p.name, e))?
+                .e_tag
+                .unwrap_or_default();
+            cf_client
+                .delete_origin_request_policy()
+                .id(&arn)
+                .if_match(etag)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteOriginRequestPolicy", &p.name, e))?;
+            Ok(())
+        }
         Body::TargetGroup(tg) => {
             // A load balancer deleted just before may still hold the group for a moment.
             let deadline = Instant::now() + Duration::from_secs(120);

@@ -4,6 +4,7 @@
 use crate::error::{ProvisionError, Result};
 use crate::map::distribution::{self, DistributionState};
 use crate::map::elbv2::{self, ListenerState, RuleState, TargetRef, TargetsState};
+use crate::map::policies;
 use crate::refs::Refs;
 use crate::resource::Body;
 use ferry_config::spec::{self, ListenerProtocol, Spec, TargetType};
@@ -31,6 +32,8 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
     let mut notes = Vec::new();
     let mut resources = Vec::new();
     let needs_aws = !spec.distributions.is_empty()
+        || !spec.cache_policies.is_empty()
+        || !spec.origin_request_policies.is_empty()
         || !spec.load_balancers.is_empty()
         || !spec.target_groups.is_empty();
     let aws = match &spec.aws {
@@ -61,23 +64,22 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
     if !spec.demo_targets.is_empty() {
         notes.push("[[demo_targets]] are local only".into());
     }
-    for (kind, count) in [
-        ("cache_policies", spec.cache_policies.len()),
-        (
-            "origin_request_policies",
-            spec.origin_request_policies.len(),
-        ),
-        (
-            "response_headers_policies",
-            spec.response_headers_policies.len(),
-        ),
-    ] {
-        if count > 0 {
-            problems.push(format!(
-                "{kind}: ferry does not provision custom CloudFront policies yet; use the Managed-* \
-                 policies or create them in AWS and reference them by name"
-            ));
-        }
+    if !spec.response_headers_policies.is_empty() {
+        problems.push(
+            "response_headers_policies: ferry does not provision custom response headers policies \
+             yet; use the Managed-* ones or create them in AWS and reference them by name"
+                .into(),
+        );
+    }
+    for p in &spec.cache_policies {
+        let api = policies::cache_policy_to_api(p, &spec.stack)?;
+        resources.push(Body::CachePolicy(policies::cache_policy_from_api(&api)?));
+    }
+    for p in &spec.origin_request_policies {
+        let api = policies::origin_request_policy_to_api(p, &spec.stack)?;
+        resources.push(Body::OriginRequestPolicy(
+            policies::origin_request_policy_from_api(&api)?,
+        ));
     }
 
     // ---------------------------------------------------------------- target groups

@@ -3,8 +3,8 @@
 
 use crate::aws::{aws_error, Clients};
 use crate::error::{ProvisionError, Result};
-use crate::map::distribution;
 use crate::map::elbv2::{self, TargetRef, TargetsState};
+use crate::map::{distribution, policies};
 use crate::refs::{RefKind, Refs};
 use crate::resource::{Body, LiveId, LiveResource};
 use aws_sdk_elasticloadbalancingv2::types as elb;
@@ -46,9 +46,17 @@ fn owned(tags: &[(String, String)], stack: &str) -> bool {
 /// Reads the stack. `spec` (the topology, when there is one) maps load balancers' AWS DNS names
 /// back to the topology's local `dns_name`s.
 pub async fn read(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result<LiveState> {
-    let (elb_part, cf_part) =
-        tokio::join!(read_elb(clients, stack), list_distributions(clients, stack));
+    let (elb_part, cf_part, policy_part) = tokio::join!(
+        read_elb(clients, stack),
+        list_distributions(clients, stack),
+        read_policies(clients, stack)
+    );
     let mut state = elb_part?;
+    let (policies, names) = policy_part?;
+    for (kind, name, id) in names {
+        state.refs.insert(kind, &name, &id);
+    }
+    state.resources.extend(policies);
     if let Some(spec) = spec {
         for lb in &spec.load_balancers {
             if let Some(facts) = state.load_balancers.iter().find(|f| f.name == lb.name) {
@@ -410,4 +418,114 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
         state.load_balancers.push(facts);
     }
     Ok(state)
+}
+
+/// An answer that says the endpoint has no such API at all (a 404 without an AWS error code), as
+/// some AWS stand-ins answer for CloudFront's policy APIs: then there are no policies to read.
+fn not_implemented<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_cloudfront::error::ProvideErrorMetadata,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match e {
+        SdkError::ServiceError(s) => {
+            s.err().code().is_none() && format!("{:?}", s.raw()).contains("StatusCode(404)")
+        }
+        _ => false,
+    }
+}
+
+type PolicyNames = Vec<(RefKind, String, String)>;
+
+/// Custom cache and origin request policies: the stack's own as resources, every custom one's
+/// name and id for references.
+async fn read_policies(clients: &Clients, stack: &str) -> Result<(Vec<LiveResource>, PolicyNames)> {
+    use aws_sdk_cloudfront::types::{CachePolicyType, OriginRequestPolicyType};
+    let cf = &clients.cloudfront;
+    let mut resources = Vec::new();
+    let mut names = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = match cf
+            .list_cache_policies()
+            .r#type(CachePolicyType::Custom)
+            .set_marker(marker.clone())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if not_implemented(&e) => break,
+            Err(e) => return Err(aws_error("ListCachePolicies", "", e)),
+        };
+        let list = page.cache_policy_list;
+        for item in list
+            .as_ref()
+            .and_then(|l| l.items.clone())
+            .unwrap_or_default()
+        {
+            let Some(policy) = item.cache_policy else {
+                continue;
+            };
+            let Some(config) = policy.cache_policy_config else {
+                continue;
+            };
+            names.push((RefKind::CachePolicy, config.name.clone(), policy.id.clone()));
+            if policies::owner(config.comment.as_deref()).0.as_deref() == Some(stack) {
+                resources.push(LiveResource {
+                    body: Body::CachePolicy(policies::cache_policy_from_api(&config)?),
+                    id: LiveId::Policy(policy.id),
+                });
+            }
+        }
+        match list.and_then(|l| l.next_marker).filter(|m| !m.is_empty()) {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
+    let mut marker: Option<String> = None;
+    loop {
+        let page = match cf
+            .list_origin_request_policies()
+            .r#type(OriginRequestPolicyType::Custom)
+            .set_marker(marker.clone())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if not_implemented(&e) => break,
+            Err(e) => return Err(aws_error("ListOriginRequestPolicies", "", e)),
+        };
+        let list = page.origin_request_policy_list;
+        for item in list
+            .as_ref()
+            .and_then(|l| l.items.clone())
+            .unwrap_or_default()
+        {
+            let Some(policy) = item.origin_request_policy else {
+                continue;
+            };
+            let Some(config) = policy.origin_request_policy_config else {
+                continue;
+            };
+            names.push((
+                RefKind::OriginRequestPolicy,
+                config.name.clone(),
+                policy.id.clone(),
+            ));
+            if policies::owner(config.comment.as_deref()).0.as_deref() == Some(stack) {
+                resources.push(LiveResource {
+                    body: Body::OriginRequestPolicy(policies::origin_request_policy_from_api(
+                        &config,
+                    )?),
+                    id: LiveId::Policy(policy.id),
+                });
+            }
+        }
+        match list.and_then(|l| l.next_marker).filter(|m| !m.is_empty()) {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
+    Ok((resources, names))
 }

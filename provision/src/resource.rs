@@ -5,6 +5,7 @@ use crate::map::distribution::DistributionState;
 use crate::map::elbv2::{
     ListenerState, LoadBalancerState, RuleState, TargetGroupState, TargetsState,
 };
+use ferry_config::spec;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -12,6 +13,8 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    CachePolicy,
+    OriginRequestPolicy,
     TargetGroup,
     LoadBalancer,
     Listener,
@@ -23,6 +26,8 @@ pub enum Kind {
 impl Kind {
     pub fn label(self) -> &'static str {
         match self {
+            Kind::CachePolicy => "cache policy",
+            Kind::OriginRequestPolicy => "origin request policy",
             Kind::TargetGroup => "target group",
             Kind::LoadBalancer => "load balancer",
             Kind::Listener => "listener",
@@ -36,6 +41,8 @@ impl Kind {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Body {
+    CachePolicy(spec::CachePolicy),
+    OriginRequestPolicy(spec::OriginRequestPolicy),
     TargetGroup(TargetGroupState),
     LoadBalancer(LoadBalancerState),
     Listener(ListenerState),
@@ -47,6 +54,8 @@ pub enum Body {
 impl Body {
     pub fn kind(&self) -> Kind {
         match self {
+            Body::CachePolicy(_) => Kind::CachePolicy,
+            Body::OriginRequestPolicy(_) => Kind::OriginRequestPolicy,
             Body::TargetGroup(_) => Kind::TargetGroup,
             Body::LoadBalancer(_) => Kind::LoadBalancer,
             Body::Listener(_) => Kind::Listener,
@@ -59,6 +68,8 @@ impl Body {
     /// What names this resource within its kind and stack.
     pub fn key(&self) -> String {
         match self {
+            Body::CachePolicy(p) => p.name.clone(),
+            Body::OriginRequestPolicy(p) => p.name.clone(),
             Body::TargetGroup(t) => t.name.clone(),
             Body::LoadBalancer(l) => l.name.clone(),
             Body::Listener(l) => format!("{}:{}", l.load_balancer, l.port),
@@ -110,12 +121,14 @@ pub enum LiveId {
         caller_reference: String,
     },
     Arn(String),
+    /// A CloudFront policy's id.
+    Policy(String),
 }
 
 impl LiveId {
     pub fn arn(&self) -> &str {
         match self {
-            LiveId::Distribution { arn, .. } | LiveId::Arn(arn) => arn,
+            LiveId::Distribution { arn, .. } | LiveId::Arn(arn) | LiveId::Policy(arn) => arn,
         }
     }
 }

@@ -3,3 +3,4 @@
 pub mod attributes;
 pub mod distribution;
 pub mod elbv2;
+pub mod policies;
