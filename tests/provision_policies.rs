@@ -68,6 +68,21 @@ fn answer(method: &str, target: &str, body: &str) -> (u16, Vec<(&'static str, St
                 )),
             )
         }
+        ("GET", "/2020-05-31/response-headers-policy") => (200, vec![], xml(format!(
+            "<ResponseHeadersPolicyList xmlns=\"{NS}\"><MaxItems>100</MaxItems><Quantity>0</Quantity></ResponseHeadersPolicyList>"
+        ))),
+        ("POST", "/2020-05-31/response-headers-policy") => {
+            let start = body.find("<Comment>").unwrap_or(0);
+            let config = &body[start..body.rfind("</ResponseHeadersPolicyConfig>").unwrap_or(body.len())];
+            (
+                201,
+                vec![("ETag", "E4".to_string())],
+                xml(format!(
+                    "<ResponseHeadersPolicy xmlns=\"{NS}\"><Id>rhp-1</Id><LastModifiedTime>2026-01-02T00:00:00Z</LastModifiedTime>\
+                     <ResponseHeadersPolicyConfig>{config}</ResponseHeadersPolicyConfig></ResponseHeadersPolicy>"
+                )),
+            )
+        }
         ("POST", "/") if body.contains("Action=DescribeTargetGroups") => (200, vec![], xml(
             "<DescribeTargetGroupsResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\"><DescribeTargetGroupsResult><TargetGroups/></DescribeTargetGroupsResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeTargetGroupsResponse>".to_string()
         )),
@@ -180,6 +195,11 @@ headers_config = { header_behavior = "whitelist", headers = ["Authorization"] }
 cookies_config = { cookie_behavior = "all" }
 query_strings_config = { query_string_behavior = "all" }
 
+[[response_headers_policies]]
+name = "site-headers"
+custom_headers_config = [{ header = "X-Served-By", value = "ferry", override = true }]
+security_headers_config = { strict_transport_security = { access_control_max_age_sec = 31536000, include_subdomains = true, override = true } }
+
 [aws]
 region = "us-east-1"
 "#;
@@ -217,7 +237,11 @@ fn custom_policies_plan_and_apply_with_cloudfronts_own_shapes() {
         text.contains("~ update cache policy api-short\n    default_ttl: 120 → 60"),
         "{text}"
     );
-    assert!(text.contains("Plan: 1 to create, 1 to update"), "{text}");
+    assert!(
+        text.contains("+ create response headers policy site-headers"),
+        "{text}"
+    );
+    assert!(text.contains("Plan: 2 to create, 1 to update"), "{text}");
 
     let apply = ferry(&endpoint, &["apply", file, "--auto-approve"]);
     assert_eq!(

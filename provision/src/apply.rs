@@ -180,6 +180,22 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
             ctx.refs.insert(RefKind::OriginRequestPolicy, &p.name, &id);
             Ok(())
         }
+        Body::ResponseHeadersPolicy(p) => {
+            let out = cf_client
+                .create_response_headers_policy()
+                .response_headers_policy_config(policies::response_headers_policy_to_api(
+                    p, ctx.stack,
+                )?)
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateResponseHeadersPolicy", &p.name, e))?;
+            let id = out.response_headers_policy.map(|c| c.id).ok_or_else(|| {
+                ProvisionError::shape(&p.name, "CreateResponseHeadersPolicy returned no id")
+            })?;
+            ctx.refs
+                .insert(RefKind::ResponseHeadersPolicy, &p.name, &id);
+            Ok(())
+        }
         Body::TargetGroup(tg) => {
             let api = elbv2::target_group_to_api(tg);
             let out = elb_client
@@ -539,6 +555,27 @@ async fn update(
                 .map_err(|e| aws_error("UpdateOriginRequestPolicy", &p.name, e))?;
             Ok(())
         }
+        (Body::ResponseHeadersPolicy(p), Body::ResponseHeadersPolicy(_)) => {
+            let etag = cf_client
+                .get_response_headers_policy_config()
+                .id(arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetResponseHeadersPolicyConfig", &p.name, e))?
+                .e_tag
+                .unwrap_or_default();
+            cf_client
+                .update_response_headers_policy()
+                .id(arn)
+                .if_match(etag)
+                .response_headers_policy_config(policies::response_headers_policy_to_api(
+                    p, ctx.stack,
+                )?)
+                .send()
+                .await
+                .map_err(|e| aws_error("UpdateResponseHeadersPolicy", &p.name, e))?;
+            Ok(())
+        }
         (Body::TargetGroup(d), Body::TargetGroup(l)) => {
             if d.health_check != l.health_check {
                 let api = elbv2::target_group_to_api(d);
@@ -723,6 +760,24 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteOriginRequestPolicy", &p.name, e))?;
+            Ok(())
+        }
+        Body::ResponseHeadersPolicy(p) => {
+            let etag = cf_client
+                .get_response_headers_policy_config()
+                .id(&arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetResponseHeadersPolicyConfig", &p.name, e))?
+                .e_tag
+                .unwrap_or_default();
+            cf_client
+                .delete_response_headers_policy()
+                .id(&arn)
+                .if_match(etag)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteResponseHeadersPolicy", &p.name, e))?;
             Ok(())
         }
         Body::TargetGroup(tg) => {

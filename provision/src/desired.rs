@@ -34,6 +34,7 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
     let needs_aws = !spec.distributions.is_empty()
         || !spec.cache_policies.is_empty()
         || !spec.origin_request_policies.is_empty()
+        || !spec.response_headers_policies.is_empty()
         || !spec.load_balancers.is_empty()
         || !spec.target_groups.is_empty();
     let aws = match &spec.aws {
@@ -64,12 +65,11 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
     if !spec.demo_targets.is_empty() {
         notes.push("[[demo_targets]] are local only".into());
     }
-    if !spec.response_headers_policies.is_empty() {
-        problems.push(
-            "response_headers_policies: ferry does not provision custom response headers policies \
-             yet; use the Managed-* ones or create them in AWS and reference them by name"
-                .into(),
-        );
+    for p in &spec.response_headers_policies {
+        let api = policies::response_headers_policy_to_api(p, &spec.stack)?;
+        resources.push(Body::ResponseHeadersPolicy(
+            policies::response_headers_policy_from_api(&api)?,
+        ));
     }
     for p in &spec.cache_policies {
         let api = policies::cache_policy_to_api(p, &spec.stack)?;

@@ -527,5 +527,49 @@ async fn read_policies(clients: &Clients, stack: &str) -> Result<(Vec<LiveResour
             None => break,
         }
     }
+    let mut marker: Option<String> = None;
+    loop {
+        let page = match cf
+            .list_response_headers_policies()
+            .r#type(aws_sdk_cloudfront::types::ResponseHeadersPolicyType::Custom)
+            .set_marker(marker.clone())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if not_implemented(&e) => break,
+            Err(e) => return Err(aws_error("ListResponseHeadersPolicies", "", e)),
+        };
+        let list = page.response_headers_policy_list;
+        for item in list
+            .as_ref()
+            .and_then(|l| l.items.clone())
+            .unwrap_or_default()
+        {
+            let Some(policy) = item.response_headers_policy else {
+                continue;
+            };
+            let Some(config) = policy.response_headers_policy_config else {
+                continue;
+            };
+            names.push((
+                RefKind::ResponseHeadersPolicy,
+                config.name.clone(),
+                policy.id.clone(),
+            ));
+            if policies::owner(config.comment.as_deref()).0.as_deref() == Some(stack) {
+                resources.push(LiveResource {
+                    body: Body::ResponseHeadersPolicy(policies::response_headers_policy_from_api(
+                        &config,
+                    )?),
+                    id: LiveId::Policy(policy.id),
+                });
+            }
+        }
+        match list.and_then(|l| l.next_marker).filter(|m| !m.is_empty()) {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
     Ok((resources, names))
 }

@@ -15,6 +15,7 @@ use serde_json::Value;
 pub enum Kind {
     CachePolicy,
     OriginRequestPolicy,
+    ResponseHeadersPolicy,
     TargetGroup,
     LoadBalancer,
     Listener,
@@ -28,6 +29,7 @@ impl Kind {
         match self {
             Kind::CachePolicy => "cache policy",
             Kind::OriginRequestPolicy => "origin request policy",
+            Kind::ResponseHeadersPolicy => "response headers policy",
             Kind::TargetGroup => "target group",
             Kind::LoadBalancer => "load balancer",
             Kind::Listener => "listener",
@@ -43,6 +45,7 @@ impl Kind {
 pub enum Body {
     CachePolicy(spec::CachePolicy),
     OriginRequestPolicy(spec::OriginRequestPolicy),
+    ResponseHeadersPolicy(spec::ResponseHeadersPolicy),
     TargetGroup(TargetGroupState),
     LoadBalancer(LoadBalancerState),
     Listener(ListenerState),
@@ -56,6 +59,7 @@ impl Body {
         match self {
             Body::CachePolicy(_) => Kind::CachePolicy,
             Body::OriginRequestPolicy(_) => Kind::OriginRequestPolicy,
+            Body::ResponseHeadersPolicy(_) => Kind::ResponseHeadersPolicy,
             Body::TargetGroup(_) => Kind::TargetGroup,
             Body::LoadBalancer(_) => Kind::LoadBalancer,
             Body::Listener(_) => Kind::Listener,
@@ -70,6 +74,7 @@ impl Body {
         match self {
             Body::CachePolicy(p) => p.name.clone(),
             Body::OriginRequestPolicy(p) => p.name.clone(),
+            Body::ResponseHeadersPolicy(p) => p.name.clone(),
             Body::TargetGroup(t) => t.name.clone(),
             Body::LoadBalancer(l) => l.name.clone(),
             Body::Listener(l) => format!("{}:{}", l.load_balancer, l.port),

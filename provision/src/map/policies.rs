@@ -318,3 +318,362 @@ mod tests {
         );
     }
 }
+
+// ------------------------------------------------------------------ response headers policies
+
+fn i32_of(v: u64) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+pub fn response_headers_policy_to_api(
+    p: &spec::ResponseHeadersPolicy,
+    stack: &str,
+) -> Result<cf::ResponseHeadersPolicyConfig> {
+    let cors = match &p.cors_config {
+        Some(c) => Some(
+            cf::ResponseHeadersPolicyCorsConfig::builder()
+                .access_control_allow_credentials(c.access_control_allow_credentials)
+                .access_control_allow_headers(
+                    cf::ResponseHeadersPolicyAccessControlAllowHeaders::builder()
+                        .quantity(n(c.access_control_allow_headers.len()))
+                        .set_items(Some(c.access_control_allow_headers.clone()))
+                        .build()?,
+                )
+                .access_control_allow_methods(
+                    cf::ResponseHeadersPolicyAccessControlAllowMethods::builder()
+                        .quantity(n(c.access_control_allow_methods.len()))
+                        .set_items(Some(
+                            c.access_control_allow_methods
+                                .iter()
+                                .map(|m| {
+                                    cf::ResponseHeadersPolicyAccessControlAllowMethodsValues::from(
+                                        m.as_str(),
+                                    )
+                                })
+                                .collect(),
+                        ))
+                        .build()?,
+                )
+                .access_control_allow_origins(
+                    cf::ResponseHeadersPolicyAccessControlAllowOrigins::builder()
+                        .quantity(n(c.access_control_allow_origins.len()))
+                        .set_items(Some(c.access_control_allow_origins.clone()))
+                        .build()?,
+                )
+                .set_access_control_expose_headers(
+                    (!c.access_control_expose_headers.is_empty())
+                        .then(|| {
+                            cf::ResponseHeadersPolicyAccessControlExposeHeaders::builder()
+                                .quantity(n(c.access_control_expose_headers.len()))
+                                .set_items(Some(c.access_control_expose_headers.clone()))
+                                .build()
+                        })
+                        .transpose()?,
+                )
+                .set_access_control_max_age_sec(c.access_control_max_age_sec.map(i32_of))
+                .origin_override(c.origin_override)
+                .build()?,
+        ),
+        None => None,
+    };
+    let security = match &p.security_headers_config {
+        Some(s) => {
+            let csp = match &s.content_security_policy {
+                Some(c) => Some(
+                    cf::ResponseHeadersPolicyContentSecurityPolicy::builder()
+                        .r#override(c.r#override)
+                        .content_security_policy(&c.content_security_policy)
+                        .build()?,
+                ),
+                None => None,
+            };
+            let cto = match &s.content_type_options {
+                Some(c) => Some(
+                    cf::ResponseHeadersPolicyContentTypeOptions::builder()
+                        .r#override(c.r#override)
+                        .build()?,
+                ),
+                None => None,
+            };
+            let frame = match &s.frame_options {
+                Some(f) => Some(
+                    cf::ResponseHeadersPolicyFrameOptions::builder()
+                        .r#override(f.r#override)
+                        .frame_option(cf::FrameOptionsList::from(
+                            api_name(&f.frame_option).as_str(),
+                        ))
+                        .build()?,
+                ),
+                None => None,
+            };
+            let referrer = match &s.referrer_policy {
+                Some(r) => Some(
+                    cf::ResponseHeadersPolicyReferrerPolicy::builder()
+                        .r#override(r.r#override)
+                        .referrer_policy(cf::ReferrerPolicyList::from(
+                            api_name(&r.referrer_policy).as_str(),
+                        ))
+                        .build()?,
+                ),
+                None => None,
+            };
+            let hsts = match &s.strict_transport_security {
+                Some(h) => Some(
+                    cf::ResponseHeadersPolicyStrictTransportSecurity::builder()
+                        .r#override(h.r#override)
+                        .include_subdomains(h.include_subdomains)
+                        .preload(h.preload)
+                        .access_control_max_age_sec(i32_of(h.access_control_max_age_sec))
+                        .build()?,
+                ),
+                None => None,
+            };
+            let xss = match &s.xss_protection {
+                Some(x) => Some(
+                    cf::ResponseHeadersPolicyXssProtection::builder()
+                        .r#override(x.r#override)
+                        .protection(x.protection)
+                        .mode_block(x.mode_block)
+                        .set_report_uri(x.report_uri.clone())
+                        .build()?,
+                ),
+                None => None,
+            };
+            Some(
+                cf::ResponseHeadersPolicySecurityHeadersConfig::builder()
+                    .set_content_security_policy(csp)
+                    .set_content_type_options(cto)
+                    .set_frame_options(frame)
+                    .set_referrer_policy(referrer)
+                    .set_strict_transport_security(hsts)
+                    .set_xss_protection(xss)
+                    .build(),
+            )
+        }
+        None => None,
+    };
+    let custom = p
+        .custom_headers_config
+        .iter()
+        .map(|h| {
+            Ok(cf::ResponseHeadersPolicyCustomHeader::builder()
+                .header(&h.header)
+                .value(&h.value)
+                .r#override(h.r#override)
+                .build()?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let remove = p
+        .remove_headers_config
+        .iter()
+        .map(|h| {
+            Ok(cf::ResponseHeadersPolicyRemoveHeader::builder()
+                .header(&h.header)
+                .build()?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let timing = match &p.server_timing_headers_config {
+        Some(t) => Some(
+            cf::ResponseHeadersPolicyServerTimingHeadersConfig::builder()
+                .enabled(t.enabled)
+                .set_sampling_rate(t.sampling_rate)
+                .build()?,
+        ),
+        None => None,
+    };
+    Ok(cf::ResponseHeadersPolicyConfig::builder()
+        .name(&p.name)
+        .comment(owned_comment(&p.comment, stack))
+        .set_cors_config(cors)
+        .set_security_headers_config(security)
+        .custom_headers_config(
+            cf::ResponseHeadersPolicyCustomHeadersConfig::builder()
+                .quantity(n(custom.len()))
+                .set_items((!custom.is_empty()).then_some(custom))
+                .build()?,
+        )
+        .remove_headers_config(
+            cf::ResponseHeadersPolicyRemoveHeadersConfig::builder()
+                .quantity(n(remove.len()))
+                .set_items((!remove.is_empty()).then_some(remove))
+                .build()?,
+        )
+        .set_server_timing_headers_config(timing)
+        .build()?)
+}
+
+pub fn response_headers_policy_from_api(
+    c: &cf::ResponseHeadersPolicyConfig,
+) -> Result<spec::ResponseHeadersPolicy> {
+    let what = format!("response headers policy {}", c.name);
+    let cors_config = c.cors_config.as_ref().map(|k| spec::CorsConfig {
+        access_control_allow_credentials: k.access_control_allow_credentials,
+        access_control_allow_headers: k
+            .access_control_allow_headers
+            .as_ref()
+            .map(|h| h.items.clone())
+            .unwrap_or_default(),
+        access_control_allow_methods: k
+            .access_control_allow_methods
+            .as_ref()
+            .map(|m| m.items.iter().map(|v| v.as_str().to_string()).collect())
+            .unwrap_or_default(),
+        access_control_allow_origins: k
+            .access_control_allow_origins
+            .as_ref()
+            .map(|o| o.items.clone())
+            .unwrap_or_default(),
+        access_control_expose_headers: k
+            .access_control_expose_headers
+            .as_ref()
+            .and_then(|e| e.items.clone())
+            .unwrap_or_default(),
+        access_control_max_age_sec: k
+            .access_control_max_age_sec
+            .and_then(|v| u64::try_from(v).ok()),
+        origin_override: k.origin_override,
+    });
+    let security_headers_config = match &c.security_headers_config {
+        Some(s) => {
+            let out = spec::SecurityHeadersConfig {
+                content_security_policy: s.content_security_policy.as_ref().map(|p| {
+                    spec::ContentSecurityPolicy {
+                        content_security_policy: p.content_security_policy.clone(),
+                        r#override: p.r#override,
+                    }
+                }),
+                content_type_options: s.content_type_options.as_ref().map(|o| {
+                    spec::ContentTypeOptions {
+                        r#override: o.r#override,
+                    }
+                }),
+                frame_options: match &s.frame_options {
+                    Some(f) => Some(spec::FrameOptions {
+                        frame_option: from_api_name(&what, f.frame_option.as_str())?,
+                        r#override: f.r#override,
+                    }),
+                    None => None,
+                },
+                referrer_policy: match &s.referrer_policy {
+                    Some(r) => Some(spec::ReferrerPolicyHeader {
+                        referrer_policy: from_api_name(&what, r.referrer_policy.as_str())?,
+                        r#override: r.r#override,
+                    }),
+                    None => None,
+                },
+                strict_transport_security: s.strict_transport_security.as_ref().map(|h| {
+                    spec::StrictTransportSecurity {
+                        access_control_max_age_sec: u64::try_from(h.access_control_max_age_sec)
+                            .unwrap_or(0),
+                        include_subdomains: h.include_subdomains.unwrap_or(false),
+                        preload: h.preload.unwrap_or(false),
+                        r#override: h.r#override,
+                    }
+                }),
+                xss_protection: s.xss_protection.as_ref().map(|x| spec::XssProtection {
+                    protection: x.protection,
+                    mode_block: x.mode_block.unwrap_or(false),
+                    report_uri: x.report_uri.clone().filter(|u| !u.is_empty()),
+                    r#override: x.r#override,
+                }),
+            };
+            let empty = out.content_security_policy.is_none()
+                && out.content_type_options.is_none()
+                && out.frame_options.is_none()
+                && out.referrer_policy.is_none()
+                && out.strict_transport_security.is_none()
+                && out.xss_protection.is_none();
+            (!empty).then_some(out)
+        }
+        None => None,
+    };
+    Ok(spec::ResponseHeadersPolicy {
+        name: c.name.clone(),
+        comment: owner(c.comment.as_deref()).1,
+        cors_config,
+        security_headers_config,
+        custom_headers_config: c
+            .custom_headers_config
+            .as_ref()
+            .and_then(|h| h.items.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| spec::CustomHeader {
+                header: h.header,
+                value: h.value,
+                r#override: h.r#override,
+            })
+            .collect(),
+        remove_headers_config: c
+            .remove_headers_config
+            .as_ref()
+            .and_then(|h| h.items.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| spec::RemoveHeader { header: h.header })
+            .collect(),
+        server_timing_headers_config: c.server_timing_headers_config.as_ref().map(|t| {
+            spec::ServerTimingHeadersConfig {
+                enabled: t.enabled,
+                sampling_rate: t.sampling_rate,
+            }
+        }),
+    })
+}
+
+#[cfg(test)]
+mod response_headers_tests {
+    use super::*;
+
+    #[test]
+    fn response_headers_policies_round_trip() {
+        let p = spec::ResponseHeadersPolicy {
+            name: "site-headers".into(),
+            comment: None,
+            cors_config: Some(spec::CorsConfig {
+                access_control_allow_credentials: false,
+                access_control_allow_headers: vec!["*".into()],
+                access_control_allow_methods: vec!["GET".into(), "OPTIONS".into()],
+                access_control_allow_origins: vec!["https://example.test".into()],
+                access_control_expose_headers: vec!["X-Trace".into()],
+                access_control_max_age_sec: Some(600),
+                origin_override: true,
+            }),
+            security_headers_config: Some(spec::SecurityHeadersConfig {
+                strict_transport_security: Some(spec::StrictTransportSecurity {
+                    access_control_max_age_sec: 31_536_000,
+                    include_subdomains: true,
+                    preload: false,
+                    r#override: true,
+                }),
+                frame_options: Some(spec::FrameOptions {
+                    frame_option: spec::FrameOption::DENY,
+                    r#override: true,
+                }),
+                referrer_policy: Some(spec::ReferrerPolicyHeader {
+                    referrer_policy: spec::ReferrerPolicy::StrictOriginWhenCrossOrigin,
+                    r#override: false,
+                }),
+                ..Default::default()
+            }),
+            custom_headers_config: vec![spec::CustomHeader {
+                header: "X-Served-By".into(),
+                value: "ferry".into(),
+                r#override: true,
+            }],
+            remove_headers_config: vec![spec::RemoveHeader {
+                header: "Server".into(),
+            }],
+            server_timing_headers_config: Some(spec::ServerTimingHeadersConfig {
+                enabled: true,
+                sampling_rate: Some(50.0),
+            }),
+        };
+        let api = response_headers_policy_to_api(&p, "demo").unwrap();
+        let back = response_headers_policy_from_api(&api).unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&p).unwrap()
+        );
+    }
+}
