@@ -129,11 +129,22 @@ fn metrics_and_access_logs_of_the_edge_and_the_balancer() {
     );
     let client = Client::new();
     // wait_ready's probes went to the edge (no Host: 400s) and the balancer: count from here.
-    let before = parse_metrics(&client.get(&admin, "/metrics", &[]).body_text());
-    let balancer_before = before
-        .get(r#"ferry_balancer_requests_total{load_balancer="alb",status_class="2xx",target_group="tg",zone="a"}"#)
-        .copied()
-        .unwrap_or(0.0);
+    // A probe's count is recorded after its response is sent: read until it has settled.
+    let balancer_count = || {
+        parse_metrics(&client.get(&admin, "/metrics", &[]).body_text())
+            .get(r#"ferry_balancer_requests_total{load_balancer="alb",status_class="2xx",target_group="tg",zone="a"}"#)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let mut balancer_before = balancer_count();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(150));
+        let now = balancer_count();
+        if now == balancer_before {
+            break;
+        }
+        balancer_before = now;
+    }
 
     let miss = client.get(&edge, "/obs.html", &[("Host", SITE_HOST)]);
     assert_eq!(miss.status, 200, "{miss:?}");
