@@ -121,6 +121,19 @@ fn i32_of(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
+/// The current ETag of a CloudFront policy (update and delete need it in If-Match). The three
+/// policy kinds have the same call shape but no common trait.
+macro_rules! policy_etag {
+    ($get:expr, $id:expr, $operation:literal, $name:expr) => {
+        $get.id($id)
+            .send()
+            .await
+            .map_err(|e| aws_error($operation, $name, e))?
+            .e_tag
+            .unwrap_or_default()
+    };
+}
+
 async fn run_step(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
     let live_arn = step.live.as_ref().map(|l| l.id.arn().to_string());
     match step.action {
@@ -518,14 +531,12 @@ async fn update(
     let cf_client = &ctx.clients.cloudfront;
     match (desired, live) {
         (Body::CachePolicy(p), Body::CachePolicy(_)) => {
-            let etag = cf_client
-                .get_cache_policy_config()
-                .id(arn)
-                .send()
-                .await
-                .map_err(|e| aws_error("GetCachePolicyConfig", &p.name, e))?
-                .e_tag
-                .unwrap_or_default();
+            let etag = policy_etag!(
+                cf_client.get_cache_policy_config(),
+                arn,
+                "GetCachePolicyConfig",
+                &p.name
+            );
             cf_client
                 .update_cache_policy()
                 .id(arn)
@@ -537,14 +548,12 @@ async fn update(
             Ok(())
         }
         (Body::OriginRequestPolicy(p), Body::OriginRequestPolicy(_)) => {
-            let etag = cf_client
-                .get_origin_request_policy_config()
-                .id(arn)
-                .send()
-                .await
-                .map_err(|e| aws_error("GetOriginRequestPolicyConfig", &p.name, e))?
-                .e_tag
-                .unwrap_or_default();
+            let etag = policy_etag!(
+                cf_client.get_origin_request_policy_config(),
+                arn,
+                "GetOriginRequestPolicyConfig",
+                &p.name
+            );
             cf_client
                 .update_origin_request_policy()
                 .id(arn)
@@ -556,14 +565,12 @@ async fn update(
             Ok(())
         }
         (Body::ResponseHeadersPolicy(p), Body::ResponseHeadersPolicy(_)) => {
-            let etag = cf_client
-                .get_response_headers_policy_config()
-                .id(arn)
-                .send()
-                .await
-                .map_err(|e| aws_error("GetResponseHeadersPolicyConfig", &p.name, e))?
-                .e_tag
-                .unwrap_or_default();
+            let etag = policy_etag!(
+                cf_client.get_response_headers_policy_config(),
+                arn,
+                "GetResponseHeadersPolicyConfig",
+                &p.name
+            );
             cf_client
                 .update_response_headers_policy()
                 .id(arn)
@@ -727,14 +734,12 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
     let cf_client = &ctx.clients.cloudfront;
     match &live.body {
         Body::CachePolicy(p) => {
-            let etag = cf_client
-                .get_cache_policy_config()
-                .id(&arn)
-                .send()
-                .await
-                .map_err(|e| aws_error("GetCachePolicyConfig", &p.name, e))?
-                .e_tag
-                .unwrap_or_default();
+            let etag = policy_etag!(
+                cf_client.get_cache_policy_config(),
+                &arn,
+                "GetCachePolicyConfig",
+                &p.name
+            );
             cf_client
                 .delete_cache_policy()
                 .id(&arn)
@@ -745,14 +750,12 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
             Ok(())
         }
         Body::OriginRequestPolicy(p) => {
-            let etag = cf_client
-                .get_origin_request_policy_config()
-                .id(&arn)
-                .send()
-                .await
-                .map_err(|e| aws_error("GetOriginRequestPolicyConfig", &p.name, e))?
-                .e_tag
-                .unwrap_or_default();
+            let etag = policy_etag!(
+                cf_client.get_origin_request_policy_config(),
+                &arn,
+                "GetOriginRequestPolicyConfig",
+                &p.name
+            );
             cf_client
                 .delete_origin_request_policy()
                 .id(&arn)
@@ -763,14 +766,12 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
             Ok(())
         }
         Body::ResponseHeadersPolicy(p) => {
-            let etag = cf_client
-                .get_response_headers_policy_config()
-                .id(&arn)
-                .send()
-                .await
-                .map_err(|e| aws_error("GetResponseHeadersPolicyConfig", &p.name, e))?
-                .e_tag
-                .unwrap_or_default();
+            let etag = policy_etag!(
+                cf_client.get_response_headers_policy_config(),
+                &arn,
+                "GetResponseHeadersPolicyConfig",
+                &p.name
+            );
             cf_client
                 .delete_response_headers_policy()
                 .id(&arn)

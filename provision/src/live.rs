@@ -422,154 +422,121 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
 
 /// An answer that says the endpoint has no such API at all (a 404 without an AWS error code), as
 /// some AWS stand-ins answer for CloudFront's policy APIs: then there are no policies to read.
-fn not_implemented<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+fn not_implemented<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool
 where
     E: aws_sdk_cloudfront::error::ProvideErrorMetadata,
-    R: std::fmt::Debug,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
     match e {
-        SdkError::ServiceError(s) => {
-            s.err().code().is_none() && format!("{:?}", s.raw()).contains("StatusCode(404)")
-        }
+        SdkError::ServiceError(s) => s.err().code().is_none() && s.raw().status().as_u16() == 404,
         _ => false,
     }
 }
 
 type PolicyNames = Vec<(RefKind, String, String)>;
 
-/// Custom cache and origin request policies: the stack's own as resources, every custom one's
-/// name and id for references.
+/// Reads every page of one custom policy kind into `resources` (the stack's own) and `names`
+/// (every custom one's name and id). The three kinds have the same shape but no common trait.
+macro_rules! read_policy_kind {
+    ($cf:expr, $stack:expr, $resources:expr, $names:expr,
+     $list:ident, $type:expr, $list_field:ident, $policy_field:ident, $config_field:ident,
+     $operation:literal, $kind:expr, $variant:ident, $from_api:path) => {{
+        let mut marker: Option<String> = None;
+        loop {
+            let page = match $cf
+                .$list()
+                .r#type($type)
+                .set_marker(marker.clone())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if not_implemented(&e) => break,
+                Err(e) => return Err(aws_error($operation, "", e)),
+            };
+            let list = page.$list_field;
+            for item in list
+                .as_ref()
+                .and_then(|l| l.items.clone())
+                .unwrap_or_default()
+            {
+                let Some(policy) = item.$policy_field else {
+                    continue;
+                };
+                let Some(config) = policy.$config_field else {
+                    continue;
+                };
+                $names.push(($kind, config.name.clone(), policy.id.clone()));
+                if policies::owner(config.comment.as_deref()).0.as_deref() == Some($stack) {
+                    $resources.push(LiveResource {
+                        body: Body::$variant($from_api(&config)?),
+                        id: LiveId::Policy(policy.id),
+                    });
+                }
+            }
+            match list.and_then(|l| l.next_marker).filter(|m| !m.is_empty()) {
+                Some(m) => marker = Some(m),
+                None => break,
+            }
+        }
+    }};
+}
+
+/// Custom cache, origin request and response headers policies: the stack's own as resources,
+/// every custom one's name and id for references.
 async fn read_policies(clients: &Clients, stack: &str) -> Result<(Vec<LiveResource>, PolicyNames)> {
-    use aws_sdk_cloudfront::types::{CachePolicyType, OriginRequestPolicyType};
+    use aws_sdk_cloudfront::types::{
+        CachePolicyType, OriginRequestPolicyType, ResponseHeadersPolicyType,
+    };
     let cf = &clients.cloudfront;
     let mut resources = Vec::new();
     let mut names = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = match cf
-            .list_cache_policies()
-            .r#type(CachePolicyType::Custom)
-            .set_marker(marker.clone())
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(e) if not_implemented(&e) => break,
-            Err(e) => return Err(aws_error("ListCachePolicies", "", e)),
-        };
-        let list = page.cache_policy_list;
-        for item in list
-            .as_ref()
-            .and_then(|l| l.items.clone())
-            .unwrap_or_default()
-        {
-            let Some(policy) = item.cache_policy else {
-                continue;
-            };
-            let Some(config) = policy.cache_policy_config else {
-                continue;
-            };
-            names.push((RefKind::CachePolicy, config.name.clone(), policy.id.clone()));
-            if policies::owner(config.comment.as_deref()).0.as_deref() == Some(stack) {
-                resources.push(LiveResource {
-                    body: Body::CachePolicy(policies::cache_policy_from_api(&config)?),
-                    id: LiveId::Policy(policy.id),
-                });
-            }
-        }
-        match list.and_then(|l| l.next_marker).filter(|m| !m.is_empty()) {
-            Some(m) => marker = Some(m),
-            None => break,
-        }
-    }
-    let mut marker: Option<String> = None;
-    loop {
-        let page = match cf
-            .list_origin_request_policies()
-            .r#type(OriginRequestPolicyType::Custom)
-            .set_marker(marker.clone())
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(e) if not_implemented(&e) => break,
-            Err(e) => return Err(aws_error("ListOriginRequestPolicies", "", e)),
-        };
-        let list = page.origin_request_policy_list;
-        for item in list
-            .as_ref()
-            .and_then(|l| l.items.clone())
-            .unwrap_or_default()
-        {
-            let Some(policy) = item.origin_request_policy else {
-                continue;
-            };
-            let Some(config) = policy.origin_request_policy_config else {
-                continue;
-            };
-            names.push((
-                RefKind::OriginRequestPolicy,
-                config.name.clone(),
-                policy.id.clone(),
-            ));
-            if policies::owner(config.comment.as_deref()).0.as_deref() == Some(stack) {
-                resources.push(LiveResource {
-                    body: Body::OriginRequestPolicy(policies::origin_request_policy_from_api(
-                        &config,
-                    )?),
-                    id: LiveId::Policy(policy.id),
-                });
-            }
-        }
-        match list.and_then(|l| l.next_marker).filter(|m| !m.is_empty()) {
-            Some(m) => marker = Some(m),
-            None => break,
-        }
-    }
-    let mut marker: Option<String> = None;
-    loop {
-        let page = match cf
-            .list_response_headers_policies()
-            .r#type(aws_sdk_cloudfront::types::ResponseHeadersPolicyType::Custom)
-            .set_marker(marker.clone())
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(e) if not_implemented(&e) => break,
-            Err(e) => return Err(aws_error("ListResponseHeadersPolicies", "", e)),
-        };
-        let list = page.response_headers_policy_list;
-        for item in list
-            .as_ref()
-            .and_then(|l| l.items.clone())
-            .unwrap_or_default()
-        {
-            let Some(policy) = item.response_headers_policy else {
-                continue;
-            };
-            let Some(config) = policy.response_headers_policy_config else {
-                continue;
-            };
-            names.push((
-                RefKind::ResponseHeadersPolicy,
-                config.name.clone(),
-                policy.id.clone(),
-            ));
-            if policies::owner(config.comment.as_deref()).0.as_deref() == Some(stack) {
-                resources.push(LiveResource {
-                    body: Body::ResponseHeadersPolicy(policies::response_headers_policy_from_api(
-                        &config,
-                    )?),
-                    id: LiveId::Policy(policy.id),
-                });
-            }
-        }
-        match list.and_then(|l| l.next_marker).filter(|m| !m.is_empty()) {
-            Some(m) => marker = Some(m),
-            None => break,
-        }
-    }
+    read_policy_kind!(
+        cf,
+        stack,
+        resources,
+        names,
+        list_cache_policies,
+        CachePolicyType::Custom,
+        cache_policy_list,
+        cache_policy,
+        cache_policy_config,
+        "ListCachePolicies",
+        RefKind::CachePolicy,
+        CachePolicy,
+        policies::cache_policy_from_api
+    );
+    read_policy_kind!(
+        cf,
+        stack,
+        resources,
+        names,
+        list_origin_request_policies,
+        OriginRequestPolicyType::Custom,
+        origin_request_policy_list,
+        origin_request_policy,
+        origin_request_policy_config,
+        "ListOriginRequestPolicies",
+        RefKind::OriginRequestPolicy,
+        OriginRequestPolicy,
+        policies::origin_request_policy_from_api
+    );
+    read_policy_kind!(
+        cf,
+        stack,
+        resources,
+        names,
+        list_response_headers_policies,
+        ResponseHeadersPolicyType::Custom,
+        response_headers_policy_list,
+        response_headers_policy,
+        response_headers_policy_config,
+        "ListResponseHeadersPolicies",
+        RefKind::ResponseHeadersPolicy,
+        ResponseHeadersPolicy,
+        policies::response_headers_policy_from_api
+    );
     Ok((resources, names))
 }

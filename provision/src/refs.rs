@@ -100,10 +100,6 @@ impl Refs {
             .cloned()
             .unwrap_or_else(|| name.to_string())
     }
-
-    pub fn has_name(&self, kind: RefKind, name: &str) -> bool {
-        self.by_name.contains_key(&(kind, name.to_string()))
-    }
 }
 
 #[cfg(test)]
