@@ -6,10 +6,12 @@
 //! (the AWS CLI and SDKs, with `AWS_ACCESS_KEY_ID=<token>` and any secret key). The signature
 //! itself is not checked: the token is the credential, as a bearer token is.
 
+use crate::reload::{ReloadError, Reloader};
 use async_trait::async_trait;
 use ferry_config::admin::{Handler, Reply, Request};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
+use std::sync::Arc;
 
 /// Admin requests are small; anything larger is refused.
 const MAX_BODY: usize = 1 << 20;
@@ -22,6 +24,7 @@ const ELBV2_XMLNS: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12
 pub struct Admin {
     pub handlers: Vec<Box<dyn Handler>>,
     pub token: Option<String>,
+    pub reloader: Option<Arc<Reloader>>,
 }
 
 fn plain(status: u16, text: &str) -> Reply {
@@ -162,6 +165,65 @@ impl Admin {
         }
     }
 
+    /// `POST /ferry/reload`: the topology file read again and swapped in, or refused with the
+    /// reasons (400: the file is invalid, `ferry validate`'s lines; 409: it needs a restart).
+    async fn reload(&self) -> Reply {
+        let Some(reloader) = self.reloader.clone() else {
+            return plain(404, "this process has no topology to reload");
+        };
+        let outcome = tokio::task::spawn_blocking(move || reloader.reload()).await;
+        let json = |status: u16, value: serde_json::Value| {
+            Reply::new(status, "application/json", format!("{value}\n"))
+        };
+        match outcome {
+            Ok(Ok(t)) => {
+                tracing::warn!(stack = %t.spec.stack, "topology reloaded through the admin API");
+                json(
+                    200,
+                    serde_json::json!({
+                        "reloaded": true,
+                        "stack": t.spec.stack,
+                        "distributions": t.distributions.len(),
+                        "load_balancers": t.load_balancers.len(),
+                        "target_groups": t.target_groups.len(),
+                    }),
+                )
+            }
+            Ok(Err(e)) => {
+                tracing::error!("topology reload refused; the old topology keeps serving: {e}");
+                let (status, reason) = match e {
+                    ReloadError::Invalid(_) => (400, "invalid"),
+                    ReloadError::NeedsRestart(_) => (409, "needs_restart"),
+                };
+                json(
+                    status,
+                    serde_json::json!({"reloaded": false, "reason": reason, "errors": e.lines()}),
+                )
+            }
+            Err(e) => plain(500, &format!("the reload did not finish: {e}")),
+        }
+    }
+
+    /// `GET /ferry/topology`: the topology being served, as JSON in the file's own field names (the
+    /// admin token left out).
+    fn topology(&self) -> Reply {
+        let Some(reloader) = &self.reloader else {
+            return plain(404, "this process has no topology");
+        };
+        match serde_json::to_value(&reloader.current().spec) {
+            Ok(mut value) => {
+                if let Some(token) = value.pointer_mut("/edge/admin_token") {
+                    if !token.is_null() {
+                        *token = serde_json::Value::String("(redacted)".into());
+                    }
+                }
+                let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+                Reply::new(200, "application/json", format!("{text}\n"))
+            }
+            Err(e) => plain(500, &format!("cannot render the topology: {e}")),
+        }
+    }
+
     /// `GET /ferry/status`: every handler's part, merged into one JSON object.
     fn status(&self, request: &Request<'_>) -> Reply {
         let mut members = vec![format!("\"version\":\"{}\"", env!("CARGO_PKG_VERSION"))];
@@ -228,6 +290,10 @@ impl ServeHttp for Admin {
             };
             if path == "/ferry/status" && method == "GET" {
                 self.status(&request)
+            } else if path == "/ferry/reload" && method == "POST" {
+                self.reload().await
+            } else if path == "/ferry/topology" && method == "GET" {
+                self.topology()
             } else if path == "/metrics" && method == "GET" {
                 self.metrics()
             } else {
@@ -292,6 +358,7 @@ mod tests {
         let admin = Admin {
             handlers: Vec::new(),
             token: Some("s3cret".into()),
+            reloader: None,
         };
         let sig = |key: &str| {
             format!("AWS4-HMAC-SHA256 Credential={key}/20250101/us-east-1/cloudfront/aws4_request, SignedHeaders=host, Signature=0")
@@ -307,6 +374,7 @@ mod tests {
         let open = Admin {
             handlers: Vec::new(),
             token: None,
+            reloader: None,
         };
         assert!(open.refusal(Some(&sig("test")), "/", true).is_none());
     }

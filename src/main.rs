@@ -5,11 +5,12 @@ mod admin_client;
 mod demo;
 mod invalidate;
 mod provision;
+mod reload;
 mod run;
 mod status;
 mod targets;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,25 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How logs are written to stderr: `text` (one line per event), `json` (one object per line,
+    /// for log shippers) or `pretty` (multi-line, for reading). `FERRY_LOG` (or `RUST_LOG`) sets
+    /// the level, e.g. `info` or `ferry_edge=debug`.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: run::LogFormat,
+}
+
+/// Zero-downtime restart, for the commands that serve.
+#[derive(clap::Args, Clone, Debug)]
+struct Restart {
+    /// Take the listening sockets over from a running ferry of the same topology instead of
+    /// binding them: start this, then send the running one SIGQUIT (within 30 seconds); it hands
+    /// its sockets over, stops accepting and finishes its requests. No connection is refused.
+    #[arg(long)]
+    upgrade: bool,
+    /// The Unix socket the sockets are handed over on; both processes must agree. Default: one
+    /// per stack and command in the temporary directory.
+    #[arg(long)]
+    upgrade_socket: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -45,6 +65,8 @@ enum Command {
         /// The admin listener (CloudFront invalidations, ELBv2 target health); default: [edge] admin.
         #[arg(long)]
         admin: Option<SocketAddr>,
+        #[command(flatten)]
+        restart: Restart,
     },
     /// Run only the CDN edge of a topology.
     Edge {
@@ -52,6 +74,8 @@ enum Command {
         /// The admin listener; default: [edge] admin.
         #[arg(long)]
         admin: Option<SocketAddr>,
+        #[command(flatten)]
+        restart: Restart,
     },
     /// Run the balancer node(s) of one zone of a topology.
     Balancer {
@@ -62,6 +86,8 @@ enum Command {
         /// The admin listener of this node (ELBv2 DescribeTargetHealth, RegisterTargets, ...).
         #[arg(long)]
         admin: Option<SocketAddr>,
+        #[command(flatten)]
+        restart: Restart,
     },
     /// Invalidate cached objects on a running edge (CloudFront's CreateInvalidation).
     ///
@@ -105,6 +131,17 @@ enum Command {
         /// Print the status document (JSON) as the admin listener gives it.
         #[arg(long)]
         json: bool,
+    },
+    /// Make a running ferry read its topology file again (as SIGHUP does): a valid file takes
+    /// effect for new requests; an invalid one is refused with its errors, and the old one keeps
+    /// serving.
+    Reload {
+        /// The admin listener of the running ferry.
+        #[arg(long, default_value = "127.0.0.1:9900")]
+        admin: String,
+        /// The admin token, when the admin listener needs one.
+        #[arg(long, env = "FERRY_ADMIN_TOKEN")]
+        token: Option<String>,
     },
     /// Print the embedded default topology, to start a file of your own from it.
     Example,
@@ -197,7 +234,7 @@ enum TargetsAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    run::init_logging();
+    run::init_logging(cli.log_format);
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -210,9 +247,22 @@ fn main() -> ExitCode {
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Validate { file } => Ok(run::validate(&file)),
-        Command::Up { file, admin } => run::up(file.as_deref(), admin),
-        Command::Edge { file, admin } => run::edge(&file, admin),
-        Command::Balancer { file, zone, admin } => run::balancer(&file, &zone, admin),
+        Command::Up {
+            file,
+            admin,
+            restart,
+        } => run::up(file.as_deref(), admin, restart.into()),
+        Command::Edge {
+            file,
+            admin,
+            restart,
+        } => run::edge(&file, admin, restart.into()),
+        Command::Balancer {
+            file,
+            zone,
+            admin,
+            restart,
+        } => run::balancer(&file, &zone, admin, restart.into()),
         Command::Invalidate {
             distribution,
             admin,
@@ -248,6 +298,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             status::status(&admin, token.as_deref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reload { admin, token } => reload_remote(&admin, token.as_deref()),
         Command::Plan { file, json, aws } => provision::plan(&file, &aws.options(), json),
         Command::Apply {
             file,
@@ -263,6 +314,47 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Example => {
             print!("{}", ferry_config::DEFAULT_TOPOLOGY);
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `ferry reload`: asks a running ferry to reload and prints what it answered.
+fn reload_remote(admin: &str, token: Option<&str>) -> Result<ExitCode> {
+    let (status, body) =
+        admin_client::call(admin, "POST", "/ferry/reload", "text/plain", "", token)?;
+    let answer: serde_json::Value = match status {
+        200 | 400 | 409 => serde_json::from_str(&body)
+            .with_context(|| format!("the admin listener at {admin} answered: {}", body.trim()))?,
+        401 | 403 => anyhow::bail!(
+            "the admin listener at {admin} refused the request ({status}): pass --token or set FERRY_ADMIN_TOKEN"
+        ),
+        _ => anyhow::bail!(
+            "the admin listener at {admin} answered {status}: {}",
+            body.trim()
+        ),
+    };
+    if status == 200 {
+        println!(
+            "reloaded: stack {}, {} distribution(s), {} load balancer(s), {} target group(s)",
+            answer["stack"],
+            answer["distributions"],
+            answer["load_balancers"],
+            answer["target_groups"]
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("reload refused; the running topology is unchanged:");
+    for line in answer["errors"].as_array().into_iter().flatten() {
+        eprintln!("  {}", line.as_str().unwrap_or_default());
+    }
+    Ok(ExitCode::from(1))
+}
+
+impl From<Restart> for run::Upgrade {
+    fn from(r: Restart) -> run::Upgrade {
+        run::Upgrade {
+            upgrade: r.upgrade,
+            socket: r.upgrade_socket,
         }
     }
 }

@@ -6,17 +6,57 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::ServiceWithDependents;
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub fn init_logging() {
+/// How logs are written.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+    Pretty,
+}
+
+pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.pretty().try_init(),
+    };
+}
+
+/// Taking the listening sockets over from a running ferry (pingora's graceful upgrade).
+#[derive(Debug, Clone, Default)]
+pub struct Upgrade {
+    pub upgrade: bool,
+    pub socket: Option<PathBuf>,
+}
+
+impl Upgrade {
+    /// The hand-over socket: as given, or one per stack and command, so that the old and the new
+    /// process agree without being told.
+    fn socket(&self, stack: &str, part: &str) -> PathBuf {
+        self.socket.clone().unwrap_or_else(|| {
+            let safe: String = format!("ferry-{stack}-{part}")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            std::env::temp_dir().join(format!("{safe}.sock"))
+        })
+    }
 }
 
 fn load(file: &Path) -> std::result::Result<Topology, ConfigError> {
@@ -69,26 +109,33 @@ fn load_or_default(file: Option<&Path>) -> Result<Topology> {
 
 /// What one process runs.
 struct Parts<'a> {
+    /// Names the hand-over socket: `up`, `edge` or `balancer-<zone>`.
+    name: String,
+    upgrade: Upgrade,
     edge: bool,
     zone: Option<Option<&'a str>>,
     demo_targets: bool,
     admin: Option<SocketAddr>,
 }
 
-pub fn up(file: Option<&Path>, admin: Option<SocketAddr>) -> Result<ExitCode> {
+pub fn up(file: Option<&Path>, admin: Option<SocketAddr>, upgrade: Upgrade) -> Result<ExitCode> {
     let topology = load_or_default(file)?;
+    let admin = admin.or(topology.edge.as_ref().and_then(|e| e.admin));
     serve(
-        &topology,
+        topology,
+        file,
         Parts {
+            name: "up".into(),
+            upgrade,
             edge: true,
             zone: Some(None),
             demo_targets: true,
-            admin: admin.or(topology.edge.as_ref().and_then(|e| e.admin)),
+            admin,
         },
     )
 }
 
-pub fn edge(file: &Path, admin: Option<SocketAddr>) -> Result<ExitCode> {
+pub fn edge(file: &Path, admin: Option<SocketAddr>, upgrade: Upgrade) -> Result<ExitCode> {
     let topology = load_or_default(Some(file))?;
     if topology.edge.is_none() || topology.distributions.is_empty() {
         bail!(
@@ -96,18 +143,27 @@ pub fn edge(file: &Path, admin: Option<SocketAddr>) -> Result<ExitCode> {
             file.display()
         );
     }
+    let admin = admin.or(topology.edge.as_ref().and_then(|e| e.admin));
     serve(
-        &topology,
+        topology,
+        Some(file),
         Parts {
+            name: "edge".into(),
+            upgrade,
             edge: true,
             zone: None,
             demo_targets: false,
-            admin: admin.or(topology.edge.as_ref().and_then(|e| e.admin)),
+            admin,
         },
     )
 }
 
-pub fn balancer(file: &Path, zone: &str, admin: Option<SocketAddr>) -> Result<ExitCode> {
+pub fn balancer(
+    file: &Path,
+    zone: &str,
+    admin: Option<SocketAddr>,
+    upgrade: Upgrade,
+) -> Result<ExitCode> {
     let topology = load_or_default(Some(file))?;
     let zones = topology.zones();
     if !zones.iter().any(|z| z == zone) {
@@ -122,8 +178,11 @@ pub fn balancer(file: &Path, zone: &str, admin: Option<SocketAddr>) -> Result<Ex
         );
     }
     serve(
-        &topology,
+        topology,
+        Some(file),
         Parts {
+            name: format!("balancer-{zone}"),
+            upgrade,
             edge: false,
             zone: Some(Some(zone)),
             demo_targets: false,
@@ -143,8 +202,14 @@ fn check_free(addresses: &[(String, SocketAddr)]) -> Result<()> {
     Ok(())
 }
 
-fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
+fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<ExitCode> {
+    let topology = Arc::new(topology);
+    let upgrade_sock = parts.upgrade.socket(&topology.spec.stack, &parts.name);
     let conf = ServerConf {
+        // Where a new process started with --upgrade waits for the listening sockets, and where
+        // this one sends them on SIGQUIT; the new one waits up to 30 s for them.
+        upgrade_sock: upgrade_sock.display().to_string(),
+        upgrade_sock_connect_accept_max_retries: Some(30),
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(5),
         // One single-threaded runtime per thread, as nginx runs workers: no cross-thread wakeups.
@@ -155,30 +220,49 @@ fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
         threads: topology.edge.as_ref().map(|e| e.threads).unwrap_or(2),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = pingora::server::configuration::Opt {
+        upgrade: parts.upgrade.upgrade,
+        ..Default::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
     let conf: Arc<ServerConf> = server.configuration.clone();
     let mut addresses: Vec<(String, SocketAddr)> = Vec::new();
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
     let mut handlers: Vec<Box<dyn ferry_config::admin::Handler>> = Vec::new();
+    let mut edge_reload = None;
+    let mut balancer_reload = None;
     if parts.edge {
-        for (what, a) in ferry_edge::listeners(topology) {
+        for (what, a) in ferry_edge::listeners(&topology) {
             addresses.push((what.into(), a));
         }
-        let edge = ferry_edge::edge(topology, &conf);
+        let edge = ferry_edge::edge(&topology, &conf);
         services.extend(edge.services);
         handlers.push(Box::new(edge.admin));
+        edge_reload = Some(edge.reload);
     }
     if let Some(zone) = parts.zone {
-        for l in ferry_balancer::listeners(topology, zone) {
+        for l in ferry_balancer::listeners(&topology, zone) {
             addresses.push((
                 format!("load balancer {} (zone {})", l.load_balancer, l.zone),
                 l.address,
             ));
         }
-        let balancer = ferry_balancer::balancer(topology, zone, &conf);
+        let balancer = ferry_balancer::balancer(&topology, zone, &conf);
         services.extend(balancer.services);
         handlers.push(Box::new(balancer.admin));
+        balancer_reload = Some((balancer.reload, zone.map(str::to_string)));
     }
+    let reloader = Arc::new(crate::reload::Reloader::new(
+        file.map(Path::to_path_buf),
+        topology.clone(),
+        edge_reload,
+        balancer_reload,
+        parts.demo_targets,
+    ));
+    services.push(Box::new(pingora::services::background::background_service(
+        "reload on SIGHUP",
+        crate::reload::OnHangup(reloader.clone()),
+    )));
     if let Some(address) = parts.admin {
         let token = topology
             .edge
@@ -191,7 +275,11 @@ fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
         addresses.push(("admin".into(), address));
         let mut admin = pingora::services::listening::Service::new(
             "admin".to_string(),
-            crate::admin::Admin { handlers, token },
+            crate::admin::Admin {
+                handlers,
+                token,
+                reloader: Some(reloader.clone()),
+            },
         );
         admin.add_tcp(&address.to_string());
         admin.threads = Some(1);
@@ -203,10 +291,19 @@ fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
             services.push(Box::new(crate::demo::service(&d.name, d.listen)));
         }
     }
-    if services.is_empty() {
+    // Only the reload service: nothing to run.
+    if services.len() == 1 {
         bail!("the topology has nothing to run here");
     }
-    check_free(&addresses)?;
+    if parts.upgrade.upgrade {
+        println!(
+            "ferry: waiting for the running ferry's listening sockets on {}: send it SIGQUIT",
+            upgrade_sock.display()
+        );
+    } else {
+        check_free(&addresses)?;
+    }
+    ignore_hangup_until_served();
 
     server.bootstrap();
     for s in services {
@@ -221,13 +318,30 @@ fn serve(topology: &Topology, parts: Parts<'_>) -> Result<ExitCode> {
         println!("ferry: {what} listening on {scheme}://{address}");
     }
     println!(
-        "ferry: ready (stack {:?}); Ctrl-C stops",
+        "ferry: ready (stack {:?}); SIGHUP reloads the topology, Ctrl-C stops",
         topology.spec.stack
     );
     server.run(pingora::server::RunArgs {
         shutdown_signal: Box::new(Signals),
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP's default action ends the process; it means "reload" to ferry from the moment ferry says
+/// it is ready. Registering a handler once overrides the default for the life of the process (the
+/// reload service's own handler is only installed when pingora starts its services).
+fn ignore_hangup_until_served() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(async {
+            if let Err(e) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                tracing::error!("cannot install the SIGHUP handler: {e}");
+            }
+        }),
+        Err(e) => tracing::error!("cannot install the SIGHUP handler: {e}"),
+    }
 }
 
 /// SIGINT and SIGTERM both stop ferry gracefully: listeners close, in-flight requests get up to

@@ -282,6 +282,18 @@ fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// `hits / (hits + misses)` as a percentage, `-` before the first lookup.
+fn hit_ratio(v: &Json) -> String {
+    let (hits, misses) = (
+        v.get("hits").as_u64().unwrap_or(0),
+        v.get("misses").as_u64().unwrap_or(0),
+    );
+    match hits + misses {
+        0 => "-".into(),
+        n => format!("{:.1}%", hits as f64 * 100.0 / n as f64),
+    }
+}
+
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -350,6 +362,7 @@ pub fn render(admin: &str, status: &Json) -> String {
             "ORIGINS",
             "BEHAVIORS",
             "INVALIDATIONS",
+            "HIT RATIO",
         ]
         .map(String::from)
         .to_vec()];
@@ -384,6 +397,7 @@ pub fn render(admin: &str, status: &Json) -> String {
                 origins.join(", "),
                 d.get("behaviors").items().len().to_string(),
                 d.get("invalidations").text(),
+                hit_ratio(d),
             ]);
         }
         out.push('\n');
@@ -401,11 +415,10 @@ pub fn render(admin: &str, status: &Json) -> String {
         if let (Some(hits), Some(misses)) =
             (cache.get("hits").as_u64(), cache.get("misses").as_u64())
         {
-            let total = hits + misses;
-            if total > 0 {
+            if hits + misses > 0 {
                 line.push_str(&format!(
-                    ", hit ratio {:.1}% ({hits} hits, {misses} misses)",
-                    hits as f64 * 100.0 / total as f64
+                    ", hit ratio {} ({hits} hits, {misses} misses)",
+                    hit_ratio(cache)
                 ));
             }
         }

@@ -184,6 +184,17 @@ fn metrics_and_access_logs_of_the_edge_and_the_balancer() {
         1.0
     );
     assert_eq!(sample(&m, "ferry_edge_cache_objects"), 1.0);
+    // The hit ratio per distribution, in the cache statistics and the status document.
+    let stats = client.get(&admin, "/cache/stats", &[]).body_text();
+    assert!(
+        stats.contains(r#""distributions":{"site":{"hits":1,"misses":1,"hit_ratio":0.5000}}"#),
+        "{stats}"
+    );
+    let status = client.get(&admin, "/ferry/status", &[]).body_text();
+    assert!(
+        status.contains(r#""invalidations":0,"hits":1,"misses":1,"hit_ratio":0.5000}"#),
+        "{status}"
+    );
     assert!(sample(&m, "ferry_edge_cache_bytes") >= miss.body.len() as f64);
     assert_eq!(
         sample(

@@ -380,8 +380,8 @@ const LEAVES: &[(&str, &[&str])] = &[
 ];
 
 struct Edge {
-    _ferry: Ferry,
-    _topology: Topology,
+    ferry: Ferry,
+    topology: Topology,
     pki: Pki,
     http: String,
     https: String,
@@ -396,8 +396,8 @@ fn start(label: &str, origin: &Origin, http_version: &str) -> Edge {
     let ferry = Ferry::up(&topology, &[&http]);
     wait_https(&pki, &https, WWW);
     Edge {
-        _ferry: ferry,
-        _topology: topology,
+        ferry,
+        topology,
         pki,
         http,
         https,
@@ -405,6 +405,48 @@ fn start(label: &str, origin: &Origin, http_version: &str) -> Edge {
 }
 
 // ---------------------------------------------------------------- tests
+
+#[test]
+fn certificates_reload_on_sighup_without_dropping_connections() {
+    let origin = Origin::start("o");
+    let edge = start("tls-reload", &origin, "http2");
+
+    let mut before = handshake(&edge.pki, &edge.https, WWW, &H1_CLIENT).expect("www, first CA");
+    assert_eq!(before.certificate, "www");
+
+    // New certificates from another CA, at the same paths; then SIGHUP.
+    let renewed = Pki::write(edge.topology.dir().path(), LEAVES);
+    edge.ferry.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        match handshake(&renewed, &edge.https, WWW, &H1_CLIENT) {
+            Ok(hs) => break hs,
+            Err(e) if Instant::now() > deadline => {
+                panic!(
+                    "the renewed certificate was never served after SIGHUP: {e}\n{}",
+                    edge.ferry.output_report()
+                )
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    assert_eq!(after.certificate, "www", "the renewed www certificate");
+    let err = handshake(&edge.pki, &edge.https, WWW, &H1_CLIENT)
+        .err()
+        .expect("the old CA's certificate is no longer served");
+    // (Both CAs have the same name: the old chain fails on the signature.)
+    assert!(err.contains("invalid peer certificate"), "{err}");
+
+    // The connection made before the reload is still up and served.
+    let (status, headers, body) = http1(&mut before, WWW, "/after-reload");
+    assert_eq!(status, 200, "{headers:?} {body}");
+    assert_eq!(body, "origin o: GET /after-reload");
+    assert!(
+        edge.ferry.stderr().contains("topology reloaded"),
+        "{}",
+        edge.ferry.output_report()
+    );
+}
 
 #[test]
 fn sni_chooses_exact_then_wildcard_then_default_and_alpn_gives_http2() {

@@ -3,6 +3,7 @@
 
 use crate::select::Groups;
 use crate::targets::{now_ms, Group, TargetState};
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use ferry_config::health::{Check, State};
 use pingora::server::ShutdownWatch;
@@ -10,17 +11,37 @@ use pingora::services::background::BackgroundService;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 
 pub struct HealthChecker {
-    pub groups: Arc<Groups>,
+    pub groups: Arc<ArcSwap<Groups>>,
+    /// Told when a reload has replaced the groups: the checks start over on the new ones.
+    pub reloaded: Arc<Notify>,
 }
 
 #[async_trait]
 impl BackgroundService for HealthChecker {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            let mut tasks = self.spawn(&shutdown);
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    tasks.abort_all();
+                    return;
+                }
+                _ = self.reloaded.notified() => tasks.abort_all(),
+            }
+        }
+    }
+}
+
+impl HealthChecker {
+    /// One task per target group, each checking its group every interval.
+    fn spawn(&self, shutdown: &ShutdownWatch) -> tokio::task::JoinSet<()> {
         let mut tasks = tokio::task::JoinSet::new();
-        for index in 0..self.groups.groups.len() {
-            let groups = self.groups.clone();
+        let current = self.groups.load_full();
+        for index in 0..current.groups.len() {
+            let groups = current.clone();
             let mut stop = shutdown.clone();
             tasks.spawn(async move {
                 let Some(group) = groups.groups.get(index) else {
@@ -36,8 +57,7 @@ impl BackgroundService for HealthChecker {
                 }
             });
         }
-        let _ = shutdown.changed().await;
-        tasks.abort_all();
+        tasks
     }
 }
 

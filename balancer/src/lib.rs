@@ -15,8 +15,10 @@ mod sticky;
 pub mod targets;
 mod tls;
 
-pub use proxy::ListenerProxy;
+pub use proxy::{ListenerProxy, ListenerState};
 
+use arc_swap::ArcSwap;
+use ferry_config::admin::Reloadable;
 use ferry_config::Topology;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
@@ -24,6 +26,7 @@ use pingora::services::background::background_service;
 use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// A write buffer that holds a typical small response whole, so that its header and body leave in
 /// one `send` (pingora's default buffer is one MSS).
@@ -54,10 +57,70 @@ pub fn listeners(topology: &Topology, zone: Option<&str>) -> Vec<NodeListener> {
     out
 }
 
-/// The balancer of one process: its pingora services and its part of the admin API.
+/// The balancer of one process: its pingora services, its part of the admin API, and the handle
+/// a reload goes through.
 pub struct Balancer {
     pub services: Vec<Box<dyn ServiceWithDependents>>,
-    pub admin: admin::BalancerAdmin,
+    pub admin: Arc<Reloadable<admin::BalancerAdmin>>,
+    pub reload: Reload,
+}
+
+/// One listening socket's reloadable parts.
+struct Socket {
+    load_balancer: String,
+    port: u16,
+    state: Arc<ArcSwap<ListenerState>>,
+    tls: Option<tls::Reloadable>,
+}
+
+/// Swaps a new topology into a running balancer.
+pub struct Reload {
+    zone: Option<String>,
+    region: String,
+    groups: Arc<ArcSwap<select::Groups>>,
+    sockets: Vec<Socket>,
+    health: Arc<Notify>,
+    admin: Arc<Reloadable<admin::BalancerAdmin>>,
+}
+
+impl Reload {
+    /// Makes `new` the topology of new requests (requests under way finish with the old one).
+    /// `new` was validated and has the same listening sockets in this process's zone(s)
+    /// (`ferry_config::reload::needs_restart`); target groups keep their targets' health and
+    /// in-flight counts (`Groups::reconfigured`).
+    pub fn apply(&self, new: &Topology) {
+        self.admin.reload(|_| {
+            let groups = Arc::new(self.groups.load().reconfigured(&new.target_groups));
+            for socket in &self.sockets {
+                let found = new
+                    .load_balancers
+                    .iter()
+                    .find(|lb| lb.name == socket.load_balancer)
+                    .and_then(|lb| {
+                        lb.listeners
+                            .iter()
+                            .find(|l| l.port == socket.port)
+                            .map(|l| (lb, l))
+                    });
+                let Some((lb, listener)) = found else {
+                    // Not reached: needs_restart refuses a topology without this socket.
+                    tracing::error!(load_balancer = %socket.load_balancer, port = socket.port, "reload: the listener is gone; it keeps its old rules");
+                    continue;
+                };
+                socket.state.store(Arc::new(ListenerState::new(
+                    lb.clone(),
+                    listener.clone(),
+                    groups.clone(),
+                )));
+                if let Some(tls) = &socket.tls {
+                    tls.replace(listener);
+                }
+            }
+            self.groups.store(groups.clone());
+            self.health.notify_one();
+            admin::BalancerAdmin::new(groups, self.region.clone(), new, self.zone.as_deref())
+        });
+    }
 }
 
 /// The balancer node(s) of `zone` (`None` = every zone): one service per listener socket, one
@@ -65,33 +128,43 @@ pub struct Balancer {
 pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>) -> Balancer {
     let groups = Arc::new(select::Groups::new(&topology.target_groups));
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
+    let mut sockets = Vec::new();
     for lb in &topology.load_balancers {
         for node in lb.nodes.iter().filter(|n| zone.is_none_or(|z| z == n.zone)) {
             for listener in &lb.listeners {
                 let address = SocketAddr::new(node.address, listener.port);
-                let proxy = ListenerProxy::new(
+                let state = Arc::new(ArcSwap::from_pointee(ListenerState::new(
                     lb.clone(),
                     listener.clone(),
-                    node.zone.clone(),
                     groups.clone(),
-                );
+                )));
+                let proxy = ListenerProxy::new(state.clone(), node.zone.clone());
                 let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
                 let mut service = pingora::proxy::http_proxy_service_with_name(conf, proxy, &name);
-                tls::listen(
+                let tls = tls::listen(
                     &mut service,
                     ListenerConfig::tcp(address.to_string())
                         .l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER)),
                     listener,
                 );
+                sockets.push(Socket {
+                    load_balancer: lb.name.clone(),
+                    port: listener.port,
+                    state,
+                    tls,
+                });
                 services.push(Box::new(service));
             }
         }
     }
+    let live = Arc::new(ArcSwap::new(groups.clone()));
+    let health = Arc::new(Notify::new());
     if !services.is_empty() {
         services.push(Box::new(background_service(
             "health checks",
             health::HealthChecker {
-                groups: groups.clone(),
+                groups: live.clone(),
+                reloaded: health.clone(),
             },
         )));
     }
@@ -103,8 +176,22 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
         .unwrap_or_else(|| "us-east-1".into());
     metrics::init();
     let _ = access_log::REGION.set(region.clone());
+    let admin = Reloadable::new(admin::BalancerAdmin::new(
+        groups,
+        region.clone(),
+        topology,
+        zone,
+    ));
     Balancer {
         services,
-        admin: admin::BalancerAdmin::new(groups, region, topology, zone),
+        admin: admin.clone(),
+        reload: Reload {
+            zone: zone.map(str::to_string),
+            region,
+            groups: live,
+            sockets,
+            health,
+            admin,
+        },
     }
 }

@@ -4,6 +4,7 @@
 use crate::select::{self, Groups, NoTarget};
 use crate::targets::{InFlight, TargetState};
 use crate::{errors, forwarded, respond, sticky};
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use ferry_config::desync::{self, Mode, Outcome};
@@ -22,47 +23,57 @@ use std::time::Duration;
 /// ALB's fixed connect timeout to targets.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct ListenerProxy {
+/// One listener as the current topology has it: a reload swaps it whole, and each request keeps
+/// the one it started with.
+pub struct ListenerState {
     lb: Arc<LoadBalancer>,
-    desync: Mode,
     listener: Listener,
-    zone: String,
+    desync: Mode,
     groups: Arc<Groups>,
-    requests: AtomicU64,
 }
 
-impl ListenerProxy {
-    pub fn new(
-        lb: Arc<LoadBalancer>,
-        listener: Listener,
-        zone: String,
-        groups: Arc<Groups>,
-    ) -> ListenerProxy {
+impl ListenerState {
+    pub fn new(lb: Arc<LoadBalancer>, listener: Listener, groups: Arc<Groups>) -> ListenerState {
         let desync = lb
             .attributes
             .get("routing.http.desync_mitigation_mode")
             .and_then(|m| Mode::parse(m))
             .unwrap_or(Mode::Defensive);
-        ListenerProxy {
+        ListenerState {
             lb,
-            desync,
             listener,
-            zone,
+            desync,
             groups,
-            requests: AtomicU64::new(0),
-        }
-    }
-
-    fn protocol(&self) -> &'static str {
-        match self.listener.protocol {
-            ferry_config::spec::ListenerProtocol::HTTP => "http",
-            ferry_config::spec::ListenerProtocol::HTTPS => "https",
         }
     }
 }
 
-#[derive(Default)]
+pub struct ListenerProxy {
+    state: Arc<ArcSwap<ListenerState>>,
+    /// `http` or `https`: a reload cannot change a listener's protocol.
+    protocol: &'static str,
+    zone: String,
+    requests: AtomicU64,
+}
+
+impl ListenerProxy {
+    pub fn new(state: Arc<ArcSwap<ListenerState>>, zone: String) -> ListenerProxy {
+        let protocol = match state.load().listener.protocol {
+            ferry_config::spec::ListenerProtocol::HTTP => "http",
+            ferry_config::spec::ListenerProtocol::HTTPS => "https",
+        };
+        ListenerProxy {
+            state,
+            protocol,
+            zone,
+            requests: AtomicU64::new(0),
+        }
+    }
+}
+
 pub struct Ctx {
+    /// The listener as it was when the request arrived.
+    state: Arc<ListenerState>,
     /// (target group index, target) once a forward has chosen one.
     target: Option<(usize, Arc<TargetState>)>,
     /// Counts the request against its target until the request ends.
@@ -187,6 +198,7 @@ impl ListenerProxy {
         ctx: &mut Ctx,
         forward: &Forward,
     ) -> Result<bool> {
+        let state = ctx.state.clone();
         let header = session.req_header();
         let sticky_group = forward
             .stickiness
@@ -195,13 +207,13 @@ impl ListenerProxy {
                     .or_else(|| sticky::find(cookie_values(header), sticky::TG_CORS))
             })
             .and_then(sticky::group_of);
-        let Some(index) = self.groups.pick_group(forward, sticky_group.as_deref()) else {
+        let Some(index) = state.groups.pick_group(forward, sticky_group.as_deref()) else {
             return Err(Error::explain(
                 ErrorType::InternalError,
                 "forward action without target groups",
             ));
         };
-        let Some(group) = self.groups.groups.get(index) else {
+        let Some(group) = state.groups.groups.get(index) else {
             return Err(Error::explain(
                 ErrorType::InternalError,
                 "target group index out of range",
@@ -258,7 +270,7 @@ impl ListenerProxy {
         let group = ctx
             .target
             .as_ref()
-            .and_then(|(g, _)| self.groups.groups.get(*g))
+            .and_then(|(g, _)| ctx.state.groups.groups.get(*g))
             .map(|g| g.config.name.as_str());
         let status = session.response_written().map(|r| r.status.as_u16());
         let target_time = ctx
@@ -267,7 +279,7 @@ impl ListenerProxy {
             .zip(ctx.log.answered)
             .map(|(sent, answered)| answered.saturating_duration_since(sent));
         crate::metrics::request(
-            &self.lb.name,
+            &ctx.state.lb.name,
             &self.zone,
             group.unwrap_or("-"),
             status,
@@ -279,9 +291,9 @@ impl ListenerProxy {
                 session,
                 &ctx.log,
                 crate::access_log::Node {
-                    kind: self.protocol(),
-                    load_balancer: &self.lb.name,
-                    port: self.listener.port,
+                    kind: self.protocol,
+                    load_balancer: &ctx.state.lb.name,
+                    port: ctx.state.listener.port,
                     target,
                     target_group: group,
                 },
@@ -296,7 +308,14 @@ impl ProxyHttp for ListenerProxy {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Ctx {
-        Ctx::default()
+        Ctx {
+            state: self.state.load_full(),
+            target: None,
+            in_flight: None,
+            set_cookies: Vec::new(),
+            close_upstream: false,
+            log: Default::default(),
+        }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
@@ -307,7 +326,7 @@ impl ProxyHttp for ListenerProxy {
             respond::send(session, status, &[("Content-Type", "text/html")], body).await?;
             return Ok(true);
         }
-        match desync::outcome(self.desync, &classify(session, self.desync)) {
+        match desync::outcome(ctx.state.desync, &classify(session, ctx.state.desync)) {
             Outcome::Forward => {}
             Outcome::ForwardAndClose => {
                 // Ambiguous framing in defensive mode: served, then both connections closed.
@@ -341,12 +360,13 @@ impl ProxyHttp for ListenerProxy {
             return Ok(true);
         }
         let client = client_ip(session);
+        let state = ctx.state.clone();
         let action = {
             let view = View {
                 header: session.req_header(),
                 client,
             };
-            rules::evaluate(&self.listener, &view)
+            rules::evaluate(&state.listener, &view)
         };
         match action {
             Action::FixedResponse(fixed) => {
@@ -370,9 +390,9 @@ impl ProxyHttp for ListenerProxy {
                     .server_addr()
                     .and_then(|a| a.as_inet())
                     .map(|a| a.port())
-                    .unwrap_or(self.listener.port);
+                    .unwrap_or(ctx.state.listener.port);
                 let original = Original {
-                    protocol: if self.protocol() == "https" {
+                    protocol: if self.protocol == "https" {
                         "HTTPS"
                     } else {
                         "HTTP"
@@ -405,9 +425,9 @@ impl ProxyHttp for ListenerProxy {
         ctx.log.forwarded = Some(std::time::Instant::now());
         let mut peer = HttpPeer::new(address, false, String::new());
         peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
-        peer.options.read_timeout = Some(self.lb.idle_timeout);
-        peer.options.write_timeout = Some(self.lb.idle_timeout);
-        peer.options.idle_timeout = Some(self.lb.idle_timeout);
+        peer.options.read_timeout = Some(ctx.state.lb.idle_timeout);
+        peer.options.write_timeout = Some(ctx.state.lb.idle_timeout);
+        peer.options.idle_timeout = Some(ctx.state.lb.idle_timeout);
         Ok(Box::new(peer))
     }
 
@@ -422,7 +442,7 @@ impl ProxyHttp for ListenerProxy {
             .server_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.port())
-            .unwrap_or(self.listener.port);
+            .unwrap_or(ctx.state.listener.port);
         if ctx.close_upstream {
             upstream_request.insert_header(http::header::CONNECTION, "close")?;
         }
@@ -430,9 +450,9 @@ impl ProxyHttp for ListenerProxy {
         let trace_id = forwarded::new_trace_id(n);
         let applied = forwarded::apply(
             upstream_request,
-            self.lb.xff_mode,
+            ctx.state.lb.xff_mode,
             Some(client),
-            self.protocol(),
+            self.protocol,
             port,
             &trace_id,
         );
@@ -457,7 +477,7 @@ impl ProxyHttp for ListenerProxy {
             ctx.log.target_status = Some(response.status.as_u16());
         }
         if let Some((g, target)) = &ctx.target {
-            if let Some(group) = self.groups.groups.get(*g) {
+            if let Some(group) = ctx.state.groups.groups.get(*g) {
                 if let Some(Stickiness::AppCookie {
                     cookie_name,
                     duration,
@@ -530,7 +550,8 @@ impl ProxyHttp for ListenerProxy {
         } else {
             let (status, reason, what) = errors::classify(e);
             let group = ctx.target.as_ref().and_then(|(g, t)| {
-                self.groups
+                ctx.state
+                    .groups
                     .groups
                     .get(*g)
                     .map(|group| (group.config.name.as_str(), t.address))
@@ -539,7 +560,7 @@ impl ProxyHttp for ListenerProxy {
                 Some((name, addr)) => format!("target group \"{name}\": target {addr}: {what}"),
                 None => what,
             };
-            tracing::warn!(load_balancer = %self.lb.name, zone = %self.zone, status, "{why}");
+            tracing::warn!(load_balancer = %ctx.state.lb.name, zone = %self.zone, status, "{why}");
             let body = respond::error_page(status, reason, &why);
             if respond::send(session, status, &[("Content-Type", "text/html")], body)
                 .await

@@ -32,6 +32,23 @@ impl Groups {
         }
     }
 
+    /// The groups of a reloaded topology: a group that keeps its name keeps its targets' live
+    /// state (`Group::reconfigured`); a new name starts afresh; a group gone is dropped.
+    pub fn reconfigured(&self, configs: &[Arc<TargetGroup>]) -> Groups {
+        Groups {
+            groups: configs
+                .iter()
+                .map(
+                    |c| match self.groups.iter().find(|g| g.config.name == c.name) {
+                        Some(g) => g.reconfigured(c.clone()),
+                        None => Group::new(c.clone()),
+                    },
+                )
+                .collect(),
+            weighted: AtomicUsize::new(self.weighted.load(Ordering::Relaxed)),
+        }
+    }
+
     /// The target group a forward action sends this request to: the sticky one when its cookie
     /// names a group of the action, otherwise by weight.
     pub fn pick_group(&self, forward: &Forward, sticky: Option<&str>) -> Option<usize> {

@@ -144,6 +144,47 @@ impl Group {
         }
     }
 
+    /// This group under its reloaded `config`: the targets keep their health, in-flight counts and
+    /// slow-start clocks (and those registered at run time stay); targets the file no longer lists
+    /// drain under the new deregistration delay, targets new to the file are registered. When the
+    /// health checks are switched on or off, every target starts again from its initial state.
+    pub fn reconfigured(&self, config: Arc<TargetGroup>) -> Group {
+        if config.health_check.enabled != self.config.health_check.enabled {
+            let fresh = Group::new(config);
+            let written: Vec<SocketAddr> = fresh.targets().iter().map(|t| t.address).collect();
+            let extra: Vec<Target> = self
+                .targets()
+                .iter()
+                .filter(|t| !t.is_draining() && !written.contains(&t.address))
+                .map(|t| t.target.clone())
+                .collect();
+            fresh.register(&extra);
+            return fresh;
+        }
+        let old: Vec<SocketAddr> = self
+            .config
+            .targets
+            .iter()
+            .map(|t| t.socket_addr())
+            .collect();
+        let new: Vec<SocketAddr> = config.targets.iter().map(|t| t.socket_addr()).collect();
+        let added: Vec<Target> = config
+            .targets
+            .iter()
+            .filter(|t| !old.contains(&t.socket_addr()))
+            .cloned()
+            .collect();
+        let removed: Vec<SocketAddr> = old.into_iter().filter(|a| !new.contains(a)).collect();
+        let group = Group {
+            config,
+            targets: ArcSwap::new(self.targets.load_full()),
+            round_robin: AtomicUsize::new(self.round_robin.load(Ordering::Relaxed)),
+        };
+        group.register(&added);
+        group.deregister(&removed);
+        group
+    }
+
     pub fn targets(&self) -> arc_swap::Guard<Arc<Vec<Arc<TargetState>>>> {
         self.targets.load()
     }

@@ -7,6 +7,7 @@
 //! (`ELBSecurityPolicy-TLS13-1-3-*`) is enforced on the ClientHello before rustls reads it: a client
 //! that does not offer TLS 1.3 gets the `protocol_version` alert and the connection is closed.
 
+use arc_swap::ArcSwap;
 use ferry_config::model::Listener;
 use ferry_config::spec::ListenerProtocol;
 use ferry_config::tls::{self, HelloScan, MinimumTls, VersionPolicy};
@@ -30,7 +31,9 @@ pub enum TlsSetupError {
 /// The TLS settings of an HTTPS listener: its certificates by SNI and ALPN. The ssl policy's TLS 1.3
 /// minimum is not in them (pingora always allows TLS 1.2 and 1.3): [`listen`] adds that check, so
 /// add HTTPS listeners through it.
-pub fn settings(listener: &Listener) -> Result<TlsSettings, TlsSetupError> {
+pub fn settings(
+    listener: &Listener,
+) -> Result<(TlsSettings, Arc<tls::ReloadableCertificates>), TlsSetupError> {
     let Some(config) = &listener.tls else {
         return Err(TlsSetupError::NotHttps(listener.port));
     };
@@ -38,18 +41,39 @@ pub fn settings(listener: &Listener) -> Result<TlsSettings, TlsSetupError> {
         port: listener.port,
         detail: e.to_string(),
     })?;
-    settings.set_cert_resolver(config.store.clone());
+    let certificates = tls::ReloadableCertificates::new(config.store.clone());
+    settings.set_cert_resolver(certificates.clone());
     if config.http2 {
         settings.enable_h2();
     } else {
         settings.set_alpn(ALPN::H1);
     }
-    Ok(settings)
+    Ok((settings, certificates))
+}
+
+/// What a reload replaces in an HTTPS listener: its certificates and its ssl policy's TLS 1.3 check.
+pub struct Reloadable {
+    certificates: Arc<tls::ReloadableCertificates>,
+    gate: Option<Arc<ArcSwap<Gate>>>,
+}
+
+impl Reloadable {
+    pub fn replace(&self, listener: &Listener) {
+        let Some(config) = &listener.tls else { return };
+        self.certificates.replace(config.store.clone());
+        if let Some(gate) = &self.gate {
+            gate.store(Arc::new(Gate::of(config)));
+        }
+    }
 }
 
 /// Adds the endpoint of `listener` to `service`: `endpoint` as it is for HTTP; for HTTPS, with
 /// [`settings`] and, under a TLS 1.3-only policy, the ClientHello check.
-pub fn listen<A>(service: &mut Service<A>, endpoint: ListenerConfig, listener: &Listener) {
+pub fn listen<A>(
+    service: &mut Service<A>,
+    endpoint: ListenerConfig,
+    listener: &Listener,
+) -> Option<Reloadable> {
     let Some(config) = &listener.tls else {
         if listener.protocol == ListenerProtocol::HTTPS {
             // Not reached after validation, which gives every HTTPS listener its certificates;
@@ -61,31 +85,45 @@ pub fn listen<A>(service: &mut Service<A>, endpoint: ListenerConfig, listener: &
         } else {
             service.add_listener(endpoint);
         }
-        return;
+        return None;
     };
-    let tls_settings = match settings(listener) {
+    let (tls_settings, certificates) = match settings(listener) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("balancer: not listening on port {}: {e}", listener.port);
-            return;
+            return None;
         }
     };
-    if config.minimum == MinimumTls::Tls13 {
+    let gate = (config.minimum == MinimumTls::Tls13).then(|| {
+        let gate = Arc::new(ArcSwap::from_pointee(Gate::of(config)));
         service
             .endpoints()
-            .set_pre_tls_callback(Arc::new(VersionGate {
-                policy: VersionPolicy::uniform(config.minimum),
-                name: config.ssl_policy.clone(),
-            }));
-    }
+            .set_pre_tls_callback(Arc::new(VersionGate { gate: gate.clone() }));
+        gate
+    });
     service.add_listener(endpoint.tls(tls_settings));
+    Some(Reloadable { certificates, gate })
+}
+
+/// The TLS 1.3 check of an ssl policy.
+struct Gate {
+    policy: VersionPolicy,
+    /// The ssl policy's name, for the log.
+    name: String,
+}
+
+impl Gate {
+    fn of(config: &ferry_config::model::ListenerTls) -> Gate {
+        Gate {
+            policy: VersionPolicy::uniform(config.minimum),
+            name: config.ssl_policy.clone(),
+        }
+    }
 }
 
 /// Reads the ClientHello, puts it back for rustls, and refuses a client that does not offer TLS 1.3.
 struct VersionGate {
-    policy: VersionPolicy,
-    /// The ssl policy's name, for the log.
-    name: String,
+    gate: Arc<ArcSwap<Gate>>,
 }
 
 #[async_trait::async_trait]
@@ -93,11 +131,12 @@ impl PreTlsProcess for VersionGate {
     async fn process(&self, stream: &mut L4Stream) -> pingora::Result<()> {
         let (bytes, scan) = read_client_hello(stream).await;
         stream.rewind(&bytes);
+        let gate = self.gate.load();
         let refusal = match scan? {
-            HelloScan::Hello(hello) if self.policy.admits(&hello) => return Ok(()),
+            HelloScan::Hello(hello) if gate.policy.admits(&hello) => return Ok(()),
             HelloScan::Hello(_) => format!(
                 "refused a TLS handshake that does not offer TLSv1.3, which {} requires",
-                self.name
+                gate.name
             ),
             HelloScan::Invalid(why) => format!("refused a TLS handshake: {why}"),
             HelloScan::Incomplete => "refused a TLS handshake: the ClientHello is too large".into(),

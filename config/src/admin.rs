@@ -37,3 +37,43 @@ pub trait Handler: Send + Sync {
     /// Brings the handler's gauges up to date, just before `/metrics` is gathered.
     fn refresh(&self) {}
 }
+
+/// A handler that a topology reload replaces. Each request is answered by the handler current when
+/// it arrives; a reload and admin requests take turns, so that a change made through the admin API
+/// (a registered target) is never made on a handler that a reload is replacing.
+pub struct Reloadable<H> {
+    current: arc_swap::ArcSwap<H>,
+    turns: std::sync::Mutex<()>,
+}
+
+impl<H> Reloadable<H> {
+    pub fn new(handler: H) -> std::sync::Arc<Reloadable<H>> {
+        std::sync::Arc::new(Reloadable {
+            current: arc_swap::ArcSwap::from_pointee(handler),
+            turns: std::sync::Mutex::new(()),
+        })
+    }
+
+    /// Runs `change`, which applies a reload and builds the next handler from the current one,
+    /// with admin requests held off until the next handler is in place.
+    pub fn reload(&self, change: impl FnOnce(&H) -> H) {
+        let _turn = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        let next = change(&self.current.load());
+        self.current.store(std::sync::Arc::new(next));
+    }
+
+    pub fn current(&self) -> std::sync::Arc<H> {
+        self.current.load_full()
+    }
+}
+
+impl<H: Handler> Handler for std::sync::Arc<Reloadable<H>> {
+    fn handle(&self, request: &Request<'_>) -> Option<Reply> {
+        let _turn = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        self.current.load().handle(request)
+    }
+
+    fn refresh(&self) {
+        self.current.load().refresh();
+    }
+}

@@ -19,6 +19,7 @@ mod parse;
 pub mod pattern;
 pub mod range;
 pub mod redirect;
+pub mod reload;
 pub mod response_headers;
 pub mod rules;
 mod source;

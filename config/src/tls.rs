@@ -407,6 +407,35 @@ impl ResolvesServerCert for CertificateStore {
     }
 }
 
+/// The certificates of one listener, which a topology reload replaces: a handshake uses the store
+/// that is current when its ClientHello arrives; connections already up keep theirs.
+#[derive(Debug)]
+pub struct ReloadableCertificates {
+    store: arc_swap::ArcSwap<CertificateStore>,
+}
+
+impl ReloadableCertificates {
+    pub fn new(store: Arc<CertificateStore>) -> Arc<ReloadableCertificates> {
+        Arc::new(ReloadableCertificates {
+            store: arc_swap::ArcSwap::new(store),
+        })
+    }
+
+    pub fn replace(&self, store: Arc<CertificateStore>) {
+        self.store.store(store);
+    }
+
+    pub fn current(&self) -> Arc<CertificateStore> {
+        self.store.load_full()
+    }
+}
+
+impl ResolvesServerCert for ReloadableCertificates {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.store.load().resolve(client_hello)
+    }
+}
+
 // ---------------------------------------------------------------- versions
 
 /// The lowest TLS version a listener or a name accepts, in what rustls can do.

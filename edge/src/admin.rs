@@ -1217,17 +1217,30 @@ impl Admin {
     }
 
     fn cache_stats(&self) -> Reply {
+        let results = crate::metrics::cache_results();
+        let (hits, misses) = totals(&results);
+        let per: Vec<String> = self
+            .distributions
+            .iter()
+            .map(|d| {
+                let (h, m) = results.get(&d.model.id).copied().unwrap_or((0, 0));
+                format!("{}:{}", json_str(&d.model.id), lookups(h, m))
+            })
+            .collect();
         let stats = format!(
-            "{{\"objects\":{},\"bytes\":{},\"invalidations\":{}}}\n",
+            "{{\"objects\":{},\"bytes\":{},\"invalidations\":{},{},\"distributions\":{{{}}}}}\n",
             self.cache.store.entry_count(),
             self.cache.store.weighted_size(),
-            self.invalidation_count()
+            self.invalidation_count(),
+            lookups_fields(hits, misses),
+            per.join(",")
         );
         Reply::new(200, "application/json", stats)
     }
 
     /// The edge's part of `GET /ferry/status`: `{"edge": {...}}`.
     fn status(&self) -> Reply {
+        let results = crate::metrics::cache_results();
         let listeners: Vec<String> = self
             .listeners
             .iter()
@@ -1290,26 +1303,30 @@ impl Admin {
                         )
                     })
                     .collect();
+                let (hits, misses) = results.get(&m.id).copied().unwrap_or((0, 0));
                 format!(
-                    "{{\"id\":{},\"enabled\":{},\"domain_name\":{},\"aliases\":[{}],\"origins\":[{}],\"behaviors\":[{}],\"invalidations\":{}}}",
+                    "{{\"id\":{},\"enabled\":{},\"domain_name\":{},\"aliases\":[{}],\"origins\":[{}],\"behaviors\":[{}],\"invalidations\":{},{}}}",
                     json_str(&m.id),
                     m.enabled,
                     json_str(&d.domain_name),
                     aliases.join(","),
                     origins.join(","),
                     behaviors.join(","),
-                    self.cache.invalidations.list(&m.id).len()
+                    self.cache.invalidations.list(&m.id).len(),
+                    lookups_fields(hits, misses)
                 )
             })
             .collect();
+        let (hits, misses) = totals(&results);
         let body = format!(
-            "{{\"edge\":{{\"pop\":{},\"listeners\":[{}],\"cache\":{{\"objects\":{},\"bytes\":{},\"capacity\":{},\"invalidations\":{}}},\"distributions\":[{}]}}}}\n",
+            "{{\"edge\":{{\"pop\":{},\"listeners\":[{}],\"cache\":{{\"objects\":{},\"bytes\":{},\"capacity\":{},\"invalidations\":{},{}}},\"distributions\":[{}]}}}}\n",
             self.pop.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
             listeners.join(","),
             self.cache.store.entry_count(),
             self.cache.store.weighted_size(),
             self.cache_capacity,
             self.invalidation_count(),
+            lookups_fields(hits, misses),
             distributions.join(",")
         );
         Reply::new(200, "application/json", body)
@@ -1439,6 +1456,27 @@ impl Admin {
             ),
         }
     }
+}
+
+/// Hits and misses summed over the distributions.
+fn totals(results: &std::collections::BTreeMap<String, (u64, u64)>) -> (u64, u64) {
+    results
+        .values()
+        .fold((0, 0), |(h, m), (a, b)| (h + a, m + b))
+}
+
+/// `"hits":H,"misses":M,"hit_ratio":R` (R null before the first lookup).
+fn lookups_fields(hits: u64, misses: u64) -> String {
+    let ratio = match hits + misses {
+        0 => "null".to_string(),
+        n => format!("{:.4}", hits as f64 / n as f64),
+    };
+    format!("\"hits\":{hits},\"misses\":{misses},\"hit_ratio\":{ratio}")
+}
+
+/// `{"hits":H,"misses":M,"hit_ratio":R}`.
+fn lookups(hits: u64, misses: u64) -> String {
+    format!("{{{}}}", lookups_fields(hits, misses))
 }
 
 fn not_served(method: &str, path: &str) -> Reply {

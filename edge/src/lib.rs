@@ -19,6 +19,7 @@ mod tls;
 
 pub use proxy::EdgeProxy;
 
+use ferry_config::admin::Reloadable;
 use ferry_config::Topology;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
@@ -46,10 +47,52 @@ fn plain_listener(address: SocketAddr) -> ListenerConfig {
 
 const WRITE_BUFFER: usize = 16 * 1024;
 
-/// The edge of one process: its pingora services and its part of the admin API.
+/// The edge of one process: its pingora services, its part of the admin API, and the handle a
+/// reload goes through.
 pub struct Edge {
     pub services: Vec<Box<dyn ServiceWithDependents>>,
-    pub admin: admin::Admin,
+    pub admin: Arc<Reloadable<admin::Admin>>,
+    pub reload: Reload,
+}
+
+/// Swaps a new topology into a running edge.
+pub struct Reload {
+    cache: Arc<cache::EdgeCache>,
+    admin: Arc<Reloadable<admin::Admin>>,
+    proxy: Option<proxy::StateHandle>,
+    tls: Option<tls::Reloadable>,
+}
+
+impl Reload {
+    /// Makes `new` the topology of new requests (requests under way finish with `old`'s), re-reads
+    /// nothing: `new` was loaded and validated, its certificates with it. Cached objects are
+    /// kept, as CloudFront keeps them across a distribution update, except those of distributions
+    /// `new` no longer has.
+    pub fn apply(&self, old: &Topology, new: &Topology) {
+        self.admin.reload(|_| self.swap(old, new));
+    }
+
+    fn swap(&self, old: &Topology, new: &Topology) -> admin::Admin {
+        if let Some(proxy) = &self.proxy {
+            proxy.replace(new);
+        }
+        if let Some(tls) = &self.tls {
+            tls.replace(new);
+        }
+        for gone in old
+            .distributions
+            .iter()
+            .filter(|d| !new.distributions.iter().any(|n| n.id == d.id))
+        {
+            let prefix = format!("{}\n", gone.id);
+            let removed = self
+                .cache
+                .store
+                .invalidate_where(|tag| tag.starts_with(&prefix));
+            tracing::info!(distribution = %gone.id, removed, "reload: distribution removed, its cached objects dropped");
+        }
+        admin::Admin::new(self.cache.clone(), new)
+    }
 }
 
 /// The edge's pingora services (none when the topology has no edge) and its admin handler.
@@ -61,22 +104,34 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
         .unwrap_or((1 << 20, 1 << 18));
     metrics::init();
     let cache = Arc::new(cache::EdgeCache::new(capacity, max_object));
-    let admin = admin::Admin::new(cache.clone(), topology);
+    let admin = Reloadable::new(admin::Admin::new(cache.clone(), topology));
     let Some(edge) = &topology.edge else {
         return Edge {
             services: Vec::new(),
-            admin,
+            admin: admin.clone(),
+            reload: Reload {
+                cache,
+                admin,
+                proxy: None,
+                tls: None,
+            },
         };
     };
-    let proxy = EdgeProxy::new(topology, cache);
+    let (proxy, handle) = EdgeProxy::new(topology, cache.clone());
     let mut service = pingora::proxy::http_proxy_service_with_name(conf, proxy, "edge");
     if let Some(http) = edge.http {
         service.add_listener(plain_listener(http));
     }
-    tls::add_https(&mut service, topology, edge);
+    let tls = tls::add_https(&mut service, topology, edge);
     service.threads = Some(edge.threads);
     Edge {
         services: vec![Box::new(service)],
-        admin,
+        admin: admin.clone(),
+        reload: Reload {
+            cache,
+            admin,
+            proxy: Some(handle),
+            tls,
+        },
     }
 }

@@ -115,6 +115,36 @@ pub fn request(
     }
 }
 
+/// Cache lookups per distribution since the process started, from the request counter: (hits,
+/// misses), where a hit is CloudFront's `Hit` or `RefreshHit` and a miss its `Miss`; errors,
+/// redirects and refusals are not lookups.
+pub fn cache_results() -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(m) = REQUESTS.as_ref() else {
+        return out;
+    };
+    for family in prometheus::core::Collector::collect(m) {
+        for metric in family.get_metric() {
+            let label = |name: &str| {
+                metric
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == name)
+                    .map(|l| l.value().to_string())
+                    .unwrap_or_default()
+            };
+            let count = metric.get_counter().get_value() as u64;
+            let entry: &mut (u64, u64) = out.entry(label("distribution")).or_default();
+            match label("cache_result").as_str() {
+                "Hit" | "RefreshHit" => entry.0 += count,
+                "Miss" => entry.1 += count,
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 /// The cache gauges, at scrape time.
 pub fn cache(objects: u64, bytes: u64) {
     if let Some(g) = CACHE_OBJECTS.as_ref() {

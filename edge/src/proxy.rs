@@ -10,6 +10,7 @@ use crate::ids::IdSource;
 use crate::origin_tls::OriginTrust;
 use crate::pages;
 use crate::resolve::Resolver;
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use ferry_config::failover::{self, PrimaryOutcome};
@@ -27,27 +28,23 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-pub struct EdgeProxy {
+/// Everything the edge derives from the topology's distributions: a reload swaps it whole, and each
+/// request keeps the one it started with.
+struct EdgeState {
     distributions: Vec<Arc<Distribution>>,
     hosts: Hosts,
     resolver: Resolver,
-    ids: IdSource,
     via: String,
     pop: String,
-    /// Spreads origin connections over a name's addresses, as DNS round robin does.
-    rotation: AtomicUsize,
-    cache: Arc<EdgeCache>,
-    error_pages: ErrorPages,
     /// The CA lists of HTTPS origins with a `ca_bundle`.
     origin_trust: OriginTrust,
 }
 
-impl EdgeProxy {
-    pub fn new(topology: &Topology, cache: Arc<EdgeCache>) -> EdgeProxy {
+impl EdgeState {
+    fn new(topology: &Topology, ids: &IdSource) -> EdgeState {
         let edge = topology.edge.as_ref();
         let pop = edge.map(|e| e.pop.clone()).unwrap_or_else(|| "LOC1".into());
-        let ids = IdSource::new();
-        EdgeProxy {
+        EdgeState {
             distributions: topology.distributions.clone(),
             hosts: Hosts::new(
                 &topology.distributions,
@@ -56,17 +53,54 @@ impl EdgeProxy {
             resolver: Resolver::new(topology.resolve.clone()),
             via: format!("1.1 {} (CloudFront)", ids.via_host(&pop)),
             pop: format!("{pop}-C1"),
-            ids,
-            rotation: AtomicUsize::new(0),
-            cache,
-            error_pages: ErrorPages::new(edge.and_then(|e| e.http)),
             origin_trust: OriginTrust::new(&topology.distributions),
         }
     }
 }
 
+pub struct EdgeProxy {
+    state: Arc<ArcSwap<EdgeState>>,
+    ids: Arc<IdSource>,
+    /// Spreads origin connections over a name's addresses, as DNS round robin does.
+    rotation: AtomicUsize,
+    cache: Arc<EdgeCache>,
+    error_pages: ErrorPages,
+}
+
+impl EdgeProxy {
+    /// The proxy and the handle through which a reload replaces its state.
+    pub fn new(topology: &Topology, cache: Arc<EdgeCache>) -> (EdgeProxy, StateHandle) {
+        let ids = Arc::new(IdSource::new());
+        let state = Arc::new(ArcSwap::from_pointee(EdgeState::new(topology, &ids)));
+        let proxy = EdgeProxy {
+            state: state.clone(),
+            ids: ids.clone(),
+            rotation: AtomicUsize::new(0),
+            cache,
+            error_pages: ErrorPages::new(topology.edge.as_ref().and_then(|e| e.http)),
+        };
+        (proxy, StateHandle { state, ids })
+    }
+}
+
+/// Replaces an edge proxy's state when the topology is reloaded.
+#[derive(Clone)]
+pub struct StateHandle {
+    state: Arc<ArcSwap<EdgeState>>,
+    ids: Arc<IdSource>,
+}
+
+impl StateHandle {
+    pub fn replace(&self, topology: &Topology) {
+        self.state
+            .store(Arc::new(EdgeState::new(topology, &self.ids)));
+    }
+}
+
 /// Per-request state.
 pub struct Ctx {
+    /// The topology as it was when the request arrived.
+    state: Arc<EdgeState>,
     request_id: String,
     /// (distribution, behavior index) once routed.
     route: Option<(Arc<Distribution>, usize)>,
@@ -267,8 +301,8 @@ impl EdgeProxy {
     /// The headers CloudFront adds to every response it sends a viewer.
     fn stamp(&self, response: &mut ResponseHeader, ctx: &Ctx, x_cache: &str) -> Result<()> {
         response.insert_header("X-Cache", x_cache)?;
-        response.insert_header("Via", self.via.as_str())?;
-        response.insert_header("X-Amz-Cf-Pop", self.pop.as_str())?;
+        response.insert_header("Via", ctx.state.via.as_str())?;
+        response.insert_header("X-Amz-Cf-Pop", ctx.state.pop.as_str())?;
         response.insert_header("X-Amz-Cf-Id", ctx.request_id.as_str())?;
         Ok(())
     }
@@ -280,6 +314,7 @@ impl ProxyHttp for EdgeProxy {
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
+            state: self.state.load_full(),
             request_id: self.ids.request_id(),
             route: None,
             origin: 0,
@@ -321,16 +356,16 @@ impl ProxyHttp for EdgeProxy {
             .get(INTERNAL_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| self.error_pages.internal_distribution(v))
-            .and_then(|id| self.distributions.iter().position(|d| d.id == id));
+            .and_then(|id| ctx.state.distributions.iter().position(|d| d.id == id));
         session.req_header_mut().remove_header(INTERNAL_HEADER);
         compress::viewer_request(session.req_header_mut());
         ctx.internal = internal.is_some();
-        let Some(index) = internal.or_else(|| self.hosts.lookup(&host)) else {
+        let Some(index) = internal.or_else(|| ctx.state.hosts.lookup(&host)) else {
             let reason = format!("Bad request. The Host \"{host}\" is not configured as an alias of any distribution on this edge.");
             self.error(session, ctx, 403, &reason).await?;
             return Ok(true);
         };
-        let Some(distribution) = self.distributions.get(index).cloned() else {
+        let Some(distribution) = ctx.state.distributions.get(index).cloned() else {
             return Err(Error::explain(
                 ErrorType::InternalError,
                 "distribution index out of range",
@@ -558,7 +593,8 @@ impl ProxyHttp for EdgeProxy {
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no origin chosen"))?
             .clone();
         if ctx.addresses.is_empty() {
-            ctx.addresses = self
+            ctx.addresses = ctx
+                .state
                 .resolver
                 .lookup(&origin.domain_name)
                 .await
@@ -602,7 +638,7 @@ impl ProxyHttp for EdgeProxy {
         if tls {
             // The system roots plus the origin's `ca_bundle` (local runs); SNI and the name
             // checked in the certificate are the origin's domain_name (HttpPeer::new above).
-            if let Some(trust) = self.origin_trust.for_origin(&origin) {
+            if let Some(trust) = ctx.state.origin_trust.for_origin(&origin) {
                 peer.options.ca = Some(trust.ca.clone());
                 peer.group_key = trust.group_key;
             }
@@ -766,7 +802,7 @@ impl ProxyHttp for EdgeProxy {
             upstream.insert_header("X-Forwarded-For", xff)?;
         }
         upstream.insert_header(http::header::CONNECTION, "Keep-Alive")?;
-        upstream.insert_header("Via", self.via.as_str())?;
+        upstream.insert_header("Via", ctx.state.via.as_str())?;
         upstream.insert_header("X-Amz-Cf-Id", ctx.request_id.as_str())?;
         Ok(())
     }
@@ -803,7 +839,7 @@ impl ProxyHttp for EdgeProxy {
                 request: session.req_header(),
                 phase: session.cache.phase(),
                 timing: &ctx.timing,
-                pop: &self.pop,
+                pop: &ctx.state.pop,
                 request_id: &ctx.request_id,
             },
             response,
@@ -855,7 +891,7 @@ impl ProxyHttp for EdgeProxy {
             let entry = crate::access_log::entry(
                 session,
                 crate::access_log::Served {
-                    edge_location: &self.pop,
+                    edge_location: &ctx.state.pop,
                     distribution,
                     result_type,
                     request_id: &ctx.request_id,

@@ -9,6 +9,7 @@
 //! ClientHello, before rustls reads it: a client that does not offer TLS 1.3 gets the
 //! `protocol_version` alert and the connection is closed, as CloudFront refuses it.
 
+use arc_swap::ArcSwap;
 use ferry_config::model::Edge;
 use ferry_config::tls::{self, HelloScan, VersionPolicy};
 use ferry_config::Topology;
@@ -20,44 +21,72 @@ use pingora::{Error, ErrorType};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// What a reload replaces in the HTTPS listener: its certificates and the TLS 1.3 check's names.
+pub(crate) struct Reloadable {
+    pub certificates: Arc<tls::ReloadableCertificates>,
+    /// Present when the listener checks ClientHellos (some name requires TLS 1.3).
+    pub gate: Option<Arc<ArcSwap<VersionPolicy>>>,
+}
+
+impl Reloadable {
+    pub fn replace(&self, topology: &Topology) {
+        let Some(edge) = &topology.edge else { return };
+        if let Some(store) = &edge.certificate_store {
+            self.certificates.replace(store.clone());
+        }
+        if let Some(gate) = &self.gate {
+            gate.store(Arc::new(VersionPolicy::for_distributions(
+                &topology.distributions,
+                edge.default_distribution,
+            )));
+        }
+    }
+}
+
 /// Adds the HTTPS listener to the edge's service, when the topology has one (validation has loaded
 /// its certificates: `https` needs `default_certificate`).
-pub(crate) fn add_https<A>(service: &mut Service<A>, topology: &Topology, edge: &Edge) {
+pub(crate) fn add_https<A>(
+    service: &mut Service<A>,
+    topology: &Topology,
+    edge: &Edge,
+) -> Option<Reloadable> {
     let (Some(address), Some(store)) = (edge.https, &edge.certificate_store) else {
-        return;
+        return None;
     };
     let mut settings = match TlsSettings::intermediate("", "") {
         Ok(settings) => settings,
         Err(e) => {
             // Not reached: creating the settings only stores its arguments.
             tracing::error!("edge: cannot set up TLS on {address}: {e}");
-            return;
+            return None;
         }
     };
-    settings.set_cert_resolver(store.clone());
-    if topology
-        .distributions
-        .iter()
-        .any(|d| d.enabled && tls::allows_http2(d.http_version))
-    {
+    let certificates = tls::ReloadableCertificates::new(store.clone());
+    settings.set_cert_resolver(certificates.clone());
+    if ferry_config::reload::edge_offers_http2(topology) {
         settings.enable_h2();
     } else {
         settings.set_alpn(ALPN::H1);
     }
     let policy =
         VersionPolicy::for_distributions(&topology.distributions, edge.default_distribution);
-    if policy.needs_tls13_anywhere() {
+    let gate = policy.needs_tls13_anywhere().then(|| {
+        let policy = Arc::new(ArcSwap::from_pointee(policy));
         service
             .endpoints()
-            .set_pre_tls_callback(Arc::new(VersionGate { policy }));
-    }
+            .set_pre_tls_callback(Arc::new(VersionGate {
+                policy: policy.clone(),
+            }));
+        policy
+    });
     service.add_tls_with_settings(&address.to_string(), None, settings);
+    Some(Reloadable { certificates, gate })
 }
 
 /// Reads the ClientHello, puts it back for rustls, and refuses a client that does not offer the
 /// TLS version its SNI name requires.
 struct VersionGate {
-    policy: VersionPolicy,
+    policy: Arc<ArcSwap<VersionPolicy>>,
 }
 
 #[async_trait::async_trait]
@@ -66,7 +95,7 @@ impl PreTlsProcess for VersionGate {
         let (bytes, scan) = read_client_hello(stream).await;
         stream.rewind(&bytes);
         let refusal = match scan? {
-            HelloScan::Hello(hello) if self.policy.admits(&hello) => return Ok(()),
+            HelloScan::Hello(hello) if self.policy.load().admits(&hello) => return Ok(()),
             HelloScan::Hello(hello) => format!(
                 "refused a TLS handshake for {:?} that does not offer TLSv1.3, which its distribution requires (minimum_protocol_version TLSv1.3_2025)",
                 hello.server_name.as_deref().unwrap_or("(no SNI)")

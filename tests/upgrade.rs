@@ -1,0 +1,128 @@
+//! Zero-downtime restart, end to end: a client loop runs against `ferry up` while a second
+//! `ferry up --upgrade` takes the listening sockets over (the first one gets SIGQUIT, hands them
+//! over, finishes and exits). Every request of the loop gets its answer; none is refused.
+
+mod common;
+
+use common::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn topology(edge: &str, admin: &str, origin: &Origin) -> String {
+    format!(
+        r#"stack = "upgrade"
+
+[edge]
+http = "{edge}"
+admin = "{admin}"
+
+[resolve]
+"{ORIGIN_DOMAIN}" = ["127.0.0.1"]
+
+[[distributions]]
+id = "site"
+aliases = ["site.test"]
+  [[distributions.origins]]
+  id = "o"
+  domain_name = "{ORIGIN_DOMAIN}"
+  custom_origin_config = {{ http_port = {port}, origin_protocol_policy = "http-only" }}
+  [distributions.default_cache_behavior]
+  target_origin_id = "o"
+  viewer_protocol_policy = "allow-all"
+  cache_policy = "Managed-CachingDisabled"
+"#,
+        port = origin.port()
+    )
+}
+
+#[test]
+fn an_upgrade_hands_the_sockets_over_without_refusing_a_connection() {
+    let origin = Origin::start("o");
+    let ports = free_ports(2);
+    let edge = format!("127.0.0.1:{}", ports[0]);
+    let admin = format!("127.0.0.1:{}", ports[1]);
+    let file = Topology::write("upgrade", &topology(&edge, &admin, &origin));
+    let socket = file.dir().path().join("upgrade.sock");
+    let socket = socket.to_str().expect("a UTF-8 path");
+    let mut old = Ferry::start(
+        &["up", file.path_str(), "--upgrade-socket", socket],
+        &[&edge],
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let client = {
+        let (stop, served, failures, edge) =
+            (stop.clone(), served.clone(), failures.clone(), edge.clone());
+        std::thread::spawn(move || {
+            let client = Client::with_timeout(Duration::from_secs(10));
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                match client.try_get(&edge, &format!("/n/{i}"), &[("Host", "site.test")]) {
+                    Ok(r) if r.status == 200 => {
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("request {i}: {}", r.status)),
+                    Err(e) => failures.lock().unwrap().push(format!("request {i}: {e}")),
+                }
+            }
+        })
+    };
+
+    std::thread::sleep(Duration::from_millis(300));
+    let mut new = Ferry::spawn(&[
+        "up",
+        file.path_str(),
+        "--upgrade",
+        "--upgrade-socket",
+        socket,
+    ]);
+    new.wait_for_output("the wait for sockets", READY_TIMEOUT, |out| {
+        out.contains("waiting for the running ferry's listening sockets")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    old.signal("QUIT");
+    new.wait_for_output("readiness", READY_TIMEOUT, |out| {
+        out.contains("ferry: ready")
+    });
+    let exited = old.wait_exit(Duration::from_secs(30));
+    assert!(
+        exited.is_some(),
+        "the old process never exited\n{}",
+        old.output_report()
+    );
+    let at_exit = served.load(Ordering::Relaxed);
+    // The new process alone now.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while served.load(Ordering::Relaxed) < at_exit + 50 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    client.join().expect("the client loop");
+
+    let failures = failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} request(s) failed during the upgrade: {:?}\nold:\n{}\nnew:\n{}",
+        failures.len(),
+        &failures[..failures.len().min(10)],
+        old.output_report(),
+        new.output_report()
+    );
+    assert!(
+        served.load(Ordering::Relaxed) >= at_exit + 50,
+        "the new process served after the old one left"
+    );
+    assert!(new.is_running(), "{}", new.output_report());
+    assert_eq!(
+        Client::new().get(&admin, "/ferry/status", &[]).status,
+        200,
+        "the admin listener was handed over too"
+    );
+}
