@@ -10,6 +10,7 @@ use bytes::Bytes;
 use ferry_config::desync::{self, Mode, Outcome};
 use ferry_config::model::{Action, Forward, Listener, LoadBalancer, Stickiness};
 use ferry_config::redirect::{self, Original};
+use ferry_config::request_target;
 use ferry_config::rules::{self, RequestView};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
@@ -110,6 +111,19 @@ fn classify(session: &Session, mode: Mode) -> desync::Verdict {
         .map(|p| p.as_str())
         .unwrap_or("/");
     desync::classify(header.method.as_str(), uri, version, &headers)
+}
+
+/// Why ALB answers 400 to a request head that pingora's lenient parser let through: a request
+/// target no URI can be (`GET  /a`, a NUL in the path), or an HTTP/1.1 request without Host.
+fn malformed(header: &RequestHeader) -> Option<String> {
+    if let Err(refusal) = request_target::check(header.method.as_str(), header.raw_path()) {
+        return Some(refusal.reason());
+    }
+    if header.version == http::Version::HTTP_11 && header.headers.get(http::header::HOST).is_none()
+    {
+        return Some("an HTTP/1.1 request must carry a Host header".into());
+    }
+    None
 }
 
 /// ALB refuses a request whose X-Forwarded-For lists more than 30 addresses (status 463).
@@ -324,6 +338,12 @@ impl ProxyHttp for ListenerProxy {
         if let Some((status, reason, why)) = too_large(session.req_header()) {
             let body = respond::error_page(status, reason, why);
             respond::send(session, status, &[("Content-Type", "text/html")], body).await?;
+            return Ok(true);
+        }
+        if let Some(why) = malformed(session.req_header()) {
+            session.set_keepalive(None);
+            let body = respond::error_page(400, "Bad Request", &why);
+            respond::send(session, 400, &[("Content-Type", "text/html")], body).await?;
             return Ok(true);
         }
         match desync::outcome(ctx.state.desync, &classify(session, ctx.state.desync)) {

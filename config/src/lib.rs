@@ -20,6 +20,7 @@ pub mod pattern;
 pub mod range;
 pub mod redirect;
 pub mod reload;
+pub mod request_target;
 pub mod response_headers;
 pub mod rules;
 mod source;

@@ -18,7 +18,7 @@ use ferry_config::model::{Behavior, Distribution, Origin, OriginTarget};
 use ferry_config::rules::host_without_port;
 use ferry_config::spec::{OriginProtocolPolicy, ViewerProtocolPolicy};
 use ferry_config::Topology;
-use ferry_config::{cache_key, origin_request};
+use ferry_config::{cache_key, origin_request, request_target};
 use pingora::cache::{CacheKey, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
@@ -95,6 +95,14 @@ impl StateHandle {
         self.state
             .store(Arc::new(EdgeState::new(topology, &self.ids)));
     }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Per-request state.
@@ -338,6 +346,13 @@ impl ProxyHttp for EdgeProxy {
             .is_some();
         if let Some((status, reason)) = too_large(session.req_header()) {
             self.error(session, ctx, status, reason).await?;
+            return Ok(true);
+        }
+        let header = session.req_header();
+        if let Err(refusal) = request_target::check(header.method.as_str(), header.raw_path()) {
+            session.set_keepalive(None);
+            let reason = format!("Bad request. {}.", capitalised(&refusal.reason()));
+            self.error(session, ctx, 400, &reason).await?;
             return Ok(true);
         }
         let Some(host) = request_host(session.req_header()) else {
