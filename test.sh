@@ -56,4 +56,25 @@ cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run: the sum of every test binary's result line.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "test.sh: %d passed, %d failed\n", p, f }' "$log"
-exit "$status"
+[ "$status" = 0 ] || exit "$status"
+
+# A short bounded run of every fuzz target (fuzz/), on its committed corpus. cargo-fuzz and the
+# nightly toolchain's sanitizer flags: installed once, kept in ~/.cargo and ~/.cache.
+if [ "$#" = 0 ]; then
+  echo "== cargo fuzz (each target ${FERRY_FUZZ_SECONDS:=10} s)"
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked --quiet cargo-fuzz
+  if cargo +nightly --version >/dev/null 2>&1; then fuzz=(cargo +nightly fuzz); sanitizer=address
+  else fuzz=(cargo fuzz); sanitizer=none; fi   # stable: coverage-guided, no sanitizer
+  fuzz_target="$HOME/.cache/ferry-fuzz-target"
+  for target in $(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^ferry-fuzz$'); do
+    mkdir -p "fuzz/corpus/$target"
+    if ! CARGO_TARGET_DIR="$fuzz_target" "${fuzz[@]}" run --fuzz-dir fuzz -s "$sanitizer" "$target" \
+        -- -max_total_time="$FERRY_FUZZ_SECONDS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+        >"$log" 2>&1; then
+      tail -40 "$log"
+      echo "test.sh: fuzz target $target failed (its input is in fuzz/artifacts/$target)"
+      exit 1
+    fi
+    echo "fuzz $target: $(grep -o '#[0-9]*.*DONE.*' "$log" | tail -1 || grep -c . "$log") ok"
+  done
+fi

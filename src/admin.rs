@@ -63,7 +63,12 @@ fn credential(authorization: Option<&str>) -> Credential<'_> {
     let Some(value) = authorization.map(str::trim) else {
         return Credential::None;
     };
-    if let Some(token) = value.strip_prefix("Bearer ") {
+    // The scheme name is case-insensitive (RFC 9110 §11.1).
+    if let Some(token) = value
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+        .and_then(|_| value.get(7..))
+    {
         return Credential::Bearer(token.trim());
     }
     if let Some(fields) = value.strip_prefix("AWS4-HMAC-SHA256 ") {
@@ -347,6 +352,10 @@ mod tests {
             Credential::Other
         );
         assert_eq!(credential(Some("Basic eA==")), Credential::Other);
+        assert_eq!(
+            credential(Some("bearer s3cret")),
+            Credential::Bearer("s3cret")
+        );
         assert!(same("abc", "abc"));
         assert!(!same("abc", "abd"));
         assert!(!same("abc", "abcd"));

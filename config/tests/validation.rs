@@ -589,13 +589,6 @@ fn rejects() -> Vec<Reject> {
             "`127.0.0.1` is not an address:port",
         ),
         no(
-            "edge admin listener open to the network without a token",
-            &[(r#"pop = "LOC1""#, "pop = \"LOC1\"\nadmin = \"0.0.0.0:9900\"")],
-            "admin = ",
-            "edge.admin",
-            "is not on loopback: set `admin_token`",
-        ),
-        no(
             "edge cache smaller than 1MiB",
             &[(r#"pop = "LOC1""#, "pop = \"LOC1\"\ncache_size = \"512KiB\"")],
             "cache_size",

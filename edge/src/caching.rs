@@ -197,6 +197,27 @@ pub fn process_origin_response(behavior: &Behavior, response: &mut ResponseHeade
     }
 }
 
+/// The request headers a cached response varies on, beyond its cache key: the names its `Vary`
+/// kept (`process_origin_response`), lowercase, less `Accept-Encoding` (already in the key, as
+/// CloudFront normalises it) and `*` (never served from the cache). A response the origin says
+/// varies on a header the policy forwards but the key leaves out (`X-Forwarded-Host` under an
+/// all-viewer origin request policy) is then served only to viewers that sent the same value, so
+/// that one viewer's header cannot poison what another one gets.
+pub fn variance_names(response: &ResponseHeader) -> Vec<String> {
+    let mut names: Vec<String> = response
+        .headers
+        .get_all(http::header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty() && v != "*" && v != "accept-encoding")
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The `X-Cache` value for what the cache did.
 pub fn x_cache(phase: CachePhase, status: u16) -> &'static str {
     if status >= 400 {

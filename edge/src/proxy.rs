@@ -19,7 +19,8 @@ use ferry_config::rules::host_without_port;
 use ferry_config::spec::{OriginProtocolPolicy, ViewerProtocolPolicy};
 use ferry_config::Topology;
 use ferry_config::{cache_key, origin_request, request_target};
-use pingora::cache::{CacheKey, RespCacheable};
+use pingora::cache::key::HashBinary;
+use pingora::cache::{CacheKey, CacheMeta, RespCacheable, VarianceBuilder};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -494,6 +495,30 @@ impl ProxyHttp for EdgeProxy {
             ));
         };
         Ok(caching::key(distribution, behavior, session.req_header()))
+    }
+
+    fn cache_vary_filter(
+        &self,
+        meta: &CacheMeta,
+        _ctx: &mut Ctx,
+        request: &RequestHeader,
+    ) -> Option<HashBinary> {
+        let names = caching::variance_names(meta.response_header());
+        if names.is_empty() {
+            return None;
+        }
+        let mut variance = VarianceBuilder::new();
+        for name in &names {
+            let value = request
+                .headers
+                .get_all(name.as_str())
+                .iter()
+                .map(|v| v.as_bytes())
+                .collect::<Vec<_>>()
+                .join(&b","[..]);
+            variance.add_owned_value(name, value);
+        }
+        variance.finalize()
     }
 
     fn response_cache_filter(

@@ -100,18 +100,12 @@ fn edge_section(
             "the edge needs `http` or `https` (an address:port to listen on)",
         );
     }
+    // A non-loopback admin listener needs a token, from the file or FERRY_ADMIN_TOKEN: the
+    // process checks that when it starts (a file may be validated where the variable is not set).
     let admin = s
         .admin
         .as_ref()
         .and_then(|a| ctx.socket_addr(&path.key("admin"), a));
-    if let Some(admin) = admin {
-        if !admin.ip().is_loopback() && s.admin_token.as_deref().unwrap_or("").is_empty() {
-            ctx.error(
-                &path.key("admin"),
-                format!("the admin listener {admin} is not on loopback: set `admin_token` so that it is not open to anyone"),
-            );
-        }
-    }
     let cache_size = s.cache_size.map(|b| b.0).unwrap_or(512 << 20);
     if cache_size < 1 << 20 {
         ctx.error(&path.key("cache_size"), "the cache needs at least 1MiB");

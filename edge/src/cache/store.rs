@@ -18,8 +18,12 @@ use std::time::SystemTime;
 /// What the store keeps of a response's metadata, already parsed.
 struct StoredMeta {
     fresh_until: SystemTime,
+    /// When the object was admitted (pingora compares a variant's to its primary's tombstone).
+    created: SystemTime,
     /// When the object was stored or last revalidated: the origin of `Age`.
     updated: SystemTime,
+    /// The variance key of a `Vary` variant (`None`: the primary object).
+    variance: Option<HashBinary>,
     stale_while_revalidate: u32,
     stale_if_error: u32,
     header: ResponseHeader,
@@ -29,7 +33,9 @@ impl StoredMeta {
     fn from_meta(meta: &CacheMeta) -> StoredMeta {
         StoredMeta {
             fresh_until: meta.fresh_until(),
-            updated: meta.updated(),
+            created: meta.created(),
+            updated: meta.epoch(),
+            variance: meta.variance(),
             stale_while_revalidate: meta.stale_while_revalidate_sec(),
             stale_if_error: meta.stale_if_error_sec(),
             header: meta.response_header_copy(),
@@ -37,13 +43,21 @@ impl StoredMeta {
     }
 
     fn to_meta(&self) -> CacheMeta {
-        CacheMeta::new(
+        let mut meta = CacheMeta::new(
             self.fresh_until,
-            self.updated,
+            self.created,
             self.stale_while_revalidate,
             self.stale_if_error,
             self.header.clone(),
-        )
+        );
+        // `new` makes `updated` the creation time; a revalidated object ages from its revalidation.
+        if self.updated != self.created {
+            meta.set_epoch_override(self.updated);
+        }
+        if let Some(variance) = self.variance {
+            meta.set_variance_key(variance);
+        }
+        meta
     }
 
     fn weight(&self) -> usize {
