@@ -33,9 +33,14 @@ struct Cli {
     log_format: run::LogFormat,
 }
 
-/// Zero-downtime restart, for the commands that serve.
+/// Graceful stop and zero-downtime restart, for the commands that serve.
 #[derive(clap::Args, Clone, Debug)]
 struct Restart {
+    /// On SIGTERM or SIGINT (and after handing the sockets over on SIGQUIT), how long requests in
+    /// flight may take to finish: ferry stops accepting, exits as soon as none is left, and after
+    /// this many seconds at the latest.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    grace_period: u64,
     /// Take the listening sockets over from a running ferry of the same topology instead of
     /// binding them: start this, then send the running one SIGQUIT (within 30 seconds); it hands
     /// its sockets over, stops accepting and finishes its requests. No connection is refused.
@@ -350,11 +355,12 @@ fn reload_remote(admin: &str, token: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-impl From<Restart> for run::Upgrade {
-    fn from(r: Restart) -> run::Upgrade {
-        run::Upgrade {
+impl From<Restart> for run::Lifecycle {
+    fn from(r: Restart) -> run::Lifecycle {
+        run::Lifecycle {
             upgrade: r.upgrade,
             socket: r.upgrade_socket,
+            grace_period: std::time::Duration::from_secs(r.grace_period),
         }
     }
 }

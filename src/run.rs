@@ -32,14 +32,16 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
-/// Taking the listening sockets over from a running ferry (pingora's graceful upgrade).
-#[derive(Debug, Clone, Default)]
-pub struct Upgrade {
+/// How the process starts and stops: taking the listening sockets over from a running ferry
+/// (pingora's graceful upgrade), and how long a graceful stop waits for requests in flight.
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
     pub upgrade: bool,
     pub socket: Option<PathBuf>,
+    pub grace_period: std::time::Duration,
 }
 
-impl Upgrade {
+impl Lifecycle {
     /// The hand-over socket: as given, or one per stack and command, so that the old and the new
     /// process agree without being told.
     fn socket(&self, stack: &str, part: &str) -> PathBuf {
@@ -111,14 +113,18 @@ fn load_or_default(file: Option<&Path>) -> Result<Topology> {
 struct Parts<'a> {
     /// Names the hand-over socket: `up`, `edge` or `balancer-<zone>`.
     name: String,
-    upgrade: Upgrade,
+    lifecycle: Lifecycle,
     edge: bool,
     zone: Option<Option<&'a str>>,
     demo_targets: bool,
     admin: Option<SocketAddr>,
 }
 
-pub fn up(file: Option<&Path>, admin: Option<SocketAddr>, upgrade: Upgrade) -> Result<ExitCode> {
+pub fn up(
+    file: Option<&Path>,
+    admin: Option<SocketAddr>,
+    lifecycle: Lifecycle,
+) -> Result<ExitCode> {
     let topology = load_or_default(file)?;
     let admin = admin.or(topology.edge.as_ref().and_then(|e| e.admin));
     serve(
@@ -126,7 +132,7 @@ pub fn up(file: Option<&Path>, admin: Option<SocketAddr>, upgrade: Upgrade) -> R
         file,
         Parts {
             name: "up".into(),
-            upgrade,
+            lifecycle,
             edge: true,
             zone: Some(None),
             demo_targets: true,
@@ -135,7 +141,7 @@ pub fn up(file: Option<&Path>, admin: Option<SocketAddr>, upgrade: Upgrade) -> R
     )
 }
 
-pub fn edge(file: &Path, admin: Option<SocketAddr>, upgrade: Upgrade) -> Result<ExitCode> {
+pub fn edge(file: &Path, admin: Option<SocketAddr>, lifecycle: Lifecycle) -> Result<ExitCode> {
     let topology = load_or_default(Some(file))?;
     if topology.edge.is_none() || topology.distributions.is_empty() {
         bail!(
@@ -149,7 +155,7 @@ pub fn edge(file: &Path, admin: Option<SocketAddr>, upgrade: Upgrade) -> Result<
         Some(file),
         Parts {
             name: "edge".into(),
-            upgrade,
+            lifecycle,
             edge: true,
             zone: None,
             demo_targets: false,
@@ -162,7 +168,7 @@ pub fn balancer(
     file: &Path,
     zone: &str,
     admin: Option<SocketAddr>,
-    upgrade: Upgrade,
+    lifecycle: Lifecycle,
 ) -> Result<ExitCode> {
     let topology = load_or_default(Some(file))?;
     let zones = topology.zones();
@@ -182,7 +188,7 @@ pub fn balancer(
         Some(file),
         Parts {
             name: format!("balancer-{zone}"),
-            upgrade,
+            lifecycle,
             edge: false,
             zone: Some(Some(zone)),
             demo_targets: false,
@@ -204,14 +210,16 @@ fn check_free(addresses: &[(String, SocketAddr)]) -> Result<()> {
 
 fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<ExitCode> {
     let topology = Arc::new(topology);
-    let upgrade_sock = parts.upgrade.socket(&topology.spec.stack, &parts.name);
+    let upgrade_sock = parts.lifecycle.socket(&topology.spec.stack, &parts.name);
     let conf = ServerConf {
         // Where a new process started with --upgrade waits for the listening sockets, and where
         // this one sends them on SIGQUIT; the new one waits up to 30 s for them.
         upgrade_sock: upgrade_sock.display().to_string(),
         upgrade_sock_connect_accept_max_retries: Some(30),
-        grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(5),
+        // Requests in flight get up to the grace period (the drain service below exits as soon as
+        // none is left); then the runtimes are stopped.
+        grace_period_seconds: Some(parts.lifecycle.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(1),
         // One single-threaded runtime per thread, as nginx runs workers: no cross-thread wakeups.
         work_stealing: false,
         // Every timeout on the runtime's own timer wheel: pingora's shared timer thread would wake
@@ -221,7 +229,7 @@ fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<Ex
         ..ServerConf::default()
     };
     let opt = pingora::server::configuration::Opt {
-        upgrade: parts.upgrade.upgrade,
+        upgrade: parts.lifecycle.upgrade,
         ..Default::default()
     };
     let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
@@ -260,6 +268,12 @@ fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<Ex
         parts.demo_targets,
     ));
     services.push(Box::new(pingora::services::background::background_service(
+        "drain on stop",
+        Drain {
+            grace_period: parts.lifecycle.grace_period,
+        },
+    )));
+    services.push(Box::new(pingora::services::background::background_service(
         "reload on SIGHUP",
         crate::reload::OnHangup(reloader.clone()),
     )));
@@ -291,11 +305,11 @@ fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<Ex
             services.push(Box::new(crate::demo::service(&d.name, d.listen)));
         }
     }
-    // Only the reload service: nothing to run.
-    if services.len() == 1 {
+    // Only the drain and reload services: nothing to run.
+    if services.len() == 2 {
         bail!("the topology has nothing to run here");
     }
-    if parts.upgrade.upgrade {
+    if parts.lifecycle.upgrade {
         println!(
             "ferry: waiting for the running ferry's listening sockets on {}: send it SIGQUIT",
             upgrade_sock.display()
@@ -325,6 +339,41 @@ fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<Ex
         shutdown_signal: Box::new(Signals),
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// Once a stop has begun (pingora's listeners are closed), exits as soon as no request is in
+/// flight and the access logs are written, instead of sleeping out the whole grace period.
+struct Drain {
+    grace_period: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for Drain {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                return;
+            }
+        }
+        let start = std::time::Instant::now();
+        loop {
+            let left = ferry_config::drain::in_flight();
+            if left == 0 {
+                break;
+            }
+            if start.elapsed() >= self.grace_period {
+                tracing::warn!(
+                    requests = left,
+                    "the grace period is over with requests still in flight"
+                );
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        ferry_config::log_sink::wait_written(std::time::Duration::from_secs(2));
+        tracing::info!(after = ?start.elapsed(), "stopped: no request in flight");
+        std::process::exit(0);
+    }
 }
 
 /// SIGHUP's default action ends the process; it means "reload" to ferry from the moment ferry says

@@ -126,3 +126,54 @@ fn an_upgrade_hands_the_sockets_over_without_refusing_a_connection() {
         "the admin listener was handed over too"
     );
 }
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish_then_exits_without_waiting_out_the_grace_period() {
+    let origin = Origin::start_with("slow", |req| {
+        if req.path() == "/slow" {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        default_origin_response("slow", req)
+    });
+    let ports = free_ports(2);
+    let edge = format!("127.0.0.1:{}", ports[0]);
+    let admin = format!("127.0.0.1:{}", ports[1]);
+    let file = Topology::write("sigterm", &topology(&edge, &admin, &origin));
+    let mut ferry = Ferry::start(&["up", file.path_str(), "--grace-period", "20"], &[&edge]);
+
+    let in_flight = {
+        let edge = edge.clone();
+        std::thread::spawn(move || {
+            Client::with_timeout(Duration::from_secs(10)).try_get(
+                &edge,
+                "/slow",
+                &[("Host", "site.test")],
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    let stopped_at = std::time::Instant::now();
+    ferry.signal("TERM");
+    let answer = in_flight.join().expect("the client thread");
+    let answer = answer.unwrap_or_else(|e| {
+        panic!(
+            "the request in flight failed: {e}\n{}",
+            ferry.output_report()
+        )
+    });
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body_text(), "origin slow: GET /slow");
+    let exit = ferry.wait_exit(Duration::from_secs(10));
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "ferry exits (0) once nothing is in flight, well before the 20 s grace period: {exit:?}\n{}",
+        ferry.output_report()
+    );
+    assert!(stopped_at.elapsed() < Duration::from_secs(10));
+    assert!(
+        Client::with_timeout(Duration::from_secs(2))
+            .try_get(&edge, "/after", &[("Host", "site.test")])
+            .is_err(),
+        "nothing listens after the stop"
+    );
+}

@@ -75,6 +75,8 @@ impl ListenerProxy {
 pub struct Ctx {
     /// The listener as it was when the request arrived.
     state: Arc<ListenerState>,
+    /// Counts the request as in flight, for a graceful stop.
+    _in_flight: ferry_config::drain::Guard,
     /// (target group index, target) once a forward has chosen one.
     target: Option<(usize, Arc<TargetState>)>,
     /// Counts the request against its target until the request ends.
@@ -324,6 +326,7 @@ impl ProxyHttp for ListenerProxy {
     fn new_ctx(&self) -> Ctx {
         Ctx {
             state: self.state.load_full(),
+            _in_flight: ferry_config::drain::Guard::start(),
             target: None,
             in_flight: None,
             set_cookies: Vec::new(),

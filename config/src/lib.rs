@@ -6,6 +6,7 @@ pub mod admin;
 pub mod cache_key;
 pub mod compression;
 pub mod desync;
+pub mod drain;
 pub mod error;
 pub mod failover;
 pub mod health;

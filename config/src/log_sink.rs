@@ -3,7 +3,20 @@
 //! never waits for the log; a full queue drops the line and says so.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::time::{Duration, Instant};
+
+/// Lines queued and not yet written, over every sink of the process.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits until every queued line is written (or `limit` passes): before the process exits.
+pub fn wait_written(limit: Duration) {
+    let start = Instant::now();
+    while PENDING.load(Ordering::Acquire) > 0 && start.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 /// Lines the writer may be behind by before lines are dropped.
 const QUEUE: usize = 8192;
@@ -47,7 +60,12 @@ impl LogSink {
 
     /// Queues one line without waiting; false when it was dropped.
     pub fn send(&self, line: String) -> bool {
-        self.sender.try_send(line).is_ok()
+        PENDING.fetch_add(1, Ordering::AcqRel);
+        let sent = self.sender.try_send(line).is_ok();
+        if !sent {
+            PENDING.fetch_sub(1, Ordering::AcqRel);
+        }
+        sent
     }
 }
 
@@ -59,11 +77,14 @@ fn write_lines(out: Box<dyn Write + Send>, header: &str, lines: Receiver<String>
     }
     while let Ok(line) = lines.recv() {
         let mut ok = writeln!(out, "{line}").is_ok();
+        let mut written = 1;
         while let Ok(line) = lines.try_recv() {
             ok &= writeln!(out, "{line}").is_ok();
+            written += 1;
         }
         if !(ok && out.flush().is_ok()) {
             tracing::warn!("the {name} cannot be written");
         }
+        PENDING.fetch_sub(written, Ordering::AcqRel);
     }
 }

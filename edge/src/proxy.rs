@@ -110,6 +110,8 @@ fn capitalised(text: &str) -> String {
 pub struct Ctx {
     /// The topology as it was when the request arrived.
     state: Arc<EdgeState>,
+    /// Counts the request as in flight, for a graceful stop.
+    _in_flight: ferry_config::drain::Guard,
     request_id: String,
     /// (distribution, behavior index) once routed.
     route: Option<(Arc<Distribution>, usize)>,
@@ -324,6 +326,7 @@ impl ProxyHttp for EdgeProxy {
     fn new_ctx(&self) -> Ctx {
         Ctx {
             state: self.state.load_full(),
+            _in_flight: ferry_config::drain::Guard::start(),
             request_id: self.ids.request_id(),
             route: None,
             origin: 0,
