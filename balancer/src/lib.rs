@@ -69,6 +69,7 @@ pub struct Balancer {
 struct Socket {
     load_balancer: String,
     port: u16,
+    head_timeout: ferry_guard::TimeoutHandle,
     state: Arc<ArcSwap<ListenerState>>,
     tls: Option<tls::Reloadable>,
 }
@@ -107,6 +108,7 @@ impl Reload {
                     tracing::error!(load_balancer = %socket.load_balancer, port = socket.port, "reload: the listener is gone; it keeps its old rules");
                     continue;
                 };
+                socket.head_timeout.set(lb.idle_timeout);
                 socket.state.store(Arc::new(ListenerState::new(
                     lb.clone(),
                     listener.clone(),
@@ -140,7 +142,12 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                 )));
                 let proxy = ListenerProxy::new(state.clone(), node.zone.clone());
                 let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
-                let mut service = pingora::proxy::http_proxy_service_with_name(conf, proxy, &name);
+                // ALB closes a connection that does not send its request within the idle timeout.
+                let (app, head_timeout) = ferry_guard::HeadDeadline::new(
+                    pingora::proxy::http_proxy(conf, proxy),
+                    lb.idle_timeout,
+                );
+                let mut service = pingora::services::listening::Service::new(name, app);
                 let tls = tls::listen(
                     &mut service,
                     ListenerConfig::tcp(address.to_string())
@@ -150,6 +157,7 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                 sockets.push(Socket {
                     load_balancer: lb.name.clone(),
                     port: listener.port,
+                    head_timeout,
                     state,
                     tls,
                 });

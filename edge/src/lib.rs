@@ -58,6 +58,7 @@ pub struct Edge {
 /// Swaps a new topology into a running edge.
 pub struct Reload {
     cache: Arc<cache::EdgeCache>,
+    head_timeout: Option<ferry_guard::TimeoutHandle>,
     admin: Arc<Reloadable<admin::Admin>>,
     proxy: Option<proxy::StateHandle>,
     tls: Option<tls::Reloadable>,
@@ -73,6 +74,9 @@ impl Reload {
     }
 
     fn swap(&self, old: &Topology, new: &Topology) -> admin::Admin {
+        if let (Some(handle), Some(edge)) = (&self.head_timeout, &new.edge) {
+            handle.set(edge.client_header_timeout);
+        }
         if let Some(proxy) = &self.proxy {
             proxy.replace(new);
         }
@@ -111,6 +115,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
             admin: admin.clone(),
             reload: Reload {
                 cache,
+                head_timeout: None,
                 admin,
                 proxy: None,
                 tls: None,
@@ -118,7 +123,11 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
         };
     };
     let (proxy, handle) = EdgeProxy::new(topology, cache.clone());
-    let mut service = pingora::proxy::http_proxy_service_with_name(conf, proxy, "edge");
+    let (app, head_timeout) = ferry_guard::HeadDeadline::new(
+        pingora::proxy::http_proxy(conf, proxy),
+        edge.client_header_timeout,
+    );
+    let mut service = pingora::services::listening::Service::new("edge".to_string(), app);
     if let Some(http) = edge.http {
         service.add_listener(plain_listener(http));
     }
@@ -129,6 +138,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
         admin: admin.clone(),
         reload: Reload {
             cache,
+            head_timeout: Some(head_timeout),
             admin,
             proxy: Some(handle),
             tls,

@@ -33,6 +33,10 @@ pub struct EdgeSection {
     pub certificates: Vec<CertificatePair>,
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Local only: seconds a viewer has to send a whole request head once it has begun (nginx's
+    /// `client_header_timeout`); a slower one is disconnected. Default 60.
+    #[serde(default)]
+    pub client_header_timeout: Option<u64>,
 }
 
 /// A PEM certificate chain and its private key, paths relative to the topology file.

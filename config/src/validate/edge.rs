@@ -84,6 +84,7 @@ fn edge_section(
         default_certificate: None,
         certificates: Vec::new(),
         threads: None,
+        client_header_timeout: None,
     };
     let s = section.unwrap_or(&default_section);
     let http = s
@@ -170,7 +171,12 @@ fn edge_section(
             .map(|n| n.get())
             .unwrap_or(1),
     };
+    let client_header_timeout = std::time::Duration::from_secs(match s.client_header_timeout {
+        Some(t) => ctx.range(&path.key("client_header_timeout"), t, 1, 3600),
+        None => 60,
+    });
     Some(model::Edge {
+        client_header_timeout,
         http,
         https,
         admin,

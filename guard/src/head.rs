@@ -1,0 +1,328 @@
+//! A deadline for the request head. pingora times each read of a request head out on its own, so
+//! a client that sends a byte every few seconds (slowloris) holds a connection and a task forever.
+//! [`HeadDeadline`] wraps an HTTP app: every HTTP/1 connection's stream is wrapped in a [`Timed`]
+//! whose reads fail once the head of the request being read is not complete `timeout` after its
+//! first byte (nginx's `client_header_timeout`, HAProxy's `timeout http-request`). The deadline is
+//! armed by a request's first byte and disarmed by the empty line that ends its head, so an idle
+//! keep-alive connection (pingora's keep-alive timeout) and a slow body (the per-read timeout) are
+//! not its business. HTTP/2 streams, framed otherwise, are not wrapped.
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::tls::{SslDigest, TlsRef};
+use pingora::protocols::{GetProxyDigest, GetSocketDigest, GetTimingDigest};
+use pingora::protocols::{Peek, Shutdown, Ssl, Stream, UniqueID, UniqueIDType, ALPN};
+use pingora::protocols::{SocketDigest, TimingDigest};
+use pingora::server::ShutdownWatch;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// An app whose HTTP/1 connections must send each request head within a timeout.
+pub struct HeadDeadline<A> {
+    inner: Arc<A>,
+    /// The timeout in milliseconds, which a topology reload may change.
+    timeout: Arc<AtomicU64>,
+}
+
+impl<A> HeadDeadline<A> {
+    /// The app, and the handle that changes its timeout.
+    pub fn new(inner: A, timeout: Duration) -> (HeadDeadline<A>, TimeoutHandle) {
+        let handle = TimeoutHandle(Arc::new(AtomicU64::new(0)));
+        handle.set(timeout);
+        let app = HeadDeadline {
+            inner: Arc::new(inner),
+            timeout: handle.0.clone(),
+        };
+        (app, handle)
+    }
+}
+
+/// Changes the head timeout of new requests.
+#[derive(Debug, Clone)]
+pub struct TimeoutHandle(Arc<AtomicU64>);
+
+impl TimeoutHandle {
+    pub fn set(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.0.store(ms, Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadline<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let stream: Stream = if stream.as_any().is::<Timed>() {
+            // A kept-alive connection coming back for its next request: arm again.
+            match stream.into_any().downcast::<Timed>() {
+                Ok(mut timed) => {
+                    timed.rearm(Duration::from_millis(self.timeout.load(Ordering::Relaxed)));
+                    timed
+                }
+                // Not reached: `is` said it was one.
+                Err(_) => return None,
+            }
+        } else if stream.selected_alpn_proto() == Some(ALPN::H2) {
+            stream
+        } else {
+            let timeout = Duration::from_millis(self.timeout.load(Ordering::Relaxed));
+            Box::new(Timed::new(stream, timeout))
+        };
+        self.inner.process_new(stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await;
+    }
+}
+
+/// Where the stream is in the head of the request being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Head {
+    /// No byte of the next request yet: no deadline.
+    Waiting,
+    /// In a head; the number of line-end bytes just seen (`\n`, then optionally `\r`).
+    Reading { line_end: u8 },
+    /// The head is complete: no deadline until the next request.
+    Done,
+}
+
+/// A stream whose reads fail with `TimedOut` once the current request head is overdue.
+#[derive(Debug)]
+pub struct Timed {
+    inner: Stream,
+    timeout: Duration,
+    head: Head,
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl Timed {
+    fn new(inner: Stream, timeout: Duration) -> Timed {
+        Timed {
+            inner,
+            timeout,
+            head: Head::Waiting,
+            deadline: None,
+        }
+    }
+
+    fn rearm(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+        self.head = Head::Waiting;
+        self.deadline = None;
+    }
+
+    /// Follows the bytes of a head: armed by the first, disarmed by the empty line.
+    fn scan(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.head = match (self.head, b) {
+                (Head::Done, _) => return,
+                (Head::Waiting, _) => {
+                    self.deadline = Some(Box::pin(tokio::time::sleep_until(
+                        Instant::now() + self.timeout,
+                    )));
+                    Head::Reading {
+                        line_end: u8::from(b == b'\n'),
+                    }
+                }
+                // `\n\n` or `\n\r\n`: the empty line that ends the head.
+                (Head::Reading { line_end: 1 | 2 }, b'\n') => {
+                    self.deadline = None;
+                    Head::Done
+                }
+                (Head::Reading { line_end: 1 }, b'\r') => Head::Reading { line_end: 2 },
+                (Head::Reading { .. }, b'\n') => Head::Reading { line_end: 1 },
+                (Head::Reading { .. }, _) => Head::Reading { line_end: 0 },
+            };
+        }
+    }
+}
+
+fn overdue() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the request head was not complete in time (client header timeout)",
+    )
+}
+
+impl AsyncRead for Timed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if this.head != Head::Done {
+                    let new = buf.filled()[before..].to_vec();
+                    this.scan(&new);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let due = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
+                if due {
+                    tracing::info!("closing a connection whose request head is overdue");
+                    Poll::Ready(Err(overdue()))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Timed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait]
+impl Shutdown for Timed {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for Timed {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for Timed {
+    fn get_ssl(&self) -> Option<&TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for Timed {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for Timed {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for Timed {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait]
+impl Peek for Timed {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn states(bytes: &[u8]) -> Head {
+        let (client, _server) = tokio::io::duplex(64);
+        let mut t = Timed::new(Box::new(client), Duration::from_secs(1));
+        t.scan(bytes);
+        t.head
+    }
+
+    #[tokio::test]
+    async fn the_empty_line_ends_the_head() {
+        let cases: &[(&[u8], Head)] = &[
+            (b"", Head::Waiting),
+            (b"G", Head::Reading { line_end: 0 }),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\n",
+                Head::Reading { line_end: 1 },
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\n\r",
+                Head::Reading { line_end: 2 },
+            ),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", Head::Done),
+            (b"GET / HTTP/1.1\nHost: a\n\n", Head::Done),
+            (
+                b"GET / HTTP/1.1\r\nX: \r\r\n",
+                Head::Reading { line_end: 1 },
+            ),
+            (b"\r\n\r\n", Head::Done),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(states(bytes), *want, "{:?}", String::from_utf8_lossy(bytes));
+        }
+    }
+}

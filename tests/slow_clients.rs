@@ -1,0 +1,195 @@
+//! Slow and abusive clients against the edge and the balancer of one `ferry up`: slowloris
+//! connections (a request head trickled a byte at a time) are closed once the head is overdue —
+//! the edge's `client_header_timeout`, the load balancer's idle timeout — while a well-behaved
+//! client measured during the attack is still served; the trickled requests never reach an origin;
+//! and a kept-alive connection that idles longer than the head timeout between requests is not
+//! cut by it.
+
+mod common;
+
+use common::*;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Seconds a head may take, at both tiers.
+const HEAD_TIMEOUT: u64 = 2;
+
+fn topology(edge: &str, lb: u16, origin: &Origin, target: &Origin) -> String {
+    format!(
+        r#"stack = "slow-clients"
+
+[edge]
+http = "{edge}"
+client_header_timeout = {HEAD_TIMEOUT}
+
+[resolve]
+"{ORIGIN_DOMAIN}" = ["127.0.0.1"]
+
+[[distributions]]
+id = "site"
+aliases = ["site.test"]
+  [[distributions.origins]]
+  id = "o"
+  domain_name = "{ORIGIN_DOMAIN}"
+  custom_origin_config = {{ http_port = {origin}, origin_protocol_policy = "http-only" }}
+  [distributions.default_cache_behavior]
+  target_origin_id = "o"
+  viewer_protocol_policy = "allow-all"
+  cache_policy = "Managed-CachingDisabled"
+
+[[load_balancers]]
+name = "alb"
+dns_name = "alb.internal"
+nodes = {{ a = "127.0.0.1" }}
+attributes = {{ "idle_timeout.timeout_seconds" = {HEAD_TIMEOUT} }}
+  [[load_balancers.listeners]]
+  port = {lb}
+  protocol = "HTTP"
+  default_actions = [{{ type = "forward", target_group = "web" }}]
+
+[[target_groups]]
+name = "web"
+protocol = "HTTP"
+port = 80
+health_check = {{ enabled = false }}
+targets = [{{ id = "127.0.0.1", port = {target}, zone = "a" }}]
+"#,
+        origin = origin.port(),
+        target = target.port(),
+    )
+}
+
+struct Stack {
+    _ferry: Ferry,
+    _file: Topology,
+    edge: String,
+    lb: String,
+    origin: Origin,
+    target: Origin,
+}
+
+fn start(label: &str) -> Stack {
+    let origin = Origin::start("o");
+    let target = Origin::start("t");
+    let ports = free_ports(2);
+    let edge = format!("127.0.0.1:{}", ports[0]);
+    let lb = format!("127.0.0.1:{}", ports[1]);
+    let file = Topology::write(label, &topology(&edge, ports[1], &origin, &target));
+    let ferry = Ferry::up(&file, &[&edge, &lb]);
+    Stack {
+        _ferry: ferry,
+        _file: file,
+        edge,
+        lb,
+        origin,
+        target,
+    }
+}
+
+/// Opens a connection and trickles a request head that never ends, a byte every `every`; returns
+/// how long the server took to close it (`None`: still open after `give_up`).
+fn slowloris(address: &str, every: Duration, give_up: Duration) -> Option<Duration> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
+    let head = b"GET /slowloris HTTP/1.1\r\nHost: site.test\r\n";
+    let filler = b"X-Slow: 1\r\n";
+    let start = Instant::now();
+    let mut sent = 0usize;
+    let mut buf = [0u8; 1024];
+    while start.elapsed() < give_up {
+        let byte = head
+            .get(sent)
+            .copied()
+            .unwrap_or_else(|| filler[(sent - head.len()) % filler.len()]);
+        if stream.write_all(&[byte]).is_err() {
+            return Some(start.elapsed());
+        }
+        sent += 1;
+        let until = Instant::now() + every;
+        while Instant::now() < until {
+            match stream.read(&mut buf) {
+                Ok(0) => return Some(start.elapsed()),
+                // An answer (a 408, say) before the close: keep reading to the close.
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return Some(start.elapsed()),
+            }
+        }
+    }
+    None
+}
+
+fn attack_and_measure(front: &str, host: &[(&str, &str)]) -> (Vec<Option<Duration>>, Vec<u16>) {
+    std::thread::scope(|s| {
+        let attackers: Vec<_> = (0..50)
+            .map(|_| {
+                s.spawn(|| slowloris(front, Duration::from_millis(250), Duration::from_secs(12)))
+            })
+            .collect();
+        // A well-behaved client during the attack.
+        let client = Client::with_timeout(Duration::from_secs(5));
+        let mut served = Vec::new();
+        for i in 0..10 {
+            std::thread::sleep(Duration::from_millis(150));
+            served.push(
+                client
+                    .try_get(front, &format!("/good/{i}"), host)
+                    .map(|r| r.status)
+                    .unwrap_or(0),
+            );
+        }
+        let closed = attackers
+            .into_iter()
+            .map(|a| a.join().unwrap_or(None))
+            .collect();
+        (closed, served)
+    })
+}
+
+fn check(tier: &str, closed: &[Option<Duration>], served: &[u16]) {
+    assert!(
+        served.iter().all(|s| *s == 200),
+        "{tier}: the well-behaved client during the attack got {served:?}"
+    );
+    for (i, c) in closed.iter().enumerate() {
+        let Some(after) = c else {
+            panic!("{tier}: slowloris connection {i} was never closed");
+        };
+        assert!(
+            *after >= Duration::from_millis(HEAD_TIMEOUT * 1000 - 300)
+                && *after < Duration::from_secs(HEAD_TIMEOUT + 4),
+            "{tier}: slowloris connection {i} closed after {after:?}, not about {HEAD_TIMEOUT} s"
+        );
+    }
+}
+
+#[test]
+fn slowloris_connections_are_closed_when_their_head_is_overdue_and_others_are_served() {
+    let stack = start("slowloris");
+    let (closed, served) = attack_and_measure(&stack.edge, &[("Host", "site.test")]);
+    check("edge", &closed, &served);
+    let (closed, served) = attack_and_measure(&stack.lb, &[]);
+    check("balancer", &closed, &served);
+    assert_eq!(stack.origin.count_prefix("/slowloris"), 0);
+    assert_eq!(stack.target.count_prefix("/slowloris"), 0);
+    assert_eq!(stack.origin.count_prefix("/good/"), 10);
+    assert_eq!(stack.target.count_prefix("/good/"), 10);
+}
+
+/// (At the edge: the balancer's head deadline is its idle timeout, after which ALB closes an idle
+/// connection anyway.)
+#[test]
+fn a_kept_alive_connection_may_idle_longer_than_the_head_timeout_between_requests() {
+    let stack = start("slow-keepalive");
+    let host = [("Host", "site.test")];
+    let mut conn = Conn::open(&stack.edge, IO_TIMEOUT).expect("connect");
+    let r = conn.request("GET", "/first", &host, b"").expect("first");
+    assert_eq!(r.status, 200, "{r:?}");
+    std::thread::sleep(Duration::from_millis(HEAD_TIMEOUT * 1000 + 700));
+    let r = conn
+        .request("GET", "/second", &host, b"")
+        .unwrap_or_else(|e| panic!("the idle kept-alive connection was cut: {e}"));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(stack.origin.count_prefix("/second"), 1);
+}
