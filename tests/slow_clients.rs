@@ -16,47 +16,14 @@ use std::time::{Duration, Instant};
 const HEAD_TIMEOUT: u64 = 2;
 
 fn topology(edge: &str, lb: u16, origin: &Origin, target: &Origin) -> String {
-    format!(
-        r#"stack = "slow-clients"
-
-[edge]
-http = "{edge}"
-client_header_timeout = {HEAD_TIMEOUT}
-
-[resolve]
-"{ORIGIN_DOMAIN}" = ["127.0.0.1"]
-
-[[distributions]]
-id = "site"
-aliases = ["site.test"]
-  [[distributions.origins]]
-  id = "o"
-  domain_name = "{ORIGIN_DOMAIN}"
-  custom_origin_config = {{ http_port = {origin}, origin_protocol_policy = "http-only" }}
-  [distributions.default_cache_behavior]
-  target_origin_id = "o"
-  viewer_protocol_policy = "allow-all"
-  cache_policy = "Managed-CachingDisabled"
-
-[[load_balancers]]
-name = "alb"
-dns_name = "alb.internal"
-nodes = {{ a = "127.0.0.1" }}
-attributes = {{ "idle_timeout.timeout_seconds" = {HEAD_TIMEOUT} }}
-  [[load_balancers.listeners]]
-  port = {lb}
-  protocol = "HTTP"
-  default_actions = [{{ type = "forward", target_group = "web" }}]
-
-[[target_groups]]
-name = "web"
-protocol = "HTTP"
-port = 80
-health_check = {{ enabled = false }}
-targets = [{{ id = "127.0.0.1", port = {target}, zone = "a" }}]
-"#,
-        origin = origin.port(),
-        target = target.port(),
+    two_tier_topology(
+        "slow-clients",
+        edge,
+        &format!("client_header_timeout = {HEAD_TIMEOUT}"),
+        origin,
+        lb,
+        &format!("\"idle_timeout.timeout_seconds\" = {HEAD_TIMEOUT}"),
+        target,
     )
 }
 

@@ -70,47 +70,7 @@ const EXPECTED: &[(&str, u16, u16)] = &[
 ];
 
 fn topology(edge: &str, lb: u16, edge_origin: &Origin, target: &Origin) -> String {
-    format!(
-        r#"stack = "smuggling"
-
-[edge]
-http = "{edge}"
-
-[resolve]
-"{ORIGIN_DOMAIN}" = ["127.0.0.1"]
-
-[[distributions]]
-id = "site"
-aliases = ["site.test"]
-  [[distributions.origins]]
-  id = "o"
-  domain_name = "{ORIGIN_DOMAIN}"
-  custom_origin_config = {{ http_port = {origin}, origin_protocol_policy = "http-only" }}
-  [distributions.default_cache_behavior]
-  target_origin_id = "o"
-  viewer_protocol_policy = "allow-all"
-  allowed_methods = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
-  cache_policy = "Managed-CachingDisabled"
-
-[[load_balancers]]
-name = "alb"
-dns_name = "alb.internal"
-nodes = {{ a = "127.0.0.1" }}
-  [[load_balancers.listeners]]
-  port = {lb}
-  protocol = "HTTP"
-  default_actions = [{{ type = "forward", target_group = "web" }}]
-
-[[target_groups]]
-name = "web"
-protocol = "HTTP"
-port = 80
-health_check = {{ enabled = false }}
-targets = [{{ id = "127.0.0.1", port = {target}, zone = "a" }}]
-"#,
-        origin = edge_origin.port(),
-        target = target.port(),
-    )
+    two_tier_topology("smuggling", edge, "", edge_origin, lb, "", target)
 }
 
 struct Case {

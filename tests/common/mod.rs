@@ -2435,3 +2435,64 @@ impl Conn {
         })
     }
 }
+
+// ---------------------------------------------------------------- two tiers
+
+/// A topology with an edge (`[edge] http = edge` plus `edge_lines`) whose distribution `site`
+/// (alias `site.test`, every method allowed, `Managed-CachingDisabled`) goes to `origin`, and a
+/// load balancer `alb` (one node in zone `a` on 127.0.0.1, listener `lb_port`, `lb_attributes`
+/// as its attributes table's body) forwarding everything to group `web` (`target`, health checks
+/// off).
+pub fn two_tier_topology(
+    stack: &str,
+    edge: &str,
+    edge_lines: &str,
+    origin: &Origin,
+    lb_port: u16,
+    lb_attributes: &str,
+    target: &Origin,
+) -> String {
+    format!(
+        r#"stack = "{stack}"
+
+[edge]
+http = "{edge}"
+{edge_lines}
+
+[resolve]
+"{ORIGIN_DOMAIN}" = ["127.0.0.1"]
+
+[[distributions]]
+id = "site"
+aliases = ["site.test"]
+  [[distributions.origins]]
+  id = "o"
+  domain_name = "{ORIGIN_DOMAIN}"
+  custom_origin_config = {{ http_port = {origin}, origin_protocol_policy = "http-only" }}
+  [distributions.default_cache_behavior]
+  target_origin_id = "o"
+  viewer_protocol_policy = "allow-all"
+  allowed_methods = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+  cache_policy = "Managed-CachingDisabled"
+
+[[load_balancers]]
+name = "alb"
+dns_name = "alb.internal"
+nodes = {{ a = "127.0.0.1" }}
+attributes = {{ {lb_attributes} }}
+  [[load_balancers.listeners]]
+  port = {lb_port}
+  protocol = "HTTP"
+  default_actions = [{{ type = "forward", target_group = "web" }}]
+
+[[target_groups]]
+name = "web"
+protocol = "HTTP"
+port = 80
+health_check = {{ enabled = false }}
+targets = [{{ id = "127.0.0.1", port = {target}, zone = "a" }}]
+"#,
+        origin = origin.port(),
+        target = target.port(),
+    )
+}
