@@ -81,7 +81,7 @@ fn client_loop(
         if id >= REQUESTS {
             return;
         }
-        let post = id % 4 == 0;
+        let post = id.is_multiple_of(4);
         let (method, path, body) = if post {
             ("POST", format!("/p/{id}"), format!("id={id}").into_bytes())
         } else {
