@@ -49,6 +49,35 @@ fn aws_error(path: &str, status: u16, code: &str, message: &str) -> Reply {
     )
 }
 
+/// The process's own gauges: client connections open and requests in flight, both tiers.
+fn process_gauges() {
+    static GAUGES: std::sync::LazyLock<Option<(prometheus::IntGauge, prometheus::IntGauge)>> =
+        std::sync::LazyLock::new(|| {
+            let make = |name: &str, help: &str| {
+                let gauge = prometheus::IntGauge::new(name, help).ok()?;
+                prometheus::default_registry()
+                    .register(Box::new(gauge.clone()))
+                    .ok()?;
+                Some(gauge)
+            };
+            Some((
+                make(
+                    "ferry_active_connections",
+                    "Client connections open to the edge and the balancer.",
+                )?,
+                make(
+                    "ferry_requests_in_flight",
+                    "Requests being served by the edge and the balancer.",
+                )?,
+            ))
+        });
+    if let Some((connections, requests)) = GAUGES.as_ref() {
+        let value = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        connections.set(value(ferry_guard::active_connections()));
+        requests.set(value(ferry_config::drain::in_flight()));
+    }
+}
+
 /// How a request presents itself.
 #[derive(Debug, PartialEq, Eq)]
 enum Credential<'a> {
@@ -162,6 +191,7 @@ impl Admin {
         for handler in &self.handlers {
             handler.refresh();
         }
+        process_gauges();
         let families = prometheus::default_registry().gather();
         let mut text = String::new();
         match prometheus::TextEncoder::new().encode_utf8(&families, &mut text) {

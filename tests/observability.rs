@@ -156,10 +156,8 @@ fn metrics_and_access_logs_of_the_edge_and_the_balancer() {
     assert_eq!(forwarded.status, 200, "{forwarded:?}");
     assert_eq!(served_by(&forwarded), "target");
 
-    let miss_series =
-        r#"ferry_edge_requests_total{cache_result="Miss",distribution="site",status_class="2xx"}"#;
-    let hit_series =
-        r#"ferry_edge_requests_total{cache_result="Hit",distribution="site",status_class="2xx"}"#;
+    let miss_series = r#"ferry_edge_requests_total{behavior="*",cache_result="Miss",distribution="site",status_class="2xx"}"#;
+    let hit_series = r#"ferry_edge_requests_total{behavior="*",cache_result="Hit",distribution="site",status_class="2xx"}"#;
     let balancer_series = r#"ferry_balancer_requests_total{load_balancer="alb",status_class="2xx",target_group="tg",zone="a"}"#;
     let (text, m) = scrape(&client, &admin, |m| {
         m.contains_key(miss_series)
@@ -233,6 +231,20 @@ fn metrics_and_access_logs_of_the_edge_and_the_balancer() {
         0.0
     );
     assert!(text.contains("# TYPE ferry_edge_origin_latency_seconds histogram"));
+    assert_eq!(
+        sample(&m, r#"ferry_edge_request_bytes_total{distribution="site"}"#),
+        0.0
+    );
+    assert!(
+        sample(
+            &m,
+            r#"ferry_balancer_bytes_total{direction="sent",load_balancer="alb"}"#
+        ) > 0.0,
+        "{text}"
+    );
+    // This scrape is a request of the admin listener, not of the tiers: nothing in flight.
+    assert_eq!(sample(&m, "ferry_requests_in_flight"), 0.0, "{text}");
+    assert!(m.contains_key("ferry_active_connections"), "{text}");
 
     // The edge's CloudFront log: headers, then 33 tab-separated fields per line.
     let lines = log_lines(&edge_log, "/obs.html", 2);
@@ -262,6 +274,13 @@ fn metrics_and_access_logs_of_the_edge_and_the_balancer() {
         assert_eq!(f[16], "http");
         assert_eq!(f[4], "127.0.0.1");
         assert!(f[0].len() == 10 && f[1].len() == 8, "{f:?}");
+        // Plain HTTP: no TLS fields; a time to first byte within the time taken.
+        assert_eq!((f[20], f[21]), ("-", "-"), "{f:?}");
+        let ttfb: f64 = f[27]
+            .parse()
+            .unwrap_or_else(|_| panic!("time-to-first-byte {f:?}"));
+        let taken: f64 = f[18].parse().unwrap_or(-1.0);
+        assert!(ttfb >= 0.0 && ttfb <= taken + 0.001, "{f:?}");
     }
 
     // The balancer's ALB log: 30 space-separated fields, quoted ones quoted.
@@ -287,6 +306,9 @@ fn metrics_and_access_logs_of_the_edge_and_the_balancer() {
     assert!(f[16].contains(":targetgroup/tg/"), "{f:?}");
     assert!(f[17].contains("Root=1-"), "{f:?}");
     assert_eq!(f[22], "forward");
+    // The default action matched: priority 0; no redirect, no desync classification.
+    assert_eq!(f[20], "0", "{f:?}");
+    assert_eq!((f[23].as_str(), f[27].as_str()), ("-", "-"), "{f:?}");
     let raw = lines
         .iter()
         .find(|l| l.contains("/api?x=1"))

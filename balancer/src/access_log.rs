@@ -63,6 +63,13 @@ pub struct Progress {
     /// The status code the target answered with.
     pub target_status: Option<u16>,
     pub trace_id: Option<String>,
+    /// The matched rule's priority, 0 for the default action (`None`: rules not evaluated).
+    pub rule_priority: Option<u32>,
+    /// The action taken: `forward`, `redirect` or `fixed-response`.
+    pub action: Option<&'static str>,
+    pub redirect_url: Option<String>,
+    /// A request that is not compliant: its desync classification and reason.
+    pub classification: Option<(&'static str, &'static str)>,
 }
 
 /// One request, as the log sees it.
@@ -92,6 +99,13 @@ pub struct Entry {
     pub trace_id: Option<String>,
     pub created: Option<SystemTime>,
     pub actions: Option<String>,
+    /// OpenSSL's names of the client connection's cipher and TLS version.
+    pub ssl_cipher: Option<String>,
+    pub ssl_protocol: Option<String>,
+    /// `None`: rules were not evaluated (written -1).
+    pub rule_priority: Option<u32>,
+    pub redirect_url: Option<String>,
+    pub classification: Option<(&'static str, &'static str)>,
 }
 
 /// A quoted field: `"..."` with `"`, `\` and control characters escaped; `"-"` when empty.
@@ -159,21 +173,23 @@ pub fn line(e: &Entry) -> String {
         e.sent_bytes.to_string(),
         quoted(Some(&e.request)),
         quoted(e.user_agent.as_deref()),
-        "-".into(),
-        "-".into(),
+        bare(e.ssl_cipher.as_deref()),
+        bare(e.ssl_protocol.as_deref()),
         bare(e.target_group_arn.as_deref()),
         quoted(e.trace_id.as_deref()),
         quoted(None),
         quoted(None),
-        "-".into(),
+        e.rule_priority
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "-1".into()),
         bare(created.as_deref()),
         quoted(e.actions.as_deref()),
-        quoted(None),
+        quoted(e.redirect_url.as_deref()),
         quoted(None),
         quoted(e.target.as_deref()),
         quoted(e.target_status.map(|s| s.to_string()).as_deref()),
-        quoted(None),
-        quoted(None),
+        quoted(e.classification.map(|c| c.0)),
+        quoted(e.classification.map(|c| c.1)),
         "-".into(),
     ];
     fields.join(" ")
@@ -260,6 +276,10 @@ pub fn entry(session: &Session, progress: &Progress, node: Node<'_>) -> Entry {
             .map(|(a, b)| b.saturating_duration_since(a).as_secs_f64())
     };
     let forwarded_and_answered = progress.answered.is_some();
+    let ssl = session
+        .digest()
+        .and_then(|d| d.ssl_digest.as_ref())
+        .map(|s| ferry_config::tls::log_names(&s.version, &s.cipher));
     Entry {
         kind: if node.kind == "https" && request.version == http::Version::HTTP_2 {
             "h2"
@@ -295,7 +315,12 @@ pub fn entry(session: &Session, progress: &Progress, node: Node<'_>) -> Entry {
             .map(|g| crate::admin::target_group_arn(region, g)),
         trace_id: progress.trace_id.clone(),
         created: progress.created,
-        actions: node.target.map(|_| "forward".to_string()),
+        actions: progress.action.map(str::to_string),
+        ssl_cipher: ssl.as_ref().map(|s| s.1.clone()),
+        ssl_protocol: ssl.map(|s| s.0),
+        rule_priority: progress.rule_priority,
+        redirect_url: progress.redirect_url.clone(),
+        classification: progress.classification,
     }
 }
 
@@ -344,6 +369,11 @@ mod tests {
             trace_id: Some("Root=1-2-3".into()),
             created: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
             actions: Some("forward".into()),
+            ssl_cipher: Some("ECDHE-RSA-AES128-GCM-SHA256".into()),
+            ssl_protocol: Some("TLSv1.2".into()),
+            rule_priority: Some(10),
+            redirect_url: None,
+            classification: Some(("Ambiguous", "DuplicateContentLength")),
         }
     }
 
@@ -361,7 +391,22 @@ mod tests {
         assert_eq!(f[12], "GET http://www.example.com:80/a?b=1 HTTP/1.1");
         assert_eq!(f[13], "curl/8.0 \"quoted\"");
         assert_eq!(f[17], "Root=1-2-3");
+        assert_eq!(
+            (f[14].as_str(), f[15].as_str()),
+            ("ECDHE-RSA-AES128-GCM-SHA256", "TLSv1.2")
+        );
+        assert_eq!(f[20], "10");
         assert_eq!(f[22], "forward");
+        assert_eq!(f[23], "-");
+        assert_eq!(
+            (f[27].as_str(), f[28].as_str()),
+            ("Ambiguous", "DuplicateContentLength")
+        );
+        let unevaluated = super::line(&Entry {
+            rule_priority: None,
+            ..sample()
+        });
+        assert_eq!(split(&unevaluated)[20], "-1");
         assert!(line.contains(" \"GET http://www.example.com:80/a?b=1 HTTP/1.1\" "));
     }
 

@@ -32,6 +32,16 @@ static REQUESTS: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
     ))
 });
 
+static BYTES: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
+    register(IntCounterVec::new(
+        Opts::new(
+            "ferry_balancer_bytes_total",
+            "Body bytes by load balancer and direction (`received` from clients, `sent` to them).",
+        ),
+        &["load_balancer", "direction"],
+    ))
+});
+
 static TARGET_RESPONSE: LazyLock<Option<HistogramVec>> = LazyLock::new(|| {
     register(HistogramVec::new(
         HistogramOpts::new(
@@ -86,6 +96,7 @@ static ACCESS_LOG_DROPPED: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
 /// Registers every balancer metric, so that they are listed from the first scrape.
 pub fn init() {
     LazyLock::force(&REQUESTS);
+    LazyLock::force(&BYTES);
     LazyLock::force(&TARGET_RESPONSE);
     LazyLock::force(&HEALTHY);
     LazyLock::force(&UNHEALTHY);
@@ -102,16 +113,36 @@ pub fn status_class(status: Option<u16>) -> String {
 }
 
 /// One finished request.
-pub fn request(
-    load_balancer: &str,
-    zone: &str,
-    target_group: &str,
-    status: Option<u16>,
-    target_response: Option<Duration>,
-) {
+pub struct Finished<'a> {
+    pub load_balancer: &'a str,
+    pub zone: &'a str,
+    pub target_group: &'a str,
+    pub status: Option<u16>,
+    pub target_response: Option<Duration>,
+    pub received: usize,
+    pub sent: usize,
+}
+
+pub fn request(r: Finished<'_>) {
+    let Finished {
+        load_balancer,
+        zone,
+        target_group,
+        status,
+        target_response,
+        received,
+        sent,
+    } = r;
     if let Some(m) = REQUESTS.as_ref() {
         m.with_label_values(&[load_balancer, zone, target_group, &status_class(status)])
             .inc();
+    }
+    if let Some(m) = BYTES.as_ref() {
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        m.with_label_values(&[load_balancer, "received"])
+            .inc_by(count(received));
+        m.with_label_values(&[load_balancer, "sent"])
+            .inc_by(count(sent));
     }
     if let (Some(m), Some(t)) = (TARGET_RESPONSE.as_ref(), target_response) {
         m.with_label_values(&[target_group])

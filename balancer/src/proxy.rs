@@ -294,13 +294,15 @@ impl ListenerProxy {
             .forwarded
             .zip(ctx.log.answered)
             .map(|(sent, answered)| answered.saturating_duration_since(sent));
-        crate::metrics::request(
-            &ctx.state.lb.name,
-            &self.zone,
-            group.unwrap_or("-"),
+        crate::metrics::request(crate::metrics::Finished {
+            load_balancer: &ctx.state.lb.name,
+            zone: &self.zone,
+            target_group: group.unwrap_or("-"),
             status,
-            target_time,
-        );
+            target_response: target_time,
+            received: session.body_bytes_read(),
+            sent: session.body_bytes_sent(),
+        });
         if crate::access_log::enabled() {
             let target = ctx.target.as_ref().map(|(_, t)| t.address);
             let entry = crate::access_log::entry(
@@ -349,7 +351,11 @@ impl ProxyHttp for ListenerProxy {
             respond::send(session, 400, &[("Content-Type", "text/html")], body).await?;
             return Ok(true);
         }
-        match desync::outcome(ctx.state.desync, &classify(session, ctx.state.desync)) {
+        let verdict = classify(session, ctx.state.desync);
+        if verdict.classification != desync::Classification::Compliant {
+            ctx.log.classification = Some((verdict.classification.as_str(), verdict.reason));
+        }
+        match desync::outcome(ctx.state.desync, &verdict) {
             Outcome::Forward => {}
             Outcome::ForwardAndClose => {
                 // Ambiguous framing in defensive mode: served, then both connections closed.
@@ -389,8 +395,15 @@ impl ProxyHttp for ListenerProxy {
                 header: session.req_header(),
                 client,
             };
-            rules::evaluate(&state.listener, &view)
+            rules::matched(&state.listener, &view)
         };
+        let (priority, action) = action;
+        ctx.log.rule_priority = Some(priority);
+        ctx.log.action = Some(match action {
+            Action::Forward(_) => "forward",
+            Action::Redirect(_) => "redirect",
+            Action::FixedResponse(_) => "fixed-response",
+        });
         match action {
             Action::FixedResponse(fixed) => {
                 let mut headers = Vec::new();
@@ -426,6 +439,7 @@ impl ProxyHttp for ListenerProxy {
                     query: header.uri.query().unwrap_or(""),
                 };
                 let location = redirect::location(r, &original);
+                ctx.log.redirect_url = Some(location.clone());
                 respond::send(
                     session,
                     r.status,

@@ -22,12 +22,18 @@ pub trait RequestView {
 
 /// The action for a request: the first rule by priority whose conditions all hold, or the default.
 pub fn evaluate<'l>(listener: &'l Listener, request: &dyn RequestView) -> &'l Action {
+    matched(listener, request).1
+}
+
+/// The priority of the rule that matched (0 for the default action, as ALB's access log says)
+/// and its action.
+pub fn matched<'l>(listener: &'l Listener, request: &dyn RequestView) -> (u32, &'l Action) {
     listener
         .rules
         .iter()
         .find(|rule| rule.conditions.iter().all(|c| holds(c, request)))
-        .map(|rule| &rule.action)
-        .unwrap_or(&listener.default_action)
+        .map(|rule| (rule.priority, &rule.action))
+        .unwrap_or((0, &listener.default_action))
 }
 
 /// Host without its port, for matching.

@@ -436,6 +436,32 @@ impl ResolvesServerCert for ReloadableCertificates {
     }
 }
 
+/// A connection's TLS version and cipher as rustls names them (`TLSv1_3`,
+/// `TLS13_AES_128_GCM_SHA256`, `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`), in the OpenSSL names
+/// that CloudFront's and ALB's access logs use (`TLSv1.3`, `TLS_AES_128_GCM_SHA256`,
+/// `ECDHE-RSA-AES128-GCM-SHA256`).
+pub fn log_names(version: &str, cipher: &str) -> (String, String) {
+    let version = version.replace('_', ".");
+    let cipher = if let Some(rest) = cipher.strip_prefix("TLS13_") {
+        format!("TLS_{rest}")
+    } else if let Some((kx, enc)) = cipher
+        .strip_prefix("TLS_")
+        .and_then(|c| c.split_once("_WITH_"))
+    {
+        let enc = enc
+            .replace("AES_128", "AES128")
+            .replace("AES_256", "AES256");
+        // OpenSSL names ChaCha20 suites without their hash.
+        let enc = enc
+            .strip_suffix("POLY1305_SHA256")
+            .map_or(enc.clone(), |e| format!("{e}POLY1305"));
+        format!("{kx}-{enc}").replace('_', "-")
+    } else {
+        cipher.to_string()
+    };
+    (version, cipher)
+}
+
 // ---------------------------------------------------------------- versions
 
 /// The lowest TLS version a listener or a name accepts, in what rustls can do.
@@ -1335,5 +1361,48 @@ default_cache_behavior = {{ target_origin_id = "o", viewer_protocol_policy = "al
             server_name: None,
             offers_tls13: false
         }));
+    }
+
+    #[test]
+    fn log_names_are_openssl_names() {
+        let cases = [
+            (
+                "TLSv1_3",
+                "TLS13_AES_128_GCM_SHA256",
+                "TLSv1.3",
+                "TLS_AES_128_GCM_SHA256",
+            ),
+            (
+                "TLSv1_3",
+                "TLS13_CHACHA20_POLY1305_SHA256",
+                "TLSv1.3",
+                "TLS_CHACHA20_POLY1305_SHA256",
+            ),
+            (
+                "TLSv1_2",
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                "TLSv1.2",
+                "ECDHE-RSA-AES128-GCM-SHA256",
+            ),
+            (
+                "TLSv1_2",
+                "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                "TLSv1.2",
+                "ECDHE-ECDSA-AES256-GCM-SHA384",
+            ),
+            (
+                "TLSv1_2",
+                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                "TLSv1.2",
+                "ECDHE-RSA-CHACHA20-POLY1305",
+            ),
+        ];
+        for (version, cipher, want_version, want_cipher) in cases {
+            assert_eq!(
+                log_names(version, cipher),
+                (want_version.to_string(), want_cipher.to_string()),
+                "{cipher}"
+            );
+        }
     }
 }

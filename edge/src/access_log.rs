@@ -85,6 +85,11 @@ pub struct Entry {
     pub time_to_first_byte: Option<f64>,
     pub content_type: Option<String>,
     pub content_length: Option<u64>,
+    /// OpenSSL's names of the viewer connection's TLS version and cipher.
+    pub ssl_protocol: Option<String>,
+    pub ssl_cipher: Option<String>,
+    /// A 206's `Content-Range` (first and last byte).
+    pub range: Option<(u64, u64)>,
 }
 
 /// What a value becomes in the log: `-` when empty, and spaces, tabs, control characters, `%` and
@@ -146,8 +151,8 @@ pub fn line(e: &Entry) -> String {
         e.cs_bytes.to_string(),
         format!("{:.3}", e.time_taken),
         opt(&e.forwarded_for),
-        "-".into(),
-        "-".into(),
+        opt(&e.ssl_protocol),
+        opt(&e.ssl_cipher),
         e.result_type.into(),
         encode(Some(&e.protocol_version)),
         "-".into(),
@@ -163,8 +168,12 @@ pub fn line(e: &Entry) -> String {
         e.content_length
             .map(|l| l.to_string())
             .unwrap_or_else(|| "-".into()),
-        "-".into(),
-        "-".into(),
+        e.range
+            .map(|r| r.0.to_string())
+            .unwrap_or_else(|| "-".into()),
+        e.range
+            .map(|r| r.1.to_string())
+            .unwrap_or_else(|| "-".into()),
     ];
     fields.join("\t")
 }
@@ -178,6 +187,17 @@ pub struct Served<'a> {
     pub request_id: &'a str,
     pub https: bool,
     pub time_taken: Duration,
+    pub time_to_first_byte: Duration,
+}
+
+/// `bytes FIRST-LAST/LENGTH` → (FIRST, LAST).
+fn content_range(value: &str) -> Option<(u64, u64)> {
+    let (first, last) = value
+        .strip_prefix("bytes ")?
+        .split('/')
+        .next()?
+        .split_once('-')?;
+    Some((first.trim().parse().ok()?, last.trim().parse().ok()?))
 }
 
 /// The bytes of a header block: its first line plus each `name: value\r\n`, and the blank line.
@@ -224,6 +244,10 @@ pub fn entry(session: &Session, served: Served<'_>) -> Entry {
         .map(|r| head_bytes(12, r.headers.iter().map(|(n, v)| (n.as_str(), v.len()))))
         .unwrap_or(0);
     let sent = u64::try_from(session.body_bytes_sent()).unwrap_or(u64::MAX);
+    let ssl = session
+        .digest()
+        .and_then(|d| d.ssl_digest.as_ref())
+        .map(|s| ferry_config::tls::log_names(&s.version, &s.cipher));
     let read = u64::try_from(session.body_bytes_read()).unwrap_or(u64::MAX);
     Entry {
         time: Some(SystemTime::now()),
@@ -247,9 +271,12 @@ pub fn entry(session: &Session, served: Served<'_>) -> Entry {
         forwarded_for: header("x-forwarded-for"),
         protocol_version: version.to_string(),
         client_port: client.map(|a| a.port()),
-        time_to_first_byte: None,
+        time_to_first_byte: Some(served.time_to_first_byte.as_secs_f64()),
         content_type: response_header("content-type"),
         content_length: response_header("content-length").and_then(|l| l.parse().ok()),
+        ssl_protocol: ssl.as_ref().map(|s| s.0.clone()),
+        ssl_cipher: ssl.map(|s| s.1),
+        range: response_header("content-range").and_then(|r| content_range(&r)),
     }
 }
 
@@ -310,6 +337,10 @@ mod tests {
             client_port: Some(40000),
             content_type: Some("text/html".into()),
             content_length: Some(5),
+            time_to_first_byte: Some(0.004),
+            ssl_protocol: Some("TLSv1.3".into()),
+            ssl_cipher: Some("TLS_AES_128_GCM_SHA256".into()),
+            range: Some((0, 4)),
             ..Entry::default()
         };
         let line = line(&entry);
@@ -328,9 +359,14 @@ mod tests {
         assert_eq!(f[14], "abc==");
         assert_eq!(f[18], "0.012");
         assert_eq!(f[22], "Miss");
+        assert_eq!((f[20], f[21]), ("TLSv1.3", "TLS_AES_128_GCM_SHA256"));
         assert_eq!(f[26], "40000");
+        assert_eq!(f[27], "0.004");
         assert_eq!(f[28], "Miss");
         assert_eq!(f[30], "5");
+        assert_eq!((f[31], f[32]), ("0", "4"));
+        assert_eq!(content_range("bytes 10-19/100"), Some((10, 19)));
+        assert_eq!(content_range("bytes */100"), None);
         let unanswered = line_of_status(None);
         assert_eq!(unanswered.split('\t').nth(8), Some("000"));
     }

@@ -23,9 +23,9 @@ static REQUESTS: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
     register(IntCounterVec::new(
         Opts::new(
             "ferry_edge_requests_total",
-            "Edge requests by distribution, status class and cache result (x-edge-result-type).",
+            "Edge requests by distribution, cache behavior (its path pattern, `*` for the default), status class and cache result (x-edge-result-type).",
         ),
-        &["distribution", "status_class", "cache_result"],
+        &["distribution", "behavior", "status_class", "cache_result"],
     ))
 });
 
@@ -34,6 +34,16 @@ static RESPONSE_BYTES: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
         Opts::new(
             "ferry_edge_response_bytes_total",
             "Response body bytes the edge sent to viewers.",
+        ),
+        &["distribution"],
+    ))
+});
+
+static REQUEST_BYTES: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
+    register(IntCounterVec::new(
+        Opts::new(
+            "ferry_edge_request_bytes_total",
+            "Request body bytes the edge received from viewers.",
         ),
         &["distribution"],
     ))
@@ -84,7 +94,7 @@ pub fn status_class(status: Option<u16>) -> String {
 
 /// Registers every edge metric, so that they are listed from the first scrape.
 pub fn init() {
-    for metric in [&REQUESTS, &RESPONSE_BYTES] {
+    for metric in [&REQUESTS, &RESPONSE_BYTES, &REQUEST_BYTES] {
         LazyLock::force(metric);
     }
     LazyLock::force(&ORIGIN_LATENCY);
@@ -94,20 +104,39 @@ pub fn init() {
 }
 
 /// One finished request.
-pub fn request(
-    distribution: &str,
-    status: Option<u16>,
-    cache_result: &str,
-    body_bytes: usize,
-    origin: Option<(&str, Duration)>,
-) {
+pub struct Finished<'a> {
+    pub distribution: &'a str,
+    /// The behavior's path pattern, `*` for the default one.
+    pub behavior: &'a str,
+    pub status: Option<u16>,
+    pub cache_result: &'a str,
+    pub bytes_in: usize,
+    pub bytes_out: usize,
+    /// The origin and its latency, when one answered.
+    pub origin: Option<(&'a str, Duration)>,
+}
+
+pub fn request(r: Finished<'_>) {
+    let Finished {
+        distribution,
+        behavior,
+        status,
+        cache_result,
+        bytes_in,
+        bytes_out,
+        origin,
+    } = r;
     if let Some(m) = REQUESTS.as_ref() {
-        m.with_label_values(&[distribution, &status_class(status), cache_result])
+        m.with_label_values(&[distribution, behavior, &status_class(status), cache_result])
             .inc();
     }
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
     if let Some(m) = RESPONSE_BYTES.as_ref() {
         m.with_label_values(&[distribution])
-            .inc_by(u64::try_from(body_bytes).unwrap_or(u64::MAX));
+            .inc_by(count(bytes_out));
+    }
+    if let Some(m) = REQUEST_BYTES.as_ref() {
+        m.with_label_values(&[distribution]).inc_by(count(bytes_in));
     }
     if let (Some(m), Some((origin, latency))) = (ORIGIN_LATENCY.as_ref(), origin) {
         m.with_label_values(&[distribution, origin])

@@ -856,6 +856,7 @@ impl ProxyHttp for EdgeProxy {
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        ctx.timing.responding();
         if let Some(page) = self.custom_error_page(ctx, response.status.as_u16()).await {
             response.set_status(page.0)?;
             for name in [
@@ -923,13 +924,18 @@ impl ProxyHttp for EdgeProxy {
             .origin()
             .map(|o| o.id.as_str())
             .zip(ctx.timing.origin_latency());
-        crate::metrics::request(
-            distribution.unwrap_or("-"),
+        crate::metrics::request(crate::metrics::Finished {
+            distribution: distribution.unwrap_or("-"),
+            behavior: ctx
+                .behavior()
+                .map(|b| b.path_pattern.as_ref().map_or("*", |p| p.as_str()))
+                .unwrap_or("-"),
             status,
-            result_type,
-            sent,
+            cache_result: result_type,
+            bytes_in: session.body_bytes_read(),
+            bytes_out: sent,
             origin,
-        );
+        });
         if crate::access_log::enabled() {
             let entry = crate::access_log::entry(
                 session,
@@ -940,6 +946,11 @@ impl ProxyHttp for EdgeProxy {
                     request_id: &ctx.request_id,
                     https: ctx.https_viewer,
                     time_taken: ctx.timing.elapsed(),
+                    // An answer the edge wrote itself (an error page) is out at once.
+                    time_to_first_byte: ctx
+                        .timing
+                        .to_first_byte()
+                        .unwrap_or_else(|| ctx.timing.elapsed()),
                 },
             );
             crate::access_log::log(&entry);

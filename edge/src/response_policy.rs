@@ -30,6 +30,8 @@ pub struct Timing {
     connect: Duration,
     /// Connected to the origin's response header.
     first_byte: Option<Duration>,
+    /// From the request read to the viewer's response header.
+    responded: Option<Duration>,
 }
 
 impl Default for Timing {
@@ -46,7 +48,20 @@ impl Timing {
             connected: None,
             connect: Duration::ZERO,
             first_byte: None,
+            responded: None,
         }
+    }
+
+    /// `response_filter`: the viewer's response header is about to be written.
+    pub fn responding(&mut self) {
+        if self.responded.is_none() {
+            self.responded = Some(self.received.elapsed());
+        }
+    }
+
+    /// CloudFront's time-to-first-byte: from the request read to the response's first byte.
+    pub fn to_first_byte(&self) -> Option<Duration> {
+        self.responded
     }
 
     /// `upstream_peer`: an attempt starts.

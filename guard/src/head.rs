@@ -18,7 +18,7 @@ use pingora::server::ShutdownWatch;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -76,7 +76,10 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadline<A> {
                 Err(_) => return None,
             }
         } else if stream.selected_alpn_proto() == Some(ALPN::H2) {
-            stream
+            // Framed otherwise: counted, never timed.
+            let mut timed = Timed::new(stream, Duration::MAX);
+            timed.head = Head::Done;
+            Box::new(timed)
         } else {
             let timeout = Duration::from_millis(self.timeout.load(Ordering::Relaxed));
             Box::new(Timed::new(stream, timeout))
@@ -109,8 +112,23 @@ pub struct Timed {
     deadline: Option<Pin<Box<Sleep>>>,
 }
 
+/// Client connections open now, over every wrapped app of the process.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many client connections are open now.
+pub fn active_connections() -> usize {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+impl Drop for Timed {
+    fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Timed {
     fn new(inner: Stream, timeout: Duration) -> Timed {
+        ACTIVE.fetch_add(1, Ordering::Relaxed);
         Timed {
             inner,
             timeout,
@@ -120,6 +138,10 @@ impl Timed {
     }
 
     fn rearm(&mut self, timeout: Duration) {
+        if self.timeout == Duration::MAX {
+            // An HTTP/2 connection: never timed.
+            return;
+        }
         self.timeout = timeout;
         self.head = Head::Waiting;
         self.deadline = None;
