@@ -388,12 +388,16 @@ struct Edge {
 }
 
 fn start(label: &str, origin: &Origin, http_version: &str) -> Edge {
+    start_with_env(label, origin, http_version, &[])
+}
+
+fn start_with_env(label: &str, origin: &Origin, http_version: &str, env: &[(&str, &str)]) -> Edge {
     let ports = free_ports(2);
     let http = format!("127.0.0.1:{}", ports[0]);
     let https = format!("127.0.0.1:{}", ports[1]);
     let topology = Topology::write(label, &topology(&http, &https, origin, http_version));
     let pki = Pki::write(topology.dir().path(), LEAVES);
-    let ferry = Ferry::up(&topology, &[&http]);
+    let ferry = Ferry::start_with_env(&["up", topology.path_str()], env, &[&http]);
     wait_https(&pki, &https, WWW);
     Edge {
         ferry,
@@ -405,6 +409,39 @@ fn start(label: &str, origin: &Origin, http_version: &str) -> Edge {
 }
 
 // ---------------------------------------------------------------- tests
+
+#[test]
+fn the_access_log_names_the_tls_version_and_cipher() {
+    let origin = Origin::start("o");
+    let logs = TempDir::new("tls-access-log");
+    let log = logs.path().join("edge.log");
+    let log_path = log.to_str().expect("a UTF-8 path");
+    let edge = start_with_env(
+        "tls-log",
+        &origin,
+        "http1.1",
+        &[("FERRY_EDGE_ACCESS_LOG", log_path)],
+    );
+    let mut hs = handshake(&edge.pki, &edge.https, WWW, &H1_CLIENT).expect("handshake");
+    let (status, _, _) = http1(&mut hs, WWW, "/logged-over-tls");
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("/logged-over-tls")) {
+            break line.to_string();
+        }
+        assert!(Instant::now() < deadline, "no log line: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let f: Vec<&str> = line.split('\t').collect();
+    assert_eq!(f[16], "https", "{f:?}");
+    assert_eq!(f[20], "TLSv1.3", "{f:?}");
+    assert!(
+        f[21].starts_with("TLS_AES_") || f[21].starts_with("TLS_CHACHA20"),
+        "{f:?}"
+    );
+}
 
 #[test]
 fn certificates_reload_on_sighup_without_dropping_connections() {
