@@ -362,7 +362,7 @@ fn registered_target_gets_traffic_once_healthy() {
 }
 
 #[test]
-fn slow_start_gives_a_newly_healthy_target_well_below_its_fair_share() {
+fn slow_start_ramps_a_newly_healthy_target_from_well_below_to_its_fair_share() {
     let a = target("a", 200);
     let b = target("b", 200);
     let group = target_group_block(
@@ -376,6 +376,7 @@ fn slow_start_gives_a_newly_healthy_target_well_below_its_fair_share() {
     let r = alb.register("g", &[(b.port(), "a")]);
     assert_eq!(r.status, 200, "RegisterTargets: {r:?}");
     alb.wait_state("g", b.port(), "healthy", SETTLE);
+    let healthy_at = std::time::Instant::now();
 
     // In its first seconds after becoming healthy, b ramps up from (near) nothing.
     let served = spray(&alb, &node, "/ramp/", 200);
@@ -386,4 +387,14 @@ fn slow_start_gives_a_newly_healthy_target_well_below_its_fair_share() {
         alb.ferry.output_report()
     );
     assert_eq!(count(&served, "a") + nb, 200, "{served:?}");
+
+    // Once the 30 s are over, b has its fair share (round robin: every other request).
+    let ramp_over = healthy_at + Duration::from_secs(31);
+    std::thread::sleep(ramp_over.saturating_duration_since(std::time::Instant::now()));
+    let served = spray(&alb, &node, "/fair/", 200);
+    let nb = count(&served, "b");
+    assert!(
+        (90..=110).contains(&nb),
+        "after its slow start b gets its fair share (100 of 200); got {nb}"
+    );
 }
