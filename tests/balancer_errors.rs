@@ -109,6 +109,8 @@ enum Misbehave {
     MidBody,
     /// Reads the request and never answers.
     Silent,
+    /// Answers as an HTTP/0.9 server does: the body alone, no status line, then closes.
+    Http09,
 }
 
 /// A target on 127.0.0.1 that reads each request head and then misbehaves; counts the requests.
@@ -171,6 +173,11 @@ impl RawTarget {
                         }
                         Misbehave::Silent => {
                             tokio::time::sleep(Duration::from_secs(60)).await;
+                        }
+                        Misbehave::Http09 => {
+                            let _ = stream.write_all(b"<html>hello from 1991</html>\n").await;
+                            let _ = stream.shutdown().await;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
                         }
                     }
                     drop(stream);
@@ -502,6 +509,7 @@ fn targets_that_refuse_reset_or_answer_garbage_give_502() {
     let reset = RawTarget::start(Misbehave::Reset);
     let half = RawTarget::start(Misbehave::HalfHead);
     let mid = RawTarget::start(Misbehave::MidBody);
+    let http09 = RawTarget::start(Misbehave::Http09);
     let refused_port: u16 = dead_addr()
         .rsplit(':')
         .next()
@@ -513,12 +521,13 @@ fn targets_that_refuse_reset_or_answer_garbage_give_502() {
         target_group_block("reset", &[(reset.port, "a")], NO_CHECKS, ""),
         target_group_block("half", &[(half.port, "a")], NO_CHECKS, ""),
         target_group_block("mid", &[(mid.port, "a")], NO_CHECKS, ""),
+        target_group_block("http09", &[(http09.port, "a")], NO_CHECKS, ""),
     ];
     let (alb, node) = start(
         "errors-502",
         "",
         &ok,
-        &["refused", "garbage", "reset", "half", "mid"],
+        &["refused", "garbage", "reset", "half", "mid", "http09"],
         &groups,
     );
     let c = Client::new();
@@ -529,6 +538,7 @@ fn targets_that_refuse_reset_or_answer_garbage_give_502() {
         ("garbage", Some(&garbage)),
         ("reset", Some(&reset)),
         ("half", Some(&half)),
+        ("http09", Some(&http09)),
     ] {
         let before = target.map(RawTarget::requests).unwrap_or(0);
         match c.try_get(&node, &format!("/{prefix}/x"), &[]) {
