@@ -29,7 +29,8 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// A write buffer that holds a typical small response whole, so that its header and body leave in
-/// one `send` (pingora's default buffer is one MSS).
+/// one `send` (pingora's default buffer is one MSS). No read buffer: the HTTP layer reads into its
+/// own, and pingora's default 64 KiB per connection adds up with many idle connections.
 const WRITE_BUFFER: usize = 16 * 1024;
 
 /// One listening socket of one balancer node.
@@ -151,7 +152,7 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                 let tls = tls::listen(
                     &mut service,
                     ListenerConfig::tcp(address.to_string())
-                        .l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER)),
+                        .l4_buffer(L4BufferSettings::new(0, WRITE_BUFFER)),
                     listener,
                 );
                 sockets.push(Socket {

@@ -340,6 +340,13 @@ impl ProxyHttp for ListenerProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         ctx.log.started = Some(std::time::Instant::now());
         ctx.log.created = Some(std::time::SystemTime::now());
+        // ALB closes a client connection on which no data moves for the idle timeout: a body
+        // that stalls, or a client that stops reading its response.
+        let idle = Some(ctx.state.lb.idle_timeout);
+        session.as_downstream_mut().set_read_timeout(idle);
+        session.as_downstream_mut().set_write_timeout(idle);
+        // A client that half-closes after its request still gets its answer, as from ALB.
+        session.as_downstream_mut().set_abort_on_close(false);
         if let Some((status, reason, why)) = too_large(session.req_header()) {
             let body = respond::error_page(status, reason, why);
             respond::send(session, status, &[("Content-Type", "text/html")], body).await?;

@@ -39,10 +39,15 @@ pub fn listeners(topology: &Topology) -> Vec<(&'static str, SocketAddr)> {
 }
 
 /// A plain-HTTP listener whose write buffer holds a typical small response whole, so that its
-/// header and body leave in one `send` (pingora's default buffer is one MSS).
+/// header and body leave in one `send` (pingora's default buffer is one MSS), and with no read
+/// buffer of its own: the HTTP layer reads into its own, and pingora's default 64 KiB per
+/// connection would cost 640 MB for 10,000 idle connections.
 fn plain_listener(address: SocketAddr) -> ListenerConfig {
-    ListenerConfig::tcp(address.to_string())
-        .l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER))
+    ListenerConfig::tcp(address.to_string()).l4_buffer(l4_buffers())
+}
+
+pub(crate) fn l4_buffers() -> L4BufferSettings {
+    L4BufferSettings::new(0, WRITE_BUFFER)
 }
 
 const WRITE_BUFFER: usize = 16 * 1024;

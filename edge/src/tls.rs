@@ -79,7 +79,11 @@ pub(crate) fn add_https<A>(
             }));
         policy
     });
-    service.add_tls_with_settings(&address.to_string(), None, settings);
+    service.add_listener(
+        pingora::listeners::ListenerConfig::tcp(address.to_string())
+            .tls(settings)
+            .l4_buffer(crate::l4_buffers()),
+    );
     Some(Reloadable { certificates, gate })
 }
 

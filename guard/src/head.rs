@@ -3,9 +3,9 @@
 //! [`HeadDeadline`] wraps an HTTP app: every HTTP/1 connection's stream is wrapped in a [`Timed`]
 //! whose reads fail once the head of the request being read is not complete `timeout` after its
 //! first byte (nginx's `client_header_timeout`, HAProxy's `timeout http-request`). The deadline is
-//! armed by a request's first byte and disarmed by the empty line that ends its head, so an idle
-//! keep-alive connection (pingora's keep-alive timeout) and a slow body (the per-read timeout) are
-//! not its business. HTTP/2 streams, framed otherwise, are not wrapped.
+//! armed when a connection is accepted and by each later request's first byte, and disarmed by
+//! the empty line that ends a head, so an idle kept-alive connection between requests (pingora's
+//! keep-alive timeout) and a slow body (the tiers' own timeouts) are not its business. HTTP/2 streams, framed otherwise, are not wrapped.
 
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
@@ -82,7 +82,11 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadline<A> {
             Box::new(timed)
         } else {
             let timeout = Duration::from_millis(self.timeout.load(Ordering::Relaxed));
-            Box::new(Timed::new(stream, timeout))
+            let mut timed = Timed::new(stream, timeout);
+            // A new connection's first head is due `timeout` after the connection, as nginx's
+            // client_header_timeout: a connection that never sends a byte is not kept either.
+            timed.arm();
+            Box::new(timed)
         };
         self.inner.process_new(stream, shutdown).await
     }
@@ -147,15 +151,21 @@ impl Timed {
         self.deadline = None;
     }
 
+    /// Starts the clock on the head: it is due `timeout` from now.
+    fn arm(&mut self) {
+        self.deadline = Some(Box::pin(tokio::time::sleep_until(
+            Instant::now() + self.timeout,
+        )));
+        self.head = Head::Reading { line_end: 0 };
+    }
+
     /// Follows the bytes of a head: armed by the first, disarmed by the empty line.
     fn scan(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.head = match (self.head, b) {
                 (Head::Done, _) => return,
                 (Head::Waiting, _) => {
-                    self.deadline = Some(Box::pin(tokio::time::sleep_until(
-                        Instant::now() + self.timeout,
-                    )));
+                    self.arm();
                     Head::Reading {
                         line_end: u8::from(b == b'\n'),
                     }
