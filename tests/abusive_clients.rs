@@ -21,7 +21,7 @@ struct Stack {
     _file: Topology,
     edge: String,
     lb: String,
-    origin: Origin,
+    _origin: Origin,
     target: Origin,
 }
 
@@ -59,7 +59,7 @@ fn start(label: &str) -> Stack {
         _file: file,
         edge,
         lb,
-        origin,
+        _origin: origin,
         target,
     }
 }
