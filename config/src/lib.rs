@@ -9,6 +9,7 @@ pub mod desync;
 pub mod drain;
 pub mod error;
 pub mod failover;
+pub mod geo;
 pub mod health;
 pub mod invalidation;
 pub mod log_sink;

@@ -65,6 +65,8 @@ pub struct Edge {
     pub threads: usize,
     /// How long a viewer may take to send a request head, from its first byte.
     pub client_header_timeout: std::time::Duration,
+    /// The country of viewer addresses, for geo restriction.
+    pub client_countries: crate::geo::Countries,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,8 @@ pub struct Distribution {
     /// Ordered: the `cache_behaviors` in file order, then the default behavior (pattern `None`).
     pub behaviors: Vec<Behavior>,
     pub custom_error_responses: Vec<spec::CustomErrorResponse>,
+    /// `restrictions.geo_restriction`, unless its type is `none`.
+    pub geo_restriction: Option<crate::geo::GeoRestriction>,
 }
 
 impl Distribution {

@@ -27,6 +27,11 @@ impl Cidr {
         Ok(Cidr { network, prefix })
     }
 
+    /// The prefix length: longer is more specific.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         // An IPv4 client reaching an IPv6 socket shows up mapped; ALB matches it as IPv4.
         let ip = match ip {

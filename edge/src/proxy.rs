@@ -39,6 +39,8 @@ struct EdgeState {
     pop: String,
     /// The CA lists of HTTPS origins with a `ca_bundle`.
     origin_trust: OriginTrust,
+    /// The country of viewer addresses, for geo restriction.
+    countries: ferry_config::geo::Countries,
 }
 
 impl EdgeState {
@@ -55,6 +57,7 @@ impl EdgeState {
             via: format!("1.1 {} (CloudFront)", ids.via_host(&pop)),
             pop: format!("{pop}-C1"),
             origin_trust: OriginTrust::new(&topology.distributions),
+            countries: edge.map(|e| e.client_countries.clone()).unwrap_or_default(),
         }
     }
 }
@@ -397,6 +400,23 @@ impl ProxyHttp for EdgeProxy {
             .iter()
             .position(|b| std::ptr::eq(b, behavior))
             .unwrap_or(0);
+        if let Some(geo) = &distribution.geo_restriction {
+            let country = session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .and_then(|a| ctx.state.countries.country_of(a.ip()));
+            if !geo.allows(country) {
+                tracing::info!(request_id = %ctx.request_id, distribution = %distribution.id, ?country, "geo restriction");
+                self.error(
+                    session,
+                    ctx,
+                    403,
+                    "The Amazon CloudFront distribution is configured to block access from your country.",
+                )
+                .await?;
+                return Ok(true);
+            }
+        }
 
         if !ctx.https_viewer {
             match behavior.viewer_protocol_policy {

@@ -37,6 +37,11 @@ pub struct EdgeSection {
     /// `client_header_timeout`); a slower one is disconnected. Default 60.
     #[serde(default)]
     pub client_header_timeout: Option<u64>,
+    /// Local only: the country of viewer addresses for geo restriction, CIDR → ISO 3166-1
+    /// alpha-2 code (`"127.0.0.2/32" = "FR"`); the longest prefix wins. CloudFront uses its GeoIP
+    /// database; ferry has none.
+    #[serde(default)]
+    pub client_countries: std::collections::BTreeMap<String, String>,
 }
 
 /// A PEM certificate chain and its private key, paths relative to the topology file.

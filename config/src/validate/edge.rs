@@ -85,6 +85,7 @@ fn edge_section(
         certificates: Vec::new(),
         threads: None,
         client_header_timeout: None,
+        client_countries: Default::default(),
     };
     let s = section.unwrap_or(&default_section);
     let http = s
@@ -175,7 +176,22 @@ fn edge_section(
         Some(t) => ctx.range(&path.key("client_header_timeout"), t, 1, 3600),
         None => 60,
     });
+    let mut countries = Vec::new();
+    for (network, country) in &s.client_countries {
+        let at = path.key("client_countries").key(network);
+        match crate::net::Cidr::parse(network) {
+            Ok(cidr) => countries.push((cidr, country.clone())),
+            Err(e) => ctx.error(&at, e),
+        }
+        if !is_country(country) {
+            ctx.error(
+                &at,
+                format!("`{country}` is not an ISO 3166-1 alpha-2 country code like `US`"),
+            );
+        }
+    }
     Some(model::Edge {
+        client_countries: crate::geo::Countries::new(countries),
         client_header_timeout,
         http,
         https,
@@ -965,7 +981,7 @@ fn distribution(
             );
         }
         for (i, l) in g.locations.iter().enumerate() {
-            if l.len() != 2 || !l.chars().all(|c| c.is_ascii_uppercase()) {
+            if !is_country(l) {
                 ctx.error(
                     &gp.key("locations").index(i),
                     format!("`{l}` is not an ISO 3166-1 alpha-2 country code like `US`"),
@@ -993,7 +1009,21 @@ fn distribution(
         origin_groups,
         behaviors: behaviors.into_iter().collect::<Option<Vec<Behavior>>>()?,
         custom_error_responses: d.custom_error_responses.clone(),
+        geo_restriction: d.restrictions.as_ref().and_then(|r| {
+            let g = &r.geo_restriction;
+            (g.restriction_type != spec::GeoRestrictionType::None).then(|| {
+                crate::geo::GeoRestriction {
+                    allow_listed: g.restriction_type == spec::GeoRestrictionType::Whitelist,
+                    countries: g.locations.clone(),
+                }
+            })
+        }),
     })
+}
+
+/// An ISO 3166-1 alpha-2 code's shape: two upper-case letters.
+fn is_country(code: &str) -> bool {
+    code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase())
 }
 
 fn origin(ctx: &mut Ctx<'_, '_>, path: &FieldPath, o: &spec::Origin) -> model::Origin {
