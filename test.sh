@@ -6,6 +6,12 @@ cd "$(dirname "$0")"
 
 # Keep build artifacts between runs (a clean pingora build takes minutes on 2 cores).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ferry-target}"
+# No incremental caches (tens of GB over many builds), and test binaries of builds older than a
+# day removed: the target directory stays bounded across runs.
+export CARGO_INCREMENTAL=0
+if [ -d "$CARGO_TARGET_DIR/debug/deps" ]; then
+  find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f -perm -u+x ! -name '*.so' -mtime +1 -delete 2>/dev/null || true
+fi
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 as_root() {
@@ -23,6 +29,7 @@ need_apt() {   # need_apt COMMAND PACKAGE
 
 need_apt cmake cmake
 need_apt cc gcc
+need_apt openssl openssl   # tests/signed_urls.rs makes RSA keys and reference signatures
 
 # boto3 for tests/aws_api.rs (the AWS SDK against a running ferry's admin listener) and the moto
 # server for tests/provision.rs (plan/apply/destroy/import against a local AWS), in a virtualenv

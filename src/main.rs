@@ -7,6 +7,7 @@ mod invalidate;
 mod provision;
 mod reload;
 mod run;
+mod sign_url;
 mod status;
 mod targets;
 
@@ -147,6 +148,28 @@ enum Command {
         /// The admin token, when the admin listener needs one.
         #[arg(long, env = "FERRY_ADMIN_TOKEN")]
         token: Option<String>,
+    },
+    /// Sign a URL as CloudFront's signed URLs are signed (RSA-SHA1 with a key group's private key),
+    /// for behaviors with `trusted_key_groups`; prints the signed URL, or with --cookies the
+    /// signed cookies' `Set-Cookie` lines.
+    SignUrl {
+        /// The URL to sign, as viewers request it: https://host/path?query.
+        url: String,
+        /// The public key's id in the key group (the topology's `public_keys.id`, or its name).
+        #[arg(long)]
+        key_pair_id: String,
+        /// The RSA private key, PEM.
+        #[arg(long)]
+        private_key: PathBuf,
+        /// A canned policy expiring then: seconds since the epoch, or +SECONDS from now.
+        #[arg(long, conflicts_with = "policy", required_unless_present = "policy")]
+        expires: Option<String>,
+        /// A custom policy (JSON file): resource wildcards, DateGreaterThan, IpAddress.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Print `Set-Cookie` lines for signed cookies instead of a URL.
+        #[arg(long)]
+        cookies: bool,
     },
     /// Print the embedded default topology, to start a file of your own from it.
     Example,
@@ -304,6 +327,40 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Reload { admin, token } => reload_remote(&admin, token.as_deref()),
+        Command::SignUrl {
+            url,
+            key_pair_id,
+            private_key,
+            expires,
+            policy,
+            cookies,
+        } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let terms = match (expires, policy) {
+                (_, Some(file)) => sign_url::Terms::Custom {
+                    policy: std::fs::read_to_string(&file)
+                        .with_context(|| format!("{}: cannot read the policy", file.display()))?
+                        .trim()
+                        .to_string(),
+                },
+                (Some(e), None) => sign_url::Terms::Canned {
+                    expires: sign_url::expires(&e, now)?,
+                },
+                (None, None) => anyhow::bail!("give --expires or --policy"),
+            };
+            let parameters = sign_url::parameters(&url, &terms, &key_pair_id, &private_key)?;
+            if cookies {
+                for (name, value) in &parameters {
+                    println!("Set-Cookie: CloudFront-{name}={value}; Path=/; Secure; HttpOnly");
+                }
+            } else {
+                println!("{}", sign_url::signed_url(&url, &parameters));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plan { file, json, aws } => provision::plan(&file, &aws.options(), json),
         Command::Apply {
             file,

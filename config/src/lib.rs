@@ -25,6 +25,7 @@ pub mod reload;
 pub mod request_target;
 pub mod response_headers;
 pub mod rules;
+pub mod signed;
 mod source;
 pub mod spec;
 mod suggest;

@@ -183,6 +183,8 @@ pub struct Behavior {
     pub origin_request_policy: Option<Arc<NamedPolicy<spec::OriginRequestPolicy>>>,
     pub response_headers_policy: Option<Arc<NamedPolicy<spec::ResponseHeadersPolicy>>>,
     pub compress: bool,
+    /// The public keys of the behavior's `trusted_key_groups`: requests must be signed.
+    pub trusted_keys: Option<Arc<crate::signed::TrustedKeys>>,
 }
 
 /// A cache policy with its defaults applied (or legacy behavior settings turned into one).

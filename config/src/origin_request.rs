@@ -227,6 +227,7 @@ mod tests {
             }),
             response_headers_policy: None,
             compress: false,
+            trusted_keys: None,
         }
     }
 

@@ -109,6 +109,54 @@ fn capitalised(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Checks a signed URL or signed cookies against the behavior's trusted keys and, when they
+/// hold, takes the signing parameters out of the query, so that neither the cache key nor the
+/// origin sees them.
+fn check_signature(
+    session: &mut Session,
+    https: bool,
+    host: &str,
+    keys: &ferry_config::signed::TrustedKeys,
+) -> std::result::Result<(), ferry_config::signed::Denial> {
+    use ferry_config::signed;
+    let header = session.req_header();
+    let cookies: Vec<&str> = header
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let credentials = signed::Credentials::find(header.uri.query(), &cookies);
+    let query = signed::strip_query(header.uri.query());
+    let path_and_query = match &query {
+        Some(q) => format!("{}?{q}", header.uri.path()),
+        None => header.uri.path().to_string(),
+    };
+    let url = format!(
+        "{}://{host}{path_and_query}",
+        if https { "https" } else { "http" }
+    );
+    let viewer = signed::Viewer {
+        url: &url,
+        ip: session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0])),
+        now: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    signed::check(&credentials, &viewer, keys)?;
+    if query.as_deref() != header.uri.query() {
+        if let Ok(uri) = path_and_query.parse::<http::Uri>() {
+            session.req_header_mut().set_uri(uri);
+        }
+    }
+    Ok(())
+}
+
 /// Per-request state.
 pub struct Ctx {
     /// The topology as it was when the request arrived.
@@ -458,6 +506,21 @@ impl ProxyHttp for EdgeProxy {
         {
             self.error(session, ctx, 403, "This distribution is not configured to allow the HTTP request method that was used for this request.").await?;
             return Ok(true);
+        }
+        if let Some(keys) = behavior.trusted_keys.clone() {
+            if let Err(denial) = check_signature(session, ctx.https_viewer, &host, &keys) {
+                tracing::info!(request_id = %ctx.request_id, code = denial.code(), "signed URL refused");
+                self.answer(
+                    session,
+                    ctx,
+                    403,
+                    "Error from cloudfront",
+                    &[("Content-Type", "text/xml".to_string())],
+                    Bytes::from(denial.body()),
+                )
+                .await?;
+                return Ok(true);
+            }
         }
         let header = session.req_header();
         let has_body = header.headers.contains_key(http::header::TRANSFER_ENCODING)

@@ -153,6 +153,8 @@ pub fn to_spec(stack: &str, region: &str, live: &LiveState) -> Spec {
         cache_policies: Vec::new(),
         origin_request_policies: Vec::new(),
         response_headers_policies: Vec::new(),
+        public_keys: Vec::new(),
+        key_groups: Vec::new(),
         distributions,
         load_balancers,
         target_groups,

@@ -30,6 +30,12 @@ pub struct Spec {
     pub origin_request_policies: Vec<OriginRequestPolicy>,
     #[serde(default)]
     pub response_headers_policies: Vec<ResponseHeadersPolicy>,
+    /// RSA public keys that verify signed URLs and cookies (CloudFront's PublicKey).
+    #[serde(default)]
+    pub public_keys: Vec<PublicKey>,
+    /// Groups of public keys, named by behaviors' `trusted_key_groups` (CloudFront's KeyGroup).
+    #[serde(default)]
+    pub key_groups: Vec<KeyGroup>,
     #[serde(default)]
     pub distributions: Vec<Distribution>,
     #[serde(default)]
@@ -41,6 +47,30 @@ pub struct Spec {
     /// Local only: built-in HTTP servers that `ferry up` starts to stand in for real targets.
     #[serde(default)]
     pub demo_targets: Vec<DemoTarget>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicKey {
+    pub name: String,
+    /// The `Key-Pair-Id` of URLs signed with its private key (CloudFront gives one like
+    /// `K2JCJMDEHXQW5F`); the name when not set.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The PEM `PUBLIC KEY`, or the path of a file holding it (relative to the topology file).
+    pub encoded_key: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyGroup {
+    pub name: String,
+    /// Public keys, by name.
+    pub items: Vec<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

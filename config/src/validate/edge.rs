@@ -25,7 +25,7 @@ pub(super) fn edge_and_distributions(
     base_dir: &Path,
 ) -> (Option<model::Edge>, Vec<Arc<model::Distribution>>) {
     let root = FieldPath::root();
-    let policies = Policies::new(ctx, spec);
+    let policies = Policies::new(ctx, spec, base_dir);
 
     let ids = ctx.unique(
         "distribution id",
@@ -296,9 +296,76 @@ pub(super) fn reference_error<'n>(
 // ---------------------------------------------------------------- policies
 
 struct Policies {
+    /// Key group name → the public keys it holds, by key id.
+    key_groups: HashMap<String, HashMap<String, Vec<u8>>>,
     cache: HashMap<String, Arc<CachePolicy>>,
     origin_request: HashMap<String, Arc<NamedPolicy<spec::OriginRequestPolicy>>>,
     response_headers: HashMap<String, Arc<NamedPolicy<spec::ResponseHeadersPolicy>>>,
+}
+
+/// `public_keys` loaded and checked (RSA, PEM), then `key_groups` as maps of key id → key.
+fn key_groups(
+    ctx: &mut Ctx<'_, '_>,
+    spec: &Spec,
+    base_dir: &Path,
+) -> HashMap<String, HashMap<String, Vec<u8>>> {
+    let root = FieldPath::root();
+    let mut keys: HashMap<&str, (String, Vec<u8>)> = HashMap::new();
+    for (i, k) in spec.public_keys.iter().enumerate() {
+        let path = root.key("public_keys").index(i).key("encoded_key");
+        let pem = if k.encoded_key.trim_start().starts_with("-----BEGIN") {
+            k.encoded_key.clone()
+        } else {
+            match std::fs::read_to_string(base_dir.join(&k.encoded_key)) {
+                Ok(text) => text,
+                Err(e) => {
+                    ctx.error(&path, format!("cannot read `{}`: {e}", k.encoded_key));
+                    continue;
+                }
+            }
+        };
+        match crate::signed::rsa_public_key(&pem) {
+            Ok(der) => {
+                let id = k.id.clone().unwrap_or_else(|| k.name.clone());
+                if keys.insert(k.name.as_str(), (id, der)).is_some() {
+                    ctx.error(
+                        &root.key("public_keys").index(i).key("name"),
+                        format!("a second public key named `{}`", k.name),
+                    );
+                }
+            }
+            Err(e) => ctx.error(&path, e),
+        }
+    }
+    let mut groups = HashMap::new();
+    for (i, g) in spec.key_groups.iter().enumerate() {
+        let path = root.key("key_groups").index(i);
+        if g.items.is_empty() || g.items.len() > 5 {
+            ctx.error(&path.key("items"), "a key group holds 1 to 5 public keys");
+        }
+        let mut members = HashMap::new();
+        for (j, name) in g.items.iter().enumerate() {
+            match keys.get(name.as_str()) {
+                Some((id, der)) => {
+                    members.insert(id.clone(), der.clone());
+                }
+                None => reference_error(
+                    ctx,
+                    &path.key("items").index(j),
+                    "public key",
+                    name,
+                    keys.keys().copied(),
+                ),
+            }
+        }
+        if groups.insert(g.name.clone(), members).is_some() {
+            ctx.error(
+                &path.key("name"),
+                format!("a second key group named `{}`", g.name),
+            );
+        }
+    }
+    groups
 }
 
 fn check_policy_name(ctx: &mut Ctx<'_, '_>, path: &FieldPath, name: &str) {
@@ -345,8 +412,9 @@ fn check_items(
 }
 
 impl Policies {
-    fn new(ctx: &mut Ctx<'_, '_>, spec: &Spec) -> Policies {
+    fn new(ctx: &mut Ctx<'_, '_>, spec: &Spec, base_dir: &Path) -> Policies {
         let root = FieldPath::root();
+        let key_groups = key_groups(ctx, spec, base_dir);
         let mut cache: HashMap<String, Arc<CachePolicy>> = HashMap::new();
         for m in managed::cache_policies() {
             let Managed { id, policy, .. } = m;
@@ -442,6 +510,7 @@ impl Policies {
             );
         }
         Policies {
+            key_groups,
             cache,
             origin_request,
             response_headers,
@@ -1345,7 +1414,24 @@ fn behavior(
             );
         }
     }
+    let trusted_keys = (!b.trusted_key_groups.is_empty()).then(|| {
+        let mut keys = HashMap::new();
+        for (i, name) in b.trusted_key_groups.iter().enumerate() {
+            match policies.key_groups.get(name) {
+                Some(group) => keys.extend(group.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                None => reference_error(
+                    ctx,
+                    &path.key("trusted_key_groups").index(i),
+                    "key group",
+                    name,
+                    policies.key_groups.keys().map(String::as_str),
+                ),
+            }
+        }
+        Arc::new(crate::signed::TrustedKeys::new(keys))
+    });
     Some(Behavior {
+        trusted_keys,
         path_pattern,
         target: target?,
         viewer_protocol_policy: b.viewer_protocol_policy,
