@@ -339,6 +339,7 @@ aliases = [{aliases}]
 [edge]
 http = "{http}"
 https = "{https}"
+client_header_timeout = 2
 default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
 certificates = [
   {{ cert = "certs/wildcard.pem", key = "certs/wildcard.key" }},
@@ -409,6 +410,34 @@ fn start_with_env(label: &str, origin: &Origin, http_version: &str, env: &[(&str
 }
 
 // ---------------------------------------------------------------- tests
+
+/// A client that starts a handshake and stalls is closed once the client header timeout (2 s
+/// here) is over, not after pingora's 60 s; a handshake meanwhile is served.
+#[test]
+fn a_stalled_handshake_is_closed_at_the_client_header_timeout() {
+    let origin = Origin::start("o");
+    let edge = start("tls-stall", &origin, "http2");
+    let mut stalled = TcpStream::connect(&edge.https).expect("connect");
+    // The first bytes of a TLS record, then nothing.
+    stalled
+        .write_all(&[0x16, 0x03, 0x01])
+        .expect("partial record");
+    let started = Instant::now();
+    let hs =
+        handshake(&edge.pki, &edge.https, WWW, &DEFAULT_CLIENT).expect("a handshake meanwhile");
+    assert_eq!(hs.certificate, "www");
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let closed = matches!(stalled.read(&mut buf), Ok(0) | Err(_));
+    let after = started.elapsed();
+    assert!(closed, "the stalled handshake was never closed");
+    assert!(
+        after >= Duration::from_millis(1500) && after < Duration::from_secs(7),
+        "closed after {after:?}, not at the 2 s client header timeout"
+    );
+}
 
 #[test]
 fn the_access_log_names_the_tls_version_and_cipher() {
@@ -585,6 +614,108 @@ fn a_request_goes_over_http2_end_to_end() {
         (seen.method.as_str(), seen.version.as_str()),
         ("GET", "HTTP/1.1"),
         "{seen:?}"
+    );
+}
+
+/// An HTTP/2 connection to `www` (ALPN h2), on `runtime`.
+async fn h2_client(
+    edge: &Edge,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
+    let config = client_config(&edge.pki, &DEFAULT_CLIENT);
+    let tcp = tokio::net::TcpStream::connect(&edge.https)
+        .await
+        .expect("connect");
+    let name = ServerName::try_from(WWW.to_string()).expect("name");
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    let (client, connection) = h2::client::handshake(tls).await.expect("h2 handshake");
+    (client, tokio::spawn(connection))
+}
+
+/// A GET over a fresh HTTP/2 connection: its status.
+async fn h2_get(edge: &Edge, path: &str) -> u16 {
+    let (mut client, _connection) = h2_client(edge).await;
+    let request = http::Request::get(format!("https://{WWW}{path}"))
+        .body(())
+        .expect("request");
+    let (response, _) = client.send_request(request, true).expect("send");
+    tokio::time::timeout(IO_TIMEOUT, response)
+        .await
+        .expect("in time")
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// HTTP/2 spoken badly: a client that opens and resets streams as fast as it can (rapid reset,
+/// CVE-2023-44487) and one that sends a 64 KiB header block. Neither reaches the origin in bulk
+/// nor stops the edge: a well-behaved viewer is served during and after.
+#[test]
+fn http2_rapid_reset_and_oversized_headers_leave_other_viewers_served() {
+    let origin = Origin::start_with("o", |req| {
+        default_origin_response("o", req).with_delay(Duration::from_millis(200))
+    });
+    let edge = start("tls-h2-abuse", &origin, "http2");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (during, after, oversized) = runtime.block_on(async {
+        // Rapid reset: 2,000 streams opened and cancelled at once.
+        let (mut abuser, connection) = h2_client(&edge).await;
+        let attack = tokio::spawn(async move {
+            for i in 0..2000 {
+                let request = http::Request::get(format!("https://{WWW}/reset/{i}"))
+                    .body(())
+                    .expect("request");
+                match abuser.send_request(request, true) {
+                    // Dropping the response future resets the stream.
+                    Ok((response, _)) => drop(response),
+                    Err(_) => break,
+                }
+                if i % 50 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        let during = h2_get(&edge, "/during-rapid-reset").await;
+        let _ = attack.await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+        let after = h2_get(&edge, "/after-rapid-reset").await;
+
+        // A 64 KiB header block.
+        let (mut big, _connection) = h2_client(&edge).await;
+        let request = http::Request::get(format!("https://{WWW}/oversized"))
+            .header("x-big", "a".repeat(64 * 1024))
+            .body(())
+            .expect("request");
+        let oversized = match big.send_request(request, true) {
+            Ok((response, _)) => match tokio::time::timeout(IO_TIMEOUT, response).await {
+                Ok(Ok(r)) => r.status().as_u16(),
+                Ok(Err(_)) => 0,
+                Err(_) => 1,
+            },
+            Err(_) => 0,
+        };
+        (during, after, oversized)
+    });
+    assert_eq!(during, 200, "a viewer during the rapid reset");
+    assert_eq!(after, 200, "a viewer after the rapid reset");
+    assert!(
+        oversized == 0 || (400..500).contains(&oversized),
+        "a 64 KiB header block is refused (4xx or a reset), not served nor hung: {oversized}"
+    );
+    assert_eq!(origin.count_prefix("/oversized"), 0);
+    let reached = origin.count_prefix("/reset/");
+    eprintln!("rapid reset: {reached} of 2000 cancelled streams reached the origin; a 64 KiB header block got {oversized}");
+    assert!(
+        reached < 200,
+        "every cancelled stream still went to the origin ({reached})"
     );
 }
 

@@ -116,7 +116,7 @@ impl Reload {
                     groups.clone(),
                 )));
                 if let Some(tls) = &socket.tls {
-                    tls.replace(listener);
+                    tls.replace(listener, lb.idle_timeout);
                 }
             }
             self.groups.store(groups.clone());
@@ -154,6 +154,7 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                     ListenerConfig::tcp(address.to_string())
                         .l4_buffer(L4BufferSettings::new(0, WRITE_BUFFER)),
                     listener,
+                    lb.idle_timeout,
                 );
                 sockets.push(Socket {
                     load_balancer: lb.name.clone(),

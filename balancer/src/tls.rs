@@ -3,21 +3,21 @@
 //! unless the load balancer sets `routing.http2.enabled = false`, and the `ssl_policy` as rustls can
 //! honour it (see `ferry_config::tls::elb_policy_minimum`).
 //!
-//! pingora builds every TLS listener for TLS 1.2 and 1.3; a TLS 1.3-only policy
-//! (`ELBSecurityPolicy-TLS13-1-3-*`) is enforced on the ClientHello before rustls reads it: a client
-//! that does not offer TLS 1.3 gets the `protocol_version` alert and the connection is closed.
+//! Every ClientHello goes through `ferry_guard::HelloGate` first: it is due within the load
+//! balancer's idle timeout, and a TLS 1.3-only policy (`ELBSecurityPolicy-TLS13-1-3-*`) refuses a
+//! client that does not offer TLS 1.3 with the `protocol_version` alert (pingora builds every TLS
+//! listener for TLS 1.2 and 1.3).
 
 use arc_swap::ArcSwap;
 use ferry_config::model::Listener;
 use ferry_config::spec::ListenerProtocol;
-use ferry_config::tls::{self, HelloScan, MinimumTls, VersionPolicy};
+use ferry_config::tls::{self, VersionPolicy};
+use ferry_guard::{Gate, HelloGate};
 use pingora::listeners::tls::TlsSettings;
-use pingora::listeners::{ListenerConfig, PreTlsProcess, ALPN};
-use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::listeners::{ListenerConfig, ALPN};
 use pingora::services::listening::Service;
-use pingora::{Error, ErrorType};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Duration;
 
 /// Why a listener has no TLS settings.
 #[derive(Debug, thiserror::Error)]
@@ -51,28 +51,37 @@ pub fn settings(
     Ok((settings, certificates))
 }
 
-/// What a reload replaces in an HTTPS listener: its certificates and its ssl policy's TLS 1.3 check.
+/// What a reload replaces in an HTTPS listener: its certificates and its ClientHello gate.
 pub struct Reloadable {
     certificates: Arc<tls::ReloadableCertificates>,
-    gate: Option<Arc<ArcSwap<Gate>>>,
+    gate: Arc<ArcSwap<Gate>>,
 }
 
 impl Reloadable {
-    pub fn replace(&self, listener: &Listener) {
+    pub fn replace(&self, listener: &Listener, idle_timeout: Duration) {
         let Some(config) = &listener.tls else { return };
         self.certificates.replace(config.store.clone());
-        if let Some(gate) = &self.gate {
-            gate.store(Arc::new(Gate::of(config)));
-        }
+        self.gate.store(Arc::new(gate(config, idle_timeout)));
+    }
+}
+
+/// The ClientHello is due within the load balancer's idle timeout; a TLS 1.3-only ssl policy
+/// refuses clients that do not offer TLS 1.3.
+fn gate(config: &ferry_config::model::ListenerTls, idle_timeout: Duration) -> Gate {
+    Gate {
+        policy: VersionPolicy::uniform(config.minimum),
+        timeout: idle_timeout,
+        requirement: config.ssl_policy.clone(),
     }
 }
 
 /// Adds the endpoint of `listener` to `service`: `endpoint` as it is for HTTP; for HTTPS, with
-/// [`settings`] and, under a TLS 1.3-only policy, the ClientHello check.
+/// [`settings`] and the ClientHello gate.
 pub fn listen<A>(
     service: &mut Service<A>,
     endpoint: ListenerConfig,
     listener: &Listener,
+    idle_timeout: Duration,
 ) -> Option<Reloadable> {
     let Some(config) = &listener.tls else {
         if listener.protocol == ListenerProtocol::HTTPS {
@@ -94,83 +103,12 @@ pub fn listen<A>(
             return None;
         }
     };
-    let gate = (config.minimum == MinimumTls::Tls13).then(|| {
-        let gate = Arc::new(ArcSwap::from_pointee(Gate::of(config)));
-        service
-            .endpoints()
-            .set_pre_tls_callback(Arc::new(VersionGate { gate: gate.clone() }));
-        gate
-    });
+    let gate = Arc::new(ArcSwap::from_pointee(gate(config, idle_timeout)));
+    service
+        .endpoints()
+        .set_pre_tls_callback(Arc::new(HelloGate(gate.clone())));
     service.add_listener(endpoint.tls(tls_settings));
     Some(Reloadable { certificates, gate })
-}
-
-/// The TLS 1.3 check of an ssl policy.
-struct Gate {
-    policy: VersionPolicy,
-    /// The ssl policy's name, for the log.
-    name: String,
-}
-
-impl Gate {
-    fn of(config: &ferry_config::model::ListenerTls) -> Gate {
-        Gate {
-            policy: VersionPolicy::uniform(config.minimum),
-            name: config.ssl_policy.clone(),
-        }
-    }
-}
-
-/// Reads the ClientHello, puts it back for rustls, and refuses a client that does not offer TLS 1.3.
-struct VersionGate {
-    gate: Arc<ArcSwap<Gate>>,
-}
-
-#[async_trait::async_trait]
-impl PreTlsProcess for VersionGate {
-    async fn process(&self, stream: &mut L4Stream) -> pingora::Result<()> {
-        let (bytes, scan) = read_client_hello(stream).await;
-        stream.rewind(&bytes);
-        let gate = self.gate.load();
-        let refusal = match scan? {
-            HelloScan::Hello(hello) if gate.policy.admits(&hello) => return Ok(()),
-            HelloScan::Hello(_) => format!(
-                "refused a TLS handshake that does not offer TLSv1.3, which {} requires",
-                gate.name
-            ),
-            HelloScan::Invalid(why) => format!("refused a TLS handshake: {why}"),
-            HelloScan::Incomplete => "refused a TLS handshake: the ClientHello is too large".into(),
-        };
-        let _ = stream.write_all(&tls::PROTOCOL_VERSION_ALERT).await;
-        let _ = stream.flush().await;
-        Error::e_explain(ErrorType::TLSHandshakeFailure, refusal)
-    }
-}
-
-/// The bytes read and what they are; reads until the ClientHello is whole, malformed or too large.
-async fn read_client_hello(stream: &mut L4Stream) -> (Vec<u8>, pingora::Result<HelloScan>) {
-    let mut bytes = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    loop {
-        let scan = tls::scan_client_hello(&bytes);
-        if scan != HelloScan::Incomplete || bytes.len() > tls::MAX_HELLO + 1024 {
-            return (bytes, Ok(scan));
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) => {
-                let e = Error::explain(
-                    ErrorType::ConnectionClosed,
-                    "the client closed before its ClientHello was complete",
-                );
-                return (bytes, Err(e));
-            }
-            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
-            Err(e) => {
-                let e = Error::because(ErrorType::ReadError, "reading the ClientHello", e);
-                return (bytes, Err(e));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! What a topology reload can change in a running process and what only a restart can: the
-//! listening sockets, the worker threads, the cache's size, the admin listener, the ALPN list and
-//! the ClientHello check are fixed when the process starts; everything else (distributions,
+//! listening sockets, the worker threads, the cache's size, the admin listener and the ALPN list
+//! are fixed when the process starts; everything else (distributions,
 //! behaviors, policies, rules, target groups, certificates) is swapped in by a reload.
 
 use crate::model::{Edge, LoadBalancer, Topology};
-use crate::tls::{self, MinimumTls, VersionPolicy};
+use crate::tls;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -55,12 +55,6 @@ pub fn edge_offers_http2(topology: &Topology) -> bool {
         .any(|d| d.enabled && tls::allows_http2(d.http_version))
 }
 
-/// Whether some name of the edge requires TLS 1.3, so that ClientHellos are checked.
-pub fn edge_checks_hello(topology: &Topology) -> bool {
-    let default = topology.edge.as_ref().and_then(|e| e.default_distribution);
-    VersionPolicy::for_distributions(&topology.distributions, default).needs_tls13_anywhere()
-}
-
 fn edge(old: &Topology, new: &Topology, why: &mut Vec<String>) {
     let field = |e: Option<&Edge>| {
         e.map(|e| {
@@ -100,14 +94,11 @@ fn edge(old: &Topology, new: &Topology, why: &mut Vec<String>) {
                 if b { "allowed" } else { "allows" }
             ));
         }
-        if !edge_checks_hello(old) && edge_checks_hello(new) {
-            why.push("distributions.minimum_protocol_version: TLSv1.3_2025 is new on this edge, whose listener was started without the TLS 1.3 check".into());
-        }
     }
 }
 
-/// What a balancer listener was started with: (protocol, HTTP/2 by ALPN, TLS 1.3-only check).
-type Socket = (String, bool, bool);
+/// What a balancer listener was started with: (protocol, HTTP/2 by ALPN).
+type Socket = (String, bool);
 
 fn sockets(topology: &Topology, zone: Option<&str>) -> BTreeMap<(String, SocketAddr), Socket> {
     let mut out = BTreeMap::new();
@@ -115,14 +106,10 @@ fn sockets(topology: &Topology, zone: Option<&str>) -> BTreeMap<(String, SocketA
         let lb: &LoadBalancer = lb;
         for node in lb.nodes.iter().filter(|n| zone.is_none_or(|z| z == n.zone)) {
             for l in &lb.listeners {
-                let (http2, tls13) = l
-                    .tls
-                    .as_ref()
-                    .map(|t| (t.http2, t.minimum == MinimumTls::Tls13))
-                    .unwrap_or((false, false));
+                let http2 = l.tls.as_ref().is_some_and(|t| t.http2);
                 out.insert(
                     (lb.name.clone(), SocketAddr::new(node.address, l.port)),
-                    (format!("{:?}", l.protocol), http2, tls13),
+                    (format!("{:?}", l.protocol), http2),
                 );
             }
         }
@@ -157,11 +144,6 @@ fn balancer(old: &Topology, new: &Topology, zone: Option<&str>, why: &mut Vec<St
             why.push(format!(
                 "load_balancers.attributes: {at}: routing.http2.enabled {} -> {}",
                 was.1, is.1
-            ));
-        }
-        if !was.2 && is.2 {
-            why.push(format!(
-                "load_balancers.listeners.ssl_policy: {at}: a TLS 1.3-only policy is new on a listener started without the TLS 1.3 check"
             ));
         }
     }

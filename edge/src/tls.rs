@@ -5,27 +5,23 @@
 //! rustls takes one ALPN list and one version list per listener, and pingora always builds its
 //! listener for TLS 1.2 and 1.3. So: ALPN offers h2 to every name as soon as one enabled
 //! distribution allows HTTP/2 (a `http1.1` distribution then also speaks HTTP/2 when another one
-//! allows it); and a distribution that requires TLS 1.3 (`TLSv1.3_2025`) has its names checked in the
-//! ClientHello, before rustls reads it: a client that does not offer TLS 1.3 gets the
-//! `protocol_version` alert and the connection is closed, as CloudFront refuses it.
+//! allows it); and every ClientHello goes through `ferry_guard::HelloGate` first, which holds it to
+//! the client header timeout and the TLS 1.3 requirement of `TLSv1.3_2025` distributions' names.
 
 use arc_swap::ArcSwap;
 use ferry_config::model::Edge;
-use ferry_config::tls::{self, HelloScan, VersionPolicy};
+use ferry_config::tls::{self, VersionPolicy};
 use ferry_config::Topology;
+use ferry_guard::{Gate, HelloGate};
 use pingora::listeners::tls::TlsSettings;
-use pingora::listeners::{PreTlsProcess, ALPN};
-use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::listeners::ALPN;
 use pingora::services::listening::Service;
-use pingora::{Error, ErrorType};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// What a reload replaces in the HTTPS listener: its certificates and the TLS 1.3 check's names.
+/// What a reload replaces in the HTTPS listener: its certificates and the ClientHello gate.
 pub(crate) struct Reloadable {
     pub certificates: Arc<tls::ReloadableCertificates>,
-    /// Present when the listener checks ClientHellos (some name requires TLS 1.3).
-    pub gate: Option<Arc<ArcSwap<VersionPolicy>>>,
+    pub gate: Arc<ArcSwap<Gate>>,
 }
 
 impl Reloadable {
@@ -34,12 +30,20 @@ impl Reloadable {
         if let Some(store) = &edge.certificate_store {
             self.certificates.replace(store.clone());
         }
-        if let Some(gate) = &self.gate {
-            gate.store(Arc::new(VersionPolicy::for_distributions(
-                &topology.distributions,
-                edge.default_distribution,
-            )));
-        }
+        self.gate.store(Arc::new(gate(topology, edge)));
+    }
+}
+
+/// Every ClientHello must arrive within the client header timeout; names of `TLSv1.3_2025`
+/// distributions require TLS 1.3.
+fn gate(topology: &Topology, edge: &Edge) -> Gate {
+    Gate {
+        policy: VersionPolicy::for_distributions(
+            &topology.distributions,
+            edge.default_distribution,
+        ),
+        timeout: edge.client_header_timeout,
+        requirement: "its distribution (minimum_protocol_version TLSv1.3_2025)".into(),
     }
 }
 
@@ -68,74 +72,14 @@ pub(crate) fn add_https<A>(
     } else {
         settings.set_alpn(ALPN::H1);
     }
-    let policy =
-        VersionPolicy::for_distributions(&topology.distributions, edge.default_distribution);
-    let gate = policy.needs_tls13_anywhere().then(|| {
-        let policy = Arc::new(ArcSwap::from_pointee(policy));
-        service
-            .endpoints()
-            .set_pre_tls_callback(Arc::new(VersionGate {
-                policy: policy.clone(),
-            }));
-        policy
-    });
+    let gate = Arc::new(ArcSwap::from_pointee(gate(topology, edge)));
+    service
+        .endpoints()
+        .set_pre_tls_callback(Arc::new(HelloGate(gate.clone())));
     service.add_listener(
         pingora::listeners::ListenerConfig::tcp(address.to_string())
             .tls(settings)
             .l4_buffer(crate::l4_buffers()),
     );
     Some(Reloadable { certificates, gate })
-}
-
-/// Reads the ClientHello, puts it back for rustls, and refuses a client that does not offer the
-/// TLS version its SNI name requires.
-struct VersionGate {
-    policy: Arc<ArcSwap<VersionPolicy>>,
-}
-
-#[async_trait::async_trait]
-impl PreTlsProcess for VersionGate {
-    async fn process(&self, stream: &mut L4Stream) -> pingora::Result<()> {
-        let (bytes, scan) = read_client_hello(stream).await;
-        stream.rewind(&bytes);
-        let refusal = match scan? {
-            HelloScan::Hello(hello) if self.policy.load().admits(&hello) => return Ok(()),
-            HelloScan::Hello(hello) => format!(
-                "refused a TLS handshake for {:?} that does not offer TLSv1.3, which its distribution requires (minimum_protocol_version TLSv1.3_2025)",
-                hello.server_name.as_deref().unwrap_or("(no SNI)")
-            ),
-            HelloScan::Invalid(why) => format!("refused a TLS handshake: {why}"),
-            HelloScan::Incomplete => "refused a TLS handshake: the ClientHello is too large".into(),
-        };
-        // Best effort: the connection is closed either way.
-        let _ = stream.write_all(&tls::PROTOCOL_VERSION_ALERT).await;
-        let _ = stream.flush().await;
-        Error::e_explain(ErrorType::TLSHandshakeFailure, refusal)
-    }
-}
-
-/// The bytes read and what they are; reads until the ClientHello is whole, malformed or too large.
-async fn read_client_hello(stream: &mut L4Stream) -> (Vec<u8>, pingora::Result<HelloScan>) {
-    let mut bytes = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    loop {
-        let scan = tls::scan_client_hello(&bytes);
-        if scan != HelloScan::Incomplete || bytes.len() > tls::MAX_HELLO + 1024 {
-            return (bytes, Ok(scan));
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) => {
-                let e = Error::explain(
-                    ErrorType::ConnectionClosed,
-                    "the client closed before its ClientHello was complete",
-                );
-                return (bytes, Err(e));
-            }
-            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
-            Err(e) => {
-                let e = Error::because(ErrorType::ReadError, "reading the ClientHello", e);
-                return (bytes, Err(e));
-            }
-        }
-    }
 }
