@@ -552,6 +552,9 @@ fn sni_chooses_exact_then_wildcard_then_default_and_alpn_gives_http2() {
         err.contains("not valid for") || err.contains("NotValidForName"),
         "{err}"
     );
+    // No SNI at all (a client connecting by IP address sends none): the default certificate.
+    let hs = handshake(&edge.pki, &edge.https, "127.0.0.1", &any_name).expect("no SNI");
+    assert_eq!(hs.certificate, "default", "a ClientHello without SNI");
     // A wildcard covers one label only: a.b.example.test is not *.example.test's.
     let hs = handshake(&edge.pki, &edge.https, "a.b.example.test", &any_name).expect("deep");
     assert_eq!(hs.certificate, "default");

@@ -9,6 +9,7 @@ CASES = {
     "hit-1k": "cache hit, 1 KiB",
     "hit-100k": "cache hit, 100 KiB",
     "https-hit-1k": "HTTPS cache hit, 1 KiB",
+    "https-handshake": "TLS handshake per request (Connection: close), 1 KiB hit",
     "miss-1k": "cache miss, whole path, 1 KiB",
     "lb-1k": "load balancing, 2 targets, 1 KiB",
 }

@@ -14,7 +14,7 @@
 # Knobs (environment): BENCH_RUNS (3), BENCH_DURATION (10s), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (wrk threads, 2), BENCH_WORKERS (workers/threads of every server, 2),
 # BENCH_PORT_BASE (18180: the harness uses 12 ports from there), BENCH_CASES (all: a space-separated
-# subset of hit-1k hit-100k miss-1k lb-1k https-hit-1k).
+# subset of hit-1k hit-100k miss-1k lb-1k https-hit-1k https-handshake).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -29,7 +29,7 @@ CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 WRK_THREADS="${BENCH_THREADS:-2}"
 WORKERS="${BENCH_WORKERS:-2}"   # ferry's balancer-only topology runs 2 threads; keep peers equal
 PORT_BASE="${BENCH_PORT_BASE:-18180}"
-CASES="${BENCH_CASES:-hit-1k hit-100k miss-1k lb-1k https-hit-1k}"
+CASES="${BENCH_CASES:-hit-1k hit-100k miss-1k lb-1k https-hit-1k https-handshake}"
 
 say() { echo "run.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -256,7 +256,7 @@ bench() {   # bench CASE SERVER URL PIDS...
   local before after out reqs rps p50 p99 errs non2xx rss ticks
   before="$(ticks_of "$@")"
   # wrk in the background and `wait`: an interrupt then stops the harness at once, wrk included
-  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$RUN/logs/wrk.out" 2>&1 &
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${WRK_EXTRA[@]}" "$url" >"$RUN/logs/wrk.out" 2>&1 &
   local wpid=$!
   started+=("$wpid")
   wait "$wpid" || die "wrk failed for $case/$server: $(cat "$RUN/logs/wrk.out")"
@@ -317,6 +317,7 @@ H_HTTP="http://127.0.0.1:${PORT[haproxy]}"
 
 for case in $CASES; do
   say "case $case"
+  WRK_EXTRA=()
   case "$case" in
     hit-1k | hit-100k)
       path="/${case#hit-}"
@@ -326,6 +327,14 @@ for case in $CASES; do
       run_case "$case" "$path" "ferry=$F_HTTP=$fp" "nginx=$N_HTTP=$np" "varnish=$V_HTTP=$vp"
       ;;
     https-hit-1k)
+      start_ferry ferry-edge.toml "${PORT[ferry-https]}"; fp=$pid
+      start_nginx cache.nginx.conf nginx-cache "${PORT[nginx-https]}"; np=$pid
+      run_case "$case" /1k "ferry=$F_HTTPS=$fp" "nginx=$N_HTTPS=$np"
+      ;;
+    https-handshake)
+      # Every request on a new connection: a full TLS handshake (TLS 1.3, X25519, RSA 2048
+      # certificate) per request, so req/s is handshakes/s.
+      WRK_EXTRA=(-H "Connection: close")
       start_ferry ferry-edge.toml "${PORT[ferry-https]}"; fp=$pid
       start_nginx cache.nginx.conf nginx-cache "${PORT[nginx-https]}"; np=$pid
       run_case "$case" /1k "ferry=$F_HTTPS=$fp" "nginx=$N_HTTPS=$np"
@@ -343,7 +352,7 @@ for case in $CASES; do
       start_nginx upstream.nginx.conf nginx-upstream "${PORT[nginx-http]}"; np=$pid
       run_case "$case" /1k "ferry=$F_LB=$fp" "haproxy=$H_HTTP=$hp" "nginx=$N_HTTP=$np"
       ;;
-    *) die "unknown case $case (cases: hit-1k hit-100k miss-1k lb-1k https-hit-1k)" ;;
+    *) die "unknown case $case (cases: hit-1k hit-100k miss-1k lb-1k https-hit-1k https-handshake)" ;;
   esac
   stop_case
 done
