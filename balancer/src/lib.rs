@@ -20,18 +20,13 @@ pub use proxy::{ListenerProxy, ListenerState};
 use arc_swap::ArcSwap;
 use ferry_config::admin::Reloadable;
 use ferry_config::Topology;
-use pingora::listeners::{L4BufferSettings, ListenerConfig};
+use pingora::listeners::ListenerConfig;
 use pingora::server::configuration::ServerConf;
 use pingora::services::background::background_service;
 use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::Notify;
-
-/// A write buffer that holds a typical small response whole, so that its header and body leave in
-/// one `send` (pingora's default buffer is one MSS). No read buffer: the HTTP layer reads into its
-/// own, and pingora's default 64 KiB per connection adds up with many idle connections.
-const WRITE_BUFFER: usize = 16 * 1024;
 
 /// One listening socket of one balancer node.
 #[derive(Debug, Clone)]
@@ -152,7 +147,7 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                 let tls = tls::listen(
                     &mut service,
                     ListenerConfig::tcp(address.to_string())
-                        .l4_buffer(L4BufferSettings::new(0, WRITE_BUFFER)),
+                        .l4_buffer(ferry_guard::client_buffers()),
                     listener,
                     lb.idle_timeout,
                 );

@@ -21,7 +21,7 @@ pub use proxy::EdgeProxy;
 
 use ferry_config::admin::Reloadable;
 use ferry_config::Topology;
-use pingora::listeners::{L4BufferSettings, ListenerConfig};
+use pingora::listeners::ListenerConfig;
 use pingora::server::configuration::ServerConf;
 use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
@@ -38,19 +38,10 @@ pub fn listeners(topology: &Topology) -> Vec<(&'static str, SocketAddr)> {
     out
 }
 
-/// A plain-HTTP listener whose write buffer holds a typical small response whole, so that its
-/// header and body leave in one `send` (pingora's default buffer is one MSS), and with no read
-/// buffer of its own: the HTTP layer reads into its own, and pingora's default 64 KiB per
-/// connection would cost 640 MB for 10,000 idle connections.
+/// A plain-HTTP listener with the client socket buffers of `ferry_guard::client_buffers`.
 fn plain_listener(address: SocketAddr) -> ListenerConfig {
-    ListenerConfig::tcp(address.to_string()).l4_buffer(l4_buffers())
+    ListenerConfig::tcp(address.to_string()).l4_buffer(ferry_guard::client_buffers())
 }
-
-pub(crate) fn l4_buffers() -> L4BufferSettings {
-    L4BufferSettings::new(0, WRITE_BUFFER)
-}
-
-const WRITE_BUFFER: usize = 16 * 1024;
 
 /// The edge of one process: its pingora services, its part of the admin API, and the handle a
 /// reload goes through.

@@ -79,7 +79,7 @@ pub(crate) fn add_https<A>(
     service.add_listener(
         pingora::listeners::ListenerConfig::tcp(address.to_string())
             .tls(settings)
-            .l4_buffer(crate::l4_buffers()),
+            .l4_buffer(ferry_guard::client_buffers()),
     );
     Some(Reloadable { certificates, gate })
 }

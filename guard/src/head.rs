@@ -201,8 +201,7 @@ impl AsyncRead for Timed {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if this.head != Head::Done {
-                    let new = buf.filled()[before..].to_vec();
-                    this.scan(&new);
+                    this.scan(&buf.filled()[before..]);
                 }
                 Poll::Ready(Ok(()))
             }
