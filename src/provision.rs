@@ -108,16 +108,20 @@ fn finish(report: Report, what: &str) -> Result<ExitCode> {
 }
 
 fn waits() -> Waits {
-    // Tests against a local endpoint set a short poll; CloudFront itself takes minutes.
-    match std::env::var("FERRY_PROVISION_POLL_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        Some(ms) => Waits {
-            poll: Duration::from_millis(ms),
-            ..Waits::default()
-        },
-        None => Waits::default(),
+    // Tests against a local endpoint set a short poll (FERRY_PROVISION_POLL_MS) and a short
+    // deadline for a disabled distribution to deploy (FERRY_PROVISION_WAIT_MS); CloudFront itself
+    // takes minutes. A value that is not a number of milliseconds leaves the default.
+    let millis = |name: &str| -> Option<Duration> {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_millis)
+    };
+    let default = Waits::default();
+    Waits {
+        poll: millis("FERRY_PROVISION_POLL_MS").unwrap_or(default.poll),
+        distribution_deployed: millis("FERRY_PROVISION_WAIT_MS")
+            .unwrap_or(default.distribution_deployed),
     }
 }
 

@@ -186,6 +186,7 @@ attributes = {{ "idle_timeout.timeout_seconds" = 30 }}
   [[load_balancers.listeners]]
   port = 8081
   protocol = "HTTP"
+  attributes = {{ "routing.http.response.server.enabled" = false }}
   default_actions = [{{ type = "forward", target_group = "{stack}-web" }}]
 
     [[load_balancers.listeners.rules]]
@@ -332,6 +333,10 @@ fn one_changed_field_of_each_kind_is_exactly_that_update() {
             "default_actions = [{ type = \"forward\", target_group = \"s2-api\" }]",
         )
         .replace("values = [\"on\"]", "values = [\"yes\"]")
+        .replace(
+            "attributes = { \"routing.http.response.server.enabled\" = false }",
+            "attributes = { \"routing.http.response.server.enabled\" = false, \"routing.http.response.x_frame_options.header_value\" = \"DENY\" }",
+        )
         .replace("id = \"10.0.1.11\"", "id = \"10.0.1.12\"")
         .replace("origin_read_timeout = 20", "origin_read_timeout = 25");
     let file2 = dir.write("t2.toml", &changed);
@@ -355,6 +360,7 @@ fn one_changed_field_of_each_kind_is_exactly_that_update() {
         "health_check.interval_seconds: 5 → 10",
         "attributes.idle_timeout.timeout_seconds: \"30\" → \"45\"",
         "default_actions[0].target_group: \"s2-web\" → \"s2-api\"",
+        "attributes.routing.http.response.x_frame_options.header_value: (none) → \"DENY\"",
         "conditions[0].values[0]: \"on\" → \"yes\"",
         "targets[0].id: \"10.0.1.11\" → \"10.0.1.12\"",
         "origins[0].custom_origin_config.origin_read_timeout: 20 → 25",
@@ -550,7 +556,7 @@ fn what_aws_would_refuse_is_refused_before_anything_changes() {
     let net = network(&moto);
     let dir = TempDir::new("provision-invalid");
     let https = topology("s6", &net)
-        .replace("protocol = \"HTTP\"\n  default_actions", "protocol = \"HTTPS\"\n  default_certificate = { cert = \"c.pem\", key = \"c.key\" }\n  default_actions")
+        .replace("protocol = \"HTTP\"\n  attributes", "protocol = \"HTTPS\"\n  default_certificate = { cert = \"c.pem\", key = \"c.key\" }\n  attributes")
         .replace("[[distributions]]\nid = \"site\"", "[[distributions]]\nid = \"site\"\naliases = [\"www.example.test\"]");
     let (cert, key) = self_signed("localhost");
     dir.write("c.pem", cert);

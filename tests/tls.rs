@@ -1001,3 +1001,86 @@ nodes = {{ a = "127.0.0.1" }}
     let (status, _, body) = http1(&mut hs, DEFAULT_NAME, "/");
     assert_eq!((status, body.as_str()), (200, "strict"));
 }
+
+/// Listener attributes (ALB's header modification) on an HTTPS listener: the Server header removed,
+/// response headers set over the target's own (also on the balancer's fixed responses), and the
+/// TLS version and cipher headers forwarded (the load balancer's
+/// `routing.http.x_amzn_tls_version_and_cipher_suite.enabled`) under the names the listener gives.
+#[test]
+fn balancer_listener_attributes_edit_responses_and_name_the_tls_headers() {
+    let origin = Origin::start_with("attrs", |_| {
+        Response::text(200, "from the target")
+            .with_header("Server", "target/1.0")
+            .with_header("X-Frame-Options", "ALLOWALL")
+    });
+    let port = free_port();
+    let text = format!(
+        r#"stack = "e2e-tls-listener-attributes"
+
+[[load_balancers]]
+name = "alb"
+dns_name = "alb.internal"
+nodes = {{ a = "127.0.0.1" }}
+attributes = {{ "routing.http.x_amzn_tls_version_and_cipher_suite.enabled" = true }}
+
+  [[load_balancers.listeners]]
+  port = {port}
+  protocol = "HTTPS"
+  default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
+  attributes = {{ "routing.http.response.server.enabled" = false, "routing.http.response.x_frame_options.header_value" = "DENY", "routing.http.response.strict_transport_security.header_value" = "max-age=31536000", "routing.http.request.x_amzn_tls_version.header_name" = "X-Tls-Version" }}
+  default_actions = [{{ type = "forward", target_group = "web" }}]
+
+    [[load_balancers.listeners.rules]]
+    priority = 1
+    conditions = [{{ field = "path-pattern", values = ["/fixed"] }}]
+    actions = [{{ type = "fixed-response", fixed_response_config = {{ status_code = "200", content_type = "text/plain", message_body = "fixed" }} }}]
+
+[[target_groups]]
+name = "web"
+port = {origin_port}
+health_check = {{ enabled = false }}
+targets = [{{ id = "127.0.0.1", zone = "a" }}]
+"#,
+        origin_port = origin.port(),
+    );
+    let topology = Topology::write("tls-listener-attributes", &text);
+    let pki = Pki::write(topology.dir().path(), &[("default", &[DEFAULT_NAME])]);
+    let address = format!("127.0.0.1:{port}");
+    let _ferry = Ferry::up(&topology, &[]);
+    wait_https(&pki, &address, DEFAULT_NAME);
+
+    let mut hs = handshake(&pki, &address, DEFAULT_NAME, &H1_CLIENT).expect("handshake");
+    let (status, headers, body) = http1(&mut hs, DEFAULT_NAME, "/page");
+    assert_eq!((status, body.as_str()), (200, "from the target"));
+    assert_eq!(header(&headers, "server"), None, "{headers:?}");
+    assert_eq!(header(&headers, "x-frame-options"), Some("DENY"));
+    assert_eq!(
+        headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("x-frame-options"))
+            .count(),
+        1,
+        "the listener's value replaces the target's: {headers:?}"
+    );
+    assert_eq!(
+        header(&headers, "strict-transport-security"),
+        Some("max-age=31536000")
+    );
+    let seen = origin.requests();
+    let request = seen.last().expect("the target got the request");
+    assert_eq!(request.header("x-tls-version"), Some("TLSv1.3"));
+    assert_eq!(request.header("x-amzn-tls-version"), None, "renamed");
+    assert!(
+        request
+            .header("x-amzn-tls-cipher-suite")
+            .is_some_and(|c| c.starts_with("TLS_AES_") || c.starts_with("TLS_CHACHA20")),
+        "{:?}",
+        request.headers
+    );
+
+    let mut hs = handshake(&pki, &address, DEFAULT_NAME, &H1_CLIENT).expect("handshake");
+    let (status, headers, body) = http1(&mut hs, DEFAULT_NAME, "/fixed");
+    assert_eq!((status, body.as_str()), (200, "fixed"));
+    assert_eq!(header(&headers, "server"), None, "{headers:?}");
+    assert_eq!(header(&headers, "x-frame-options"), Some("DENY"));
+}

@@ -272,8 +272,14 @@ impl ListenerProxy {
                     NoTarget::NoneRegistered => format!("target group \"{name}\" has no registered targets"),
                     NoTarget::NoneInZone => format!("target group \"{name}\" has no target in zone {} and cross-zone load balancing is off", self.zone),
                 };
-                let body = respond::error_page(503, "Service Temporarily Unavailable", &why);
-                respond::send(session, 503, &[("Content-Type", "text/html")], body).await?;
+                respond::error(
+                    session,
+                    &ctx.state.listener.response_headers,
+                    503,
+                    "Service Temporarily Unavailable",
+                    &why,
+                )
+                .await?;
                 Ok(true)
             }
         }
@@ -348,14 +354,26 @@ impl ProxyHttp for ListenerProxy {
         // A client that half-closes after its request still gets its answer, as from ALB.
         session.as_downstream_mut().set_abort_on_close(false);
         if let Some((status, reason, why)) = too_large(session.req_header()) {
-            let body = respond::error_page(status, reason, why);
-            respond::send(session, status, &[("Content-Type", "text/html")], body).await?;
+            respond::error(
+                session,
+                &ctx.state.listener.response_headers,
+                status,
+                reason,
+                why,
+            )
+            .await?;
             return Ok(true);
         }
         if let Some(why) = malformed(session.req_header()) {
             session.set_keepalive(None);
-            let body = respond::error_page(400, "Bad Request", &why);
-            respond::send(session, 400, &[("Content-Type", "text/html")], body).await?;
+            respond::error(
+                session,
+                &ctx.state.listener.response_headers,
+                400,
+                "Bad Request",
+                &why,
+            )
+            .await?;
             return Ok(true);
         }
         let verdict = classify(session, ctx.state.desync);
@@ -371,12 +389,14 @@ impl ProxyHttp for ListenerProxy {
             }
             Outcome::Reject => {
                 session.set_keepalive(None);
-                let body = respond::error_page(
+                respond::error(
+                    session,
+                    &ctx.state.listener.response_headers,
                     400,
                     "Bad Request",
                     "the request's framing is ambiguous (HTTP desync mitigation)",
-                );
-                respond::send(session, 400, &[("Content-Type", "text/html")], body).await?;
+                )
+                .await?;
                 return Ok(true);
             }
         }
@@ -391,8 +411,7 @@ impl ProxyHttp for ListenerProxy {
             let why = format!(
                 "X-Forwarded-For lists {xff_addresses} addresses; the limit is {MAX_XFF_ADDRESSES}"
             );
-            let body = respond::error_page(463, "", &why);
-            respond::send(session, 463, &[("Content-Type", "text/html")], body).await?;
+            respond::error(session, &ctx.state.listener.response_headers, 463, "", &why).await?;
             return Ok(true);
         }
         let client = client_ip(session);
@@ -419,6 +438,7 @@ impl ProxyHttp for ListenerProxy {
                 }
                 respond::send(
                     session,
+                    &ctx.state.listener.response_headers,
                     fixed.status,
                     &headers,
                     Bytes::from(fixed.body.clone()),
@@ -449,6 +469,7 @@ impl ProxyHttp for ListenerProxy {
                 ctx.log.redirect_url = Some(location.clone());
                 respond::send(
                     session,
+                    &ctx.state.listener.response_headers,
                     r.status,
                     &[("Location", location.as_str())],
                     Bytes::new(),
@@ -500,6 +521,13 @@ impl ProxyHttp for ListenerProxy {
             port,
             &trace_id,
         );
+        if let Some(names) = &ctx.state.listener.tls_headers {
+            if let Some(ssl) = session.digest().and_then(|d| d.ssl_digest.as_ref()) {
+                let (version, cipher) = ferry_config::tls::log_names(&ssl.version, &ssl.cipher);
+                upstream_request.insert_header(names.version.clone(), version)?;
+                upstream_request.insert_header(names.cipher_suite.clone(), cipher)?;
+            }
+        }
         ctx.log.trace_id = upstream_request
             .headers
             .get("x-amzn-trace-id")
@@ -548,7 +576,7 @@ impl ProxyHttp for ListenerProxy {
         for cookie in ctx.set_cookies.drain(..) {
             response.append_header(http::header::SET_COOKIE, cookie)?;
         }
-        Ok(())
+        respond::edit(response, &ctx.state.listener.response_headers)
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut Ctx) {
@@ -605,10 +633,15 @@ impl ProxyHttp for ListenerProxy {
                 None => what,
             };
             tracing::warn!(load_balancer = %ctx.state.lb.name, zone = %self.zone, status, "{why}");
-            let body = respond::error_page(status, reason, &why);
-            if respond::send(session, status, &[("Content-Type", "text/html")], body)
-                .await
-                .is_err()
+            if respond::error(
+                session,
+                &ctx.state.listener.response_headers,
+                status,
+                reason,
+                &why,
+            )
+            .await
+            .is_err()
             {
                 0
             } else {

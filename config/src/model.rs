@@ -253,6 +253,33 @@ pub struct Listener {
     pub default_action: Action,
     /// HTTPS listeners only.
     pub tls: Option<ListenerTls>,
+    /// What the listener's attributes do to every response it sends.
+    pub response_headers: ResponseHeaderEdits,
+    /// The TLS version and cipher headers to forward, by the names the listener gives them: set
+    /// on HTTPS listeners of a load balancer with
+    /// `routing.http.x_amzn_tls_version_and_cipher_suite.enabled`.
+    pub tls_headers: Option<TlsHeaderNames>,
+}
+
+/// ALB's response header modification (listener attributes `routing.http.response.*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseHeaderEdits {
+    /// `routing.http.response.server.enabled = false`: responses carry no Server header.
+    pub remove_server: bool,
+    /// Headers set on every response, replacing a target's own (name, value).
+    pub set: Vec<(String, String)>,
+}
+
+impl ResponseHeaderEdits {
+    pub fn is_empty(&self) -> bool {
+        !self.remove_server && self.set.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsHeaderNames {
+    pub version: String,
+    pub cipher_suite: String,
 }
 
 /// An HTTPS listener's TLS: its certificates (loaded and checked at validation) and security policy.

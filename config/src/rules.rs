@@ -389,6 +389,8 @@ mod tests {
             ],
             default_action: fixed(404),
             tls: None,
+            response_headers: Default::default(),
+            tls_headers: None,
         };
         for (path, method, expected) in [
             ("/a/b", "POST", 201),

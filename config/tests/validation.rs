@@ -1691,6 +1691,36 @@ fn rejects() -> Vec<Reject> {
             "unknown attribute `idle_timeout.timeout_seconds`",
         ),
         no(
+            "listener attribute with a close name",
+            &[(
+                "  protocol = \"HTTP\"\n  default_actions = [{ type = \"forward\", target_group = \"web\" }]\n\n",
+                "  protocol = \"HTTP\"\n  attributes = { \"routing.http.response.server.enable\" = false }\n  default_actions = [{ type = \"forward\", target_group = \"web\" }]\n\n",
+            )],
+            "server.enable\"",
+            "load_balancers[0].listeners[0].attributes.\"routing.http.response.server.enable\"",
+            "unknown attribute `routing.http.response.server.enable`; did you mean `routing.http.response.server.enabled`?",
+        ),
+        no(
+            "listener header value with a line break",
+            &[(
+                "  protocol = \"HTTP\"\n  default_actions = [{ type = \"forward\", target_group = \"web\" }]\n\n",
+                "  protocol = \"HTTP\"\n  attributes = { \"routing.http.response.x_frame_options.header_value\" = \"DENY\\r\\nSet-Cookie: a=b\" }\n  default_actions = [{ type = \"forward\", target_group = \"web\" }]\n\n",
+            )],
+            "x_frame_options",
+            "load_balancers[0].listeners[0].attributes.\"routing.http.response.x_frame_options.header_value\"",
+            "is not allowed: a header value (no control characters)",
+        ),
+        no(
+            "listener header name that is not a token",
+            &[(
+                "  protocol = \"HTTP\"\n  default_actions = [{ type = \"forward\", target_group = \"web\" }]\n\n",
+                "  protocol = \"HTTP\"\n  attributes = { \"routing.http.request.x_amzn_tls_version.header_name\" = \"TLS version\" }\n  default_actions = [{ type = \"forward\", target_group = \"web\" }]\n\n",
+            )],
+            "x_amzn_tls_version",
+            "load_balancers[0].listeners[0].attributes.\"routing.http.request.x_amzn_tls_version.header_name\"",
+            "a header name",
+        ),
+        no(
             "boolean attribute with another word",
             &[(
                 r#"{ "idle_timeout.timeout_seconds" = 60 }"#,

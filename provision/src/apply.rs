@@ -332,8 +332,10 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 .ok_or_else(|| {
                     ProvisionError::shape(body.key(), "CreateListener returned no ARN")
                 })?;
-            ctx.listener_arns.insert(body.key(), arn);
-            Ok(())
+            ctx.listener_arns.insert(body.key(), arn.clone());
+            let writes =
+                attributes::changes(attributes::LISTENER, &Default::default(), &l.attributes);
+            listener_attributes(ctx, &body.key(), &arn, writes).await
         }
         Body::Rule(r) => {
             let listener = format!("{}:{}", r.load_balancer, r.port);
@@ -419,58 +421,57 @@ fn actions(actions: &[ferry_config::spec::Action], refs: &Refs) -> Result<Vec<el
         .collect()
 }
 
-async fn tg_attributes(
-    ctx: &Ctx<'_>,
-    name: &str,
-    arn: &str,
-    writes: Vec<(String, String)>,
-) -> Result<()> {
-    if writes.is_empty() {
-        return Ok(());
-    }
-    let attrs = writes
-        .into_iter()
-        .map(|(k, v)| elb::TargetGroupAttribute::builder().key(k).value(v).build())
-        .collect();
-    ctx.clients
-        .elb
-        .modify_target_group_attributes()
-        .target_group_arn(arn)
-        .set_attributes(Some(attrs))
-        .send()
-        .await
-        .map_err(|e| aws_error("ModifyTargetGroupAttributes", name, e))?;
-    Ok(())
+/// Writes attribute changes with one Modify*Attributes call (the three ELBv2 kinds have the same
+/// call shape but no common trait).
+macro_rules! modify_attributes {
+    ($fn:ident, $attr:ty, $call:ident, $arn_setter:ident, $operation:literal) => {
+        async fn $fn(
+            ctx: &Ctx<'_>,
+            name: &str,
+            arn: &str,
+            writes: Vec<(String, String)>,
+        ) -> Result<()> {
+            if writes.is_empty() {
+                return Ok(());
+            }
+            let attrs = writes
+                .into_iter()
+                .map(|(k, v)| <$attr>::builder().key(k).value(v).build())
+                .collect();
+            ctx.clients
+                .elb
+                .$call()
+                .$arn_setter(arn)
+                .set_attributes(Some(attrs))
+                .send()
+                .await
+                .map_err(|e| aws_error($operation, name, e))?;
+            Ok(())
+        }
+    };
 }
 
-async fn lb_attributes(
-    ctx: &Ctx<'_>,
-    name: &str,
-    arn: &str,
-    writes: Vec<(String, String)>,
-) -> Result<()> {
-    if writes.is_empty() {
-        return Ok(());
-    }
-    let attrs = writes
-        .into_iter()
-        .map(|(k, v)| {
-            elb::LoadBalancerAttribute::builder()
-                .key(k)
-                .value(v)
-                .build()
-        })
-        .collect();
-    ctx.clients
-        .elb
-        .modify_load_balancer_attributes()
-        .load_balancer_arn(arn)
-        .set_attributes(Some(attrs))
-        .send()
-        .await
-        .map_err(|e| aws_error("ModifyLoadBalancerAttributes", name, e))?;
-    Ok(())
-}
+modify_attributes!(
+    tg_attributes,
+    elb::TargetGroupAttribute,
+    modify_target_group_attributes,
+    target_group_arn,
+    "ModifyTargetGroupAttributes"
+);
+modify_attributes!(
+    lb_attributes,
+    elb::LoadBalancerAttribute,
+    modify_load_balancer_attributes,
+    load_balancer_arn,
+    "ModifyLoadBalancerAttributes"
+);
+modify_attributes!(
+    listener_attributes,
+    elb::ListenerAttribute,
+    modify_listener_attributes,
+    listener_arn,
+    "ModifyListenerAttributes"
+);
 
 async fn register(
     ctx: &Ctx<'_>,
@@ -643,7 +644,15 @@ async fn update(
                 attributes::changes(attributes::LOAD_BALANCER, &l.attributes, &d.attributes);
             lb_attributes(ctx, &d.name, arn, writes).await
         }
-        (Body::Listener(d), Body::Listener(_)) => {
+        (Body::Listener(d), Body::Listener(l)) => {
+            let writes = attributes::changes(attributes::LISTENER, &l.attributes, &d.attributes);
+            let unchanged = elbv2::ListenerState {
+                attributes: d.attributes.clone(),
+                ..l.clone()
+            };
+            if serde_json::to_value(&unchanged).ok() == serde_json::to_value(d).ok() {
+                return listener_attributes(ctx, &desired.key(), arn, writes).await;
+            }
             let (ssl_policy, certificates, alpn) = listener_tls(d);
             let actions = actions(&d.default_actions, &ctx.refs)?;
             elb_client
@@ -659,7 +668,7 @@ async fn update(
                 .send()
                 .await
                 .map_err(|e| aws_error("ModifyListener", desired.key(), e))?;
-            Ok(())
+            listener_attributes(ctx, &desired.key(), arn, writes).await
         }
         (Body::Rule(d), Body::Rule(_)) => {
             let actions = actions(&d.actions, &ctx.refs)?;

@@ -166,9 +166,6 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
                     "{what}: certificate files are local only (AWS uses [aws] listener_certificates)"
                 ));
             }
-            if !l.attributes.is_empty() {
-                notes.push(format!("{what}: listener attributes are not provisioned"));
-            }
             resources.push(Body::Listener(ListenerState {
                 load_balancer: lb.name.clone(),
                 port: l.port,
@@ -180,6 +177,7 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
                 certificate_arn,
                 alpn_policy: l.alpn_policy.clone().filter(|a| a != "None"),
                 default_actions: elbv2::canonical_actions(&what, &l.default_actions, refs)?,
+                attributes: elbv2::listener_attributes(&l.attributes),
             }));
             for r in &l.rules {
                 let what = format!("{what} priority {}", r.priority);

@@ -89,7 +89,7 @@ pub fn to_spec(stack: &str, region: &str, live: &LiveState) -> Spec {
                     }),
                     certificates: Vec::new(),
                     alpn_policy: l.alpn_policy.clone(),
-                    attributes: BTreeMap::new(),
+                    attributes: l.attributes.clone(),
                     default_actions: l.default_actions.clone(),
                     rules,
                 }

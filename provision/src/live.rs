@@ -359,22 +359,30 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
             }];
             let mut listener_arns = Vec::new();
             let listeners = listeners.listeners.unwrap_or_default();
-            let rules: Vec<Vec<elb::Rule>> = stream::iter(listeners.iter())
+            type ListenerParts = (Vec<elb::Rule>, Vec<elb::ListenerAttribute>);
+            let parts: Vec<ListenerParts> = stream::iter(listeners.iter())
                 .map(|l| async move {
                     let larn = l.listener_arn.clone().unwrap_or_default();
-                    let out = elb_client
-                        .describe_rules()
-                        .listener_arn(&larn)
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("DescribeRules", &larn, e))?;
-                    Ok::<_, ProvisionError>(out.rules.unwrap_or_default())
+                    let (rules, attrs) = tokio::join!(
+                        elb_client.describe_rules().listener_arn(&larn).send(),
+                        elb_client
+                            .describe_listener_attributes()
+                            .listener_arn(&larn)
+                            .send()
+                    );
+                    let rules = rules.map_err(|e| aws_error("DescribeRules", &larn, e))?;
+                    let attrs =
+                        attrs.map_err(|e| aws_error("DescribeListenerAttributes", &larn, e))?;
+                    Ok::<_, ProvisionError>((
+                        rules.rules.unwrap_or_default(),
+                        attrs.attributes.unwrap_or_default(),
+                    ))
                 })
                 .buffered(CONCURRENCY)
                 .try_collect()
                 .await?;
-            for (l, rules) in listeners.iter().zip(rules) {
-                let ls = elbv2::listener_from_api(&name, l, refs)?;
+            for (l, (rules, attrs)) in listeners.iter().zip(parts) {
+                let ls = elbv2::listener_from_api(&name, l, &attrs, refs)?;
                 let larn = l.listener_arn.clone().unwrap_or_default();
                 listener_arns.push((format!("{name}:{}", ls.port), larn.clone()));
                 let port = ls.port;

@@ -18,6 +18,10 @@ pub(super) enum Kind {
     IntOrOff(i64, i64),
     OneOf(&'static [&'static str]),
     Text,
+    /// A header value: visible ASCII and spaces (no CR, LF or other control bytes).
+    HeaderValue,
+    /// A header field name (an RFC 9110 token).
+    HeaderName,
 }
 
 pub(super) const LOAD_BALANCER: &[(&str, Kind)] = &[
@@ -106,6 +110,104 @@ pub(super) const TARGET_GROUP: &[(&str, Kind)] = &[
     ),
 ];
 
+/// Listener attributes (ALB's HTTP header modification). The response `header_value`s are set on
+/// every response of the listener; the request `header_name`s rename the headers ALB adds.
+pub(super) const LISTENER: &[(&str, Kind)] = &[
+    ("routing.http.response.server.enabled", Kind::Bool),
+    (
+        "routing.http.response.strict_transport_security.header_value",
+        Kind::HeaderValue,
+    ),
+    (
+        "routing.http.response.access_control_allow_origin.header_value",
+        Kind::HeaderValue,
+    ),
+    (
+        "routing.http.response.access_control_allow_methods.header_value",
+        Kind::HeaderValue,
+    ),
+    (
+        "routing.http.response.access_control_allow_headers.header_value",
+        Kind::HeaderValue,
+    ),
+    (
+        "routing.http.response.access_control_allow_credentials.header_value",
+        Kind::OneOf(&["true"]),
+    ),
+    (
+        "routing.http.response.access_control_expose_headers.header_value",
+        Kind::HeaderValue,
+    ),
+    (
+        "routing.http.response.access_control_max_age.header_value",
+        Kind::Int(0, 2_147_483_647),
+    ),
+    (
+        "routing.http.response.content_security_policy.header_value",
+        Kind::HeaderValue,
+    ),
+    (
+        "routing.http.response.x_content_type_options.header_value",
+        Kind::OneOf(&["nosniff"]),
+    ),
+    (
+        "routing.http.response.x_frame_options.header_value",
+        Kind::HeaderValue,
+    ),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert_serial_number.header_name",
+        Kind::HeaderName,
+    ),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert_issuer.header_name",
+        Kind::HeaderName,
+    ),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert_subject.header_name",
+        Kind::HeaderName,
+    ),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert_validity.header_name",
+        Kind::HeaderName,
+    ),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert_leaf.header_name",
+        Kind::HeaderName,
+    ),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert.header_name",
+        Kind::HeaderName,
+    ),
+    (
+        "routing.http.request.x_amzn_tls_version.header_name",
+        Kind::HeaderName,
+    ),
+    (
+        "routing.http.request.x_amzn_tls_cipher_suite.header_name",
+        Kind::HeaderName,
+    ),
+];
+
+/// The response header each `routing.http.response.*.header_value` attribute sets.
+pub(super) fn response_header_of(key: &str) -> Option<&'static str> {
+    let name = key
+        .strip_prefix("routing.http.response.")?
+        .strip_suffix(".header_value")?;
+    Some(match name {
+        "strict_transport_security" => "Strict-Transport-Security",
+        "access_control_allow_origin" => "Access-Control-Allow-Origin",
+        "access_control_allow_methods" => "Access-Control-Allow-Methods",
+        "access_control_allow_headers" => "Access-Control-Allow-Headers",
+        "access_control_allow_credentials" => "Access-Control-Allow-Credentials",
+        "access_control_expose_headers" => "Access-Control-Expose-Headers",
+        "access_control_max_age" => "Access-Control-Max-Age",
+        "content_security_policy" => "Content-Security-Policy",
+        "x_content_type_options" => "X-Content-Type-Options",
+        "x_frame_options" => "X-Frame-Options",
+        _ => return None,
+    })
+}
+
 /// Checks every key and value against `known` and returns them as the API's strings.
 pub(super) fn normalise(
     ctx: &mut Ctx<'_, '_>,
@@ -133,6 +235,15 @@ pub(super) fn normalise(
             Kind::IntOrOff(lo, hi) => text == "off" || int.is_some_and(|v| (lo..=hi).contains(&v)),
             Kind::OneOf(values) => values.contains(&text.as_str()),
             Kind::Text => true,
+            Kind::HeaderValue => text
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b)),
+            Kind::HeaderName => {
+                !text.is_empty()
+                    && text
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            }
         };
         if !ok {
             let allowed = match *kind {
@@ -142,6 +253,10 @@ pub(super) fn normalise(
                 Kind::IntOrOff(lo, hi) => format!("`off` or an integer from {lo} to {hi}"),
                 Kind::OneOf(values) => values.join(", "),
                 Kind::Text => String::new(),
+                Kind::HeaderValue => "a header value (no control characters)".to_string(),
+                Kind::HeaderName => {
+                    "a header name (letters, digits and !#$%&'*+-.^_`|~)".to_string()
+                }
             };
             ctx.error(&p, format!("`{text}` is not allowed: {allowed}"));
         }

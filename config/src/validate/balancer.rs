@@ -374,6 +374,10 @@ pub(super) fn load_balancers(
             .unwrap_or(60);
         // ALB negotiates HTTP/2 on HTTPS listeners unless the load balancer turns it off.
         let http2 = attrs.get("routing.http2.enabled").map(String::as_str) != Some("false");
+        let tls_version_headers = attrs
+            .get("routing.http.x_amzn_tls_version_and_cipher_suite.enabled")
+            .map(String::as_str)
+            == Some("true");
         let mut ports = HashSet::new();
         for (j, l) in lb.listeners.iter().enumerate() {
             if !ports.insert(l.port) {
@@ -390,7 +394,10 @@ pub(super) fn load_balancers(
             .map(|(j, l)| {
                 let lp = path.key("listeners").index(j);
                 let tls = listener_tls(ctx, &lp, l, http2, base_dir);
-                listener(ctx, &lp, l, &tg_index).map(|listener| model::Listener { tls, ..listener })
+                let tls_headers =
+                    tls_version_headers && l.protocol == spec::ListenerProtocol::HTTPS;
+                listener(ctx, &lp, l, &tg_index, tls_headers)
+                    .map(|listener| model::Listener { tls, ..listener })
             })
             .collect::<Vec<_>>();
         out.push(Arc::new(model::LoadBalancer {
@@ -410,13 +417,52 @@ pub(super) fn load_balancers(
     out
 }
 
+/// What a listener's attributes do: response header edits, and the names of the TLS headers.
+fn listener_attributes(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    l: &spec::Listener,
+    tls_headers: bool,
+) -> (model::ResponseHeaderEdits, Option<model::TlsHeaderNames>) {
+    let attrs = normalise(ctx, path, &l.attributes, attributes::LISTENER);
+    let mut edits = model::ResponseHeaderEdits {
+        remove_server: attrs
+            .get("routing.http.response.server.enabled")
+            .map(String::as_str)
+            == Some("false"),
+        set: Vec::new(),
+    };
+    for (key, value) in &attrs {
+        if let Some(header) = attributes::response_header_of(key) {
+            // An empty value is AWS's "not set".
+            if !value.is_empty() {
+                edits.set.push((header.to_string(), value.clone()));
+            }
+        }
+    }
+    let name = |key: &str, default: &str| {
+        attrs
+            .get(&format!("routing.http.request.{key}.header_name"))
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    };
+    let names = tls_headers.then(|| model::TlsHeaderNames {
+        version: name("x_amzn_tls_version", "X-Amzn-Tls-Version"),
+        cipher_suite: name("x_amzn_tls_cipher_suite", "X-Amzn-Tls-Cipher-Suite"),
+    });
+    (edits, names)
+}
+
 fn listener(
     ctx: &mut Ctx<'_, '_>,
     path: &FieldPath,
     l: &spec::Listener,
     tgs: &HashMap<&str, usize>,
+    tls_headers: bool,
 ) -> Option<model::Listener> {
     ctx.range(&path.key("port"), l.port, 1, 65535);
+    let (response_headers, tls_headers) =
+        listener_attributes(ctx, &path.key("attributes"), l, tls_headers);
     let default_action = actions(ctx, &path.key("default_actions"), &l.default_actions, tgs);
     let mut priorities = HashMap::new();
     let mut rules = Vec::new();
@@ -449,6 +495,8 @@ fn listener(
         rules,
         default_action: default_action?,
         tls: None,
+        response_headers,
+        tls_headers,
     })
 }
 

@@ -66,6 +66,80 @@ pub const TARGET_GROUP: &[(&str, &str)] = &[
     ),
 ];
 
+/// Listener attributes (header modification): off, empty or the standard header name by default.
+pub const LISTENER: &[(&str, &str)] = &[
+    ("routing.http.response.server.enabled", "true"),
+    (
+        "routing.http.response.strict_transport_security.header_value",
+        "",
+    ),
+    (
+        "routing.http.response.access_control_allow_origin.header_value",
+        "",
+    ),
+    (
+        "routing.http.response.access_control_allow_methods.header_value",
+        "",
+    ),
+    (
+        "routing.http.response.access_control_allow_headers.header_value",
+        "",
+    ),
+    (
+        "routing.http.response.access_control_allow_credentials.header_value",
+        "",
+    ),
+    (
+        "routing.http.response.access_control_expose_headers.header_value",
+        "",
+    ),
+    (
+        "routing.http.response.access_control_max_age.header_value",
+        "",
+    ),
+    (
+        "routing.http.response.content_security_policy.header_value",
+        "",
+    ),
+    (
+        "routing.http.response.x_content_type_options.header_value",
+        "",
+    ),
+    ("routing.http.response.x_frame_options.header_value", ""),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert_serial_number.header_name",
+        "X-Amzn-Mtls-Clientcert-Serial-Number",
+    ),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert_issuer.header_name",
+        "X-Amzn-Mtls-Clientcert-Issuer",
+    ),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert_subject.header_name",
+        "X-Amzn-Mtls-Clientcert-Subject",
+    ),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert_validity.header_name",
+        "X-Amzn-Mtls-Clientcert-Validity",
+    ),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert_leaf.header_name",
+        "X-Amzn-Mtls-Clientcert-Leaf",
+    ),
+    (
+        "routing.http.request.x_amzn_mtls_clientcert.header_name",
+        "X-Amzn-Mtls-Clientcert",
+    ),
+    (
+        "routing.http.request.x_amzn_tls_version.header_name",
+        "X-Amzn-Tls-Version",
+    ),
+    (
+        "routing.http.request.x_amzn_tls_cipher_suite.header_name",
+        "X-Amzn-Tls-Cipher-Suite",
+    ),
+];
+
 fn default_of(defaults: &[(&str, &'static str)], key: &str) -> Option<&'static str> {
     defaults.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }

@@ -61,6 +61,8 @@ pub struct ListenerState {
     pub certificate_arn: Option<String>,
     pub alpn_policy: Option<String>,
     pub default_actions: Vec<spec::Action>,
+    /// Canonical: only what differs from AWS's defaults.
+    pub attributes: BTreeMap<String, AttrValue>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -696,9 +698,18 @@ pub fn canonical_actions(
 
 // ------------------------------------------------------------------ listeners
 
+/// A listener's attributes in canonical form, from the topology.
+pub fn listener_attributes(attrs: &BTreeMap<String, AttrValue>) -> BTreeMap<String, AttrValue> {
+    attributes::canonical(
+        attributes::LISTENER,
+        attrs.iter().map(|(k, v)| (k.as_str(), v.as_api_string())),
+    )
+}
+
 pub fn listener_from_api(
     load_balancer: &str,
     l: &elb::Listener,
+    attrs: &[elb::ListenerAttribute],
     refs: &Refs,
 ) -> Result<ListenerState> {
     let port = l.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(0);
@@ -732,6 +743,12 @@ pub fn listener_from_api(
             l.default_actions.as_deref().unwrap_or_default(),
             refs,
         )?,
+        attributes: attributes::canonical(
+            attributes::LISTENER,
+            attrs
+                .iter()
+                .filter_map(|a| Some((a.key.as_deref()?, a.value.clone().unwrap_or_default()))),
+        ),
     })
 }
 
