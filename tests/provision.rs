@@ -407,6 +407,68 @@ fn one_changed_field_of_each_kind_is_exactly_that_update() {
     assert_eq!(code(&moto.ferry(&["plan", file3])), 0);
 }
 
+/// Fields AWS cannot change in place: a target group gets a new port (a new group under another
+/// AWS name takes its targets and the listener's and rules' forwards before the old one goes;
+/// moto refuses to delete a group in use, as AWS does) and the load balancer a new scheme (its
+/// listeners and rules are made again on the new one and the distribution follows its DNS name).
+#[test]
+fn replacements_move_what_refers_to_the_replaced_resource() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-replace");
+    let base = topology("s8", &net);
+    let file = dir.write("t.toml", &base);
+    applied(&moto, file.to_str().unwrap_or_default());
+
+    let changed = base
+        .replace(
+            "name = \"s8-web\"\nport = 9001",
+            "name = \"s8-web\"\nport = 9101",
+        )
+        .replace(
+            "dns_name = \"alb.internal\"\n",
+            "dns_name = \"alb.internal\"\nscheme = \"internal\"\n",
+        );
+    let file2 = dir.write("t2.toml", &changed);
+    let file2 = file2.to_str().unwrap_or_default();
+    let plan = moto.ferry(&["plan", file2]);
+    assert_eq!(code(&plan), 2, "{}", stderr(&plan));
+    let text = stdout(&plan);
+    assert_eq!(
+        steps(&text),
+        vec![
+            "-/+ replace target group s8-web",
+            "-/+ replace load balancer s8-alb",
+            "+ create listener s8-alb:8081",
+            "+ create rule s8-alb:8081 priority 10",
+            "+ create rule s8-alb:8081 priority 20",
+            "+ create rule s8-alb:8081 priority 30",
+            "+ create rule s8-alb:8081 priority 40",
+            "~ update distribution site",
+        ],
+        "{text}"
+    );
+    assert!(text.contains("port: 9001 → 9101"), "{text}");
+    applied(&moto, file2);
+    let after = moto.ferry(&["plan", file2]);
+    assert_eq!(code(&after), 0, "{}", stdout(&after));
+    assert_eq!(moto.py(&["exists", "target-group", "s8-web-r"]), "yes");
+    assert_eq!(moto.py(&["exists", "target-group", "s8-web"]), "no");
+    let dns = moto.py(&["lb-dns", "s8-alb"]);
+    assert!(
+        moto.py(&["origin-domains"]).split(' ').any(|d| d == dns),
+        "the distribution's origin is the new load balancer {dns}"
+    );
+
+    // Back to the first port: the replacement takes the topology name again.
+    let file3 = dir.write("t3.toml", changed.replace("port = 9101", "port = 9001"));
+    let file3 = file3.to_str().unwrap_or_default();
+    applied(&moto, file3);
+    assert_eq!(code(&moto.ferry(&["plan", file3])), 0);
+    assert_eq!(moto.py(&["exists", "target-group", "s8-web"]), "yes");
+    assert_eq!(moto.py(&["exists", "target-group", "s8-web-r"]), "no");
+}
+
 #[test]
 fn destroy_removes_the_stack_and_nothing_else() {
     let moto = Moto::start();

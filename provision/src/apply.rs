@@ -4,11 +4,11 @@
 
 use crate::aws::{aws_error, Clients};
 use crate::error::{ProvisionError, Result};
-use crate::live::{LiveState, ID_TAG, STACK_TAG};
+use crate::live::{LiveState, ID_TAG, NAME_TAG, STACK_TAG};
 use crate::map::{attributes, distribution, elbv2, policies};
 use crate::plan::{Action, Plan, Step};
 use crate::refs::{RefKind, Refs};
-use crate::resource::{Body, LiveId};
+use crate::resource::{Body, Kind, LiveId, LiveResource};
 use aws_sdk_cloudfront::types as cf;
 use aws_sdk_elasticloadbalancingv2::types as elb;
 use ferry_config::spec::{ListenerProtocol, Spec};
@@ -55,6 +55,8 @@ struct Ctx<'a> {
     /// Load balancer name → its local dns_name in the topology.
     local_dns: HashMap<String, String>,
     waits: Waits,
+    /// The live state the plan was made from (listeners and rules to re-point on a replacement).
+    live: &'a [LiveResource],
 }
 
 pub async fn apply(
@@ -82,6 +84,7 @@ pub async fn apply(
             })
             .unwrap_or_default(),
         waits,
+        live: &live.resources,
     };
     let mut report = Report::default();
     for (i, step) in plan.steps.iter().enumerate() {
@@ -138,6 +141,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
     let live_arn = step.live.as_ref().map(|l| l.id.arn().to_string());
     match step.action {
         Action::Delete => delete(ctx, step).await,
+        Action::Replace if step.kind == Kind::TargetGroup => replace_target_group(ctx, step).await,
         Action::Replace => {
             delete(ctx, step).await?;
             create(ctx, step).await
@@ -209,46 +213,7 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 .insert(RefKind::ResponseHeadersPolicy, &p.name, &id);
             Ok(())
         }
-        Body::TargetGroup(tg) => {
-            let api = elbv2::target_group_to_api(tg);
-            let out = elb_client
-                .create_target_group()
-                .set_name(api.target_group_name)
-                .set_protocol(api.protocol)
-                .set_protocol_version(api.protocol_version)
-                .set_port(api.port)
-                .set_vpc_id(api.vpc_id)
-                .set_target_type(api.target_type)
-                .set_ip_address_type(api.ip_address_type)
-                .set_health_check_enabled(api.health_check_enabled)
-                .set_health_check_protocol(api.health_check_protocol)
-                .set_health_check_port(api.health_check_port)
-                .set_health_check_path(api.health_check_path)
-                .set_health_check_interval_seconds(api.health_check_interval_seconds)
-                .set_health_check_timeout_seconds(api.health_check_timeout_seconds)
-                .set_healthy_threshold_count(api.healthy_threshold_count)
-                .set_unhealthy_threshold_count(api.unhealthy_threshold_count)
-                .set_matcher(api.matcher)
-                .tags(stack_tag_elb(ctx.stack))
-                .send()
-                .await
-                .map_err(|e| aws_error("CreateTargetGroup", &tg.name, e))?;
-            let arn = out
-                .target_groups
-                .unwrap_or_default()
-                .into_iter()
-                .find_map(|g| g.target_group_arn)
-                .ok_or_else(|| {
-                    ProvisionError::shape(&tg.name, "CreateTargetGroup returned no ARN")
-                })?;
-            ctx.refs.insert(RefKind::TargetGroup, &tg.name, &arn);
-            let writes = attributes::changes(
-                attributes::TARGET_GROUP,
-                &Default::default(),
-                &tg.attributes,
-            );
-            tg_attributes(ctx, &tg.name, &arn, writes).await
-        }
+        Body::TargetGroup(tg) => create_target_group(ctx, tg, &tg.name).await.map(|_| ()),
         Body::Targets(t) => {
             let arn = ctx.refs.id(RefKind::TargetGroup, &t.target_group)?;
             register(ctx, &t.target_group, &arn, &t.targets, &[]).await
@@ -388,6 +353,123 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Creates a target group under `aws_name` (its topology name, or a replacement's other name),
+/// sets its attributes, and returns its ARN.
+async fn create_target_group(
+    ctx: &mut Ctx<'_>,
+    tg: &elbv2::TargetGroupState,
+    aws_name: &str,
+) -> Result<String> {
+    let api = elbv2::target_group_to_api(tg);
+    let out = ctx
+        .clients
+        .elb
+        .create_target_group()
+        .name(aws_name)
+        .set_protocol(api.protocol)
+        .set_protocol_version(api.protocol_version)
+        .set_port(api.port)
+        .set_vpc_id(api.vpc_id)
+        .set_target_type(api.target_type)
+        .set_ip_address_type(api.ip_address_type)
+        .set_health_check_enabled(api.health_check_enabled)
+        .set_health_check_protocol(api.health_check_protocol)
+        .set_health_check_port(api.health_check_port)
+        .set_health_check_path(api.health_check_path)
+        .set_health_check_interval_seconds(api.health_check_interval_seconds)
+        .set_health_check_timeout_seconds(api.health_check_timeout_seconds)
+        .set_healthy_threshold_count(api.healthy_threshold_count)
+        .set_unhealthy_threshold_count(api.unhealthy_threshold_count)
+        .set_matcher(api.matcher)
+        .tags(stack_tag_elb(ctx.stack))
+        .tags(elb::Tag::builder().key(NAME_TAG).value(&tg.name).build())
+        .send()
+        .await
+        .map_err(|e| aws_error("CreateTargetGroup", &tg.name, e))?;
+    let arn = out
+        .target_groups
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|g| g.target_group_arn)
+        .ok_or_else(|| ProvisionError::shape(&tg.name, "CreateTargetGroup returned no ARN"))?;
+    ctx.refs.insert(RefKind::TargetGroup, &tg.name, &arn);
+    let writes = attributes::changes(
+        attributes::TARGET_GROUP,
+        &Default::default(),
+        &tg.attributes,
+    );
+    tg_attributes(ctx, &tg.name, &arn, writes).await?;
+    Ok(arn)
+}
+
+/// The AWS name for a replacement of the group `name` whose live group is called `live_name`:
+/// the other of `name` and `name-r` (at most 32 characters, as ELBv2 allows).
+pub fn replacement_name(name: &str, live_name: &str) -> String {
+    if live_name != name {
+        return name.to_string();
+    }
+    let stem: String = name.chars().take(30).collect();
+    format!("{}-r", stem.trim_end_matches('-'))
+}
+
+/// The group name in a target group ARN (`...:targetgroup/NAME/ID`).
+fn target_group_aws_name(arn: &str) -> &str {
+    arn.split('/').nth(1).unwrap_or_default()
+}
+
+fn forwards_to(actions: &[ferry_config::spec::Action], group: &str) -> bool {
+    actions.iter().any(|a| {
+        a.target_group.as_deref() == Some(group)
+            || a.forward_config
+                .as_ref()
+                .is_some_and(|f| f.target_groups.iter().any(|t| t.target_group == group))
+    })
+}
+
+/// A target group AWS cannot change in place (protocol, port, VPC, target type): the new group is
+/// created beside the old one, gets its targets, takes over every listener's and rule's forward,
+/// and then the old one is deleted, so that traffic always has a group to go to.
+async fn replace_target_group(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
+    let (Some(Body::TargetGroup(tg)), Some(old)) = (&step.desired, &step.live) else {
+        return Err(ProvisionError::Invalid(format!(
+            "{}: nothing to replace",
+            step.title()
+        )));
+    };
+    let old_arn = old.id.arn().to_string();
+    let new_name = replacement_name(&tg.name, target_group_aws_name(&old_arn));
+    let new_arn = create_target_group(ctx, tg, &new_name).await?;
+    register(ctx, &tg.name, &new_arn, &step.targets, &[]).await?;
+    for live in ctx.live {
+        match &live.body {
+            Body::Listener(l) if forwards_to(&l.default_actions, &tg.name) => {
+                let actions = actions(&l.default_actions, &ctx.refs)?;
+                ctx.clients
+                    .elb
+                    .modify_listener()
+                    .listener_arn(live.id.arn())
+                    .set_default_actions(Some(actions))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ModifyListener", live.body.key(), e))?;
+            }
+            Body::Rule(r) if forwards_to(&r.actions, &tg.name) => {
+                let actions = actions(&r.actions, &ctx.refs)?;
+                ctx.clients
+                    .elb
+                    .modify_rule()
+                    .rule_arn(live.id.arn())
+                    .set_actions(Some(actions))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ModifyRule", live.body.key(), e))?;
+            }
+            _ => {}
+        }
+    }
+    delete_target_group(ctx, &tg.name, &old_arn).await
 }
 
 fn listener_tls(
@@ -790,28 +872,7 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 .map_err(|e| aws_error("DeleteResponseHeadersPolicy", &p.name, e))?;
             Ok(())
         }
-        Body::TargetGroup(tg) => {
-            // A load balancer deleted just before may still hold the group for a moment.
-            let deadline = Instant::now() + Duration::from_secs(120);
-            loop {
-                match elb_client
-                    .delete_target_group()
-                    .target_group_arn(&arn)
-                    .send()
-                    .await
-                {
-                    Ok(_) => return Ok(()),
-                    Err(e)
-                        if Instant::now() < deadline
-                            && e.as_service_error()
-                                .is_some_and(|s| s.is_resource_in_use_exception()) =>
-                    {
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                    }
-                    Err(e) => return Err(aws_error("DeleteTargetGroup", &tg.name, e)),
-                }
-            }
-        }
+        Body::TargetGroup(tg) => delete_target_group(ctx, &tg.name, &arn).await,
         Body::Targets(t) => register(ctx, &t.target_group, &arn, &[], &t.targets).await,
         Body::LoadBalancer(lb) => {
             elb_client
@@ -848,6 +909,31 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 )));
             };
             delete_distribution(ctx, &d.distribution.id, id).await
+        }
+    }
+}
+
+async fn delete_target_group(ctx: &Ctx<'_>, name: &str, arn: &str) -> Result<()> {
+    // A load balancer deleted just before may still hold the group for a moment.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match ctx
+            .clients
+            .elb
+            .delete_target_group()
+            .target_group_arn(arn)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if Instant::now() < deadline
+                    && e.as_service_error()
+                        .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(aws_error("DeleteTargetGroup", name, e)),
         }
     }
 }
@@ -908,4 +994,36 @@ async fn delete_distribution(ctx: &Ctx<'_>, name: &str, id: &str) -> Result<()> 
         .await
         .map_err(|e| aws_error("DeleteDistribution", name, e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replacements_alternate_between_two_names_within_32_characters() {
+        let cases = [
+            ("web", "web", "web-r"),
+            ("web", "web-r", "web"),
+            (
+                "a-thirty-two-character-name-xyz1",
+                "a-thirty-two-character-name-xyz1",
+                "a-thirty-two-character-name-xy-r",
+            ),
+            (
+                "thirty-character-name-ending-",
+                "thirty-character-name-ending-",
+                "thirty-character-name-ending-r",
+            ),
+        ];
+        for (name, live, expected) in cases {
+            let got = replacement_name(name, live);
+            assert_eq!(got, expected, "{name} (live {live})");
+            assert!(got.len() <= 32);
+        }
+        assert_eq!(
+            target_group_aws_name("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-r/abc"),
+            "web-r"
+        );
+    }
 }

@@ -35,6 +35,11 @@ pub async fn plan_topology(
         &desired.resources,
         &live.resources,
         desired.notes,
+        &spec
+            .load_balancers
+            .iter()
+            .map(|l| (l.name.clone(), l.dns_name.clone()))
+            .collect(),
     );
     Ok((plan, live))
 }
@@ -45,6 +50,6 @@ pub async fn plan_destroy(
     stack: &str,
 ) -> Result<(plan::Plan, live::LiveState)> {
     let live = live::read(clients, stack, None).await?;
-    let plan = plan::plan(stack, &[], &live.resources, Vec::new());
+    let plan = plan::plan(stack, &[], &live.resources, Vec::new(), &Default::default());
     Ok((plan, live))
 }

@@ -15,6 +15,9 @@ use std::collections::HashMap;
 pub const STACK_TAG: &str = "ferry:stack";
 /// A distribution's id in the topology (AWS gives it another).
 pub const ID_TAG: &str = "ferry:id";
+/// A target group's name in the topology: a replacement lives beside the group it replaces under
+/// another AWS name (names are unique in a region) until that one is deleted.
+pub const NAME_TAG: &str = "ferry:name";
 /// How many AWS calls are in flight at once.
 const CONCURRENCY: usize = 8;
 
@@ -243,11 +246,6 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
     };
     let (groups, balancers) = tokio::join!(all_target_groups(clients), all_load_balancers(clients));
     let (groups, balancers) = (groups?, balancers?);
-    for g in &groups {
-        if let (Some(name), Some(arn)) = (&g.target_group_name, &g.target_group_arn) {
-            state.refs.insert(RefKind::TargetGroup, name, arn);
-        }
-    }
     let mut arns: Vec<String> = groups
         .iter()
         .filter_map(|g| g.target_group_arn.clone())
@@ -259,9 +257,35 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
             .and_then(|a| tags.get(a))
             .is_some_and(|t| owned(t, stack))
     };
-    let groups: Vec<elb::TargetGroup> = groups
+    // The stack's own groups are known by their topology names, over any other group's AWS name.
+    let topology_name = |g: &elb::TargetGroup| -> Option<String> {
+        let tags = tags.get(g.target_group_arn.as_ref()?)?;
+        if !owned(tags, stack) {
+            return None;
+        }
+        tags.iter()
+            .find(|(k, _)| k == NAME_TAG)
+            .map(|(_, v)| v.clone())
+            .or_else(|| g.target_group_name.clone())
+    };
+    for owned_pass in [false, true] {
+        for g in &groups {
+            let name = match (owned_pass, topology_name(g)) {
+                (true, Some(name)) => name,
+                (false, None) => g.target_group_name.clone().unwrap_or_default(),
+                _ => continue,
+            };
+            if let Some(arn) = &g.target_group_arn {
+                state.refs.insert(RefKind::TargetGroup, &name, arn);
+            }
+        }
+    }
+    let groups: Vec<(elb::TargetGroup, String)> = groups
         .into_iter()
-        .filter(|g| is_owned(&g.target_group_arn))
+        .filter_map(|g| {
+            let name = topology_name(&g)?;
+            Some((g, name))
+        })
         .collect();
     let balancers: Vec<elb::LoadBalancer> = balancers
         .into_iter()
@@ -271,7 +295,7 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
     // Target groups: attributes and targets.
     let elb_client = &clients.elb;
     let group_parts: Vec<(LiveResource, LiveResource)> = stream::iter(groups)
-        .map(|g| async move {
+        .map(|(g, name)| async move {
             let arn = g.target_group_arn.clone().unwrap_or_default();
             let (attrs, health) = tokio::join!(
                 elb_client
@@ -285,8 +309,9 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
             );
             let attrs = attrs.map_err(|e| aws_error("DescribeTargetGroupAttributes", &arn, e))?;
             let health = health.map_err(|e| aws_error("DescribeTargetHealth", &arn, e))?;
-            let state =
+            let mut state =
                 elbv2::target_group_from_api(&g, attrs.attributes.as_deref().unwrap_or_default())?;
+            state.name = name;
             let mut targets: Vec<TargetRef> = health
                 .target_health_descriptions
                 .unwrap_or_default()

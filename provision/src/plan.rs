@@ -2,9 +2,10 @@
 //! Pure: the same inputs give the same plan, so `apply` carries out exactly what `plan` showed.
 
 use crate::diff::{diff, Change};
+use crate::map::elbv2::TargetRef;
 use crate::resource::{Body, Kind, LiveResource};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -26,6 +27,10 @@ pub struct Step {
     pub desired: Option<Body>,
     #[serde(skip)]
     pub live: Option<LiveResource>,
+    /// A replaced target group's targets, registered on the new group before listeners and rules
+    /// move to it.
+    #[serde(skip)]
+    pub targets: Vec<TargetRef>,
 }
 
 impl Step {
@@ -61,15 +66,66 @@ fn forces_replacement(kind: Kind, path: &str) -> bool {
 }
 
 /// Creates and updates in creation order (what is referred to first), then deletes in reverse.
-pub fn plan(stack: &str, desired: &[Body], live: &[LiveResource], notes: Vec<String>) -> Plan {
+///
+/// Replacements carry what AWS takes away with them: a replaced load balancer's listeners and
+/// rules are created again on the new one (deleting it deleted them), and distributions whose
+/// origins name it (`lb_dns`: load balancer → its local `dns_name`) are updated to its new DNS
+/// name. A replaced target group is created beside the old one, gets its targets, takes over the
+/// listeners' and rules' forwards, and only then is the old one deleted; its targets are part of
+/// that step.
+pub fn plan(
+    stack: &str,
+    desired: &[Body],
+    live: &[LiveResource],
+    notes: Vec<String>,
+    lb_dns: &HashMap<String, String>,
+) -> Plan {
     let mut by_key: HashMap<(Kind, String), &LiveResource> = live
         .iter()
         .map(|l| ((l.body.kind(), l.body.key()), l))
         .collect();
+    let replaced = |kind: Kind, desired: &Body| -> bool {
+        by_key.get(&(kind, desired.key())).is_some_and(|l| {
+            diff(&l.body.to_json(), &desired.to_json())
+                .iter()
+                .any(|c| forces_replacement(kind, &c.path))
+        })
+    };
+    let replaced_lbs: HashSet<String> = desired
+        .iter()
+        .filter(|b| b.kind() == Kind::LoadBalancer && replaced(Kind::LoadBalancer, b))
+        .map(Body::key)
+        .collect();
+    let replaced_groups: HashSet<String> = desired
+        .iter()
+        .filter(|b| b.kind() == Kind::TargetGroup && replaced(Kind::TargetGroup, b))
+        .map(Body::key)
+        .collect();
+    let moved_dns: Vec<&String> = replaced_lbs
+        .iter()
+        .filter_map(|name| lb_dns.get(name))
+        .collect();
+    let on_replaced_lb = |body: &Body| match body {
+        Body::Listener(l) => replaced_lbs.contains(&l.load_balancer),
+        Body::Rule(r) => replaced_lbs.contains(&r.load_balancer),
+        _ => false,
+    };
     let mut forward = Vec::new();
+    let mut group_targets: HashMap<String, Vec<TargetRef>> = HashMap::new();
     for body in desired {
         let key = (body.kind(), body.key());
-        match by_key.remove(&key) {
+        let mut found = by_key.remove(&key);
+        if on_replaced_lb(body) {
+            // Gone with its load balancer: made again.
+            found = None;
+        }
+        if let Body::Targets(t) = body {
+            if replaced_groups.contains(&t.target_group) {
+                group_targets.insert(t.target_group.clone(), t.targets.clone());
+                continue;
+            }
+        }
+        match found {
             None => {
                 // Targets of a group with none is nothing to do.
                 if matches!(body, Body::Targets(t) if t.targets.is_empty()) {
@@ -82,10 +138,27 @@ pub fn plan(stack: &str, desired: &[Body], live: &[LiveResource], notes: Vec<Str
                     changes: diff(&serde_json::json!({}), &body.to_json()),
                     desired: Some(body.clone()),
                     live: None,
+                    targets: Vec::new(),
                 });
             }
             Some(l) => {
-                let changes = diff(&l.body.to_json(), &body.to_json());
+                let mut changes = diff(&l.body.to_json(), &body.to_json());
+                if let Body::Distribution(d) = body {
+                    for (i, o) in d.distribution.origins.iter().enumerate() {
+                        if moved_dns.contains(&&o.domain_name) {
+                            changes.push(Change {
+                                path: format!("origins[{i}].domain_name"),
+                                old: Some(serde_json::json!(
+                                    "(the replaced load balancer's DNS name)"
+                                )),
+                                new: Some(serde_json::json!(format!(
+                                    "(the new load balancer's DNS name for {})",
+                                    o.domain_name
+                                ))),
+                            });
+                        }
+                    }
+                }
                 if changes.is_empty() {
                     continue;
                 }
@@ -101,14 +174,26 @@ pub fn plan(stack: &str, desired: &[Body], live: &[LiveResource], notes: Vec<Str
                     changes,
                     desired: Some(body.clone()),
                     live: Some(l.clone()),
+                    targets: Vec::new(),
                 });
             }
+        }
+    }
+    for step in &mut forward {
+        if step.action == Action::Replace && step.kind == Kind::TargetGroup {
+            step.targets = group_targets.remove(&step.key).unwrap_or_default();
         }
     }
     forward.sort_by_key(|s| s.kind);
     let mut deletes: Vec<Step> = by_key
         .into_values()
         .filter(|l| !matches!(&l.body, Body::Targets(t) if t.targets.is_empty()))
+        // A replaced load balancer takes its listeners and rules with it; a replaced group its
+        // targets.
+        .filter(|l| !on_replaced_lb(&l.body))
+        .filter(
+            |l| !matches!(&l.body, Body::Targets(t) if replaced_groups.contains(&t.target_group)),
+        )
         .map(|l| Step {
             action: Action::Delete,
             kind: l.body.kind(),
@@ -116,6 +201,7 @@ pub fn plan(stack: &str, desired: &[Body], live: &[LiveResource], notes: Vec<Str
             changes: diff(&l.body.to_json(), &serde_json::json!({})),
             desired: None,
             live: Some(l.clone()),
+            targets: Vec::new(),
         })
         .collect();
     // Targets go with their group; deleting the group deregisters them.
@@ -168,7 +254,7 @@ mod tests {
             live(targets("b", &["10.0.0.3"])),
             live(targets("c", &["10.0.0.4"])),
         ];
-        let p = plan("s", &desired, &live_state, Vec::new());
+        let p = plan("s", &desired, &live_state, Vec::new(), &HashMap::new());
         let summary: Vec<(Action, String)> =
             p.steps.iter().map(|s| (s.action, s.key.clone())).collect();
         assert_eq!(
@@ -184,7 +270,8 @@ mod tests {
             "s",
             &desired,
             &[live(desired[0].clone()), live(desired[1].clone())],
-            Vec::new()
+            Vec::new(),
+            &HashMap::new()
         )
         .is_empty());
     }

@@ -3,6 +3,8 @@
 usage: moto.py ENDPOINT network                 -> prints "VPC SUBNET_A SUBNET_B"
        moto.py ENDPOINT bystanders VPC SA SB    -> creates untagged resources, prints their ids
        moto.py ENDPOINT exists KIND NAME_OR_ID  -> prints "yes" or "no"
+       moto.py ENDPOINT lb-dns NAME            -> prints the load balancer's DNS name
+       moto.py ENDPOINT origin-domains         -> prints every distribution origin's domain
        moto.py ENDPOINT count-owned STACK       -> prints how many ELBv2 resources carry ferry:stack=STACK
 """
 import sys
@@ -51,6 +53,12 @@ elif command == "exists":
     else:
         raise SystemExit("unknown kind " + kind)
     print("yes" if name in names else "no")
+elif command == "lb-dns":
+    (name,) = args
+    print(elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]["DNSName"])
+elif command == "origin-domains":
+    items = cf.list_distributions()["DistributionList"].get("Items", [])
+    print(" ".join(sorted(o["DomainName"] for d in items for o in d["Origins"]["Items"])))
 elif command == "count-owned":
     (stack,) = args
     arns = [t["TargetGroupArn"] for t in elb.describe_target_groups()["TargetGroups"]]
