@@ -21,8 +21,23 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// The topology, with public keys given as files read into their PEM (what CloudFront takes).
 fn load(file: &Path) -> Result<ferry_config::Topology> {
-    ferry_config::load(file).map_err(|e| anyhow!("{e}"))
+    let mut topology = ferry_config::load(file).map_err(|e| anyhow!("{e}"))?;
+    for key in &mut topology.spec.public_keys {
+        if !key.encoded_key.trim_start().starts_with("-----BEGIN") {
+            let path = topology.base_dir.join(&key.encoded_key);
+            key.encoded_key = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "{}: public key {}: reading encoded_key {}",
+                    file.display(),
+                    key.name,
+                    path.display()
+                )
+            })?;
+        }
+    }
+    Ok(topology)
 }
 
 fn region_of(topology: &ferry_config::Topology) -> Option<String> {

@@ -5,7 +5,7 @@
 use crate::aws::{aws_error, Clients};
 use crate::error::{ProvisionError, Result};
 use crate::live::{LiveState, ID_TAG, NAME_TAG, STACK_TAG};
-use crate::map::{attributes, distribution, elbv2, policies};
+use crate::map::{attributes, distribution, elbv2, keys, policies};
 use crate::plan::{Action, Plan, Step};
 use crate::refs::{RefKind, Refs};
 use crate::resource::{Body, Kind, LiveId, LiveResource};
@@ -120,12 +120,20 @@ fn stack_tag_elb(stack: &str) -> elb::Tag {
     elb::Tag::builder().key(STACK_TAG).value(stack).build()
 }
 
+/// A caller reference's unique part: CloudFront refuses one it has seen with another config.
+fn nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|t| t.as_nanos())
+        .unwrap_or_default()
+}
+
 fn i32_of(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-/// The current ETag of a CloudFront policy (update and delete need it in If-Match). The three
-/// policy kinds have the same call shape but no common trait.
+/// The current ETag of a CloudFront policy, public key or key group (update and delete need it in
+/// If-Match). The kinds have the same call shape but no common trait.
 macro_rules! policy_etag {
     ($get:expr, $id:expr, $operation:literal, $name:expr) => {
         $get.id($id)
@@ -211,6 +219,35 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
             })?;
             ctx.refs
                 .insert(RefKind::ResponseHeadersPolicy, &p.name, &id);
+            Ok(())
+        }
+        Body::PublicKey(k) => {
+            let caller_reference = format!("ferry-{}-{}-{}", ctx.stack, k.name, nanos());
+            let out = cf_client
+                .create_public_key()
+                .public_key_config(keys::public_key_to_api(k, &caller_reference, ctx.stack)?)
+                .send()
+                .await
+                .map_err(|e| aws_error("CreatePublicKey", &k.name, e))?;
+            let id = out
+                .public_key
+                .map(|p| p.id)
+                .ok_or_else(|| ProvisionError::shape(&k.name, "CreatePublicKey returned no id"))?;
+            ctx.refs.insert(RefKind::PublicKey, &k.name, &id);
+            Ok(())
+        }
+        Body::KeyGroup(g) => {
+            let out = cf_client
+                .create_key_group()
+                .key_group_config(keys::key_group_to_api(g, ctx.stack, &ctx.refs)?)
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateKeyGroup", &g.name, e))?;
+            let id = out
+                .key_group
+                .map(|k| k.id)
+                .ok_or_else(|| ProvisionError::shape(&g.name, "CreateKeyGroup returned no id"))?;
+            ctx.refs.insert(RefKind::KeyGroup, &g.name, &id);
             Ok(())
         }
         Body::TargetGroup(tg) => create_target_group(ctx, tg, &tg.name).await.map(|_| ()),
@@ -323,11 +360,7 @@ async fn create(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
             Ok(())
         }
         Body::Distribution(d) => {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|t| t.as_nanos())
-                .unwrap_or_default();
-            let caller_reference = format!("ferry-{}-{}-{nanos}", ctx.stack, d.distribution.id);
+            let caller_reference = format!("ferry-{}-{}-{}", ctx.stack, d.distribution.id, nanos());
             let config = distribution::to_api(d, &caller_reference, &ctx.refs)?;
             let tags = cf::Tags::builder()
                 .items(cf::Tag::builder().key(STACK_TAG).value(ctx.stack).build()?)
@@ -666,6 +699,45 @@ async fn update(
                 .map_err(|e| aws_error("UpdateResponseHeadersPolicy", &p.name, e))?;
             Ok(())
         }
+        (Body::PublicKey(k), Body::PublicKey(_)) => {
+            // Only the comment changes in place (a new key replaces the key).
+            let got = cf_client
+                .get_public_key_config()
+                .id(arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetPublicKeyConfig", &k.name, e))?;
+            let caller_reference = got
+                .public_key_config
+                .map(|c| c.caller_reference)
+                .unwrap_or_default();
+            cf_client
+                .update_public_key()
+                .id(arn)
+                .if_match(got.e_tag.unwrap_or_default())
+                .public_key_config(keys::public_key_to_api(k, &caller_reference, ctx.stack)?)
+                .send()
+                .await
+                .map_err(|e| aws_error("UpdatePublicKey", &k.name, e))?;
+            Ok(())
+        }
+        (Body::KeyGroup(g), Body::KeyGroup(_)) => {
+            let etag = policy_etag!(
+                cf_client.get_key_group_config(),
+                arn,
+                "GetKeyGroupConfig",
+                &g.name
+            );
+            cf_client
+                .update_key_group()
+                .id(arn)
+                .if_match(etag)
+                .key_group_config(keys::key_group_to_api(g, ctx.stack, &ctx.refs)?)
+                .send()
+                .await
+                .map_err(|e| aws_error("UpdateKeyGroup", &g.name, e))?;
+            Ok(())
+        }
         (Body::TargetGroup(d), Body::TargetGroup(l)) => {
             if d.health_check != l.health_check {
                 let api = elbv2::target_group_to_api(d);
@@ -870,6 +942,38 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteResponseHeadersPolicy", &p.name, e))?;
+            Ok(())
+        }
+        Body::PublicKey(k) => {
+            let etag = policy_etag!(
+                cf_client.get_public_key_config(),
+                &arn,
+                "GetPublicKeyConfig",
+                &k.name
+            );
+            cf_client
+                .delete_public_key()
+                .id(&arn)
+                .if_match(etag)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeletePublicKey", &k.name, e))?;
+            Ok(())
+        }
+        Body::KeyGroup(g) => {
+            let etag = policy_etag!(
+                cf_client.get_key_group_config(),
+                &arn,
+                "GetKeyGroupConfig",
+                &g.name
+            );
+            cf_client
+                .delete_key_group()
+                .id(&arn)
+                .if_match(etag)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteKeyGroup", &g.name, e))?;
             Ok(())
         }
         Body::TargetGroup(tg) => delete_target_group(ctx, &tg.name, &arn).await,

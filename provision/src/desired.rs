@@ -4,8 +4,8 @@
 use crate::error::{ProvisionError, Result};
 use crate::map::distribution::{self, DistributionState};
 use crate::map::elbv2::{self, ListenerState, RuleState, TargetRef, TargetsState};
-use crate::map::policies;
-use crate::refs::Refs;
+use crate::map::{keys, policies};
+use crate::refs::{RefKind, Refs};
 use crate::resource::Body;
 use ferry_config::spec::{self, ListenerProtocol, Spec, TargetType};
 use std::net::IpAddr;
@@ -35,6 +35,8 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
         || !spec.cache_policies.is_empty()
         || !spec.origin_request_policies.is_empty()
         || !spec.response_headers_policies.is_empty()
+        || !spec.public_keys.is_empty()
+        || !spec.key_groups.is_empty()
         || !spec.load_balancers.is_empty()
         || !spec.target_groups.is_empty();
     let aws = match &spec.aws {
@@ -70,6 +72,27 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
         resources.push(Body::ResponseHeadersPolicy(
             policies::response_headers_policy_from_api(&api)?,
         ));
+    }
+    for k in &spec.public_keys {
+        if !k.encoded_key.trim_start().starts_with("-----BEGIN") {
+            problems.push(format!(
+                "public key {}: encoded_key {:?} is not a PEM (key files are read before planning)",
+                k.name, k.encoded_key
+            ));
+        }
+        if let Some(id) =
+            k.id.as_ref()
+                .filter(|id| refs.known_name(RefKind::PublicKey, id).is_none())
+        {
+            notes.push(format!(
+                "public key {}: id {id:?} is local; CloudFront gives the key its own id (the Key-Pair-Id to sign with: `ferry import` writes it back)",
+                k.name
+            ));
+        }
+        resources.push(Body::PublicKey(keys::public_key_state(k)));
+    }
+    for g in &spec.key_groups {
+        resources.push(Body::KeyGroup(keys::key_group_state(g)));
     }
     for p in &spec.cache_policies {
         let api = policies::cache_policy_to_api(p, &spec.stack)?;

@@ -27,6 +27,9 @@ pub fn to_spec(stack: &str, region: &str, live: &LiveState) -> Spec {
         listener_certificates: BTreeMap::new(),
     };
     let mut distributions = Vec::new();
+    let (mut cache_policies, mut origin_request_policies, mut response_headers_policies) =
+        (Vec::new(), Vec::new(), Vec::new());
+    let (mut public_keys, mut key_groups) = (Vec::new(), Vec::new());
     let mut target_groups = Vec::new();
     let mut load_balancers = Vec::new();
     for (i, facts) in live.load_balancers.iter().enumerate() {
@@ -140,9 +143,29 @@ pub fn to_spec(stack: &str, region: &str, live: &LiveState) -> Spec {
                     .collect();
                 target_groups.push(elbv2::target_group_to_spec(tg, targets));
             }
+            Body::CachePolicy(p) => cache_policies.push(p.clone()),
+            Body::OriginRequestPolicy(p) => origin_request_policies.push(p.clone()),
+            Body::ResponseHeadersPolicy(p) => response_headers_policies.push(p.clone()),
+            Body::PublicKey(k) => public_keys.push(spec::PublicKey {
+                name: k.name.clone(),
+                // CloudFront's id: the Key-Pair-Id that URLs signed for AWS carry.
+                id: Some(r.id.arn().to_string()),
+                encoded_key: k.encoded_key.clone(),
+                comment: k.comment.clone(),
+            }),
+            Body::KeyGroup(g) => key_groups.push(spec::KeyGroup {
+                name: g.name.clone(),
+                items: g.items.clone(),
+                comment: g.comment.clone(),
+            }),
             _ => {}
         }
     }
+    cache_policies.sort_by(|a, b| a.name.cmp(&b.name));
+    origin_request_policies.sort_by(|a, b| a.name.cmp(&b.name));
+    response_headers_policies.sort_by(|a, b| a.name.cmp(&b.name));
+    public_keys.sort_by(|a, b| a.name.cmp(&b.name));
+    key_groups.sort_by(|a, b| a.name.cmp(&b.name));
     distributions.sort_by(|a, b| a.id.cmp(&b.id));
     target_groups.sort_by(|a, b| a.name.cmp(&b.name));
     load_balancers.sort_by(|a, b| a.name.cmp(&b.name));
@@ -150,11 +173,11 @@ pub fn to_spec(stack: &str, region: &str, live: &LiveState) -> Spec {
         stack: stack.to_string(),
         edge: None,
         resolve: BTreeMap::new(),
-        cache_policies: Vec::new(),
-        origin_request_policies: Vec::new(),
-        response_headers_policies: Vec::new(),
-        public_keys: Vec::new(),
-        key_groups: Vec::new(),
+        cache_policies,
+        origin_request_policies,
+        response_headers_policies,
+        public_keys,
+        key_groups,
         distributions,
         load_balancers,
         target_groups,

@@ -4,7 +4,7 @@
 use crate::aws::{aws_error, Clients};
 use crate::error::{ProvisionError, Result};
 use crate::map::elbv2::{self, TargetRef, TargetsState};
-use crate::map::{distribution, policies};
+use crate::map::{distribution, keys, policies};
 use crate::refs::{RefKind, Refs};
 use crate::resource::{Body, LiveId, LiveResource};
 use aws_sdk_elasticloadbalancingv2::types as elb;
@@ -49,17 +49,20 @@ fn owned(tags: &[(String, String)], stack: &str) -> bool {
 /// Reads the stack. `spec` (the topology, when there is one) maps load balancers' AWS DNS names
 /// back to the topology's local `dns_name`s.
 pub async fn read(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result<LiveState> {
-    let (elb_part, cf_part, policy_part) = tokio::join!(
+    let (elb_part, cf_part, policy_part, key_part) = tokio::join!(
         read_elb(clients, stack),
         list_distributions(clients, stack),
-        read_policies(clients, stack)
+        read_policies(clients, stack),
+        read_keys(clients, stack)
     );
     let mut state = elb_part?;
-    let (policies, names) = policy_part?;
-    for (kind, name, id) in names {
-        state.refs.insert(kind, &name, &id);
+    for part in [policy_part?, key_part?] {
+        let (resources, names) = part;
+        for (kind, name, id) in names {
+            state.refs.insert(kind, &name, &id);
+        }
+        state.resources.extend(resources);
     }
-    state.resources.extend(policies);
     if let Some(spec) = spec {
         for lb in &spec.load_balancers {
             if let Some(facts) = state.load_balancers.iter().find(|f| f.name == lb.name) {
@@ -571,5 +574,80 @@ async fn read_policies(clients: &Clients, stack: &str) -> Result<(Vec<LiveResour
         ResponseHeadersPolicy,
         policies::response_headers_policy_from_api
     );
+    Ok((resources, names))
+}
+
+/// Public keys and key groups: the stack's own as resources (owner in the comment), every one's
+/// name and id for references. Key groups name their keys by id; read after the keys.
+async fn read_keys(clients: &Clients, stack: &str) -> Result<(Vec<LiveResource>, PolicyNames)> {
+    let cf = &clients.cloudfront;
+    let mut resources = Vec::new();
+    let mut names = Vec::new();
+    let mut refs = Refs::default();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = match cf
+            .list_public_keys()
+            .set_marker(marker.clone())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if not_implemented(&e) => break,
+            Err(e) => return Err(aws_error("ListPublicKeys", "", e)),
+        };
+        let list = page.public_key_list;
+        for summary in list
+            .as_ref()
+            .and_then(|l| l.items.clone())
+            .unwrap_or_default()
+        {
+            names.push((RefKind::PublicKey, summary.name.clone(), summary.id.clone()));
+            refs.insert(RefKind::PublicKey, &summary.name, &summary.id);
+            let (owner, state) = keys::public_key_from_api(&summary);
+            if owner.as_deref() == Some(stack) {
+                resources.push(LiveResource {
+                    body: Body::PublicKey(state),
+                    id: LiveId::Policy(summary.id),
+                });
+            }
+        }
+        match list.and_then(|l| l.next_marker).filter(|m| !m.is_empty()) {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
+    let mut marker: Option<String> = None;
+    loop {
+        let page = match cf.list_key_groups().set_marker(marker.clone()).send().await {
+            Ok(page) => page,
+            Err(e) if not_implemented(&e) => break,
+            Err(e) => return Err(aws_error("ListKeyGroups", "", e)),
+        };
+        let list = page.key_group_list;
+        for group in list
+            .as_ref()
+            .and_then(|l| l.items.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|s| s.key_group)
+        {
+            let Some(config) = &group.key_group_config else {
+                continue;
+            };
+            names.push((RefKind::KeyGroup, config.name.clone(), group.id.clone()));
+            let (owner, state) = keys::key_group_from_api(config, &refs);
+            if owner.as_deref() == Some(stack) {
+                resources.push(LiveResource {
+                    body: Body::KeyGroup(state),
+                    id: LiveId::Policy(group.id.clone()),
+                });
+            }
+        }
+        match list.and_then(|l| l.next_marker).filter(|m| !m.is_empty()) {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
     Ok((resources, names))
 }

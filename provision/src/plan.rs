@@ -61,6 +61,8 @@ fn forces_replacement(kind: Kind, path: &str) -> bool {
             "protocol" | "protocol_version" | "port" | "target_type" | "ip_address_type" | "vpc_id"
         ),
         Kind::LoadBalancer => top == "scheme",
+        // CloudFront changes only a public key's comment in place.
+        Kind::PublicKey => top == "encoded_key",
         _ => false,
     }
 }

@@ -11,6 +11,9 @@ pub enum RefKind {
     CachePolicy,
     OriginRequestPolicy,
     ResponseHeadersPolicy,
+    /// A public key's name ↔ the id CloudFront gave it.
+    PublicKey,
+    KeyGroup,
     TargetGroup,
     /// A load balancer's local `dns_name` ↔ the DNS name AWS gave it.
     LoadBalancerDns,
@@ -22,6 +25,8 @@ impl RefKind {
             RefKind::CachePolicy => "cache policy",
             RefKind::OriginRequestPolicy => "origin request policy",
             RefKind::ResponseHeadersPolicy => "response headers policy",
+            RefKind::PublicKey => "public key",
+            RefKind::KeyGroup => "key group",
             RefKind::TargetGroup => "target group",
             RefKind::LoadBalancerDns => "dns name of load balancer",
         }

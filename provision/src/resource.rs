@@ -5,6 +5,7 @@ use crate::map::distribution::DistributionState;
 use crate::map::elbv2::{
     ListenerState, LoadBalancerState, RuleState, TargetGroupState, TargetsState,
 };
+use crate::map::keys::{KeyGroupState, PublicKeyState};
 use ferry_config::spec;
 use serde::Serialize;
 use serde_json::Value;
@@ -16,6 +17,8 @@ pub enum Kind {
     CachePolicy,
     OriginRequestPolicy,
     ResponseHeadersPolicy,
+    PublicKey,
+    KeyGroup,
     TargetGroup,
     LoadBalancer,
     Listener,
@@ -30,6 +33,8 @@ impl Kind {
             Kind::CachePolicy => "cache policy",
             Kind::OriginRequestPolicy => "origin request policy",
             Kind::ResponseHeadersPolicy => "response headers policy",
+            Kind::PublicKey => "public key",
+            Kind::KeyGroup => "key group",
             Kind::TargetGroup => "target group",
             Kind::LoadBalancer => "load balancer",
             Kind::Listener => "listener",
@@ -46,6 +51,8 @@ pub enum Body {
     CachePolicy(spec::CachePolicy),
     OriginRequestPolicy(spec::OriginRequestPolicy),
     ResponseHeadersPolicy(spec::ResponseHeadersPolicy),
+    PublicKey(PublicKeyState),
+    KeyGroup(KeyGroupState),
     TargetGroup(TargetGroupState),
     LoadBalancer(LoadBalancerState),
     Listener(ListenerState),
@@ -60,6 +67,8 @@ impl Body {
             Body::CachePolicy(_) => Kind::CachePolicy,
             Body::OriginRequestPolicy(_) => Kind::OriginRequestPolicy,
             Body::ResponseHeadersPolicy(_) => Kind::ResponseHeadersPolicy,
+            Body::PublicKey(_) => Kind::PublicKey,
+            Body::KeyGroup(_) => Kind::KeyGroup,
             Body::TargetGroup(_) => Kind::TargetGroup,
             Body::LoadBalancer(_) => Kind::LoadBalancer,
             Body::Listener(_) => Kind::Listener,
@@ -75,6 +84,8 @@ impl Body {
             Body::CachePolicy(p) => p.name.clone(),
             Body::OriginRequestPolicy(p) => p.name.clone(),
             Body::ResponseHeadersPolicy(p) => p.name.clone(),
+            Body::PublicKey(k) => k.name.clone(),
+            Body::KeyGroup(g) => g.name.clone(),
             Body::TargetGroup(t) => t.name.clone(),
             Body::LoadBalancer(l) => l.name.clone(),
             Body::Listener(l) => format!("{}:{}", l.load_balancer, l.port),
@@ -126,7 +137,7 @@ pub enum LiveId {
         caller_reference: String,
     },
     Arn(String),
-    /// A CloudFront policy's id.
+    /// The id of a CloudFront policy, public key or key group.
     Policy(String),
 }
 

@@ -444,7 +444,16 @@ fn behavior_parts(b: &spec::CacheBehavior, refs: &Refs) -> Result<BehaviorParts>
         trusted_key_groups: cf::TrustedKeyGroups::builder()
             .enabled(!b.trusted_key_groups.is_empty())
             .quantity(n(b.trusted_key_groups.len()))
-            .set_items((!b.trusted_key_groups.is_empty()).then(|| b.trusted_key_groups.clone()))
+            .set_items(if b.trusted_key_groups.is_empty() {
+                None
+            } else {
+                Some(
+                    b.trusted_key_groups
+                        .iter()
+                        .map(|g| refs.id(RefKind::KeyGroup, g))
+                        .collect::<Result<Vec<_>>>()?,
+                )
+            })
             .build()?,
         trusted_signers: cf::TrustedSigners::builder()
             .enabled(false)
@@ -823,7 +832,10 @@ fn behavior_from_api(what: &str, v: &BehaviorView, refs: &Refs) -> Result<spec::
         .as_ref()
         .filter(|k| k.enabled)
         .and_then(|k| k.items.clone())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .iter()
+        .map(|id| refs.name(RefKind::KeyGroup, id))
+        .collect();
     let function_associations = field!(v, function_associations)
         .as_ref()
         .and_then(|f| f.items.as_deref())

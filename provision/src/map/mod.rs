@@ -3,4 +3,5 @@
 pub mod attributes;
 pub mod distribution;
 pub mod elbv2;
+pub mod keys;
 pub mod policies;
