@@ -404,7 +404,8 @@ fn one_changed_field_of_each_kind_is_exactly_that_update() {
         "{text}"
     );
     applied(&moto, file3);
-    assert_eq!(code(&moto.ferry(&["plan", file3])), 0);
+    let after = moto.ferry(&["plan", file3]);
+    assert_eq!(code(&after), 0, "{}", stdout(&after));
 }
 
 /// Fields AWS cannot change in place: a target group gets a new port (a new group under another
@@ -574,44 +575,44 @@ fn a_failure_half_way_stops_and_reports_what_was_done() {
     let moto = Moto::start();
     let net = network(&moto);
     let dir = TempDir::new("provision-failure");
-    // A subnet that does not exist: the topology is valid, AWS refuses the load balancer.
-    let broken = Network {
-        vpc: net.vpc.clone(),
-        a: net.a.clone(),
-        b: "subnet-does-not-exist".to_string(),
-    };
-    let file = dir.write("t.toml", topology("s5", &broken));
+    // A target group outside the stack already has a name of the stack's, with other settings:
+    // the topology is valid and the plan creates the group, AWS refuses it.
+    moto.py(&["tg", "s5-api", &net.vpc]);
+    let file = dir.write("t.toml", topology("s5", &net));
     let file = file.to_str().unwrap_or_default();
     let apply = moto.ferry(&["apply", file, "--auto-approve"]);
     assert_eq!(code(&apply), 1, "{}", stderr(&apply));
     let err = stderr(&apply);
     assert!(
-        err.contains("Apply stopped at: create load balancer s5-alb"),
+        err.contains("Apply stopped at: create target group s5-api"),
         "{err}"
     );
     assert!(
-        err.contains("CreateLoadBalancer"),
+        err.contains("CreateTargetGroup"),
         "the AWS call is named: {err}"
     );
     assert!(
-        err.contains("Done (2):\n  create target group s5-web\n  create target group s5-api"),
+        err.contains("Done (1):\n  create target group s5-web\n"),
         "{err}"
     );
-    assert!(err.contains("Not done (9):"), "{err}");
+    assert!(err.contains("Not done (10):"), "{err}");
 
     // What was done is in the stack: the next plan shows only what remains.
     let plan = moto.ferry(&["plan", file]);
     let text = stdout(&plan);
-    assert!(!text.contains("create target group"), "{text}");
-    assert!(text.contains("+ create load balancer s5-alb"), "{text}");
+    assert!(!text.contains("create target group s5-web"), "{text}");
+    assert!(text.contains("+ create target group s5-api"), "{text}");
 
-    // With the right subnet, apply finishes the job.
-    let fixed = dir.write("fixed.toml", topology("s5", &net));
-    let fixed = fixed.to_str().unwrap_or_default();
-    applied(&moto, fixed);
-    assert_eq!(code(&moto.ferry(&["plan", fixed])), 0);
+    // With the name free again, apply finishes the job.
+    moto.py(&["delete-tg", "s5-api"]);
+    applied(&moto, file);
+    assert_eq!(code(&moto.ferry(&["plan", file])), 0);
 }
 
+/// What AWS would refuse is found before anything changes, from the topology and from lookups
+/// (EC2 for the subnets' zones, ACM for the certificates): missing certificates, two subnets in one
+/// zone, a subnet that does not exist, a certificate still pending validation, an alias the
+/// certificate does not name. With all of it fixed, the same stack applies.
 #[test]
 fn what_aws_would_refuse_is_refused_before_anything_changes() {
     let moto = Moto::start();
@@ -619,11 +620,11 @@ fn what_aws_would_refuse_is_refused_before_anything_changes() {
     let dir = TempDir::new("provision-invalid");
     let https = topology("s6", &net)
         .replace("protocol = \"HTTP\"\n  attributes", "protocol = \"HTTPS\"\n  default_certificate = { cert = \"c.pem\", key = \"c.key\" }\n  attributes")
-        .replace("[[distributions]]\nid = \"site\"", "[[distributions]]\nid = \"site\"\naliases = [\"www.example.test\"]");
+        .replace("[[distributions]]\nid = \"site\"", "[[distributions]]\nid = \"site\"\naliases = [\"www.example.test\", \"api.example.test\"]");
     let (cert, key) = self_signed("localhost");
     dir.write("c.pem", cert);
     dir.write("c.key", key);
-    let file = dir.write("t.toml", https);
+    let file = dir.write("t.toml", &https);
     let file = file.to_str().unwrap_or_default();
     let plan = moto.ferry(&["plan", file]);
     assert_eq!(code(&plan), 1, "{}\n{}", stdout(&plan), stderr(&plan));
@@ -639,6 +640,52 @@ fn what_aws_would_refuse_is_refused_before_anything_changes() {
     let apply = moto.ferry(&["apply", file, "--auto-approve"]);
     assert_eq!(code(&apply), 1);
     assert_eq!(moto.py(&["count-owned", "s6"]), "0", "nothing was created");
+
+    // Certificates named, but one pending and one that does not name api.example.test; the
+    // second zone's subnet in the first zone; a subnet that does not exist.
+    let pending = moto.py(&["request-cert", "alb.example.test"]);
+    let www_only = moto.py(&["import-cert", "www.example.test"]);
+    let same_zone = moto.py(&["subnet", &net.vpc, "10.0.3.0/24", "us-east-1a"]);
+    let looked_up = https
+        .replace(&format!("b = \"{}\"", net.b), &format!("b = \"{same_zone}\", c = \"subnet-0000dead\""))
+        + &format!(
+            "viewer_certificate = {{ acm_certificate_arn = \"{www_only}\", ssl_support_method = \"sni-only\" }}\nlistener_certificates = {{ 8081 = \"{pending}\" }}\n"
+        );
+    let file2 = dir.write("t2.toml", &looked_up);
+    let file2 = file2.to_str().unwrap_or_default();
+    let plan = moto.ferry(&["plan", file2]);
+    assert_eq!(code(&plan), 1, "{}\n{}", stdout(&plan), stderr(&plan));
+    let err = stderr(&plan);
+    for problem in [
+        format!("load balancer s6-alb: its subnets ({}, {same_zone}) are all in us-east-1a", net.a),
+        "[aws] subnets.c: subnet subnet-0000dead does not exist in us-east-1".to_string(),
+        format!("[aws] listener_certificates.8081: certificate {pending} is PENDING_VALIDATION, not ISSUED"),
+        format!("distribution site: alias api.example.test is not covered by certificate {www_only}"),
+    ] {
+        assert!(err.contains(&problem), "plan says {problem:?}:\n{err}");
+    }
+    assert!(!err.contains("alias www.example.test"), "{err}");
+    let apply = moto.ferry(&["apply", file2, "--auto-approve"]);
+    assert_eq!(code(&apply), 1);
+    assert_eq!(moto.py(&["count-owned", "s6"]), "0", "nothing was created");
+
+    // Fixed: issued certificates that cover every name, subnets in two zones.
+    let wildcard = moto.py(&["import-cert", "*.example.test"]);
+    let listener_cert = moto.py(&["import-cert", "alb.example.test"]);
+    let fixed = looked_up
+        .replace(
+            &format!("b = \"{same_zone}\", c = \"subnet-0000dead\""),
+            &format!("b = \"{}\"", net.b),
+        )
+        .replace(&www_only, &wildcard)
+        .replace(&pending, &listener_cert);
+    let file3 = dir.write("t3.toml", &fixed);
+    let file3 = file3.to_str().unwrap_or_default();
+    let plan = moto.ferry(&["plan", file3]);
+    assert_eq!(code(&plan), 2, "{}\n{}", stdout(&plan), stderr(&plan));
+    applied(&moto, file3);
+    let after = moto.ferry(&["plan", file3]);
+    assert_eq!(code(&after), 0, "{}", stdout(&after));
 }
 
 #[test]

@@ -8,13 +8,12 @@
 
 mod common;
 
+use common::recorded::*;
 use common::*;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const NS: &str = "http://cloudfront.amazonaws.com/doc/2020-05-31/";
-const ELB_NS: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
 const STACK: &str = "rec";
 /// The distribution's id in the topology (its `ferry:id` tag).
 const SITE: &str = "site";
@@ -116,106 +115,17 @@ fn distribution_list(cloud: &Cloud) -> String {
     )
 }
 
-fn xml_response(status: u16, body: String) -> Response {
-    Response::new(status)
-        .with_header("Content-Type", "text/xml")
-        .with_header("x-amz-request-id", "rec")
-        .with_body(format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"
-        ))
-}
-
-fn cloudfront_error(status: u16, code: &str, message: &str) -> Response {
-    xml_response(
-        status,
-        format!(
-            "<ErrorResponse xmlns=\"{NS}\"><Error><Type>Sender</Type><Code>{code}</Code>\
-             <Message>{message}</Message></Error><RequestId>rec</RequestId></ErrorResponse>"
-        ),
-    )
-}
-
-/// CloudFront's refusal of a request whose If-Match is not the current ETag, if it is not.
-fn if_match_refused(req: &Request, etag: &str) -> Option<Response> {
-    match req.header("if-match") {
-        Some(given) if given == etag => None,
-        Some(_) => Some(cloudfront_error(
-            412,
-            "PreconditionFailed",
-            "The precondition given in one or more of the request-header fields evaluated to false.",
-        )),
-        None => Some(cloudfront_error(
-            400,
-            "InvalidIfMatchVersion",
-            "The If-Match version is missing or not valid for the resource.",
-        )),
-    }
-}
-
-/// The text of the element `name` among the children of the document's root element (not of an
-/// element nested deeper), if there is one.
-fn child_text(xml: &str, name: &str) -> Option<String> {
-    let mut depth = 0usize;
-    let mut rest = xml;
-    while let Some(open) = rest.find('<') {
-        rest = &rest[open + 1..];
-        let close = rest.find('>')?;
-        let tag = &rest[..close];
-        rest = &rest[close + 1..];
-        if tag.starts_with('?') || tag.starts_with('!') || tag.ends_with('/') {
-            continue;
-        }
-        if tag.starts_with('/') {
-            depth = depth.saturating_sub(1);
-            continue;
-        }
-        depth += 1;
-        if depth == 2 && tag.split_whitespace().next() == Some(name) {
-            let end = rest.find(&format!("</{name}>"))?;
-            return Some(rest[..end].to_string());
-        }
-    }
-    None
-}
-
 /// The recorded answer to one request, given (and changing) the distribution's state.
 fn answer(req: &Request, cloud: &mut Cloud) -> Response {
     let body = req.body_text();
     match (req.method.as_str(), req.path()) {
-        // ELBv2 (query protocol, same endpoint): the stack has no load balancers.
-        ("POST", "/") if body.contains("Action=DescribeTargetGroups") => xml_response(
-            200,
-            format!(
-                "<DescribeTargetGroupsResponse xmlns=\"{ELB_NS}\"><DescribeTargetGroupsResult><TargetGroups/>\
-                 </DescribeTargetGroupsResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata>\
-                 </DescribeTargetGroupsResponse>"
-            ),
-        ),
-        ("POST", "/") if body.contains("Action=DescribeLoadBalancers") => xml_response(
-            200,
-            format!(
-                "<DescribeLoadBalancersResponse xmlns=\"{ELB_NS}\"><DescribeLoadBalancersResult><LoadBalancers/>\
-                 </DescribeLoadBalancersResult><ResponseMetadata><RequestId>r2</RequestId></ResponseMetadata>\
-                 </DescribeLoadBalancersResponse>"
-            ),
-        ),
+        ("POST", "/") => elb_answer(req, &body),
         // No custom policies.
-        ("GET", "/2020-05-31/cache-policy") => xml_response(
-            200,
-            format!("<CachePolicyList xmlns=\"{NS}\"><MaxItems>100</MaxItems><Quantity>0</Quantity></CachePolicyList>"),
-        ),
-        ("GET", "/2020-05-31/origin-request-policy") => xml_response(
-            200,
-            format!(
-                "<OriginRequestPolicyList xmlns=\"{NS}\"><MaxItems>100</MaxItems><Quantity>0</Quantity></OriginRequestPolicyList>"
-            ),
-        ),
-        ("GET", "/2020-05-31/response-headers-policy") => xml_response(
-            200,
-            format!(
-                "<ResponseHeadersPolicyList xmlns=\"{NS}\"><MaxItems>100</MaxItems><Quantity>0</Quantity></ResponseHeadersPolicyList>"
-            ),
-        ),
+        ("GET", "/2020-05-31/cache-policy") => empty_policy_list("CachePolicyList"),
+        ("GET", "/2020-05-31/origin-request-policy") => empty_policy_list("OriginRequestPolicyList"),
+        ("GET", "/2020-05-31/response-headers-policy") => {
+            empty_policy_list("ResponseHeadersPolicyList")
+        }
         ("GET", "/2020-05-31/distribution") => xml_response(200, distribution_list(cloud)),
         // ListTagsForResource?Resource=<the distribution's ARN>
         ("GET", "/2020-05-31/tagging") if req.query().is_some_and(|q| q.contains(ID)) => {
@@ -282,10 +192,7 @@ fn answer(req: &Request, cloud: &mut Cloud) -> Response {
             cloud.deleted = true;
             Response::new(204).with_header("x-amz-request-id", "rec")
         }
-        _ => Response::text(
-            404,
-            format!("no recorded answer for {} {}", req.method, req.target),
-        ),
+        _ => unrecorded(req),
     }
 }
 

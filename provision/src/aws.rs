@@ -20,6 +20,12 @@ pub struct AwsOptions {
 pub struct Clients {
     pub cloudfront: aws_sdk_cloudfront::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// Lookups: subnets' zones and VPCs.
+    pub ec2: aws_sdk_ec2::Client,
+    /// Lookups: the listeners' certificates, in the stack's region.
+    pub acm: aws_sdk_acm::Client,
+    /// Lookups: CloudFront's certificates, which live in us-east-1.
+    pub acm_us_east_1: aws_sdk_acm::Client,
     pub region: String,
 }
 
@@ -49,16 +55,23 @@ pub async fn connect(options: &AwsOptions, topology_region: Option<&str>) -> Cli
         loader = loader.endpoint_url(url);
     }
     let config = loader.load().await;
+    let global = Region::new(if options.endpoint_url.is_some() {
+        region.clone()
+    } else {
+        "us-east-1".to_string()
+    });
     let cf_config = aws_sdk_cloudfront::config::Builder::from(&config)
-        .region(Region::new(if options.endpoint_url.is_some() {
-            region.clone()
-        } else {
-            "us-east-1".to_string()
-        }))
+        .region(global)
+        .build();
+    let acm_global = aws_sdk_acm::config::Builder::from(&config)
+        .region(Region::new("us-east-1"))
         .build();
     Clients {
         cloudfront: aws_sdk_cloudfront::Client::from_conf(cf_config),
         elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+        ec2: aws_sdk_ec2::Client::new(&config),
+        acm: aws_sdk_acm::Client::new(&config),
+        acm_us_east_1: aws_sdk_acm::Client::from_conf(acm_global),
         region,
     }
 }

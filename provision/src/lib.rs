@@ -4,6 +4,7 @@
 //! live resources. The mapping between the topology and the APIs is pure (`map`), as are the
 //! diff and the plan; only `aws`, `live`, `apply` and `destroy` talk to AWS.
 
+pub mod checks;
 pub mod desired;
 pub mod diff;
 pub mod error;
@@ -28,8 +29,25 @@ pub async fn plan_topology(
     clients: &aws::Clients,
     spec: &Spec,
 ) -> Result<(plan::Plan, live::LiveState)> {
-    let live = live::read(clients, &spec.stack, Some(spec)).await?;
-    let desired = desired::desired(spec, &live.refs)?;
+    let (live, findings) = tokio::join!(
+        live::read(clients, &spec.stack, Some(spec)),
+        checks::check(clients, spec)
+    );
+    let (live, findings) = (live?, findings?);
+    // Every problem at once: the topology's own and what the account lacks.
+    let desired = match (
+        desired::desired(spec, &live.refs),
+        findings.problems.is_empty(),
+    ) {
+        (Ok(desired), true) => desired,
+        (Ok(_), false) => return Err(ProvisionError::Invalid(findings.problems.join("\n"))),
+        (Err(ProvisionError::Invalid(mine)), _) => {
+            let mut all = vec![mine];
+            all.extend(findings.problems);
+            return Err(ProvisionError::Invalid(all.join("\n")));
+        }
+        (Err(e), _) => return Err(e),
+    };
     let plan = plan::plan(
         &desired.stack,
         &desired.resources,

@@ -25,6 +25,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod recorded;
+
 /// How long a process gets to answer HTTP on all of its addresses.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one HTTP exchange may take (connect, write, read the whole response).

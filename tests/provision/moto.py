@@ -3,6 +3,11 @@
 usage: moto.py ENDPOINT network                 -> prints "VPC SUBNET_A SUBNET_B"
        moto.py ENDPOINT bystanders VPC SA SB    -> creates untagged resources, prints their ids
        moto.py ENDPOINT exists KIND NAME_OR_ID  -> prints "yes" or "no"
+       moto.py ENDPOINT subnet VPC CIDR AZ     -> prints the new subnet's id
+       moto.py ENDPOINT import-cert NAME...    -> imports a self-signed certificate for NAMEs, prints its ARN
+       moto.py ENDPOINT request-cert NAME      -> requests one (pending validation), prints its ARN
+       moto.py ENDPOINT tg NAME VPC            -> creates an untagged target group, prints its ARN
+       moto.py ENDPOINT delete-tg NAME         -> deletes it
        moto.py ENDPOINT lb-dns NAME            -> prints the load balancer's DNS name
        moto.py ENDPOINT origin-domains         -> prints every distribution origin's domain
        moto.py ENDPOINT count-owned STACK       -> prints how many ELBv2 resources carry ferry:stack=STACK
@@ -53,6 +58,40 @@ elif command == "exists":
     else:
         raise SystemExit("unknown kind " + kind)
     print("yes" if name in names else "no")
+elif command == "subnet":
+    vpc, cidr, az = args
+    print(ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]["SubnetId"])
+elif command == "import-cert":
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, args[0])])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in args]), critical=False)
+            .sign(key, hashes.SHA256()))
+    acm = boto3.client("acm", **kw)
+    print(acm.import_certificate(
+        Certificate=cert.public_bytes(serialization.Encoding.PEM),
+        PrivateKey=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                     serialization.NoEncryption()))["CertificateArn"])
+elif command == "request-cert":
+    (name,) = args
+    print(boto3.client("acm", **kw).request_certificate(DomainName=name)["CertificateArn"])
+elif command == "tg":
+    name, vpc = args
+    print(elb.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc,
+                                  TargetType="instance")["TargetGroups"][0]["TargetGroupArn"])
+elif command == "delete-tg":
+    (name,) = args
+    arn = elb.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
+    elb.delete_target_group(TargetGroupArn=arn)
 elif command == "lb-dns":
     (name,) = args
     print(elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]["DNSName"])

@@ -523,9 +523,11 @@ fn behavior_to_api(b: &spec::CacheBehavior, refs: &Refs) -> Result<cf::CacheBeha
 pub fn from_api(id: &str, c: &cf::DistributionConfig, refs: &Refs) -> Result<DistributionState> {
     let what = format!("distribution {id}");
     let vc = c.viewer_certificate.as_ref();
+    // Some answers carry the unused certificate source as an empty string.
+    let acm_arn = vc.and_then(|v| none_if_empty(v.acm_certificate_arn.clone()));
+    let iam_id = vc.and_then(|v| none_if_empty(v.iam_certificate_id.clone()));
     let custom_cert = vc.is_some_and(|v| {
-        v.cloud_front_default_certificate != Some(true)
-            && (v.acm_certificate_arn.is_some() || v.iam_certificate_id.is_some())
+        v.cloud_front_default_certificate != Some(true) && (acm_arn.is_some() || iam_id.is_some())
     });
     let minimum_protocol_version = match vc.and_then(|v| v.minimum_protocol_version.as_ref()) {
         Some(v) if custom_cert => from_api_name(&what, v.as_str())?,
@@ -533,8 +535,8 @@ pub fn from_api(id: &str, c: &cf::DistributionConfig, refs: &Refs) -> Result<Dis
     };
     let viewer_certificate = match vc {
         Some(v) if custom_cert => Some(spec::ViewerCertificate {
-            acm_certificate_arn: v.acm_certificate_arn.clone(),
-            iam_certificate_id: v.iam_certificate_id.clone(),
+            acm_certificate_arn: acm_arn,
+            iam_certificate_id: iam_id,
             cloudfront_default_certificate: false,
             ssl_support_method: match v.ssl_support_method.as_ref() {
                 Some(cf::SslSupportMethod::SniOnly) | None => None,
