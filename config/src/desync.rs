@@ -671,15 +671,56 @@ fn letter_width(name: &[u8], at: usize, want: u8) -> Option<usize> {
 }
 
 fn name_shape(name: &[u8]) -> Shape {
+    // Every request's every header comes through here: the common case (all tchar) is one
+    // branch-free pass over a table, the byte-by-byte rules only for the rest.
+    if name.iter().fold(true, |ok, &b| ok & TCHAR[usize::from(b)]) {
+        return Shape::Clean;
+    }
     shape_of(name, is_tchar)
 }
 
 fn value_shape(value: &[u8]) -> Shape {
+    // Printable ASCII, the common case, in one pass the compiler vectorises.
+    if value
+        .iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(b' ') < 0x5f))
+    {
+        return Shape::Clean;
+    }
     // field-vchar / obs-text / SP / HTAB
     shape_of(value, |b| {
         b == b'\t' || (b' '..0x7f).contains(&b) || b >= 0x80
     })
 }
+
+/// [`is_tchar`] as a table.
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 fn shape_of(bytes: &[u8], fits: impl Fn(u8) -> bool) -> Shape {
     let mut shape = Shape::Clean;
@@ -1117,6 +1158,20 @@ mod tests {
         ];
         for (target, name, want) in cases {
             assert_eq!(likeness(target, name), *want, "{}", name.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn the_table_and_fast_paths_agree_with_the_rules() {
+        for b in 0..=255u8 {
+            assert_eq!(TCHAR[usize::from(b)], is_tchar(b), "byte {b}");
+            let one = [b];
+            let slow_name = shape_of(&one, is_tchar);
+            assert_eq!(name_shape(&one), slow_name, "name byte {b}");
+            let slow_value = shape_of(&one, |b| {
+                b == b'\t' || (b' '..0x7f).contains(&b) || b >= 0x80
+            });
+            assert_eq!(value_shape(&one), slow_value, "value byte {b}");
         }
     }
 }
