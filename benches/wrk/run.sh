@@ -156,8 +156,10 @@ FERRY="$CARGO_TARGET_DIR/release/ferry"
 [ -x "$FERRY" ] || die "no ferry binary at $FERRY after the build"
 
 mkdir -p "$RUN/conf" "$RUN/www" "$RUN/tls" "$RUN/nginx-tmp" "$RUN/logs"
-head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 >"$RUN/www/1k"
-head -c 102400 /dev/urandom | base64 -w0 | head -c 102400 >"$RUN/www/100k"
+# 3 random bytes are 4 base64 characters: exact sizes without cutting a pipe short (which, under
+# pipefail, failed the run whenever base64 had not finished writing when head exited).
+head -c 768 /dev/urandom | base64 -w0 >"$RUN/www/1k"
+head -c 76800 /dev/urandom | base64 -w0 >"$RUN/www/100k"
 chmod 644 "$RUN/www/"*
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench.test" \
   -addext "subjectAltName=DNS:bench.test,DNS:localhost,IP:127.0.0.1" \

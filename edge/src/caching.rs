@@ -71,7 +71,12 @@ pub fn key(distribution: &Distribution, behavior: &Behavior, request: &RequestHe
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    CacheKey::new(primary, format!("{}\n{}", distribution.id, target))
+    let mut key = CacheKey::new(primary, format!("{}\n{}", distribution.id, target));
+    // pingora hashes the primary key again on each `primary_bin` call (lookup, cache lock, miss
+    // handler): the same hash, computed once.
+    let hash = pingora::cache::key::hash_key(key.primary_key());
+    key.set_primary_bin_override(hash);
+    key
 }
 
 /// CloudFront's TTL decision for an origin response: the TTL table of the behavior's cache policy,
