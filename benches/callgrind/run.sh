@@ -63,6 +63,8 @@ BASELINE="$here/baseline.json"
 
 say() { echo "callgrind/run.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 
 update_baseline=""
 build=""
@@ -82,20 +84,7 @@ for c in $CASES; do
   esac
 done
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    die "need root (or sudo) to run: $*"; fi
-}
-
 # ------------------------------------------------------------------ tools
-apt_updated=""
-need_apt() {   # need_apt COMMAND PACKAGE
-  command -v "$1" >/dev/null 2>&1 && return 0
-  [ -x "/usr/sbin/$1" ] && return 0
-  say "installing $2 (for $1)"
-  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
 need_apt valgrind valgrind
 need_apt callgrind_control valgrind
 need_apt nginx nginx
@@ -104,27 +93,11 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 # ------------------------------------------------------------------ ports
 # Refuse to start when a port is taken, naming it (listening sockets from /proc/net/tcp{,6}).
-port_names=(origin1 origin2 ferry-http ferry-lb)
-declare -A PORT
-i=0
-for n in "${port_names[@]}"; do PORT[$n]=$((PORT_BASE + i)); i=$((i + 1)); done
-listening_ports() {   # (mawk has no strtonum: hex to decimal in bash)
-  local h
-  for h in $(awk 'NR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' \
-    /proc/net/tcp /proc/net/tcp6 2>/dev/null || true); do echo $((16#$h)); done | sort -un
-}
-taken="$(listening_ports)"
-for n in "${port_names[@]}"; do
-  p="${PORT[$n]}"
-  if grep -qx "$p" <<<"$taken"; then
-    die "port $p (for $n) is taken on this machine: stop what listens there, or choose other ports with BENCH_PORT_BASE (4 consecutive ports)"
-  fi
-done
+claim_ports "$PORT_BASE" origin1 origin2 ferry-http ferry-lb
 
 # ------------------------------------------------------------------ cleanup
 RUN="$(mktemp -d /tmp/ferry-callgrind.XXXXXX)"
 chmod 755 "$RUN"   # nginx workers drop privileges and read the bodies from here
-started=()         # every PID this script started
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -136,42 +109,10 @@ cleanup() {
   fi
   exit "$rc"
 }
-stop_pid() {   # stop_pid PID [SECONDS]: TERM, KILL after SECONDS (5); the PID's own children too
-  local pid=$1 wait=${2:-5} kids t
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
-  kids="$(children_of "$pid")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for t in $(seq $((wait * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  for k in $kids; do kill -0 "$k" 2>/dev/null && kill -KILL "$k" 2>/dev/null || true; done
-  wait "$pid" 2>/dev/null || true
-}
-stop_all() {
-  local pid
-  for pid in "${started[@]}"; do stop_pid "$pid"; done
-  started=()
-}
 forget() {   # forget PID: no longer ours to stop (it has exited or been stopped)
   local keep=() p
   for p in "${started[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
   started=("${keep[@]}")
-}
-children_of() {   # every descendant PID of $1
-  local want=$1 out="" p st rest ppid changed=1
-  local -A set=([$want]=1)
-  while [ $changed = 1 ]; do
-    changed=0
-    for st in /proc/[0-9]*/stat; do
-      p="${st#/proc/}"; p="${p%/stat}"
-      [ -n "${set[$p]:-}" ] && continue
-      rest="$(cat "$st" 2>/dev/null)" || continue
-      rest="${rest##*) }"
-      ppid="$(cut -d' ' -f2 <<<"$rest")"
-      if [ -n "${set[$ppid]:-}" ]; then set[$p]=1; out="$out $p"; changed=1; fi
-    done
-  done
-  echo $out
 }
 trap cleanup EXIT
 trap 'say "interrupted: stopping everything it started"; exit 130' INT TERM

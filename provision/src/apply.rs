@@ -145,6 +145,19 @@ macro_rules! policy_etag {
     };
 }
 
+/// Deletes a CloudFront policy, public key or key group by id with its current ETag in If-Match.
+macro_rules! delete_with_etag {
+    ($delete:expr, $id:expr, $etag:expr, $operation:literal, $name:expr) => {{
+        $delete
+            .id($id)
+            .if_match($etag)
+            .send()
+            .await
+            .map_err(|e| aws_error($operation, $name, e))?;
+        Ok(())
+    }};
+}
+
 async fn run_step(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
     let live_arn = step.live.as_ref().map(|l| l.id.arn().to_string());
     match step.action {
@@ -903,14 +916,13 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 "GetCachePolicyConfig",
                 &p.name
             );
-            cf_client
-                .delete_cache_policy()
-                .id(&arn)
-                .if_match(etag)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteCachePolicy", &p.name, e))?;
-            Ok(())
+            delete_with_etag!(
+                cf_client.delete_cache_policy(),
+                &arn,
+                etag,
+                "DeleteCachePolicy",
+                &p.name
+            )
         }
         Body::OriginRequestPolicy(p) => {
             let etag = policy_etag!(
@@ -919,14 +931,13 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 "GetOriginRequestPolicyConfig",
                 &p.name
             );
-            cf_client
-                .delete_origin_request_policy()
-                .id(&arn)
-                .if_match(etag)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteOriginRequestPolicy", &p.name, e))?;
-            Ok(())
+            delete_with_etag!(
+                cf_client.delete_origin_request_policy(),
+                &arn,
+                etag,
+                "DeleteOriginRequestPolicy",
+                &p.name
+            )
         }
         Body::ResponseHeadersPolicy(p) => {
             let etag = policy_etag!(
@@ -935,14 +946,13 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 "GetResponseHeadersPolicyConfig",
                 &p.name
             );
-            cf_client
-                .delete_response_headers_policy()
-                .id(&arn)
-                .if_match(etag)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteResponseHeadersPolicy", &p.name, e))?;
-            Ok(())
+            delete_with_etag!(
+                cf_client.delete_response_headers_policy(),
+                &arn,
+                etag,
+                "DeleteResponseHeadersPolicy",
+                &p.name
+            )
         }
         Body::PublicKey(k) => {
             let etag = policy_etag!(
@@ -951,14 +961,13 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 "GetPublicKeyConfig",
                 &k.name
             );
-            cf_client
-                .delete_public_key()
-                .id(&arn)
-                .if_match(etag)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeletePublicKey", &k.name, e))?;
-            Ok(())
+            delete_with_etag!(
+                cf_client.delete_public_key(),
+                &arn,
+                etag,
+                "DeletePublicKey",
+                &k.name
+            )
         }
         Body::KeyGroup(g) => {
             let etag = policy_etag!(
@@ -967,14 +976,13 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
                 "GetKeyGroupConfig",
                 &g.name
             );
-            cf_client
-                .delete_key_group()
-                .id(&arn)
-                .if_match(etag)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteKeyGroup", &g.name, e))?;
-            Ok(())
+            delete_with_etag!(
+                cf_client.delete_key_group(),
+                &arn,
+                etag,
+                "DeleteKeyGroup",
+                &g.name
+            )
         }
         Body::TargetGroup(tg) => delete_target_group(ctx, &tg.name, &arn).await,
         Body::Targets(t) => register(ctx, &t.target_group, &arn, &[], &t.targets).await,
