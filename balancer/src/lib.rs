@@ -20,7 +20,6 @@ pub use proxy::{ListenerProxy, ListenerState};
 use arc_swap::ArcSwap;
 use ferry_config::admin::Reloadable;
 use ferry_config::Topology;
-use pingora::listeners::ListenerConfig;
 use pingora::server::configuration::ServerConf;
 use pingora::services::background::background_service;
 use pingora::services::ServiceWithDependents;
@@ -127,6 +126,7 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
     let groups = Arc::new(select::Groups::new(&topology.target_groups));
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
     let mut sockets = Vec::new();
+    let threads = conf.threads.max(1);
     for lb in &topology.load_balancers {
         for node in lb.nodes.iter().filter(|n| zone.is_none_or(|z| z == n.zone)) {
             for listener in &lb.listeners {
@@ -136,21 +136,29 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                     listener.clone(),
                     groups.clone(),
                 )));
-                let proxy = ListenerProxy::new(state.clone(), node.zone.clone());
-                let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
-                // ALB closes a connection that does not send its request within the idle timeout.
-                let (app, head_timeout) = ferry_guard::HeadDeadline::new(
-                    pingora::proxy::http_proxy(conf, proxy),
-                    lb.idle_timeout,
-                );
-                let mut service = pingora::services::listening::Service::new(name, app);
-                let tls = tls::listen(
-                    &mut service,
-                    ListenerConfig::tcp(address.to_string())
-                        .l4_buffer(ferry_guard::client_buffers()),
-                    listener,
-                    lb.idle_timeout,
-                );
+                let head_timeout = ferry_guard::TimeoutHandle::new(lb.idle_timeout);
+                let tls = tls::Reloadable::new(listener, lb.idle_timeout);
+                // One service per thread (see ferry_guard::thread_listener).
+                for thread in 0..threads {
+                    let proxy =
+                        ListenerProxy::new(state.clone(), node.zone.clone(), (thread, threads));
+                    // ALB closes a connection that does not send its request within the idle
+                    // timeout.
+                    let app = ferry_guard::HeadDeadline::new(
+                        pingora::proxy::http_proxy(conf, proxy),
+                        &head_timeout,
+                    );
+                    let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
+                    let mut service = pingora::services::listening::Service::new(name, app);
+                    tls::listen(
+                        &mut service,
+                        ferry_guard::thread_listener(address, thread),
+                        listener,
+                        tls.as_ref(),
+                    );
+                    service.threads = Some(1);
+                    services.push(Box::new(service));
+                }
                 sockets.push(Socket {
                     load_balancer: lb.name.clone(),
                     port: listener.port,
@@ -158,7 +166,6 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                     state,
                     tls,
                 });
-                services.push(Box::new(service));
             }
         }
     }

@@ -54,11 +54,20 @@ pub struct ListenerProxy {
     /// `http` or `https`: a reload cannot change a listener's protocol.
     protocol: &'static str,
     zone: String,
+    /// This thread's requests: trace id `n` is `requests * threads + thread`.
     requests: AtomicU64,
+    thread: u64,
+    threads: u64,
 }
 
 impl ListenerProxy {
-    pub fn new(state: Arc<ArcSwap<ListenerState>>, zone: String) -> ListenerProxy {
+    /// `(thread, threads)`: which of the listener's per-thread proxies this is, so that their trace
+    /// ids never share a counter value.
+    pub fn new(
+        state: Arc<ArcSwap<ListenerState>>,
+        zone: String,
+        (thread, threads): (usize, usize),
+    ) -> ListenerProxy {
         let protocol = match state.load().listener.protocol {
             ferry_config::spec::ListenerProtocol::HTTP => "http",
             ferry_config::spec::ListenerProtocol::HTTPS => "https",
@@ -68,6 +77,8 @@ impl ListenerProxy {
             protocol,
             zone,
             requests: AtomicU64::new(0),
+            thread: thread as u64,
+            threads: threads.max(1) as u64,
         }
     }
 }
@@ -511,7 +522,7 @@ impl ProxyHttp for ListenerProxy {
         if ctx.close_upstream {
             upstream_request.insert_header(http::header::CONNECTION, "close")?;
         }
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) * self.threads + self.thread;
         let trace_id = forwarded::new_trace_id(n);
         let applied = forwarded::apply(
             upstream_request,

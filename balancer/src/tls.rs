@@ -28,12 +28,13 @@ pub enum TlsSetupError {
     Settings { port: u16, detail: String },
 }
 
-/// The TLS settings of an HTTPS listener: its certificates by SNI and ALPN. The ssl policy's TLS 1.3
+/// The TLS settings of an HTTPS listener: `certificates` by SNI, and ALPN. The ssl policy's TLS 1.3
 /// minimum is not in them (pingora always allows TLS 1.2 and 1.3): [`listen`] adds that check, so
 /// add HTTPS listeners through it.
 pub fn settings(
     listener: &Listener,
-) -> Result<(TlsSettings, Arc<tls::ReloadableCertificates>), TlsSetupError> {
+    certificates: &Arc<tls::ReloadableCertificates>,
+) -> Result<TlsSettings, TlsSetupError> {
     let Some(config) = &listener.tls else {
         return Err(TlsSetupError::NotHttps(listener.port));
     };
@@ -41,23 +42,32 @@ pub fn settings(
         port: listener.port,
         detail: e.to_string(),
     })?;
-    let certificates = tls::ReloadableCertificates::new(config.store.clone());
     settings.set_cert_resolver(certificates.clone());
     if config.http2 {
         settings.enable_h2();
     } else {
         settings.set_alpn(ALPN::H1);
     }
-    Ok((settings, certificates))
+    Ok(settings)
 }
 
-/// What a reload replaces in an HTTPS listener: its certificates and its ClientHello gate.
+/// What a reload replaces in an HTTPS listener: its certificates and its ClientHello gate, shared
+/// by the services of every thread.
 pub struct Reloadable {
     certificates: Arc<tls::ReloadableCertificates>,
     gate: Arc<ArcSwap<Gate>>,
 }
 
 impl Reloadable {
+    /// The reloadable parts of `listener`, when it is an HTTPS listener.
+    pub fn new(listener: &Listener, idle_timeout: Duration) -> Option<Reloadable> {
+        let config = listener.tls.as_ref()?;
+        Some(Reloadable {
+            certificates: tls::ReloadableCertificates::new(config.store.clone()),
+            gate: Arc::new(ArcSwap::from_pointee(gate(config, idle_timeout))),
+        })
+    }
+
     pub fn replace(&self, listener: &Listener, idle_timeout: Duration) {
         let Some(config) = &listener.tls else { return };
         self.certificates.replace(config.store.clone());
@@ -76,14 +86,14 @@ fn gate(config: &ferry_config::model::ListenerTls, idle_timeout: Duration) -> Ga
 }
 
 /// Adds the endpoint of `listener` to `service`: `endpoint` as it is for HTTP; for HTTPS, with
-/// [`settings`] and the ClientHello gate.
+/// [`settings`] and the ClientHello gate of `tls` (from [`Reloadable::new`]).
 pub fn listen<A>(
     service: &mut Service<A>,
     endpoint: ListenerConfig,
     listener: &Listener,
-    idle_timeout: Duration,
-) -> Option<Reloadable> {
-    let Some(config) = &listener.tls else {
+    tls: Option<&Reloadable>,
+) {
+    let Some(tls) = tls else {
         if listener.protocol == ListenerProtocol::HTTPS {
             // Not reached after validation, which gives every HTTPS listener its certificates;
             // never fall back to plain HTTP on an HTTPS port.
@@ -94,21 +104,19 @@ pub fn listen<A>(
         } else {
             service.add_listener(endpoint);
         }
-        return None;
+        return;
     };
-    let (tls_settings, certificates) = match settings(listener) {
+    let tls_settings = match settings(listener, &tls.certificates) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("balancer: not listening on port {}: {e}", listener.port);
-            return None;
+            return;
         }
     };
-    let gate = Arc::new(ArcSwap::from_pointee(gate(config, idle_timeout)));
     service
         .endpoints()
-        .set_pre_tls_callback(Arc::new(HelloGate(gate.clone())));
+        .set_pre_tls_callback(Arc::new(HelloGate(tls.gate.clone())));
     service.add_listener(endpoint.tls(tls_settings));
-    Some(Reloadable { certificates, gate })
 }
 
 #[cfg(test)]
@@ -131,8 +139,11 @@ nodes = { a = "127.0.0.1" }
         let t = ferry_config::parse("t.toml", text, std::path::Path::new("."))
             .unwrap_or_else(|e| panic!("{e}"));
         let listener = &t.load_balancers[0].listeners[0];
+        assert!(Reloadable::new(listener, Duration::from_secs(60)).is_none());
+        let store = Arc::new(ferry_config::tls::CertificateStore::new(None, Vec::new()));
+        let certificates = tls::ReloadableCertificates::new(store);
         assert!(matches!(
-            settings(listener),
+            settings(listener, &certificates),
             Err(TlsSetupError::NotHttps(8081))
         ));
     }

@@ -19,6 +19,7 @@ pub struct Page {
     pub body: Bytes,
 }
 
+#[derive(Clone)]
 pub struct ErrorPages {
     listener: Option<SocketAddr>,
     /// Per-process secret: a viewer cannot forge an internal request.

@@ -21,7 +21,6 @@ pub use proxy::EdgeProxy;
 
 use ferry_config::admin::Reloadable;
 use ferry_config::Topology;
-use pingora::listeners::ListenerConfig;
 use pingora::server::configuration::ServerConf;
 use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
@@ -36,11 +35,6 @@ pub fn listeners(topology: &Topology) -> Vec<(&'static str, SocketAddr)> {
     out.extend(e.http.map(|a| ("edge", a)));
     out.extend(e.https.map(|a| ("edge (https)", a)));
     out
-}
-
-/// A plain-HTTP listener with the client socket buffers of `ferry_guard::client_buffers`.
-fn plain_listener(address: SocketAddr) -> ListenerConfig {
-    ListenerConfig::tcp(address.to_string()).l4_buffer(ferry_guard::client_buffers())
 }
 
 /// The edge of one process: its pingora services, its part of the admin API, and the handle a
@@ -119,25 +113,35 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
         };
     };
     let (proxy, handle) = EdgeProxy::new(topology, cache.clone());
-    let (app, head_timeout) = ferry_guard::HeadDeadline::new(
-        pingora::proxy::http_proxy(conf, proxy),
-        edge.client_header_timeout,
-    );
-    let mut service = pingora::services::listening::Service::new("edge".to_string(), app);
-    if let Some(http) = edge.http {
-        service.add_listener(plain_listener(http));
-    }
-    let tls = tls::add_https(&mut service, topology, edge);
-    service.threads = Some(edge.threads);
+    let head_timeout = ferry_guard::TimeoutHandle::new(edge.client_header_timeout);
+    let https = tls::Https::new(topology, edge);
+    // One service per thread (see ferry_guard::thread_listener).
+    let services = (0..edge.threads.max(1))
+        .map(|thread| {
+            let app = ferry_guard::HeadDeadline::new(
+                pingora::proxy::http_proxy(conf, proxy.for_thread()),
+                &head_timeout,
+            );
+            let mut service = pingora::services::listening::Service::new("edge".to_string(), app);
+            if let Some(http) = edge.http {
+                service.add_listener(ferry_guard::thread_listener(http, thread));
+            }
+            if let Some(https) = &https {
+                https.listen(&mut service, thread);
+            }
+            service.threads = Some(1);
+            Box::new(service) as Box<dyn ServiceWithDependents>
+        })
+        .collect();
     Edge {
-        services: vec![Box::new(service)],
+        services,
         admin: admin.clone(),
         reload: Reload {
             cache,
             head_timeout: Some(head_timeout),
             admin,
             proxy: Some(handle),
-            tls,
+            tls: https.map(|h| h.reloadable),
         },
     }
 }

@@ -85,6 +85,17 @@ impl EdgeProxy {
         };
         (proxy, StateHandle { state, ids })
     }
+
+    /// Another proxy on the same state, for another thread's service.
+    pub fn for_thread(&self) -> EdgeProxy {
+        EdgeProxy {
+            state: self.state.clone(),
+            ids: self.ids.clone(),
+            rotation: AtomicUsize::new(self.rotation.load(Ordering::Relaxed)),
+            cache: self.cache.clone(),
+            error_pages: self.error_pages.clone(),
+        }
+    }
 }
 
 /// Replaces an edge proxy's state when the topology is reloaded.

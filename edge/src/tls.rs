@@ -16,6 +16,7 @@ use ferry_guard::{Gate, HelloGate};
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ALPN;
 use pingora::services::listening::Service;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// What a reload replaces in the HTTPS listener: its certificates and the ClientHello gate.
@@ -47,39 +48,49 @@ fn gate(topology: &Topology, edge: &Edge) -> Gate {
     }
 }
 
-/// Adds the HTTPS listener to the edge's service, when the topology has one (validation has loaded
-/// its certificates: `https` needs `default_certificate`).
-pub(crate) fn add_https<A>(
-    service: &mut Service<A>,
-    topology: &Topology,
-    edge: &Edge,
-) -> Option<Reloadable> {
-    let (Some(address), Some(store)) = (edge.https, &edge.certificate_store) else {
-        return None;
-    };
-    let mut settings = match TlsSettings::intermediate("", "") {
-        Ok(settings) => settings,
-        Err(e) => {
-            // Not reached: creating the settings only stores its arguments.
-            tracing::error!("edge: cannot set up TLS on {address}: {e}");
+/// The edge's HTTPS listener, when the topology has one (validation has loaded its certificates:
+/// `https` needs `default_certificate`): shared by the services of every thread, so that a reload
+/// replaces the certificates and the gate of all of them at once.
+pub(crate) struct Https {
+    address: SocketAddr,
+    http2: bool,
+    pub reloadable: Reloadable,
+}
+
+impl Https {
+    pub fn new(topology: &Topology, edge: &Edge) -> Option<Https> {
+        let (Some(address), Some(store)) = (edge.https, &edge.certificate_store) else {
             return None;
-        }
-    };
-    let certificates = tls::ReloadableCertificates::new(store.clone());
-    settings.set_cert_resolver(certificates.clone());
-    if ferry_config::reload::edge_offers_http2(topology) {
-        settings.enable_h2();
-    } else {
-        settings.set_alpn(ALPN::H1);
+        };
+        Some(Https {
+            address,
+            http2: ferry_config::reload::edge_offers_http2(topology),
+            reloadable: Reloadable {
+                certificates: tls::ReloadableCertificates::new(store.clone()),
+                gate: Arc::new(ArcSwap::from_pointee(gate(topology, edge))),
+            },
+        })
     }
-    let gate = Arc::new(ArcSwap::from_pointee(gate(topology, edge)));
-    service
-        .endpoints()
-        .set_pre_tls_callback(Arc::new(HelloGate(gate.clone())));
-    service.add_listener(
-        pingora::listeners::ListenerConfig::tcp(address.to_string())
-            .tls(settings)
-            .l4_buffer(ferry_guard::client_buffers()),
-    );
-    Some(Reloadable { certificates, gate })
+
+    /// Adds the listener of thread `thread` to its service.
+    pub fn listen<A>(&self, service: &mut Service<A>, thread: usize) {
+        let mut settings = match TlsSettings::intermediate("", "") {
+            Ok(settings) => settings,
+            Err(e) => {
+                // Not reached: creating the settings only stores its arguments.
+                tracing::error!("edge: cannot set up TLS on {}: {e}", self.address);
+                return;
+            }
+        };
+        settings.set_cert_resolver(self.reloadable.certificates.clone());
+        if self.http2 {
+            settings.enable_h2();
+        } else {
+            settings.set_alpn(ALPN::H1);
+        }
+        service
+            .endpoints()
+            .set_pre_tls_callback(Arc::new(HelloGate(self.reloadable.gate.clone())));
+        service.add_listener(ferry_guard::thread_listener(self.address, thread).tls(settings));
+    }
 }

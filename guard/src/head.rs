@@ -33,15 +33,12 @@ pub struct HeadDeadline<A> {
 }
 
 impl<A> HeadDeadline<A> {
-    /// The app, and the handle that changes its timeout.
-    pub fn new(inner: A, timeout: Duration) -> (HeadDeadline<A>, TimeoutHandle) {
-        let handle = TimeoutHandle(Arc::new(AtomicU64::new(0)));
-        handle.set(timeout);
-        let app = HeadDeadline {
+    /// The app, whose timeout `handle` sets (one handle may serve the apps of several threads).
+    pub fn new(inner: A, handle: &TimeoutHandle) -> HeadDeadline<A> {
+        HeadDeadline {
             inner: Arc::new(inner),
             timeout: handle.0.clone(),
-        };
-        (app, handle)
+        }
     }
 }
 
@@ -50,6 +47,12 @@ impl<A> HeadDeadline<A> {
 pub struct TimeoutHandle(Arc<AtomicU64>);
 
 impl TimeoutHandle {
+    pub fn new(timeout: Duration) -> TimeoutHandle {
+        let handle = TimeoutHandle(Arc::new(AtomicU64::new(0)));
+        handle.set(timeout);
+        handle
+    }
+
     pub fn set(&self, timeout: Duration) {
         let ms = u64::try_from(timeout.as_millis())
             .unwrap_or(u64::MAX)

@@ -4,9 +4,11 @@
 
 mod head;
 mod hello;
+mod threads;
 
 pub use head::{active_connections, HeadDeadline, Timed, TimeoutHandle};
 pub use hello::{Gate, HelloGate};
+pub use threads::{thread_address, thread_listener};
 
 use pingora::listeners::L4BufferSettings;
 

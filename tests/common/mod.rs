@@ -47,33 +47,57 @@ pub fn free_port() -> u16 {
     free_ports(1)[0]
 }
 
+/// Ports for the processes under test come from below the kernel's ephemeral range (32768 and
+/// up by default), which is where every origin bound to port 0 and every outgoing connection
+/// gets its port: a port handed out here cannot be taken by one of those between this call and
+/// the moment the process under test binds it. Each test process starts at its own offset, and
+/// tests of one process never get the same port twice.
+const PORT_RANGE: std::ops::Range<u32> = 10_000..32_000;
+
+fn next_candidate() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = PORT_RANGE.end - PORT_RANGE.start;
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(2_654_435_761)) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    u16::try_from(PORT_RANGE.start + n % span).expect("the port range is below 65536")
+}
+
 /// `n` distinct ports that were free on 127.0.0.1 a moment ago (all held at once while choosing).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local_addr").port())
-        .collect()
+    free_ports_on(&["127.0.0.1"], n)
+}
+
+fn free_ports_on(ips: &[&str], n: usize) -> Vec<u16> {
+    assert!(!ips.is_empty(), "free ports need at least one address");
+    let mut held: Vec<TcpListener> = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..(n + 1000) {
+        if ports.len() == n {
+            return ports;
+        }
+        let port = next_candidate();
+        let bound: Result<Vec<TcpListener>, _> = ips
+            .iter()
+            .map(|ip| TcpListener::bind((*ip, port)))
+            .collect();
+        if let Ok(listeners) = bound {
+            held.extend(listeners);
+            ports.push(port);
+        }
+    }
+    panic!("fewer than {n} free ports on {ips:?} in {PORT_RANGE:?}");
 }
 
 /// A port that was free on every one of `ips` (e.g. `["127.0.0.1", "127.0.0.2"]` for a load
 /// balancer with one node per zone on the same port).
 pub fn free_port_on(ips: &[&str]) -> u16 {
-    assert!(!ips.is_empty(), "free_port_on needs at least one address");
-    for _ in 0..100 {
-        let first = TcpListener::bind((ips[0], 0)).expect("bind an ephemeral port");
-        let port = first.local_addr().expect("local_addr").port();
-        let others: Vec<_> = ips[1..]
-            .iter()
-            .map(|ip| TcpListener::bind((*ip, port)))
-            .collect();
-        if others.iter().all(|r| r.is_ok()) {
-            return port;
-        }
-    }
-    panic!("no port free on all of {ips:?} after 100 tries");
+    free_ports_on(ips, 1)[0]
 }
 
 /// `127.0.0.1:PORT` with nothing listening on it: connections to it are refused.
