@@ -104,13 +104,7 @@ pub fn init() {
     LazyLock::force(&ACCESS_LOG_DROPPED);
 }
 
-/// `2xx`, `4xx`, ...; `-` when no response was sent.
-pub fn status_class(status: Option<u16>) -> String {
-    match status {
-        Some(s @ 100..=599) => format!("{}xx", s / 100),
-        _ => "-".into(),
-    }
-}
+pub use ferry_config::admin::status_class;
 
 /// One finished request.
 pub struct Finished<'a> {
@@ -134,7 +128,7 @@ pub fn request(r: Finished<'_>) {
         sent,
     } = r;
     if let Some(m) = REQUESTS.as_ref() {
-        m.with_label_values(&[load_balancer, zone, target_group, &status_class(status)])
+        m.with_label_values(&[load_balancer, zone, target_group, status_class(status)])
             .inc();
     }
     if let Some(m) = BYTES.as_ref() {

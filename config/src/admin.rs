@@ -1,6 +1,18 @@
 //! What the admin listener's handlers answer: the edge and the balancer each handle their part of
 //! the admin API, and the process serving it ties them together.
 
+/// The `status_class` label of the metrics: `2xx`, `4xx`, ...; `-` when no response was sent.
+pub fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(100..=199) => "1xx",
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        _ => "-",
+    }
+}
+
 /// One admin answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {

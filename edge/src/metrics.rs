@@ -84,13 +84,7 @@ pub static ACCESS_LOG_DROPPED: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
     ))
 });
 
-/// `2xx`, `4xx`, ...; `-` when no response was sent.
-pub fn status_class(status: Option<u16>) -> String {
-    match status {
-        Some(s @ 100..=599) => format!("{}xx", s / 100),
-        _ => "-".into(),
-    }
-}
+pub use ferry_config::admin::status_class;
 
 /// Registers every edge metric, so that they are listed from the first scrape.
 pub fn init() {
@@ -127,7 +121,7 @@ pub fn request(r: Finished<'_>) {
         origin,
     } = r;
     if let Some(m) = REQUESTS.as_ref() {
-        m.with_label_values(&[distribution, behavior, &status_class(status), cache_result])
+        m.with_label_values(&[distribution, behavior, status_class(status), cache_result])
             .inc();
     }
     let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);

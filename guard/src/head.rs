@@ -156,23 +156,25 @@ impl Timed {
 
     /// Starts the clock on the head: it is due `timeout` from now.
     fn arm(&mut self) {
-        self.deadline = Some(Box::pin(tokio::time::sleep_until(
-            Instant::now() + self.timeout,
-        )));
+        self.start_clock();
         self.head = Head::Reading { line_end: 0 };
     }
 
-    /// Follows the bytes of a head: armed by the first, disarmed by the empty line.
+    fn start_clock(&mut self) {
+        self.deadline = Some(Box::pin(tokio::time::sleep_until(
+            Instant::now() + self.timeout,
+        )));
+    }
+
+    /// Follows the bytes of a head: the clock starts with its first byte and stops at the empty
+    /// line. A head that arrives whole in one read (nearly all of them) never needs the clock.
     fn scan(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.head = match (self.head, b) {
                 (Head::Done, _) => return,
-                (Head::Waiting, _) => {
-                    self.arm();
-                    Head::Reading {
-                        line_end: u8::from(b == b'\n'),
-                    }
-                }
+                (Head::Waiting, _) => Head::Reading {
+                    line_end: u8::from(b == b'\n'),
+                },
                 // `\n\n` or `\n\r\n`: the empty line that ends the head.
                 (Head::Reading { line_end: 1 | 2 }, b'\n') => {
                     self.deadline = None;
@@ -182,6 +184,9 @@ impl Timed {
                 (Head::Reading { .. }, b'\n') => Head::Reading { line_end: 1 },
                 (Head::Reading { .. }, _) => Head::Reading { line_end: 0 },
             };
+        }
+        if matches!(self.head, Head::Reading { .. }) && self.deadline.is_none() {
+            self.start_clock();
         }
     }
 }
@@ -328,10 +333,44 @@ mod tests {
     use super::*;
 
     fn states(bytes: &[u8]) -> Head {
+        scanned(bytes).head
+    }
+
+    fn scanned(bytes: &[u8]) -> Timed {
         let (client, _server) = tokio::io::duplex(64);
         let mut t = Timed::new(Box::new(client), Duration::from_secs(1));
         t.scan(bytes);
-        t.head
+        t
+    }
+
+    #[tokio::test]
+    async fn the_clock_runs_only_while_a_head_is_incomplete() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"", false),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\n",
+                false,
+            ),
+            (b"G", true),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r", true),
+        ];
+        for (bytes, clock) in cases {
+            assert_eq!(
+                scanned(bytes).deadline.is_some(),
+                *clock,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        // The rest of a head that began in an earlier read keeps the clock that started then.
+        let mut t = scanned(b"GET / HT");
+        let started = t.deadline.as_ref().map(|d| d.deadline());
+        t.scan(b"TP/1.1\r\n");
+        assert_eq!(t.deadline.as_ref().map(|d| d.deadline()), started);
+        t.scan(b"\r\n");
+        assert!(t.deadline.is_none());
+        assert_eq!(t.head, Head::Done);
     }
 
     #[tokio::test]
