@@ -200,9 +200,18 @@ fn handshake(
     sni: &str,
     options: &ClientOptions,
 ) -> Result<Handshake, String> {
+    handshake_with(pki, client_config(pki, options), address, sni)
+}
+
+/// A handshake with `config`, whose session cache lets a later handshake resume this one.
+fn handshake_with(
+    pki: &Pki,
+    config: Arc<ClientConfig>,
+    address: &str,
+    sni: &str,
+) -> Result<Handshake, String> {
     let name = ServerName::try_from(sni.to_string()).map_err(|e| e.to_string())?;
-    let conn =
-        ClientConnection::new(client_config(pki, options), name).map_err(|e| e.to_string())?;
+    let conn = ClientConnection::new(config, name).map_err(|e| e.to_string())?;
     let tcp = TcpStream::connect(address).map_err(|e| format!("connect {address}: {e}"))?;
     tcp.set_read_timeout(Some(IO_TIMEOUT))
         .map_err(|e| e.to_string())?;
@@ -566,6 +575,31 @@ fn sni_chooses_exact_then_wildcard_then_default_and_alpn_gives_http2() {
     assert_eq!(status, 200, "{headers:?} {body}");
     assert_eq!(body, "origin o: GET /over-tls");
     assert!(header(&headers, "x-cache").is_some(), "{headers:?}");
+}
+
+/// A client that comes back resumes its TLS session whichever of the edge's threads takes the new
+/// connection (rustls keeps sessions per acceptor: with one per thread, about half of these would
+/// be full handshakes).
+#[test]
+fn every_new_connection_resumes_the_session() {
+    let origin = Origin::start("o");
+    let edge = start("tls-resume", &origin, "http1.1");
+    let config = client_config(&edge.pki, &H1_CLIENT);
+    let mut kinds = Vec::new();
+    for i in 0..16 {
+        let mut hs = handshake_with(&edge.pki, config.clone(), &edge.https, WWW)
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        kinds.push(hs.stream.conn.handshake_kind());
+        // Reading the response also takes in the session tickets sent after the handshake.
+        let (status, headers, body) = http1(&mut hs, WWW, &format!("/resume/{i}"));
+        assert_eq!(status, 200, "{headers:?} {body}");
+    }
+    assert_eq!(kinds[0], Some(rustls::HandshakeKind::Full));
+    let resumed = kinds
+        .iter()
+        .filter(|k| **k == Some(rustls::HandshakeKind::Resumed))
+        .count();
+    assert_eq!(resumed, kinds.len() - 1, "{kinds:?}");
 }
 
 #[test]

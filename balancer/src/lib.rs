@@ -20,6 +20,7 @@ pub use proxy::{ListenerProxy, ListenerState};
 use arc_swap::ArcSwap;
 use ferry_config::admin::Reloadable;
 use ferry_config::Topology;
+use pingora::listeners::ListenerConfig;
 use pingora::server::configuration::ServerConf;
 use pingora::services::background::background_service;
 use pingora::services::ServiceWithDependents;
@@ -138,10 +139,19 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                 )));
                 let head_timeout = ferry_guard::TimeoutHandle::new(lb.idle_timeout);
                 let tls = tls::Reloadable::new(listener, lb.idle_timeout);
-                // One service per thread (see ferry_guard::thread_listener).
-                for thread in 0..threads {
+                // HTTP: one service per thread (see ferry_guard::thread_listener); HTTPS: one
+                // service over every thread (see ferry_guard::shared_listener).
+                let layout: Vec<(ListenerConfig, usize)> = if tls.is_some() {
+                    vec![(ferry_guard::shared_listener(address), threads)]
+                } else {
+                    (0..threads)
+                        .map(|t| (ferry_guard::thread_listener(address, t), 1))
+                        .collect()
+                };
+                let copies = layout.len();
+                for (copy, (endpoint, service_threads)) in layout.into_iter().enumerate() {
                     let proxy =
-                        ListenerProxy::new(state.clone(), node.zone.clone(), (thread, threads));
+                        ListenerProxy::new(state.clone(), node.zone.clone(), (copy, copies));
                     // ALB closes a connection that does not send its request within the idle
                     // timeout.
                     let app = ferry_guard::HeadDeadline::new(
@@ -150,13 +160,8 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                     );
                     let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
                     let mut service = pingora::services::listening::Service::new(name, app);
-                    tls::listen(
-                        &mut service,
-                        ferry_guard::thread_listener(address, thread),
-                        listener,
-                        tls.as_ref(),
-                    );
-                    service.threads = Some(1);
+                    tls::listen(&mut service, endpoint, listener, tls.as_ref());
+                    service.threads = Some(service_threads);
                     services.push(Box::new(service));
                 }
                 sockets.push(Socket {

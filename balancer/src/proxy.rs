@@ -54,19 +54,19 @@ pub struct ListenerProxy {
     /// `http` or `https`: a reload cannot change a listener's protocol.
     protocol: &'static str,
     zone: String,
-    /// This thread's requests: trace id `n` is `requests * threads + thread`.
+    /// This copy's requests: trace id `n` is `requests * copies + copy`.
     requests: AtomicU64,
-    thread: u64,
-    threads: u64,
+    copy: u64,
+    copies: u64,
 }
 
 impl ListenerProxy {
-    /// `(thread, threads)`: which of the listener's per-thread proxies this is, so that their trace
-    /// ids never share a counter value.
+    /// `(copy, copies)`: which of the listener's proxies this is (one per thread for HTTP), so that
+    /// their trace ids never share a counter value.
     pub fn new(
         state: Arc<ArcSwap<ListenerState>>,
         zone: String,
-        (thread, threads): (usize, usize),
+        (copy, copies): (usize, usize),
     ) -> ListenerProxy {
         let protocol = match state.load().listener.protocol {
             ferry_config::spec::ListenerProtocol::HTTP => "http",
@@ -77,8 +77,8 @@ impl ListenerProxy {
             protocol,
             zone,
             requests: AtomicU64::new(0),
-            thread: thread as u64,
-            threads: threads.max(1) as u64,
+            copy: copy as u64,
+            copies: copies.max(1) as u64,
         }
     }
 }
@@ -522,7 +522,7 @@ impl ProxyHttp for ListenerProxy {
         if ctx.close_upstream {
             upstream_request.insert_header(http::header::CONNECTION, "close")?;
         }
-        let n = self.requests.fetch_add(1, Ordering::Relaxed) * self.threads + self.thread;
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) * self.copies + self.copy;
         let trace_id = forwarded::new_trace_id(n);
         let applied = forwarded::apply(
             upstream_request,

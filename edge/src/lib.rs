@@ -115,24 +115,31 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
     let (proxy, handle) = EdgeProxy::new(topology, cache.clone());
     let head_timeout = ferry_guard::TimeoutHandle::new(edge.client_header_timeout);
     let https = tls::Https::new(topology, edge);
-    // One service per thread (see ferry_guard::thread_listener).
-    let services = (0..edge.threads.max(1))
-        .map(|thread| {
-            let app = ferry_guard::HeadDeadline::new(
-                pingora::proxy::http_proxy(conf, proxy.for_thread()),
-                &head_timeout,
-            );
-            let mut service = pingora::services::listening::Service::new("edge".to_string(), app);
-            if let Some(http) = edge.http {
-                service.add_listener(ferry_guard::thread_listener(http, thread));
-            }
-            if let Some(https) = &https {
-                https.listen(&mut service, thread);
-            }
+    let threads = edge.threads.max(1);
+    let new_service = |name: &str| {
+        let app = ferry_guard::HeadDeadline::new(
+            pingora::proxy::http_proxy(conf, proxy.for_thread()),
+            &head_timeout,
+        );
+        pingora::services::listening::Service::new(name.to_string(), app)
+    };
+    let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
+    if let Some(http) = edge.http {
+        // One service per thread (see ferry_guard::thread_listener).
+        for thread in 0..threads {
+            let mut service = new_service("edge");
+            service.add_listener(ferry_guard::thread_listener(http, thread));
             service.threads = Some(1);
-            Box::new(service) as Box<dyn ServiceWithDependents>
-        })
-        .collect();
+            services.push(Box::new(service));
+        }
+    }
+    if let Some(https) = &https {
+        // One service over every thread (see ferry_guard::shared_listener).
+        let mut service = new_service("edge https");
+        https.listen(&mut service);
+        service.threads = Some(threads);
+        services.push(Box::new(service));
+    }
     Edge {
         services,
         admin: admin.clone(),

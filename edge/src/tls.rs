@@ -72,8 +72,8 @@ impl Https {
         })
     }
 
-    /// Adds the listener of thread `thread` to its service.
-    pub fn listen<A>(&self, service: &mut Service<A>, thread: usize) {
+    /// Adds the listener to `service`.
+    pub fn listen<A>(&self, service: &mut Service<A>) {
         let mut settings = match TlsSettings::intermediate("", "") {
             Ok(settings) => settings,
             Err(e) => {
@@ -91,6 +91,6 @@ impl Https {
         service
             .endpoints()
             .set_pre_tls_callback(Arc::new(HelloGate(self.reloadable.gate.clone())));
-        service.add_listener(ferry_guard::thread_listener(self.address, thread).tls(settings));
+        service.add_listener(ferry_guard::shared_listener(self.address).tls(settings));
     }
 }

@@ -8,7 +8,7 @@ mod threads;
 
 pub use head::{active_connections, HeadDeadline, Timed, TimeoutHandle};
 pub use hello::{Gate, HelloGate};
-pub use threads::{thread_address, thread_listener};
+pub use threads::{shared_listener, thread_address, thread_listener};
 
 use pingora::listeners::L4BufferSettings;
 
