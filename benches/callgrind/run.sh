@@ -45,19 +45,15 @@ CASES="${BENCH_CASES:-edge-hit-1k edge-miss-path balancer-1k}"
 PORT_BASE="${BENCH_PORT_BASE:-18280}"
 THRESHOLD="${BENCH_THRESHOLD:-3}"
 SETTLE="${BENCH_SETTLE:-0.5}"
-# ferry's GLIBC_TUNABLES, for counts that repeat and that weigh work as the CPU does:
-# - glibc.malloc.tcache_count: glibc's malloc keeps at most 7 freed chunks per size in its
-#   per-thread cache; past that, frees and mallocs go to the arena's bins, whose state (fastbins,
-#   consolidation, splits) drifts from one window of requests to the next: +-0.7% instructions per
-#   request between two windows of the same process. With room for every chunk in the cache, a
-#   request's allocations reuse the chunks the previous one freed and the counts repeat to ~0.1%
-#   (and are ~5% lower: malloc's fast path).
+# ferry's GLIBC_TUNABLES, for counts that weigh work as the CPU does:
 # - glibc.cpu.x86_rep_{movsb,stosb}_threshold: memcpy and memset of 2 KiB and more use
 #   `rep movsb`/`rep stosb`, which callgrind counts once per byte: a 7 KiB copy is 7,000
 #   "instructions", a few hundred cycles on the CPU. With the thresholds out of reach they use the
 #   vector loop (~10 instructions per 128 bytes), as smaller sizes do.
-# BENCH_GLIBC_TUNABLES= measures with glibc's defaults (expect ~1% noise).
-TUNABLES="${BENCH_GLIBC_TUNABLES-glibc.malloc.tcache_count=65535:glibc.cpu.x86_rep_movsb_threshold=1073741824:glibc.cpu.x86_rep_stosb_threshold=1073741824}"
+# ferry allocates through mimalloc, whose per-thread free lists give a request the blocks the
+# previous one freed: the counts repeat to ~0.1% without tuning glibc's malloc.
+# BENCH_GLIBC_TUNABLES= measures with glibc's defaults.
+TUNABLES="${BENCH_GLIBC_TUNABLES-glibc.cpu.x86_rep_movsb_threshold=1073741824:glibc.cpu.x86_rep_stosb_threshold=1073741824}"
 START_WAIT=120   # seconds for ferry to listen under valgrind (it starts ~50x slower)
 BASELINE="$here/baseline.json"
 
