@@ -19,6 +19,7 @@ use ferry_config::rules::host_without_port;
 use ferry_config::spec::{OriginProtocolPolicy, ViewerProtocolPolicy};
 use ferry_config::Topology;
 use ferry_config::{cache_key, origin_request, request_target};
+use http::HeaderValue;
 use pingora::cache::key::HashBinary;
 use pingora::cache::{CacheKey, CacheMeta, RespCacheable, VarianceBuilder};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -35,8 +36,10 @@ struct EdgeState {
     distributions: Vec<Arc<Distribution>>,
     hosts: Hosts,
     resolver: Resolver,
-    via: String,
     pop: String,
+    /// `Via` and `pop` as header values, made once: every response carries both.
+    via_header: HeaderValue,
+    pop_header: HeaderValue,
     /// The CA lists of HTTPS origins with a `ca_bundle`.
     origin_trust: OriginTrust,
     /// The country of viewer addresses, for geo restriction.
@@ -47,6 +50,14 @@ impl EdgeState {
     fn new(topology: &Topology, ids: &IdSource) -> EdgeState {
         let edge = topology.edge.as_ref();
         let pop = edge.map(|e| e.pop.clone()).unwrap_or_else(|| "LOC1".into());
+        let via = format!("1.1 {} (CloudFront)", ids.via_host(&pop));
+        let pop = format!("{pop}-C1");
+        // Validation keeps a pop to ASCII letters and digits, and the via host is hex: both are
+        // valid header values, the fallbacks are not reached.
+        let via_header = HeaderValue::from_str(&via)
+            .unwrap_or_else(|_| HeaderValue::from_static("1.1 cloudfront.net (CloudFront)"));
+        let pop_header =
+            HeaderValue::from_str(&pop).unwrap_or_else(|_| HeaderValue::from_static("LOC1-C1"));
         EdgeState {
             distributions: topology.distributions.clone(),
             hosts: Hosts::new(
@@ -54,8 +65,9 @@ impl EdgeState {
                 edge.and_then(|e| e.default_distribution),
             ),
             resolver: Resolver::new(topology.resolve.clone()),
-            via: format!("1.1 {} (CloudFront)", ids.via_host(&pop)),
-            pop: format!("{pop}-C1"),
+            pop,
+            via_header,
+            pop_header,
             origin_trust: OriginTrust::new(&topology.distributions),
             countries: edge.map(|e| e.client_countries.clone()).unwrap_or_default(),
         }
@@ -309,7 +321,7 @@ impl EdgeProxy {
         session: &mut Session,
         ctx: &Ctx,
         status: u16,
-        x_cache: &str,
+        x_cache: &'static str,
         extra: &[(&str, String)],
         body: Bytes,
     ) -> Result<()> {
@@ -372,10 +384,10 @@ impl EdgeProxy {
     }
 
     /// The headers CloudFront adds to every response it sends a viewer.
-    fn stamp(&self, response: &mut ResponseHeader, ctx: &Ctx, x_cache: &str) -> Result<()> {
-        response.insert_header("X-Cache", x_cache)?;
-        response.insert_header("Via", ctx.state.via.as_str())?;
-        response.insert_header("X-Amz-Cf-Pop", ctx.state.pop.as_str())?;
+    fn stamp(&self, response: &mut ResponseHeader, ctx: &Ctx, x_cache: &'static str) -> Result<()> {
+        response.insert_header("X-Cache", HeaderValue::from_static(x_cache))?;
+        response.insert_header("Via", ctx.state.via_header.clone())?;
+        response.insert_header("X-Amz-Cf-Pop", ctx.state.pop_header.clone())?;
         response.insert_header("X-Amz-Cf-Id", ctx.request_id.as_str())?;
         Ok(())
     }
@@ -939,7 +951,7 @@ impl ProxyHttp for EdgeProxy {
             upstream.insert_header("X-Forwarded-For", xff)?;
         }
         upstream.insert_header(http::header::CONNECTION, "Keep-Alive")?;
-        upstream.insert_header("Via", ctx.state.via.as_str())?;
+        upstream.insert_header("Via", ctx.state.via_header.clone())?;
         upstream.insert_header("X-Amz-Cf-Id", ctx.request_id.as_str())?;
         Ok(())
     }
