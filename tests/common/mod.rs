@@ -79,7 +79,7 @@ fn free_ports_on(ips: &[&str], n: usize) -> Vec<u16> {
     let mut ports = Vec::new();
     for _ in 0..(n + 1000) {
         if ports.len() == n {
-            return ports;
+            break;
         }
         let port = next_candidate();
         let bound: Result<Vec<TcpListener>, _> = ips
@@ -91,7 +91,12 @@ fn free_ports_on(ips: &[&str], n: usize) -> Vec<u16> {
             ports.push(port);
         }
     }
-    panic!("fewer than {n} free ports on {ips:?} in {PORT_RANGE:?}");
+    assert_eq!(
+        ports.len(),
+        n,
+        "fewer than {n} free ports on {ips:?} in {PORT_RANGE:?}"
+    );
+    ports
 }
 
 /// A port that was free on every one of `ips` (e.g. `["127.0.0.1", "127.0.0.2"]` for a load
