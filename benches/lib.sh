@@ -72,3 +72,22 @@ children_of() {   # every descendant PID of $1
   done
   echo $out
 }
+
+# render_conf TEMPLATE NAME WORKERS COMMON_INC -> $RUN/conf/NAME.<ext> (its path on stdout), with
+# @RUN@, @NAME@, @WORKERS@ and @<PORT NAME>_PORT@ (the name of every claimed port, upper case,
+# `-` as `_`: ferry-http is @FERRY_HTTP_PORT@) filled in. An nginx config gets its own copy of
+# COMMON_INC beside it, as nginx-common-NAME.inc.
+render_conf() {
+  local src=$1 name=$2 workers=$3 common=$4 dst key placeholder
+  local args=(-e "s|@RUN@|$RUN|g" -e "s|@NAME@|$name|g" -e "s|@WORKERS@|$workers|g")
+  for key in "${!PORT[@]}"; do
+    placeholder="${key^^}"
+    args+=(-e "s|@${placeholder//-/_}_PORT@|${PORT[$key]}|g")
+  done
+  dst="$RUN/conf/$name.${src##*.}"
+  sed "${args[@]}" "$src" >"$dst"
+  if [[ "$src" == *.nginx.conf ]]; then
+    sed -e "s|@RUN@|$RUN|g" -e "s|@NAME@|$name|g" "$common" >"$RUN/conf/nginx-common-$name.inc"
+  fi
+  echo "$dst"
+}

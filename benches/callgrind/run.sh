@@ -132,17 +132,7 @@ head -c 768 /dev/urandom | base64 -w0 >"$RUN/www/1k"   # 768 bytes: 1,024 base64
 chmod 644 "$RUN/www/"*
 
 render() {   # render DIR TEMPLATE NAME -> $RUN/conf/NAME.<ext>, placeholders filled in
-  local src="$1/$2" name=$3 dst
-  dst="$RUN/conf/$name.${2##*.}"
-  sed -e "s|@RUN@|$RUN|g" -e "s|@NAME@|$name|g" -e "s|@WORKERS@|1|g" \
-    -e "s|@ORIGIN1_PORT@|${PORT[origin1]}|g" -e "s|@ORIGIN2_PORT@|${PORT[origin2]}|g" \
-    -e "s|@FERRY_HTTP_PORT@|${PORT[ferry-http]}|g" -e "s|@FERRY_LB_PORT@|${PORT[ferry-lb]}|g" \
-    "$src" >"$dst"
-  if [[ "$2" == *.nginx.conf ]]; then
-    sed -e "s|@RUN@|$RUN|g" -e "s|@NAME@|$name|g" "$wrk_conf/nginx-common.inc" \
-      >"$RUN/conf/nginx-common-$name.inc"
-  fi
-  echo "$dst"
+  render_conf "$1/$2" "$3" 1 "$wrk_conf/nginx-common.inc"
 }
 
 wait_port() {   # wait_port PORT PID WHAT SECONDS

@@ -107,20 +107,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench.test" \
   -keyout "$RUN/tls/key.pem" -out "$RUN/tls/cert.pem" 2>/dev/null
 
 render() {   # render TEMPLATE NAME -> $RUN/conf/NAME.<ext>, placeholders filled in
-  local src="$conf_dir/$1" name=$2 dst
-  dst="$RUN/conf/$name.${1##*.}"
-  sed -e "s|@RUN@|$RUN|g" -e "s|@NAME@|$name|g" -e "s|@WORKERS@|$WORKERS|g" \
-    -e "s|@ORIGIN1_PORT@|${PORT[origin1]}|g" -e "s|@ORIGIN2_PORT@|${PORT[origin2]}|g" \
-    -e "s|@FERRY_HTTP_PORT@|${PORT[ferry-http]}|g" -e "s|@FERRY_HTTPS_PORT@|${PORT[ferry-https]}|g" \
-    -e "s|@FERRY_LB_PORT@|${PORT[ferry-lb]}|g" \
-    -e "s|@NGINX_HTTP_PORT@|${PORT[nginx-http]}|g" -e "s|@NGINX_HTTPS_PORT@|${PORT[nginx-https]}|g" \
-    -e "s|@VARNISH_PORT@|${PORT[varnish]}|g" -e "s|@HAPROXY_PORT@|${PORT[haproxy]}|g" \
-    "$src" >"$dst"
-  if [[ "$1" == *.nginx.conf ]]; then
-    sed -e "s|@RUN@|$RUN|g" -e "s|@NAME@|$name|g" "$conf_dir/nginx-common.inc" \
-      >"$RUN/conf/nginx-common-$name.inc"
-  fi
-  echo "$dst"
+  render_conf "$conf_dir/$1" "$2" "$WORKERS" "$conf_dir/nginx-common.inc"
 }
 
 wait_port() {   # wait_port PORT PID WHAT

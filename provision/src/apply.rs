@@ -145,12 +145,30 @@ macro_rules! policy_etag {
     };
 }
 
-/// Deletes a CloudFront policy, public key or key group by id with its current ETag in If-Match.
+/// Updates a CloudFront policy or key group by id to `$config` (given to the `$set` setter), with
+/// the ETag its config call gives in If-Match.
+macro_rules! update_with_etag {
+    ($get:expr, $update:expr, $id:expr, $get_operation:literal, $operation:literal, $name:expr, $set:ident($config:expr)) => {{
+        let etag = policy_etag!($get, $id, $get_operation, $name);
+        $update
+            .id($id)
+            .if_match(etag)
+            .$set($config)
+            .send()
+            .await
+            .map_err(|e| aws_error($operation, $name, e))?;
+        Ok(())
+    }};
+}
+
+/// Deletes a CloudFront policy, public key or key group by id, with the ETag its config call
+/// gives in If-Match.
 macro_rules! delete_with_etag {
-    ($delete:expr, $id:expr, $etag:expr, $operation:literal, $name:expr) => {{
+    ($get:expr, $delete:expr, $id:expr, $get_operation:literal, $operation:literal, $name:expr) => {{
+        let etag = policy_etag!($get, $id, $get_operation, $name);
         $delete
             .id($id)
-            .if_match($etag)
+            .if_match(etag)
             .send()
             .await
             .map_err(|e| aws_error($operation, $name, e))?;
@@ -660,57 +678,39 @@ async fn update(
     let cf_client = &ctx.clients.cloudfront;
     match (desired, live) {
         (Body::CachePolicy(p), Body::CachePolicy(_)) => {
-            let etag = policy_etag!(
+            update_with_etag!(
                 cf_client.get_cache_policy_config(),
+                cf_client.update_cache_policy(),
                 arn,
                 "GetCachePolicyConfig",
-                &p.name
-            );
-            cf_client
-                .update_cache_policy()
-                .id(arn)
-                .if_match(etag)
-                .cache_policy_config(policies::cache_policy_to_api(p, ctx.stack)?)
-                .send()
-                .await
-                .map_err(|e| aws_error("UpdateCachePolicy", &p.name, e))?;
-            Ok(())
+                "UpdateCachePolicy",
+                &p.name,
+                cache_policy_config(policies::cache_policy_to_api(p, ctx.stack)?)
+            )
         }
         (Body::OriginRequestPolicy(p), Body::OriginRequestPolicy(_)) => {
-            let etag = policy_etag!(
+            update_with_etag!(
                 cf_client.get_origin_request_policy_config(),
+                cf_client.update_origin_request_policy(),
                 arn,
                 "GetOriginRequestPolicyConfig",
-                &p.name
-            );
-            cf_client
-                .update_origin_request_policy()
-                .id(arn)
-                .if_match(etag)
-                .origin_request_policy_config(policies::origin_request_policy_to_api(p, ctx.stack)?)
-                .send()
-                .await
-                .map_err(|e| aws_error("UpdateOriginRequestPolicy", &p.name, e))?;
-            Ok(())
+                "UpdateOriginRequestPolicy",
+                &p.name,
+                origin_request_policy_config(policies::origin_request_policy_to_api(p, ctx.stack)?)
+            )
         }
         (Body::ResponseHeadersPolicy(p), Body::ResponseHeadersPolicy(_)) => {
-            let etag = policy_etag!(
+            update_with_etag!(
                 cf_client.get_response_headers_policy_config(),
+                cf_client.update_response_headers_policy(),
                 arn,
                 "GetResponseHeadersPolicyConfig",
-                &p.name
-            );
-            cf_client
-                .update_response_headers_policy()
-                .id(arn)
-                .if_match(etag)
-                .response_headers_policy_config(policies::response_headers_policy_to_api(
+                "UpdateResponseHeadersPolicy",
+                &p.name,
+                response_headers_policy_config(policies::response_headers_policy_to_api(
                     p, ctx.stack,
                 )?)
-                .send()
-                .await
-                .map_err(|e| aws_error("UpdateResponseHeadersPolicy", &p.name, e))?;
-            Ok(())
+            )
         }
         (Body::PublicKey(k), Body::PublicKey(_)) => {
             // Only the comment changes in place (a new key replaces the key).
@@ -735,21 +735,15 @@ async fn update(
             Ok(())
         }
         (Body::KeyGroup(g), Body::KeyGroup(_)) => {
-            let etag = policy_etag!(
+            update_with_etag!(
                 cf_client.get_key_group_config(),
+                cf_client.update_key_group(),
                 arn,
                 "GetKeyGroupConfig",
-                &g.name
-            );
-            cf_client
-                .update_key_group()
-                .id(arn)
-                .if_match(etag)
-                .key_group_config(keys::key_group_to_api(g, ctx.stack, &ctx.refs)?)
-                .send()
-                .await
-                .map_err(|e| aws_error("UpdateKeyGroup", &g.name, e))?;
-            Ok(())
+                "UpdateKeyGroup",
+                &g.name,
+                key_group_config(keys::key_group_to_api(g, ctx.stack, &ctx.refs)?)
+            )
         }
         (Body::TargetGroup(d), Body::TargetGroup(l)) => {
             if d.health_check != l.health_check {
@@ -910,76 +904,51 @@ async fn delete(ctx: &mut Ctx<'_>, step: &Step) -> Result<()> {
     let cf_client = &ctx.clients.cloudfront;
     match &live.body {
         Body::CachePolicy(p) => {
-            let etag = policy_etag!(
-                cf_client.get_cache_policy_config(),
-                &arn,
-                "GetCachePolicyConfig",
-                &p.name
-            );
             delete_with_etag!(
+                cf_client.get_cache_policy_config(),
                 cf_client.delete_cache_policy(),
                 &arn,
-                etag,
+                "GetCachePolicyConfig",
                 "DeleteCachePolicy",
                 &p.name
             )
         }
         Body::OriginRequestPolicy(p) => {
-            let etag = policy_etag!(
-                cf_client.get_origin_request_policy_config(),
-                &arn,
-                "GetOriginRequestPolicyConfig",
-                &p.name
-            );
             delete_with_etag!(
+                cf_client.get_origin_request_policy_config(),
                 cf_client.delete_origin_request_policy(),
                 &arn,
-                etag,
+                "GetOriginRequestPolicyConfig",
                 "DeleteOriginRequestPolicy",
                 &p.name
             )
         }
         Body::ResponseHeadersPolicy(p) => {
-            let etag = policy_etag!(
-                cf_client.get_response_headers_policy_config(),
-                &arn,
-                "GetResponseHeadersPolicyConfig",
-                &p.name
-            );
             delete_with_etag!(
+                cf_client.get_response_headers_policy_config(),
                 cf_client.delete_response_headers_policy(),
                 &arn,
-                etag,
+                "GetResponseHeadersPolicyConfig",
                 "DeleteResponseHeadersPolicy",
                 &p.name
             )
         }
         Body::PublicKey(k) => {
-            let etag = policy_etag!(
-                cf_client.get_public_key_config(),
-                &arn,
-                "GetPublicKeyConfig",
-                &k.name
-            );
             delete_with_etag!(
+                cf_client.get_public_key_config(),
                 cf_client.delete_public_key(),
                 &arn,
-                etag,
+                "GetPublicKeyConfig",
                 "DeletePublicKey",
                 &k.name
             )
         }
         Body::KeyGroup(g) => {
-            let etag = policy_etag!(
-                cf_client.get_key_group_config(),
-                &arn,
-                "GetKeyGroupConfig",
-                &g.name
-            );
             delete_with_etag!(
+                cf_client.get_key_group_config(),
                 cf_client.delete_key_group(),
                 &arn,
-                etag,
+                "GetKeyGroupConfig",
                 "DeleteKeyGroup",
                 &g.name
             )
