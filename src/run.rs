@@ -18,10 +18,18 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// Warnings and errors; of pingora's own log (bridged from the `log` crate), only its server's
+/// lifecycle (the socket hand-over, the shutdown), as ferry reports request, connection and TLS
+/// failures itself, with request ids. Waiting for the sockets of an upgrade is not an error (ferry
+/// says it is waiting). `FERRY_LOG` replaces all of it, pingora's targets included.
+const DEFAULT_LOG_FILTER: &str = "warn,pingora_core=off,pingora_core::server=warn,\
+    pingora_core::server::transfer_fd=off,pingora_proxy=off,pingora_cache=off,pingora_pool=off,\
+    pingora_load_balancing=off,pingora_http=off";
+
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -342,7 +350,8 @@ fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<Ex
 }
 
 /// Once a stop has begun (pingora's listeners are closed), exits as soon as no request is in
-/// flight and the access logs are written, instead of sleeping out the whole grace period.
+/// flight, no connection is in a request or just accepted ([`ferry_config::drain::verdict`]), and
+/// the access logs are written, instead of sleeping out the whole grace period.
 struct Drain {
     grace_period: std::time::Duration,
 }
@@ -357,16 +366,23 @@ impl pingora::services::background::BackgroundService for Drain {
         }
         let start = std::time::Instant::now();
         loop {
-            let left = ferry_config::drain::in_flight();
-            if left == 0 {
-                break;
-            }
-            if start.elapsed() >= self.grace_period {
-                tracing::warn!(
-                    requests = left,
-                    "the grace period is over with requests still in flight"
-                );
-                break;
+            let phases = ferry_guard::connection_phases();
+            let load = ferry_config::drain::Load {
+                requests: ferry_config::drain::in_flight(),
+                in_request: phases.in_request,
+                fresh: phases.fresh,
+            };
+            match ferry_config::drain::verdict(start.elapsed(), self.grace_period, load) {
+                ferry_config::drain::Verdict::Wait => {}
+                ferry_config::drain::Verdict::Done => break,
+                ferry_config::drain::Verdict::GraceOver => {
+                    tracing::warn!(
+                        requests = load.requests,
+                        connections = load.in_request,
+                        "the grace period is over with requests still in flight"
+                    );
+                    break;
+                }
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
@@ -417,5 +433,16 @@ impl pingora::server::ShutdownSignalWatch for Signals {
             _ = term.recv() => ShutdownSignal::GracefulTerminate,
             _ = int.recv() => ShutdownSignal::GracefulTerminate,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_log_filter_parses() {
+        let filter = tracing_subscriber::EnvFilter::try_new(DEFAULT_LOG_FILTER);
+        assert!(filter.is_ok(), "{filter:?}");
     }
 }

@@ -36,13 +36,19 @@ aliases = ["site.test"]
     )
 }
 
-#[test]
-fn an_upgrade_hands_the_sockets_over_without_refusing_a_connection() {
-    let origin = Origin::start("o");
+/// The edge and admin addresses on free ports and the topology file naming them and `origin`.
+fn site(name: &str, origin: &Origin) -> (String, String, Topology) {
     let ports = free_ports(2);
     let edge = format!("127.0.0.1:{}", ports[0]);
     let admin = format!("127.0.0.1:{}", ports[1]);
-    let file = Topology::write("upgrade", &topology(&edge, &admin, &origin));
+    let file = Topology::write(name, &topology(&edge, &admin, origin));
+    (edge, admin, file)
+}
+
+#[test]
+fn an_upgrade_hands_the_sockets_over_without_refusing_a_connection() {
+    let origin = Origin::start("o");
+    let (edge, admin, file) = site("upgrade", &origin);
     let socket = file.dir().path().join("upgrade.sock");
     let socket = socket.to_str().expect("a UTF-8 path");
     let mut old = Ferry::start(
@@ -50,6 +56,8 @@ fn an_upgrade_hands_the_sockets_over_without_refusing_a_connection() {
         &[&edge],
     );
 
+    // Failures carry their time from here, to place them against the signal and the exit.
+    let began = std::time::Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -69,7 +77,10 @@ fn an_upgrade_hands_the_sockets_over_without_refusing_a_connection() {
                         .lock()
                         .unwrap()
                         .push(format!("request {i}: {}", r.status)),
-                    Err(e) => failures.lock().unwrap().push(format!("request {i}: {e}")),
+                    Err(e) => failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("request {i} at {:?}: {e}", began.elapsed())),
                 }
             }
         })
@@ -87,6 +98,7 @@ fn an_upgrade_hands_the_sockets_over_without_refusing_a_connection() {
         out.contains("waiting for the running ferry's listening sockets")
     });
     std::thread::sleep(Duration::from_millis(300));
+    let quit_at = began.elapsed();
     old.signal("QUIT");
     new.wait_for_output("readiness", READY_TIMEOUT, |out| {
         out.contains("ferry: ready")
@@ -98,6 +110,7 @@ fn an_upgrade_hands_the_sockets_over_without_refusing_a_connection() {
         old.output_report()
     );
     let at_exit = served.load(Ordering::Relaxed);
+    let exit_seen_at = began.elapsed();
     // The new process alone now.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while served.load(Ordering::Relaxed) < at_exit + 50 && std::time::Instant::now() < deadline {
@@ -109,7 +122,7 @@ fn an_upgrade_hands_the_sockets_over_without_refusing_a_connection() {
     let failures = failures.lock().unwrap();
     assert!(
         failures.is_empty(),
-        "{} request(s) failed during the upgrade: {:?}\nold:\n{}\nnew:\n{}",
+        "{} request(s) failed during the upgrade (SIGQUIT at {quit_at:?}, the old process's exit seen at {exit_seen_at:?}): {:?}\nold:\n{}\nnew:\n{}",
         failures.len(),
         &failures[..failures.len().min(10)],
         old.output_report(),
@@ -135,10 +148,7 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_without_waiting_out_the_gra
         }
         default_origin_response("slow", req)
     });
-    let ports = free_ports(2);
-    let edge = format!("127.0.0.1:{}", ports[0]);
-    let admin = format!("127.0.0.1:{}", ports[1]);
-    let file = Topology::write("sigterm", &topology(&edge, &admin, &origin));
+    let (edge, _admin, file) = site("sigterm", &origin);
     let mut ferry = Ferry::start(&["up", file.path_str(), "--grace-period", "20"], &[&edge]);
 
     let in_flight = {
@@ -175,5 +185,36 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_without_waiting_out_the_gra
             .try_get(&edge, "/after", &[("Host", "site.test")])
             .is_err(),
         "nothing listens after the stop"
+    );
+}
+
+#[test]
+fn a_connection_accepted_before_a_stop_is_served_when_its_request_follows() {
+    let origin = Origin::start("o");
+    let (edge, _admin, file) = site("fresh", &origin);
+    let mut ferry = Ferry::start(&["up", file.path_str()], &[&edge]);
+
+    // Accepted (the kernel completes the handshake; ferry's task takes it at once), but its
+    // request only comes after the stop has begun, as a client a little slow to write.
+    let mut conn = Client::with_timeout(Duration::from_secs(10))
+        .connect(&edge)
+        .expect("a connection to the edge");
+    std::thread::sleep(Duration::from_millis(200));
+    ferry.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    let answer = conn
+        .request("GET", "/late", &[("Host", "site.test")], b"")
+        .unwrap_or_else(|e| {
+            panic!(
+                "the request after the stop began failed: {e}\n{}",
+                ferry.output_report()
+            )
+        });
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body_text(), "origin o: GET /late");
+    assert!(
+        ferry.wait_exit(Duration::from_secs(10)).is_some(),
+        "ferry exits once the request is answered\n{}",
+        ferry.output_report()
     );
 }

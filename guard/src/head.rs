@@ -82,6 +82,8 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadline<A> {
             // Framed otherwise: counted, never timed.
             let mut timed = Timed::new(stream, Duration::MAX);
             timed.head = Head::Done;
+            // Its requests are counted one by one (in flight) as HTTP/2 streams.
+            timed.enter(Phase::Idle);
             Box::new(timed)
         } else {
             let timeout = Duration::from_millis(self.timeout.load(Ordering::Relaxed));
@@ -94,7 +96,15 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadline<A> {
         self.inner.process_new(stream, shutdown).await
     }
 
+    /// Called once the listeners have closed. pingora's cleanup then drops every connection
+    /// waiting for a request head, so a connection accepted just before the stop, whose request
+    /// was still on its way, would be closed unanswered: the stop holds it back until those have
+    /// begun their request or had their time ([`ferry_config::drain::settled`]).
     async fn cleanup(&self) {
+        let stop = Instant::now();
+        while !ferry_config::drain::settled(stop.elapsed(), connection_phases().fresh) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         self.inner.cleanup().await;
     }
 }
@@ -117,18 +127,59 @@ pub struct Timed {
     timeout: Duration,
     head: Head,
     deadline: Option<Pin<Box<Sleep>>>,
+    phase: Phase,
+}
+
+/// What a connection is doing, as a graceful stop sees it: it waits for the connections that are
+/// in a request, and for a moment for the new ones (their first request is on its way), but not
+/// for those kept alive between requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Accepted; no byte of its first request read yet.
+    Fresh,
+    /// From the first byte of a request until its response is written.
+    InRequest,
+    /// Kept alive between requests, or an HTTP/2 connection (whose streams are counted apart).
+    Idle,
 }
 
 /// Client connections open now, over every wrapped app of the process.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+static FRESH: AtomicUsize = AtomicUsize::new(0);
+static IN_REQUEST: AtomicUsize = AtomicUsize::new(0);
 
 /// How many client connections are open now.
 pub fn active_connections() -> usize {
     ACTIVE.load(Ordering::Relaxed)
 }
 
+/// What the client connections open now are doing, for a graceful stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnectionPhases {
+    /// Accepted, with no byte of their first request read yet.
+    pub fresh: usize,
+    /// HTTP/1 connections between a request's first byte and the end of its response.
+    pub in_request: usize,
+}
+
+pub fn connection_phases() -> ConnectionPhases {
+    ConnectionPhases {
+        fresh: FRESH.load(Ordering::SeqCst),
+        in_request: IN_REQUEST.load(Ordering::SeqCst),
+    }
+}
+
+fn counter(phase: Phase) -> Option<&'static AtomicUsize> {
+    match phase {
+        Phase::Fresh => Some(&FRESH),
+        Phase::InRequest => Some(&IN_REQUEST),
+        Phase::Idle => None,
+    }
+}
+
 impl Drop for Timed {
     fn drop(&mut self) {
+        self.enter(Phase::Idle);
         ACTIVE.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -136,15 +187,34 @@ impl Drop for Timed {
 impl Timed {
     fn new(inner: Stream, timeout: Duration) -> Timed {
         ACTIVE.fetch_add(1, Ordering::Relaxed);
+        FRESH.fetch_add(1, Ordering::SeqCst);
         Timed {
             inner,
             timeout,
             head: Head::Waiting,
             deadline: None,
+            phase: Phase::Fresh,
         }
     }
 
+    /// Moves the connection to `phase`, keeping the process's counts. The new phase is counted
+    /// before the old one is released, so that a stop never sees the connection in neither.
+    fn enter(&mut self, phase: Phase) {
+        if self.phase == phase {
+            return;
+        }
+        if let Some(count) = counter(phase) {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Some(count) = counter(self.phase) {
+            count.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.phase = phase;
+    }
+
+    /// The connection comes back from a request, kept alive for the next one.
     fn rearm(&mut self, timeout: Duration) {
+        self.enter(Phase::Idle);
         if self.timeout == Duration::MAX {
             // An HTTP/2 connection: never timed.
             return;
@@ -169,6 +239,9 @@ impl Timed {
     /// Follows the bytes of a head: the clock starts with its first byte and stops at the empty
     /// line. A head that arrives whole in one read (nearly all of them) never needs the clock.
     fn scan(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.enter(Phase::InRequest);
+        }
         for &b in bytes {
             self.head = match (self.head, b) {
                 (Head::Done, _) => return,
@@ -371,6 +444,28 @@ mod tests {
         t.scan(b"\r\n");
         assert!(t.deadline.is_none());
         assert_eq!(t.head, Head::Done);
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_in_a_request_from_its_first_byte_until_it_comes_back() {
+        let (client, _server) = tokio::io::duplex(64);
+        let mut t = Timed::new(Box::new(client), Duration::from_secs(1));
+        assert_eq!(t.phase, Phase::Fresh);
+        t.arm();
+        t.scan(b"");
+        assert_eq!(t.phase, Phase::Fresh, "no byte yet");
+        t.scan(b"GET / HTTP/1.1\r\n");
+        assert_eq!(t.phase, Phase::InRequest);
+        t.scan(b"\r\n");
+        assert_eq!(
+            t.phase,
+            Phase::InRequest,
+            "the head is done, the response is not"
+        );
+        t.rearm(Duration::from_secs(1));
+        assert_eq!(t.phase, Phase::Idle, "kept alive between requests");
+        t.scan(b"G");
+        assert_eq!(t.phase, Phase::InRequest, "the next request");
     }
 
     #[tokio::test]

@@ -6,7 +6,9 @@ mod head;
 mod hello;
 mod threads;
 
-pub use head::{active_connections, HeadDeadline, Timed, TimeoutHandle};
+pub use head::{
+    active_connections, connection_phases, ConnectionPhases, HeadDeadline, Timed, TimeoutHandle,
+};
 pub use hello::{Gate, HelloGate};
 pub use threads::{shared_listener, thread_address, thread_listener};
 
