@@ -2,10 +2,10 @@
 //! longer: each request's context holds a [`Guard`] from its start to its end; and when a stop may
 //! end ([`verdict`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::counter::Sharded;
 use std::time::Duration;
 
-static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static IN_FLIGHT: Sharded = Sharded::new();
 
 /// Counts one request as in flight until dropped.
 #[derive(Debug)]
@@ -13,20 +13,20 @@ pub struct Guard(());
 
 impl Guard {
     pub fn start() -> Guard {
-        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        IN_FLIGHT.add(1);
         Guard(())
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        IN_FLIGHT.add(-1);
     }
 }
 
 /// How many requests are in flight now.
 pub fn in_flight() -> usize {
-    IN_FLIGHT.load(Ordering::SeqCst)
+    IN_FLIGHT.get()
 }
 
 /// How long a stop holds the process after the listeners close whatever it sees: a connection

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod cache_key;
 pub mod compression;
+pub mod counter;
 pub mod desync;
 pub mod drain;
 pub mod error;

@@ -8,6 +8,7 @@
 //! keep-alive timeout) and a slow body (the tiers' own timeouts) are not its business. HTTP/2 streams, framed otherwise, are not wrapped.
 
 use async_trait::async_trait;
+use ferry_config::counter::Sharded;
 use pingora::apps::ServerApp;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::{SslDigest, TlsRef};
@@ -18,7 +19,7 @@ use pingora::server::ShutdownWatch;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -144,13 +145,13 @@ enum Phase {
 }
 
 /// Client connections open now, over every wrapped app of the process.
-static ACTIVE: AtomicUsize = AtomicUsize::new(0);
-static FRESH: AtomicUsize = AtomicUsize::new(0);
-static IN_REQUEST: AtomicUsize = AtomicUsize::new(0);
+static ACTIVE: Sharded = Sharded::new();
+static FRESH: Sharded = Sharded::new();
+static IN_REQUEST: Sharded = Sharded::new();
 
 /// How many client connections are open now.
 pub fn active_connections() -> usize {
-    ACTIVE.load(Ordering::Relaxed)
+    ACTIVE.get()
 }
 
 /// What the client connections open now are doing, for a graceful stop.
@@ -164,12 +165,12 @@ pub struct ConnectionPhases {
 
 pub fn connection_phases() -> ConnectionPhases {
     ConnectionPhases {
-        fresh: FRESH.load(Ordering::SeqCst),
-        in_request: IN_REQUEST.load(Ordering::SeqCst),
+        fresh: FRESH.get(),
+        in_request: IN_REQUEST.get(),
     }
 }
 
-fn counter(phase: Phase) -> Option<&'static AtomicUsize> {
+fn counter(phase: Phase) -> Option<&'static Sharded> {
     match phase {
         Phase::Fresh => Some(&FRESH),
         Phase::InRequest => Some(&IN_REQUEST),
@@ -180,14 +181,14 @@ fn counter(phase: Phase) -> Option<&'static AtomicUsize> {
 impl Drop for Timed {
     fn drop(&mut self) {
         self.enter(Phase::Idle);
-        ACTIVE.fetch_sub(1, Ordering::Relaxed);
+        ACTIVE.add(-1);
     }
 }
 
 impl Timed {
     fn new(inner: Stream, timeout: Duration) -> Timed {
-        ACTIVE.fetch_add(1, Ordering::Relaxed);
-        FRESH.fetch_add(1, Ordering::SeqCst);
+        ACTIVE.add(1);
+        FRESH.add(1);
         Timed {
             inner,
             timeout,
@@ -204,10 +205,10 @@ impl Timed {
             return;
         }
         if let Some(count) = counter(phase) {
-            count.fetch_add(1, Ordering::SeqCst);
+            count.add(1);
         }
         if let Some(count) = counter(self.phase) {
-            count.fetch_sub(1, Ordering::SeqCst);
+            count.add(-1);
         }
         self.phase = phase;
     }
