@@ -469,6 +469,20 @@ fn more_than_30_forwarded_addresses_get_463() {
 }
 
 #[test]
+fn trace_gets_405_from_the_load_balancer() {
+    let ok = Origin::start("ok");
+    let (alb, node) = start("errors-trace", "", &ok, &[], &[]);
+    let r = Client::new().request(&node, "TRACE", "/ok/trace", &[], b"");
+    assert_alb_error_page(&r, 405, "Method Not Allowed");
+    assert_eq!(
+        ok.count_path("/ok/trace"),
+        0,
+        "a TRACE never reaches a target"
+    );
+    still_serves(&alb, &node, &ok, "405");
+}
+
+#[test]
 fn oversized_header_gets_400_and_oversized_uri_gets_414() {
     let ok = Origin::start("ok");
     let (alb, node) = start("errors-oversized", "", &ok, &[], &[]);

@@ -387,6 +387,18 @@ impl ProxyHttp for ListenerProxy {
             .await?;
             return Ok(true);
         }
+        if session.req_header().method.as_str() == "TRACE" {
+            // ALB answers TRACE itself (load-balancer-troubleshooting: "HTTP 405").
+            respond::error(
+                session,
+                &ctx.state.listener.response_headers,
+                405,
+                "Method Not Allowed",
+                "the TRACE method is not supported",
+            )
+            .await?;
+            return Ok(true);
+        }
         let verdict = classify(session, ctx.state.desync);
         if verdict.classification != desync::Classification::Compliant {
             ctx.log.classification = Some((verdict.classification.as_str(), verdict.reason));
