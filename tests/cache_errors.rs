@@ -184,6 +184,8 @@ fn custom_error_pages_are_fetched_through_their_behavior() {
     let r = site.get("/app/503", &[]);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body_text(), "origin pages: GET /errors/503.html", "{r:?}");
+    // Still an error as far as X-Cache (and the log's result type) go.
+    assert_from_edge(&r, "Error from cloudfront");
     assert_eq!(pages.count_path("/errors/503.html"), 1);
 
     // Errors without a custom response pass through as they are.

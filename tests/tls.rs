@@ -816,6 +816,31 @@ fn viewer_protocol_policy_redirects_refuses_and_serves() {
         r.header("location"),
         Some("https://www.example.test/redirect/page.html?a=1&b=2")
     );
+    // Other methods keep their method and body through a 307, on HTTP/1.1; an HTTP/1.0 client,
+    // which may not know 307, gets 403.
+    let r = client.request(
+        &edge.http,
+        "POST",
+        "/redirect/form",
+        &[("Host", WWW), ("Content-Type", "text/plain")],
+        b"a=1",
+    );
+    assert_eq!(r.status, 307, "{r:?}");
+    assert_eq!(
+        r.header("location"),
+        Some("https://www.example.test/redirect/form")
+    );
+    let old = client.send_raw(
+        &edge.http,
+        format!("POST /redirect/form HTTP/1.0\r\nHost: {WWW}\r\nContent-Length: 3\r\n\r\na=1")
+            .as_bytes(),
+    );
+    assert_eq!(old.status(), Some(403), "{}", old.text());
+    assert_eq!(
+        origin.count_prefix("/redirect/"),
+        0,
+        "no redirect reached the origin"
+    );
     let mut hs = handshake(&edge.pki, &edge.https, WWW, &H1_CLIENT).expect("https");
     let (status, _, body) = http1(&mut hs, WWW, "/redirect/page.html?a=1&b=2");
     assert_eq!(

@@ -151,6 +151,8 @@ fn delta_seconds(text: &str) -> Option<u64> {
 pub struct OriginResponse<'a> {
     pub status: u16,
     pub cache_control: CacheControl,
+    /// Whether the response has a `Cache-Control` header at all (307 and 308 need one).
+    pub has_cache_control: bool,
     pub expires: Option<&'a str>,
     pub date: Option<&'a str>,
 }
@@ -184,10 +186,15 @@ pub const DEFAULT_ERROR_CACHING_MIN_TTL: u64 = 10;
 pub const MAX_HONOURED_AGE: u64 = 100 * 365 * 24 * 60 * 60;
 
 /// 2xx/3xx statuses cached without explicit freshness (DefaultTTL applies): RFC 9110 §15.1's heuristically
-/// cacheable set, plus 302 and 307 because CloudFront's "Redirects" section says it caches a `302` with no
+/// cacheable set, plus 302 because CloudFront's "Redirects" section says it caches a `302` with no
 /// condition on freshness headers. 304 is here because its headers set the refreshed lifetime of the stored
 /// object it validates.
-const CACHEABLE_BY_DEFAULT: &[u16] = &[200, 203, 204, 206, 300, 301, 302, 304, 307, 308];
+const CACHEABLE_BY_DEFAULT: &[u16] = &[200, 203, 204, 206, 300, 301, 302, 304];
+
+/// http-3xx-status-codes.md: "CloudFront caches 307 and 308 responses only when you include the
+/// Cache-Control header in responses from the origin" (an `Expires` alone does not qualify); with one,
+/// the TTL table applies as to any status cacheable by default.
+const CACHED_ONLY_WITH_CACHE_CONTROL: &[u16] = &[307, 308];
 
 /// HTTPStatusCodes.md, "HTTP 4xx and 5xx status codes that CloudFront always caches". 410 is not in that
 /// list, but custom-error-pages-expiration.md names it with 404/414/501 as an error whose `no-store` stops
@@ -209,8 +216,9 @@ const ERRORS_HONOURING_NO_STORE: &[u16] = &[404, 410, 414, 501];
 ///
 /// By status: 404, 410, 414, 500–504 are error-cached always, and 400, 403, 405, 412, 415 only with
 /// `max-age`/`s-maxage`, for max(error caching minimum TTL, origin lifetime capped at MaxTTL); 200, 203, 204,
-/// 206, 300, 301, 302, 307, 308 follow the TTL table; other 2xx/3xx follow it only when the origin gave an
-/// explicit lifetime; everything else is not cached. For a 304, pass the 304's headers: the result is the
+/// 206, 300, 301, 302 follow the TTL table, and 307, 308 too when the response has a `Cache-Control`
+/// header; other 2xx/3xx follow it only when the origin gave an explicit lifetime; everything else is not
+/// cached. For a 304, pass the 304's headers: the result is the
 /// refreshed lifetime of the stored object it validated.
 pub fn decide(
     settings: TtlSettings,
@@ -225,8 +233,12 @@ pub fn decide(
     let cc = &response.cache_control;
     let explicit = origin_ttl(response, now);
     // RFC 9111 §3: any final status may be stored when the origin gives it an explicit lifetime.
-    let storable = CACHEABLE_BY_DEFAULT.contains(&status)
-        || ((200..400).contains(&status) && explicit.is_some());
+    let storable = if CACHED_ONLY_WITH_CACHE_CONTROL.contains(&status) {
+        response.has_cache_control
+    } else {
+        CACHEABLE_BY_DEFAULT.contains(&status)
+            || ((200..400).contains(&status) && explicit.is_some())
+    };
     if !storable {
         return CacheDecision::DoNotCache;
     }
@@ -481,6 +493,7 @@ mod tests {
                 let response = OriginResponse {
                     status: code,
                     cache_control: CacheControl::parse([r.cache_control]),
+                    has_cache_control: !r.cache_control.is_empty(),
                     expires: expires.as_deref(),
                     date: date.as_deref(),
                 };
@@ -672,6 +685,10 @@ mod tests {
             sc("cacheable by default",          ZERO_SMALL, CACHEABLE_BY_DEFAULT, "",           None, st(300)),
             sc("cacheable by default, max-age", ZERO,       CACHEABLE_BY_DEFAULT, "max-age=60", None, st(60)),
             sc("cacheable by default, no-store", MIN60,     CACHEABLE_BY_DEFAULT, "no-store",   None, rv(60)),
+            sc("307/308 without Cache-Control", ZERO_SMALL, CACHED_ONLY_WITH_CACHE_CONTROL, "", None, NO),
+            sc("307/308, Cache-Control public", ZERO_SMALL, CACHED_ONLY_WITH_CACHE_CONTROL, "public", None, st(300)),
+            sc("307/308, max-age",              ZERO,       CACHED_ONLY_WITH_CACHE_CONTROL, "max-age=60", None, st(60)),
+            sc("307/308, no-store",             MIN60,      CACHED_ONLY_WITH_CACHE_CONTROL, "no-store", None, rv(60)),
             sc("explicit only, no lifetime",    ZERO_SMALL, &[201, 202, 205, 303, 305, 399], "", None, NO),
             sc("explicit only, max-age",        ZERO,       &[201, 202, 205, 303, 399], "max-age=60", None, st(60)),
             sc("explicit only, s-maxage",       MIN60,      &[201, 303], "s-maxage=1",          None, st(60)),
@@ -691,6 +708,15 @@ mod tests {
             date: Absent,
             ecmt: None,
             want: st(600),
+        }, Row {
+            what: "307/308 with Expires alone",
+            settings: ZERO,
+            statuses: CACHED_ONLY_WITH_CACHE_CONTROL,
+            cache_control: "",
+            expires: Rel(600),
+            date: Absent,
+            ecmt: None,
+            want: NO,
         }]);
     }
 

@@ -107,17 +107,16 @@ pub fn decision(
     now: SystemTime,
 ) -> (CacheDecision, bool) {
     let headers = &response.headers;
-    let cache_control = CacheControl::parse(
-        headers
-            .get_all(http::header::CACHE_CONTROL)
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-    );
+    let cache_control_values = headers.get_all(http::header::CACHE_CONTROL);
+    let has_cache_control = cache_control_values.iter().next().is_some();
+    let cache_control =
+        CacheControl::parse(cache_control_values.iter().filter_map(|v| v.to_str().ok()));
     let text = |name: http::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let status = response.status.as_u16();
     let origin = OriginResponse {
         status,
         cache_control,
+        has_cache_control,
         expires: text(http::header::EXPIRES),
         date: text(http::header::DATE),
     };

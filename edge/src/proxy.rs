@@ -503,15 +503,33 @@ impl ProxyHttp for EdgeProxy {
                     return Ok(true);
                 }
                 ViewerProtocolPolicy::RedirectToHttps => {
-                    let uri = &session.req_header().uri;
+                    let header = session.req_header();
+                    let status = ferry_config::spec::https_redirect_status(
+                        header.method.as_str(),
+                        header.version >= http::Version::HTTP_11,
+                    );
+                    let Some(status) = status else {
+                        self.error(
+                            session,
+                            ctx,
+                            403,
+                            "Bad request. This distribution redirects HTTP to HTTPS, which an HTTP/1.0 client cannot follow with this method.",
+                        )
+                        .await?;
+                        return Ok(true);
+                    };
                     let location = format!(
                         "https://{host}{}",
-                        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+                        header
+                            .uri
+                            .path_and_query()
+                            .map(|p| p.as_str())
+                            .unwrap_or("/")
                     );
                     self.answer(
                         session,
                         ctx,
-                        301,
+                        status,
                         "Redirect from cloudfront",
                         &[("Location", location)],
                         Bytes::new(),
@@ -963,7 +981,10 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.timing.responding();
-        if let Some(page) = self.custom_error_page(ctx, response.status.as_u16()).await {
+        // X-Cache (and the log's result type) tell what happened, so an error stays "Error" when a
+        // custom error response changes its status (custom-error-pages-response-code).
+        let served_status = response.status.as_u16();
+        if let Some(page) = self.custom_error_page(ctx, served_status).await {
             response.set_status(page.0)?;
             for name in [
                 "etag",
@@ -994,7 +1015,7 @@ impl ProxyHttp for EdgeProxy {
             },
             response,
         );
-        let x_cache = caching::x_cache(session.cache.phase(), response.status.as_u16());
+        let x_cache = caching::x_cache(session.cache.phase(), served_status);
         self.stamp(response, ctx, x_cache)
     }
 
@@ -1093,7 +1114,7 @@ impl ProxyHttp for EdgeProxy {
                     "Content-Type",
                     content_type.unwrap_or_else(|| "text/html".into()),
                 )];
-                let x_cache = caching::x_cache(session.cache.phase(), code);
+                let x_cache = caching::x_cache(session.cache.phase(), status);
                 let sent = self.answer(session, ctx, code, x_cache, &extra, body).await;
                 return FailToProxy {
                     error_code: if sent.is_ok() { code } else { 0 },

@@ -560,6 +560,18 @@ pub enum ViewerProtocolPolicy {
     RedirectToHttps,
 }
 
+/// How `redirect-to-https` answers a plain-HTTP request (CloudFront Developer Guide, "Require
+/// HTTPS between viewers and CloudFront"): GET and HEAD get 301; other methods get 307, so that
+/// the viewer resends the same method and body, on HTTP/1.1 and later, and 403 (`None`) below
+/// HTTP/1.1, whose clients may not know 307.
+pub fn https_redirect_status(method: &str, http_1_1_or_later: bool) -> Option<u16> {
+    match method {
+        "GET" | "HEAD" => Some(301),
+        _ if http_1_1_or_later => Some(307),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardedValues {
@@ -654,4 +666,32 @@ pub struct LoggingConfig {
     pub prefix: String,
     #[serde(default)]
     pub include_cookies: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_redirects_keep_the_method_where_the_client_can() {
+        let cases = [
+            ("GET", true, Some(301)),
+            ("HEAD", true, Some(301)),
+            ("GET", false, Some(301)),
+            ("POST", true, Some(307)),
+            ("PUT", true, Some(307)),
+            ("PATCH", true, Some(307)),
+            ("DELETE", true, Some(307)),
+            ("OPTIONS", true, Some(307)),
+            ("POST", false, None),
+            ("OPTIONS", false, None),
+        ];
+        for (method, http11, want) in cases {
+            assert_eq!(
+                https_redirect_status(method, http11),
+                want,
+                "{method} {http11}"
+            );
+        }
+    }
 }
