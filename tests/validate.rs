@@ -308,21 +308,6 @@ fn unknown_managed_policy() {
 }
 
 #[test]
-fn origin_request_policy_forwarding_authorization() {
-    check(
-        "origin_request_policy_authorization.toml",
-        &[Expected {
-            context: "\"Authorization\"",
-            nth: 1,
-            token: "\"Authorization\"",
-            path: "origin_request_policies[0].headers_config.headers[1]",
-            all: &["Authorization", "cache policy"],
-            any: &[],
-        }],
-    );
-}
-
-#[test]
 fn duplicate_distribution_id() {
     check(
         "duplicate_distribution_id.toml",

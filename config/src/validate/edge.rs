@@ -637,19 +637,6 @@ fn origin_request_policy(ctx: &mut Ctx<'_, '_>, path: &FieldPath, p: &spec::Orig
         needs,
         &h.headers,
     );
-    if h.header_behavior == H::Whitelist {
-        // The Authorization header must be in the cache key, or one viewer's authorised answer
-        // would be served to others: CloudFront refuses such a policy with a 400 (knowledge
-        // center, "cloudfront-authorization-header").
-        for (i, name) in h.headers.iter().enumerate() {
-            if name.eq_ignore_ascii_case("authorization") {
-                ctx.error(
-                    &path.key("headers_config").key("headers").index(i),
-                    format!("`{name}`: an origin request policy cannot forward Authorization; list it in the cache policy's headers, which forwards it and keys the cache on it"),
-                );
-            }
-        }
-    }
     if h.header_behavior == H::AllViewerAndWhitelistCloudFront {
         for (i, name) in h.headers.iter().enumerate() {
             if !name.to_ascii_lowercase().starts_with("cloudfront-") {
