@@ -469,6 +469,33 @@ fn more_than_30_forwarded_addresses_get_463() {
 }
 
 #[test]
+fn the_host_a_target_sees_carries_the_listener_port_unless_preserved() {
+    let ok = Origin::start("ok");
+    let (_alb, node) = start("host-default", "", &ok, &[], &[]);
+    let port = node.rsplit(':').next().expect("a port");
+    let c = Client::new();
+    c.get(&node, "/ok/host", &[("Host", "www.example.test")]);
+    let q = ok.last_for_path("/ok/host");
+    let expected = format!("www.example.test:{port}");
+    assert_eq!(q.header("host"), Some(expected.as_str()), "{q:#?}");
+    c.get(&node, "/ok/host-port", &[("Host", "www.example.test:9999")]);
+    let q = ok.last_for_path("/ok/host-port");
+    assert_eq!(q.header("host"), Some("www.example.test:9999"), "{q:#?}");
+
+    let kept = Origin::start("kept");
+    let (_alb, node) = start(
+        "host-preserved",
+        "\"routing.http.preserve_host_header.enabled\" = \"true\"",
+        &kept,
+        &[],
+        &[],
+    );
+    c.get(&node, "/ok/host", &[("Host", "www.example.test")]);
+    let q = kept.last_for_path("/ok/host");
+    assert_eq!(q.header("host"), Some("www.example.test"), "{q:#?}");
+}
+
+#[test]
 fn trace_gets_405_from_the_load_balancer() {
     let ok = Origin::start("ok");
     let (alb, node) = start("errors-trace", "", &ok, &[], &[]);

@@ -231,7 +231,9 @@ fn edge_routes_by_path_pattern_straight_to_an_origin_or_to_the_balancer() {
     assert_eq!(r.body_text(), "origin web: GET /index.html");
     assert_from_edge(&r, "Miss from cloudfront");
     let q = only(&web, "/index.html");
-    assert_eq!(q.header("host"), Some("alb.internal"), "{q:#?}");
+    // ALB adds its listener's port to the Host (routing.http.preserve_host_header.enabled is off).
+    let lb_host = format!("alb.internal:{}", s.lb_port);
+    assert_eq!(q.header("host"), Some(lb_host.as_str()), "{q:#?}");
     assert_eq!(q.header("x-origin-verify"), Some("alb-secret"), "{q:#?}");
     assert_eq!(q.header("x-forwarded-proto"), Some("http"), "{q:#?}");
     assert_eq!(
@@ -304,7 +306,7 @@ fn balancer_routes_by_path_pattern_and_host_header() {
     let r = c.get(node, "/api/status", &[("Host", "status.example.test")]);
     assert_eq!(r.body_text(), "origin api: GET /api/status", "{r:?}");
 
-    // Forwarded headers: the client's X-Forwarded-For is appended to; Host passes unchanged.
+    // Forwarded headers: the client's X-Forwarded-For is appended to; Host gets the listener port.
     let r = c.get(
         node,
         "/direct/xff",
@@ -315,7 +317,8 @@ fn balancer_routes_by_path_pattern_and_host_header() {
     );
     assert_eq!(r.body_text(), "origin web: GET /direct/xff", "{r:?}");
     let q = only(&web, "/direct/xff");
-    assert_eq!(q.header("host"), Some("other.example.test"), "{q:#?}");
+    let other_host = format!("other.example.test:{}", s.lb_port);
+    assert_eq!(q.header("host"), Some(other_host.as_str()), "{q:#?}");
     assert_eq!(
         q.header("x-forwarded-for"),
         Some("203.0.113.7, 127.0.0.1"),

@@ -175,7 +175,9 @@ fn a_topology_runs_as_an_edge_and_one_balancer_process_per_zone() {
         .chain(t2.requests_matching(|q| q.path() == "/through/first"))
         .collect::<Vec<_>>();
     assert_eq!(q.len(), 1, "one target got it: {q:#?}");
-    assert_eq!(q[0].header("host"), Some("alb.internal"), "{:#?}", q[0]);
+    // With ALB's listener port added (preserve_host_header is off).
+    let host = format!("alb.internal:{}", s.lb_port);
+    assert_eq!(q[0].header("host"), Some(host.as_str()), "{:#?}", q[0]);
     assert!(
         q[0].header("x-amz-cf-id").is_some() && q[0].header("x-amzn-trace-id").is_some(),
         "through the edge and the balancer: {:#?}",

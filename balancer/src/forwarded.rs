@@ -60,6 +60,22 @@ pub fn apply(
     Ok(())
 }
 
+/// The Host a target sees when `routing.http.preserve_host_header.enabled` is false (ALB's default):
+/// ALB appends the listener's port to a Host without one ("Host: www.amazon.com" reaches the
+/// targets of an 8443 listener as "www.amazon.com:8443", from the attribute's launch
+/// announcement), except the scheme's default port, which a Host never needs. `None`: unchanged.
+pub fn target_host(host: &str, listener_port: u16, scheme: &str) -> Option<String> {
+    let default = if scheme == "https" { 443 } else { 80 };
+    let has_port = match host.strip_prefix('[') {
+        Some(v6) => v6.contains("]:"),
+        None => host.contains(':'),
+    };
+    if host.is_empty() || has_port || listener_port == default {
+        return None;
+    }
+    Some(format!("{host}:{listener_port}"))
+}
+
 /// `1-<8 hex seconds>-<24 hex>` as ALB writes trace ids. Written by hand: `format!` was a tenth
 /// of the balancer's own instructions per request.
 pub fn new_trace_id(counter: u64) -> String {
@@ -116,6 +132,28 @@ fn push_hex(out: &mut String, value: u64, digits: u32) {
 #[cfg(test)]
 mod trace_id_tests {
     use super::*;
+
+    #[test]
+    fn the_listener_port_joins_a_host_without_one() {
+        let cases = [
+            ("www.amazon.com", 8443, "https", Some("www.amazon.com:8443")),
+            ("www.amazon.com", 8080, "http", Some("www.amazon.com:8080")),
+            ("www.amazon.com", 443, "https", None),
+            ("www.amazon.com", 80, "http", None),
+            ("www.amazon.com", 443, "http", Some("www.amazon.com:443")),
+            ("www.amazon.com:9000", 8080, "http", None),
+            ("[::1]", 8080, "http", Some("[::1]:8080")),
+            ("[::1]:9000", 8080, "http", None),
+            ("", 8080, "http", None),
+        ];
+        for (host, port, scheme, want) in cases {
+            assert_eq!(
+                target_host(host, port, scheme).as_deref(),
+                want,
+                "{host} {port} {scheme}"
+            );
+        }
+    }
 
     #[test]
     fn trace_ids_have_albs_shape() {

@@ -534,6 +534,16 @@ impl ProxyHttp for ListenerProxy {
         if ctx.close_upstream {
             upstream_request.insert_header(http::header::CONNECTION, "close")?;
         }
+        if !ctx.state.lb.preserve_host_header {
+            let host = upstream_request
+                .headers
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|host| forwarded::target_host(host, port, self.protocol));
+            if let Some(host) = host {
+                upstream_request.insert_header(http::header::HOST, host)?;
+            }
+        }
         let n = self.requests.fetch_add(1, Ordering::Relaxed) * self.copies + self.copy;
         let trace_id = forwarded::new_trace_id(n);
         let applied = forwarded::apply(
