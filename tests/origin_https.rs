@@ -527,6 +527,47 @@ fn match_viewer_speaks_https_to_the_origin_only_for_https_viewers() {
     assert_eq!(body, "origin over-http: GET /http-only/b");
 }
 
+// ---------------------------------------------------------------- HTTPS target groups
+
+#[test]
+fn https_target_groups_are_checked_and_served_over_tls_without_verifying_the_certificate() {
+    // ALB does not validate target certificates: one from a CA ferry does not know, for another
+    // name, is fine.
+    let stranger = Ca::new("stranger");
+    let target = TlsOrigin::start("tls-target", &stranger.leaf(&["whatever.internal"], false));
+    let port = free_port();
+    let listener = r#"  default_actions = [{ type = "forward", target_group = "g" }]"#;
+    let mut toml = String::from("stack = \"e2e-https-targets\"\n\n");
+    toml.push_str(&lb_block(
+        "alb",
+        &[("a", "127.0.0.1")],
+        "",
+        &[(port, listener)],
+    ));
+    // The health check's protocol is the group's (HTTPS) when not given.
+    toml.push_str(&format!(
+        "[[target_groups]]\nname = \"g\"\nprotocol = \"HTTPS\"\nport = {p}\nhealth_check = {{ path = \"/hc\", interval_seconds = 5, timeout_seconds = 2, healthy_threshold_count = 2, unhealthy_threshold_count = 2 }}\ntargets = [{{ id = \"127.0.0.1\", port = {p}, zone = \"a\" }}]\n",
+        p = target.port
+    ));
+    let node = format!("127.0.0.1:{port}");
+    let alb = Alb::up("https-targets", &toml, &[&node]);
+    alb.wait_state("g", target.port, "healthy", Duration::from_secs(16));
+    assert!(
+        target.origin.count_path("/hc") >= 2,
+        "the checks reached the target through TLS: {:#?}",
+        target.origin.requests()
+    );
+
+    let r = Client::new().get(&node, "/over-tls", &[]);
+    assert_eq!(r.status, 200, "{r:?}\n{}", alb.ferry.output_report());
+    assert_eq!(r.body_text(), "origin tls-target: GET /over-tls");
+    assert!(
+        target.sni().iter().all(Option::is_none),
+        "ALB sends no SNI to targets: {:?}",
+        target.sni()
+    );
+}
+
 #[test]
 fn validate_locates_a_ca_bundle_that_is_missing_or_holds_no_certificate() {
     let text = r#"stack = "e2e-origin-https-validate"

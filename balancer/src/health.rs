@@ -77,11 +77,12 @@ async fn check_group(group: &Group) {
             let timeout = hc.timeout;
             let port = hc.port.unwrap_or(target.target.port);
             let matcher = hc.matcher.clone();
+            let tls = hc.protocol == ferry_config::spec::TargetProtocol::HTTPS;
             let name = group.config.name.clone();
             let (healthy, unhealthy) = (hc.healthy_threshold, hc.unhealthy_threshold);
             round.spawn(async move {
                 let address = std::net::SocketAddr::new(target.target.address, port);
-                let check = match probe(address, &path, timeout).await {
+                let check = match probe(address, &path, timeout, tls).await {
                     Ok(code) if matcher.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code)) => Check::Success,
                     Ok(code) => Check::Mismatch(code),
                     Err(check) => check,
@@ -104,40 +105,63 @@ async fn check_group(group: &Group) {
     group.sweep(now_ms());
 }
 
-/// One health check request: the status code, or why there is none.
-async fn probe(address: std::net::SocketAddr, path: &str, timeout: Duration) -> Result<u16, Check> {
+/// One health check request: the status code, or why there is none. Over TLS for an HTTPS
+/// check, as ALB checks HTTPS targets (their certificate unverified, see `target_tls`).
+async fn probe(
+    address: std::net::SocketAddr,
+    path: &str,
+    timeout: Duration,
+    tls: bool,
+) -> Result<u16, Check> {
     let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect(address)
+        let stream = tokio::net::TcpStream::connect(address)
             .await
             .map_err(|_| Check::Failed)?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: ELB-HealthChecker/2.0\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-        );
-        stream
-            .write_all(request.as_bytes())
+        if !tls {
+            return exchange(stream, address, path).await;
+        }
+        let config = crate::target_tls::client_config().ok_or(Check::Failed)?;
+        let name = rustls::pki_types::ServerName::IpAddress(address.ip().into());
+        let stream = tokio_rustls::TlsConnector::from(config)
+            .connect(name, stream)
             .await
             .map_err(|_| Check::Failed)?;
-        let mut head = [0u8; 64];
-        let mut read = 0;
-        while read < 12 {
-            let n = stream
-                .read(&mut head[read..])
-                .await
-                .map_err(|_| Check::Failed)?;
-            if n == 0 {
-                return Err(Check::Failed);
-            }
-            read += n;
-        }
-        let line = std::str::from_utf8(&head[..read]).map_err(|_| Check::Failed)?;
-        if !line.starts_with("HTTP/1.") {
-            return Err(Check::Failed);
-        }
-        line.get(9..12)
-            .and_then(|c| c.parse::<u16>().ok())
-            .ok_or(Check::Failed)
+        exchange(stream, address, path).await
     };
     tokio::time::timeout(timeout, attempt)
         .await
         .unwrap_or(Err(Check::Timeout))
+}
+
+/// Sends the check's request and reads the status code of the answer.
+async fn exchange<S>(mut stream: S, address: std::net::SocketAddr, path: &str) -> Result<u16, Check>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: ELB-HealthChecker/2.0\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|_| Check::Failed)?;
+    let mut head = [0u8; 64];
+    let mut read = 0;
+    while read < 12 {
+        let n = stream
+            .read(&mut head[read..])
+            .await
+            .map_err(|_| Check::Failed)?;
+        if n == 0 {
+            return Err(Check::Failed);
+        }
+        read += n;
+    }
+    let line = std::str::from_utf8(&head[..read]).map_err(|_| Check::Failed)?;
+    if !line.starts_with("HTTP/1.") {
+        return Err(Check::Failed);
+    }
+    line.get(9..12)
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or(Check::Failed)
 }

@@ -12,6 +12,7 @@ mod proxy;
 mod respond;
 pub mod select;
 mod sticky;
+mod target_tls;
 pub mod targets;
 mod tls;
 

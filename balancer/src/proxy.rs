@@ -90,6 +90,8 @@ pub struct Ctx {
     _in_flight: ferry_config::drain::Guard,
     /// (target group index, target) once a forward has chosen one.
     target: Option<(usize, Arc<TargetState>)>,
+    /// The chosen target's group speaks HTTPS.
+    target_tls: bool,
     /// Counts the request against its target until the request ends.
     in_flight: Option<InFlight>,
     /// Stickiness cookies to set on the response.
@@ -275,6 +277,7 @@ impl ListenerProxy {
                     ));
                 }
                 ctx.in_flight = Some(InFlight::start(target.clone()));
+                ctx.target_tls = group.config.protocol == ferry_config::spec::TargetProtocol::HTTPS;
                 ctx.target = Some((index, target));
                 Ok(false)
             }
@@ -347,6 +350,7 @@ impl ProxyHttp for ListenerProxy {
             state: self.state.load_full(),
             _in_flight: ferry_config::drain::Guard::start(),
             target: None,
+            target_tls: false,
             in_flight: None,
             set_cookies: Vec::new(),
             close_upstream: false,
@@ -511,7 +515,19 @@ impl ProxyHttp for ListenerProxy {
             .map(|(_, t)| t.address)
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no target chosen"))?;
         ctx.log.forwarded = Some(std::time::Instant::now());
-        let mut peer = HttpPeer::new(address, false, String::new());
+        // An HTTPS target as ALB speaks to it: TLS, no SNI (an address as the name sends none),
+        // its certificate not verified.
+        let tls = ctx.target_tls;
+        let name = if tls {
+            address.ip().to_string()
+        } else {
+            String::new()
+        };
+        let mut peer = HttpPeer::new(address, tls, name);
+        if tls {
+            peer.options.verify_cert = false;
+            peer.options.verify_hostname = false;
+        }
         peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
         peer.options.read_timeout = Some(ctx.state.lb.idle_timeout);
         peer.options.write_timeout = Some(ctx.state.lb.idle_timeout);
