@@ -496,6 +496,41 @@ fn the_host_a_target_sees_carries_the_listener_port_unless_preserved() {
 }
 
 #[test]
+fn client_port_in_x_forwarded_for_and_invalid_header_names_dropped_when_asked() {
+    let plain = Origin::start("plain");
+    let (_alb, node) = start("xff-default", "", &plain, &[], &[]);
+    let headers = [("X_Under", "1"), ("X-Ok", "2")];
+    Client::new().get(&node, "/ok/attrs", &headers);
+    let q = plain.last_for_path("/ok/attrs");
+    assert_eq!(q.header("x-forwarded-for"), Some("127.0.0.1"), "{q:#?}");
+    assert_eq!(q.header("x_under"), Some("1"), "passed by default: {q:#?}");
+
+    let asked = Origin::start("asked");
+    let (_alb, node) = start(
+        "xff-port",
+        "\"routing.http.xff_client_port.enabled\" = \"true\", \"routing.http.drop_invalid_header_fields.enabled\" = \"true\"",
+        &asked,
+        &[],
+        &[],
+    );
+    let mut conn = Client::new().connect(&node).expect("a connection");
+    let client_port = conn.local_addr().expect("the client's address").port();
+    let r = conn
+        .request("GET", "/ok/attrs", &headers, b"")
+        .expect("an answer");
+    assert_eq!(r.status, 200, "{r:?}");
+    let q = asked.last_for_path("/ok/attrs");
+    let xff = format!("127.0.0.1:{client_port}");
+    assert_eq!(q.header("x-forwarded-for"), Some(xff.as_str()), "{q:#?}");
+    assert_eq!(
+        q.header("x_under"),
+        None,
+        "an invalid name is dropped: {q:#?}"
+    );
+    assert_eq!(q.header("x-ok"), Some("2"), "{q:#?}");
+}
+
+#[test]
 fn trace_gets_405_from_the_load_balancer() {
     let ok = Origin::start("ok");
     let (alb, node) = start("errors-trace", "", &ok, &[], &[]);

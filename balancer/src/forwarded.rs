@@ -7,10 +7,13 @@ use pingora::Result;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The X-Forwarded-* headers and X-Amzn-Trace-Id of a request on its way to a target. `client_port`
+/// is the client's source port when `routing.http.xff_client_port.enabled` asks for it.
 pub fn apply(
     request: &mut RequestHeader,
     mode: XffMode,
     client: Option<IpAddr>,
+    client_port: Option<u16>,
     proto: &str,
     port: u16,
     trace_id: &str,
@@ -28,7 +31,7 @@ pub fn apply(
                     value.push_str(existing);
                     value.push_str(", ");
                 }
-                push_ip(&mut value, ip);
+                push_client(&mut value, ip, client_port);
                 request.insert_header("X-Forwarded-For", value)?;
             }
         }
@@ -96,6 +99,44 @@ pub fn new_trace_id(counter: u64) -> String {
     id
 }
 
+/// The client as X-Forwarded-For lists it: the address, and with the port `ip:port` or
+/// `[ip]:port` (IPv6), as ALB writes it.
+fn push_client(out: &mut String, ip: IpAddr, port: Option<u16>) {
+    match (ip, port) {
+        (ip, None) => push_ip(out, ip),
+        (IpAddr::V4(_), Some(port)) => {
+            push_ip(out, ip);
+            out.push(':');
+            out.push_str(&port.to_string());
+        }
+        (IpAddr::V6(_), Some(port)) => {
+            out.push('[');
+            push_ip(out, ip);
+            out.push_str("]:");
+            out.push_str(&port.to_string());
+        }
+    }
+}
+
+/// Whether ALB counts a header name as valid (`routing.http.drop_invalid_header_fields.enabled`):
+/// letters, digits and hyphens only.
+pub fn valid_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Removes the request headers whose names ALB counts as invalid.
+pub fn drop_invalid_headers(request: &mut RequestHeader) {
+    let invalid: Vec<http::HeaderName> = request
+        .headers
+        .keys()
+        .filter(|name| !valid_header_name(name.as_str()))
+        .cloned()
+        .collect();
+    for name in &invalid {
+        request.remove_header(name);
+    }
+}
+
 /// An address as `Display` writes it, without the formatting machinery for IPv4 (every request
 /// writes one).
 fn push_ip(out: &mut String, ip: IpAddr) {
@@ -132,6 +173,33 @@ fn push_hex(out: &mut String, value: u64, digits: u32) {
 #[cfg(test)]
 mod trace_id_tests {
     use super::*;
+
+    #[test]
+    fn forwarded_clients_with_and_without_their_port() {
+        let v4: IpAddr = [203, 0, 113, 7].into();
+        let v6: IpAddr = "2001:db8::1".parse().expect("an address");
+        let cases = [
+            (v4, None, "203.0.113.7"),
+            (v4, Some(52814), "203.0.113.7:52814"),
+            (v6, None, "2001:db8::1"),
+            (v6, Some(52814), "[2001:db8::1]:52814"),
+        ];
+        for (ip, port, want) in cases {
+            let mut out = String::new();
+            push_client(&mut out, ip, port);
+            assert_eq!(out, want);
+        }
+    }
+
+    #[test]
+    fn valid_header_names_are_letters_digits_and_hyphens() {
+        for name in ["x-custom", "X-Custom-2", "host", "a"] {
+            assert!(valid_header_name(name), "{name}");
+        }
+        for name in ["x_custom", "x.custom", "x~y", "x!", "", "x y"] {
+            assert!(!valid_header_name(name), "{name:?}");
+        }
+    }
 
     #[test]
     fn the_listener_port_joins_a_host_without_one() {

@@ -562,10 +562,22 @@ impl ProxyHttp for ListenerProxy {
         }
         let n = self.requests.fetch_add(1, Ordering::Relaxed) * self.copies + self.copy;
         let trace_id = forwarded::new_trace_id(n);
+        if ctx.state.lb.drop_invalid_header_fields {
+            forwarded::drop_invalid_headers(upstream_request);
+        }
+        let client_port = if ctx.state.lb.xff_client_port {
+            session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.port())
+        } else {
+            None
+        };
         let applied = forwarded::apply(
             upstream_request,
             ctx.state.lb.xff_mode,
             Some(client),
+            client_port,
             self.protocol,
             port,
             &trace_id,

@@ -228,6 +228,12 @@ pub struct LoadBalancer {
     pub idle_timeout: Duration,
     pub xff_mode: XffMode,
     pub preserve_host_header: bool,
+    /// `routing.http.xff_client_port.enabled`: the client's port joins its address in
+    /// X-Forwarded-For.
+    pub xff_client_port: bool,
+    /// `routing.http.drop_invalid_header_fields.enabled`: request headers whose names are not
+    /// letters, digits and hyphens are removed before the request reaches a target.
+    pub drop_invalid_header_fields: bool,
     pub listeners: Vec<Listener>,
 }
 

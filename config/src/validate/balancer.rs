@@ -406,15 +406,22 @@ pub(super) fn load_balancers(
             nodes,
             idle_timeout: Duration::from_secs(idle),
             xff_mode,
-            preserve_host_header: attrs
-                .get("routing.http.preserve_host_header.enabled")
-                .map(String::as_str)
-                == Some("true"),
+            preserve_host_header: enabled(&attrs, "routing.http.preserve_host_header.enabled"),
+            xff_client_port: enabled(&attrs, "routing.http.xff_client_port.enabled"),
+            drop_invalid_header_fields: enabled(
+                &attrs,
+                "routing.http.drop_invalid_header_fields.enabled",
+            ),
             attributes: attrs,
             listeners: listeners.into_iter().flatten().collect(),
         }));
     }
     out
+}
+
+/// Whether a boolean attribute (already validated as one) is on.
+fn enabled(attributes: &BTreeMap<String, String>, name: &str) -> bool {
+    attributes.get(name).map(String::as_str) == Some("true")
 }
 
 /// What a listener's attributes do: response header edits, and the names of the TLS headers.
