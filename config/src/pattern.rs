@@ -1,7 +1,8 @@
 //! Wildcard matching (`*` and `?`) shared by CloudFront cache-behavior path patterns and ALB rule conditions.
 //!
 //! Both services use the same tiny glob language: `*` matches any run of characters (including none) and
-//! `?` matches exactly one character; everything else is literal and there is no escape. They differ only
+//! `?` matches exactly one character; everything else is literal and there is no escape, except in ALB
+//! query-string conditions, where `\*` and `\?` are a literal `*` and `?`. They differ otherwise only
 //! in case sensitivity and in whether a leading `/` is implied, which the constructors at the bottom encode.
 //!
 //! Case-insensitive matching folds ASCII letters only (`A`–`Z` ≡ `a`–`z`). Non-ASCII characters must match
@@ -32,25 +33,49 @@ pub struct Wildcard {
     source: String,
     case: Case,
     tokens: Vec<Token>,
-    literal: bool,
+    /// The text the input must equal when the pattern has no wildcard (escapes resolved).
+    literal: Option<String>,
 }
 
 impl Wildcard {
     /// Compiles `pattern`. Every string is a valid pattern, so this cannot fail.
     pub fn new(pattern: &str, case: Case) -> Wildcard {
+        Wildcard::compile(pattern, case, false)
+    }
+
+    /// Compiles `pattern` where `\*` and `\?` stand for a literal `*` and `?` (any other `\` is
+    /// itself), as ALB query-string conditions read their values.
+    pub fn with_escapes(pattern: &str, case: Case) -> Wildcard {
+        Wildcard::compile(pattern, case, true)
+    }
+
+    fn compile(pattern: &str, case: Case, escapes: bool) -> Wildcard {
         let mut tokens = Vec::with_capacity(pattern.len());
-        for c in pattern.chars() {
+        let mut text = String::with_capacity(pattern.len());
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
             let token = match c {
+                '\\' if escapes && matches!(chars.peek(), Some('*' | '?')) => {
+                    let escaped = chars.next().unwrap_or(c);
+                    text.push(escaped);
+                    Token::Lit(escaped)
+                }
                 '*' => Token::Star,
                 '?' => Token::One,
-                _ => Token::Lit(fold(c, case)),
+                _ => {
+                    text.push(c);
+                    Token::Lit(fold(c, case))
+                }
             };
             if token == Token::Star && tokens.last() == Some(&Token::Star) {
                 continue;
             }
             tokens.push(token);
         }
-        let literal = tokens.iter().all(|t| matches!(t, Token::Lit(_)));
+        let literal = tokens
+            .iter()
+            .all(|t| matches!(t, Token::Lit(_)))
+            .then_some(text);
         Wildcard {
             source: pattern.to_owned(),
             case,
@@ -66,10 +91,10 @@ impl Wildcard {
     /// star could enable is also reachable from the later one. That bounds the work to
     /// O(len(pattern) × len(input)) with no recursion and no allocation.
     pub fn matches(&self, input: &str) -> bool {
-        if self.literal {
+        if let Some(text) = &self.literal {
             return match self.case {
-                Case::Sensitive => input == self.source,
-                Case::Insensitive => input.eq_ignore_ascii_case(&self.source),
+                Case::Sensitive => input == text,
+                Case::Insensitive => input.eq_ignore_ascii_case(text),
             };
         }
         let tokens = &self.tokens;
@@ -119,7 +144,7 @@ impl Wildcard {
 
     /// Whether the pattern has no `*` or `?` (so matching is plain string equality).
     pub fn is_literal(&self) -> bool {
-        self.literal
+        self.literal.is_some()
     }
 
     /// The case rule the pattern was compiled with.
@@ -138,6 +163,22 @@ fn fold(c: char, case: Case) -> char {
 /// Number of `*` and `?` characters in a pattern (ALB counts at most 5 wildcards per rule).
 pub fn wildcard_count(pattern: &str) -> usize {
     pattern.chars().filter(|c| matches!(c, '*' | '?')).count()
+}
+
+/// The wildcards of a pattern read [`Wildcard::with_escapes`]: an escaped `*` or `?` is not one.
+pub fn escaped_wildcard_count(pattern: &str) -> usize {
+    let mut count = 0;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some('*' | '?')) => {
+                chars.next();
+            }
+            '*' | '?' => count += 1,
+            _ => {}
+        }
+    }
+    count
 }
 
 /// A CloudFront cache-behavior path pattern: case sensitive; the leading `/` is optional in CloudFront
@@ -177,10 +218,12 @@ pub fn alb_header_value_pattern(pattern: &str) -> Wildcard {
     Wildcard::new(pattern, Case::Insensitive)
 }
 
-/// ALB `query-string` condition key or value: case-insensitive. Source: ELB User Guide, "Condition types
-/// for listener rules" → "Query string conditions".
+/// ALB `query-string` condition key or value: case-insensitive, and `\*` / `\?` match a literal `*` /
+/// `?` (QueryStringConditionConfig: "To search for a literal '*' or '?' character in a query string,
+/// you must escape these characters in Values using a '\' character"). Source: ELB User Guide,
+/// "Condition types for listener rules" → "Query string conditions".
 pub fn alb_query_pattern(pattern: &str) -> Wildcard {
-    Wildcard::new(pattern, Case::Insensitive)
+    Wildcard::with_escapes(pattern, Case::Insensitive)
 }
 
 #[cfg(test)]
@@ -454,6 +497,33 @@ mod tests {
                 "{pattern:?} against {path:?}"
             );
         }
+    }
+
+    #[test]
+    fn query_string_values_escape_star_and_question_mark() {
+        let cases = [
+            (r"a\*", "a*", true),
+            (r"a\*", "ab", false),
+            (r"a\*", r"a\xyz", false),
+            (r"a\?b", "a?b", true),
+            (r"a\?b", "axb", false),
+            (r"\**", "*anything", true),
+            (r"a\b", r"a\b", true),
+            ("v*", "V2", true),
+            (r"A\*", "a*", true),
+        ];
+        for (pattern, input, want) in cases {
+            assert_eq!(
+                alb_query_pattern(pattern).matches(input),
+                want,
+                "{pattern:?} against {input:?}"
+            );
+        }
+        assert!(alb_query_pattern(r"a\*").is_literal());
+        assert_eq!(escaped_wildcard_count(r"a\*b*\?c?"), 2);
+        assert_eq!(escaped_wildcard_count(r"a\b"), 0);
+        // Elsewhere a backslash is an ordinary character.
+        assert!(alb_path_pattern(r"/a\*").matches(r"/a\xyz"));
     }
 
     #[test]

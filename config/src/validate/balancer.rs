@@ -650,7 +650,7 @@ fn conditions(
             match (field, v) {
                 (ConditionField::QueryString, ConditionValue::KeyValue(kv)) => {
                     for s in kv.key.iter().chain([&kv.value]) {
-                        wildcards += wildcard_count(s);
+                        wildcards += pattern::escaped_wildcard_count(s);
                         if s.len() > 128 || s.is_empty() {
                             ctx.error(&vp, "query-string keys and values are 1 to 128 characters");
                         }
