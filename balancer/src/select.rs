@@ -109,8 +109,13 @@ pub fn pick_target(
     }
     let healthy: Vec<&Arc<TargetState>> =
         usable.iter().copied().filter(|t| t.is_healthy()).collect();
-    // ALB fails open: with no healthy target, every registered target gets traffic.
-    let pool = if healthy.is_empty() { usable } else { healthy };
+    // ALB fails open: with fewer healthy targets than the group's minimum (by default none),
+    // every usable target gets traffic.
+    let pool = if config.min_healthy.fails_open(healthy.len(), usable.len()) {
+        usable
+    } else {
+        healthy
+    };
     if let Some(address) = sticky {
         if let Some(t) = pool.iter().find(|t| t.address == address) {
             return Ok(Arc::clone(t));
@@ -206,6 +211,7 @@ mod tests {
             deregistration_delay: Duration::from_secs(300),
             stickiness: None::<Stickiness>,
             cross_zone,
+            min_healthy: Default::default(),
             attributes: Default::default(),
             targets: vec![target(1, "a"), target(2, "b"), target(3, "a")],
         })
@@ -251,6 +257,31 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen, [1, 2, 3], "fails open to every target");
+    }
+
+    #[test]
+    fn below_the_minimum_of_healthy_targets_every_target_gets_traffic() {
+        let mut two = (*config(Algorithm::RoundRobin, None, 0)).clone();
+        two.min_healthy = ferry_config::model::MinHealthy {
+            count: 2,
+            percent: None,
+        };
+        let g = Group::new(Arc::new(two));
+        healthy_all(&g);
+        g.targets()[1].set_state(State::Unhealthy);
+        assert!(
+            ports(&g, "a", 6).iter().all(|p| *p != 2),
+            "two healthy: the minimum is met"
+        );
+        g.targets()[2].set_state(State::Unhealthy);
+        let mut seen = ports(&g, "a", 6);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(
+            seen,
+            [1, 2, 3],
+            "one healthy of a minimum of two: fails open"
+        );
     }
 
     #[test]

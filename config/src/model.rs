@@ -365,8 +365,77 @@ pub struct TargetGroup {
     pub stickiness: Option<Stickiness>,
     /// `None` = use the load balancer's setting (always on for ALB).
     pub cross_zone: Option<bool>,
+    /// `target_group_health.unhealthy_state_routing.minimum_healthy_targets.*`.
+    pub min_healthy: MinHealthy,
     pub attributes: BTreeMap<String, String>,
     pub targets: Vec<Target>,
+}
+
+/// How many healthy targets a target group needs before ALB stops routing to its unhealthy ones
+/// too (target group health, "unhealthy state routing"): below either threshold it fails open and
+/// routes to every target it can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinHealthy {
+    /// `.count` (default 1: fail open only when none is healthy).
+    pub count: usize,
+    /// `.percentage` (default off).
+    pub percent: Option<u32>,
+}
+
+impl Default for MinHealthy {
+    fn default() -> MinHealthy {
+        MinHealthy {
+            count: 1,
+            percent: None,
+        }
+    }
+}
+
+impl MinHealthy {
+    /// Whether `healthy` of `usable` targets is below a threshold, so that all `usable` get traffic.
+    pub fn fails_open(&self, healthy: usize, usable: usize) -> bool {
+        let below_count = healthy < self.count;
+        let below_percent = self
+            .percent
+            .is_some_and(|p| (healthy as u128) * 100 < u128::from(p) * (usable as u128));
+        below_count || below_percent
+    }
+}
+
+#[cfg(test)]
+mod min_healthy_tests {
+    use super::MinHealthy;
+
+    #[test]
+    fn below_either_threshold_fails_open() {
+        let default = MinHealthy::default();
+        let two = MinHealthy {
+            count: 2,
+            percent: None,
+        };
+        let half = MinHealthy {
+            count: 1,
+            percent: Some(50),
+        };
+        let cases = [
+            (default, 0, 4, true),
+            (default, 1, 4, false),
+            (two, 1, 4, true),
+            (two, 2, 4, false),
+            (half, 1, 4, true),
+            (half, 2, 4, false),
+            (half, 2, 5, true),
+            (half, 0, 0, true),
+            (half, 3, 5, false),
+        ];
+        for (min, healthy, usable, want) in cases {
+            assert_eq!(
+                min.fails_open(healthy, usable),
+                want,
+                "{min:?} {healthy}/{usable}"
+            );
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -95,6 +95,15 @@ fn target_group(
             "anomaly mitigation needs load_balancing.algorithm.type = \"weighted_random\"",
         );
     }
+    let min_healthy = model::MinHealthy {
+        count: get("target_group_health.unhealthy_state_routing.minimum_healthy_targets.count")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
+        percent: get(
+            "target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage",
+        )
+        .and_then(|v| v.parse().ok()),
+    };
     let slow_start: u64 = get("slow_start.duration_seconds")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -187,6 +196,7 @@ fn target_group(
         deregistration_delay: secs("deregistration_delay.timeout_seconds", 300),
         stickiness,
         cross_zone,
+        min_healthy,
         attributes: attrs,
         targets,
     }
