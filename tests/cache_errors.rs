@@ -141,6 +141,25 @@ fn error_caching_min_ttl_zero_turns_error_caching_off() {
 }
 
 #[test]
+fn an_unavailable_custom_error_page_gives_the_status_its_origin_answered() {
+    let app = error_origin("app");
+    let pages = error_origin("pages");
+    let site = SiteBuilder::new("errors-page-missing", &app)
+        .origin("pages", &pages, &[])
+        .behavior("/errors/*", "pages", "Managed-CachingOptimized", &[])
+        .error_response(&[
+            "error_code = 500",
+            "response_page_path = \"/errors/404\"",
+            "response_code = 200",
+        ])
+        .start();
+    let r = site.get("/app/500", &[]);
+    assert_eq!(r.status, 404, "the page's origin answered 404: {r:?}");
+    assert_eq!(r.body_text(), "origin pages: 404 for /errors/404", "{r:?}");
+    assert_from_edge(&r, "Error from cloudfront");
+}
+
+#[test]
 fn custom_error_pages_are_fetched_through_their_behavior() {
     let app = error_origin("app");
     let pages = Origin::start("pages");

@@ -373,8 +373,10 @@ impl EdgeProxy {
         let path = custom.response_page_path.as_deref()?;
         let page = self.error_pages.fetch(&distribution.id, path).await?;
         if !(200..300).contains(&page.status) {
+            // CloudFront then answers with what the page's origin answered (custom-error-pages:
+            // a page deleted from its bucket gives the viewer a 404).
             tracing::warn!(distribution = %distribution.id, path, status = page.status, "custom error page unavailable");
-            return None;
+            return Some((page.status, page.content_type, page.body));
         }
         Some((
             custom.response_code.unwrap_or(status),
