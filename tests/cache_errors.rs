@@ -252,6 +252,16 @@ fn an_expired_object_is_served_stale_when_the_origin_answers_5xx() {
         assert_eq!(r.status, 200, "stale object on a {code}: {r:?}");
         assert_eq!(r.body_text(), format!("good {path}"), "{r:?}");
         assert_eq!(o.count_path(&path), 2, "{:#?}", o.requests());
+        // For the error caching minimum TTL (10 s by default) the stale object is served
+        // without asking the failing origin again.
+        let r = site.get(&path, &[]);
+        assert_eq!(r.body_text(), format!("good {path}"), "{r:?}");
+        assert_eq!(
+            o.count_path(&path),
+            2,
+            "asked once per error caching minimum TTL: {:#?}",
+            o.requests()
+        );
     }
     // A 4xx for an expired object is passed through.
     let r = site.get("/s/gone", &[]);

@@ -257,18 +257,33 @@ pub fn x_cache(phase: CachePhase, status: u16) -> &'static str {
 /// the background, which `stale-while-revalidate` allows). CloudFront serves stale on 500, 502,
 /// 503 and 504 and when the origin cannot be reached or times out.
 pub fn serve_stale_on(error: Option<&Error>) -> bool {
-    let Some(error) = error else { return true };
+    error.is_none_or(|error| stale_stands_in_for(error).is_some())
+}
+
+/// The error status a stale object stands in for after `error`: the origin's 500, 502, 503 or
+/// 504, 504 for a timeout, 502 when the origin cannot be reached; `None`: not served stale.
+pub fn stale_stands_in_for(error: &Error) -> Option<u16> {
     match error.etype() {
-        ErrorType::HTTPStatus(code) => matches!(code, 500 | 502 | 503 | 504),
-        ErrorType::ConnectTimedout
-        | ErrorType::ConnectRefused
+        ErrorType::HTTPStatus(code) if matches!(code, 500 | 502 | 503 | 504) => Some(*code),
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+            Some(504)
+        }
+        ErrorType::ConnectRefused
         | ErrorType::ConnectNoRoute
         | ErrorType::ConnectError
-        | ErrorType::ReadTimedout
-        | ErrorType::WriteTimedout
-        | ErrorType::ConnectionClosed => true,
-        _ => false,
+        | ErrorType::ConnectionClosed => Some(502),
+        _ => None,
     }
+}
+
+/// The error caching minimum TTL of `status` in `distribution` (CloudFront's default: 10 s).
+pub fn error_caching_min_ttl(distribution: &Distribution, status: u16) -> u64 {
+    distribution
+        .custom_error_responses
+        .iter()
+        .find(|e| e.error_code == status)
+        .and_then(|e| e.error_caching_min_ttl)
+        .unwrap_or(10)
 }
 
 #[cfg(test)]

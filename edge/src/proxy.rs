@@ -684,11 +684,29 @@ impl ProxyHttp for EdgeProxy {
 
     fn should_serve_stale(
         &self,
-        _session: &mut Session,
-        _ctx: &mut Ctx,
+        session: &mut Session,
+        ctx: &mut Ctx,
         error: Option<&Error>,
     ) -> bool {
-        caching::serve_stale_on(error)
+        let Some(error) = error else {
+            return caching::serve_stale_on(None);
+        };
+        let Some(status) = caching::stale_stands_in_for(error) else {
+            return false;
+        };
+        // CloudFront serves the stale object for the error caching minimum TTL before it asks
+        // the origin again (custom-error-pages-expiration), so the failing origin is not asked by
+        // every request meanwhile.
+        if let (Some((distribution, _)), Some(key)) =
+            (ctx.route.as_ref(), session.cache.maybe_cache_key())
+        {
+            let ttl = caching::error_caching_min_ttl(distribution, status);
+            if ttl > 0 {
+                let until = std::time::SystemTime::now() + std::time::Duration::from_secs(ttl);
+                self.cache.store.extend_freshness(key, until);
+            }
+        }
+        true
     }
 
     async fn upstream_response_filter(

@@ -51,6 +51,7 @@ fn with_room(header: &ResponseHeader) -> ResponseHeader {
 }
 
 /// What the store keeps of a response's metadata, already parsed.
+#[derive(Clone)]
 struct StoredMeta {
     fresh_until: SystemTime,
     /// When the object was admitted (pingora compares a variant's to its primary's tombstone).
@@ -156,6 +157,27 @@ impl Store {
     pub fn get(&self, key: &CacheKey) -> Option<(CacheMeta, Bytes)> {
         let object = self.objects.get(&key.combined_bin())?;
         Some((object.meta.to_meta(), object.body.clone()))
+    }
+
+    /// Keeps the object under `key` fresh until at least `until` (a stale object standing in for
+    /// an origin error, for the error caching minimum TTL); false when it is not stored.
+    pub fn extend_freshness(&self, key: &CacheKey, until: SystemTime) -> bool {
+        let hash = key.combined_bin();
+        let Some(old) = self.objects.get(&hash) else {
+            return false;
+        };
+        if old.meta.fresh_until >= until {
+            return true;
+        }
+        let mut meta = old.meta.clone();
+        meta.fresh_until = until;
+        let object = Object {
+            meta,
+            body: old.body.clone(),
+            tag: old.tag.clone(),
+        };
+        self.objects.insert(hash, Arc::new(object));
+        true
     }
 
     pub fn entry_count(&self) -> u64 {
