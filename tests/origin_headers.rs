@@ -625,3 +625,81 @@ fn connection_is_replaced_by_keep_alive() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn cloudfront_viewer_headers_are_computed_never_taken_from_the_viewer() {
+    let o = origin();
+    let site = site("cf-viewer-headers", &o, "by-device", Some("cf-headers"))
+        .cache_policy(
+            "by-device",
+            "min_ttl = 0\ndefault_ttl = 60\nmax_ttl = 300\nheaders_config = { header_behavior = \"whitelist\", headers = [\"CloudFront-Is-Mobile-Viewer\"] }",
+        )
+        .block(
+            "[[origin_request_policies]]\nname = \"cf-headers\"\nheaders_config = { header_behavior = \"allViewerAndWhitelistCloudFront\", headers = [\"CloudFront-Forwarded-Proto\", \"CloudFront-Viewer-Address\", \"CloudFront-Viewer-Http-Version\", \"CloudFront-Viewer-City\"] }\n",
+        )
+        .start();
+    const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148";
+    // A desktop client that claims to be a phone in Germany, over HTTPS, in Atlantis.
+    let spoofed = [
+        ("User-Agent", "curl/8.0"),
+        ("CloudFront-Forwarded-Proto", "https"),
+        ("CloudFront-Is-Mobile-Viewer", "true"),
+        ("CloudFront-Viewer-Country", "DE"),
+        ("CloudFront-Viewer-City", "Atlantis"),
+    ];
+    let r = site.get("/cf/page", &spoofed);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_from_edge(&r, "Miss from cloudfront");
+    let q = o.last_for_path("/cf/page");
+    assert_eq!(
+        q.header("cloudfront-forwarded-proto"),
+        Some("http"),
+        "{q:#?}"
+    );
+    assert!(
+        q.header("cloudfront-viewer-address")
+            .is_some_and(|a| a.starts_with("127.0.0.1:") && a.len() > "127.0.0.1:".len()),
+        "{q:#?}"
+    );
+    assert_eq!(
+        q.header("cloudfront-viewer-http-version"),
+        Some("1.1"),
+        "{q:#?}"
+    );
+    assert_eq!(
+        q.header("cloudfront-is-mobile-viewer"),
+        Some("false"),
+        "{q:#?}"
+    );
+    assert_eq!(
+        q.header("cloudfront-viewer-city"),
+        None,
+        "unknown to ferry: {q:#?}"
+    );
+    assert_eq!(
+        q.header("cloudfront-viewer-country"),
+        None,
+        "not named, and never the viewer's: {q:#?}"
+    );
+
+    // The cache key has CloudFront's device class: a phone gets its own entry...
+    let r = site.get("/cf/page", &[("User-Agent", PHONE)]);
+    assert_from_edge(&r, "Miss from cloudfront");
+    assert_eq!(o.count_path("/cf/page"), 2, "{:#?}", o.requests());
+    let q = o.last_for_path("/cf/page");
+    assert_eq!(
+        q.header("cloudfront-is-mobile-viewer"),
+        Some("true"),
+        "{q:#?}"
+    );
+    // ...and a desktop claiming to be mobile shares the desktop entry.
+    let r = site.get(
+        "/cf/page",
+        &[
+            ("User-Agent", "curl/8.1"),
+            ("CloudFront-Is-Mobile-Viewer", "true"),
+        ],
+    );
+    assert_from_edge(&r, "Hit from cloudfront");
+    assert_eq!(o.count_path("/cf/page"), 2, "{:#?}", o.requests());
+}

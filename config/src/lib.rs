@@ -34,6 +34,7 @@ pub mod time;
 pub mod tls;
 pub mod ttl;
 mod validate;
+pub mod viewer_headers;
 
 pub use error::{ConfigError, Diagnostic};
 pub use model::Topology;

@@ -51,12 +51,14 @@ const ALWAYS_FORWARDED: &[&str] = &[
     "x-forwarded-for",
 ];
 
-/// Hop-by-hop and CloudFront-owned headers: set by the edge itself, never copied from the viewer.
+/// Hop-by-hop and CloudFront-owned headers: set by the edge itself, never copied from the viewer
+/// (the `CloudFront-*` ones it computes, see `viewer_headers`).
 fn always_removed(lower: &str) -> bool {
     ALWAYS_REMOVED.contains(&lower)
         || lower.starts_with("proxy-")
         || lower.starts_with("x-edge-")
         || lower.starts_with("x-amz-cf-")
+        || crate::viewer_headers::is_cloudfront_header(lower)
 }
 
 /// True when the behavior's cache policy or origin request policy forwards the header `lower`.

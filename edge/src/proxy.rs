@@ -385,6 +385,31 @@ impl EdgeProxy {
         ))
     }
 
+    /// What the edge knows of the viewer, for the CloudFront-* headers.
+    fn viewer<'a>(
+        &self,
+        session: &'a Session,
+        ctx: &'a Ctx,
+    ) -> ferry_config::viewer_headers::Viewer<'a> {
+        let address = session.client_addr().and_then(|a| a.as_inet()).copied();
+        let header = session.req_header();
+        ferry_config::viewer_headers::Viewer {
+            https: ctx.https_viewer,
+            address,
+            country: address.and_then(|a| ctx.state.countries.country_of(a.ip())),
+            http_version: match header.version {
+                http::Version::HTTP_10 => "1.0",
+                http::Version::HTTP_2 => "2.0",
+                http::Version::HTTP_3 => "3.0",
+                _ => "1.1",
+            },
+            user_agent: header
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        }
+    }
+
     /// The headers CloudFront adds to every response it sends a viewer.
     fn stamp(&self, response: &mut ResponseHeader, ctx: &Ctx, x_cache: &'static str) -> Result<()> {
         response.insert_header("X-Cache", HeaderValue::from_static(x_cache))?;
@@ -488,6 +513,31 @@ impl ProxyHttp for EdgeProxy {
                 )
                 .await?;
                 return Ok(true);
+            }
+        }
+        // The CloudFront-* headers in the cache key are CloudFront's values, never the viewer's.
+        if ferry_config::viewer_headers::in_cache_key(behavior)
+            .next()
+            .is_some()
+        {
+            let names: Vec<String> = ferry_config::viewer_headers::in_cache_key(behavior)
+                .map(str::to_string)
+                .collect();
+            let values: Vec<Option<String>> = {
+                let viewer = self.viewer(session, ctx);
+                names
+                    .iter()
+                    .map(|n| ferry_config::viewer_headers::value(n, &viewer))
+                    .collect()
+            };
+            let request = session.req_header_mut();
+            for (name, value) in names.into_iter().zip(values) {
+                match value {
+                    Some(value) => request.insert_header(name, value)?,
+                    None => {
+                        request.remove_header(name.as_str());
+                    }
+                }
             }
         }
 
@@ -917,6 +967,19 @@ impl ProxyHttp for EdgeProxy {
         }
         if !keep_host {
             upstream.insert_header(http::header::HOST, origin.domain_name.as_str())?;
+        }
+        // The CloudFront-* headers the policies name, as CloudFront computes them (the viewer's
+        // own were dropped above).
+        if ferry_config::viewer_headers::to_origin(behavior)
+            .next()
+            .is_some()
+        {
+            let viewer = self.viewer(session, ctx);
+            for name in ferry_config::viewer_headers::to_origin(behavior) {
+                if let Some(value) = ferry_config::viewer_headers::value(name, &viewer) {
+                    upstream.insert_header(name.to_string(), value)?;
+                }
+            }
         }
         let cookies: Vec<&str> = session
             .req_header()
