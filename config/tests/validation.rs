@@ -2362,7 +2362,7 @@ fn rejects() -> Vec<Reject> {
             "redirect query with its question mark",
             &[(
                 r#"actions = [{ type = "forward", target_group = "api" }]"#,
-                r#"actions = [{ type = "redirect", redirect_config = { query = "?v=1", status_code = "HTTP_301" } }]"#,
+                r##"actions = [{ type = "redirect", redirect_config = { path = "/v1/#{path}", query = "?v=1", status_code = "HTTP_301" } }]"##,
             )],
             "redirect_config",
             "load_balancers[0].listeners[0].rules[0].actions[0].redirect_config.query",
@@ -2397,6 +2397,16 @@ fn rejects() -> Vec<Reject> {
             "redirect_config",
             "load_balancers[0].listeners[0].rules[0].actions[0].redirect_config",
             "this redirect points at the same URL it came from",
+        ),
+        no(
+            "redirect that changes only the query",
+            &[(
+                r#"actions = [{ type = "forward", target_group = "api" }]"#,
+                r#"actions = [{ type = "redirect", redirect_config = { query = "v=2", status_code = "HTTP_301" } }]"#,
+            )],
+            "redirect_config",
+            "load_balancers[0].listeners[0].rules[0].actions[0].redirect_config",
+            "ALB does not count the query",
         ),
         no(
             "fixed response with a 3XX status",

@@ -1059,15 +1059,16 @@ fn redirect(
             rest = &rest[start + end + 1..];
         }
     }
+    // RedirectActionConfig: "To avoid a redirect loop, you must modify at least one of the
+    // following components: protocol, port, hostname or path" (the query alone is not enough).
     if protocol == "#{protocol}"
         && port == "#{port}"
         && host == "#{host}"
         && path_text == "/#{path}"
-        && query == "#{query}"
     {
         ctx.error(
             path,
-            "this redirect points at the same URL it came from: change at least one component",
+            "this redirect points at the same URL it came from: change at least one of protocol, port, host or path (ALB does not count the query)",
         );
         ok = false;
     }
