@@ -6,6 +6,10 @@
 //! armed when a connection is accepted and by each later request's first byte, and disarmed by
 //! the empty line that ends a head, so an idle kept-alive connection between requests (pingora's
 //! keep-alive timeout) and a slow body (the tiers' own timeouts) are not its business. HTTP/2 streams, framed otherwise, are not wrapped.
+//!
+//! The same wrapper tells a graceful stop what each connection is doing (just accepted, in a
+//! request, idle between requests: [`connection_phases`]), and holds pingora's cleanup, which
+//! drops connections waiting for a head, until the just-accepted ones have begun their request.
 
 use async_trait::async_trait;
 use ferry_config::counter::Sharded;

@@ -1,6 +1,6 @@
 //! Defences that pingora leaves to its users, shared by the edge and the balancer: a deadline for
 //! a client's request head (slowloris), a deadline and a TLS version check for the ClientHello,
-//! and the count of open client connections.
+//! and the count of open client connections and of what they are doing, for a graceful stop.
 
 mod head;
 mod hello;
