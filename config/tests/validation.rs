@@ -2399,6 +2399,22 @@ fn rejects() -> Vec<Reject> {
             "this redirect points at the same URL it came from",
         ),
         no(
+            "HTTPS listener redirecting to HTTP",
+            &[
+                (
+                    r#"protocol = "HTTP""#,
+                    "protocol = \"HTTPS\"\n  default_certificate = { cert = \"certs/edge.pem\", key = \"certs/edge.key\" }",
+                ),
+                (
+                    r#"actions = [{ type = "forward", target_group = "api" }]"#,
+                    r#"actions = [{ type = "redirect", redirect_config = { protocol = "HTTP", port = "80", status_code = "HTTP_301" } }]"#,
+                ),
+            ],
+            r#"redirect_config = { protocol = "HTTP", port"#,
+            "load_balancers[0].listeners[0].rules[0].actions[0].redirect_config.protocol",
+            "an HTTPS listener cannot redirect to HTTP",
+        ),
+        no(
             "redirect that changes only the query",
             &[(
                 r#"actions = [{ type = "forward", target_group = "api" }]"#,

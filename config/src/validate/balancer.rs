@@ -470,6 +470,22 @@ fn listener_attributes(
     (edits, names)
 }
 
+/// RedirectActionConfig: "You cannot redirect HTTPS to HTTP" (an HTTPS listener's redirects).
+fn no_downgrade(ctx: &mut Ctx<'_, '_>, path: &FieldPath, actions: &[spec::Action]) {
+    for (i, a) in actions.iter().enumerate() {
+        let protocol = a
+            .redirect_config
+            .as_ref()
+            .and_then(|r| r.protocol.as_deref());
+        if a.r#type == ActionType::Redirect && protocol == Some("HTTP") {
+            ctx.error(
+                &path.index(i).key("redirect_config").key("protocol"),
+                "an HTTPS listener cannot redirect to HTTP (ALB refuses HTTPS to HTTP redirects)",
+            );
+        }
+    }
+}
+
 fn listener(
     ctx: &mut Ctx<'_, '_>,
     path: &FieldPath,
@@ -481,6 +497,12 @@ fn listener(
     let (response_headers, tls_headers) =
         listener_attributes(ctx, &path.key("attributes"), l, tls_headers);
     let default_action = actions(ctx, &path.key("default_actions"), &l.default_actions, tgs);
+    if l.protocol == spec::ListenerProtocol::HTTPS {
+        no_downgrade(ctx, &path.key("default_actions"), &l.default_actions);
+        for (i, r) in l.rules.iter().enumerate() {
+            no_downgrade(ctx, &path.key("rules").index(i).key("actions"), &r.actions);
+        }
+    }
     let mut priorities = HashMap::new();
     let mut rules = Vec::new();
     for (i, r) in l.rules.iter().enumerate() {
