@@ -566,6 +566,16 @@ fn oversized_header_gets_400_and_oversized_uri_gets_414() {
     assert_eq!(ok.count_path("/ok/header-17k"), 0);
     still_serves(&alb, &node, &ok, "400");
 
+    // Each under 16 KB, 75 KB in all: over ALB's 64 KB for the whole head.
+    let chunk = "c".repeat(15 * 1024);
+    let names = ["X-A", "X-B", "X-C", "X-D", "X-E"];
+    let many: Vec<(&str, &str)> = names.iter().map(|n| (*n, chunk.as_str())).collect();
+    let r = c.get(&node, "/ok/headers-75k", &many);
+    assert_alb_error_page(&r, 400, "Bad Request");
+    assert_eq!(ok.count_path("/ok/headers-75k"), 0);
+    let r = c.get(&node, "/ok/headers-60k", &many[..4]);
+    assert_eq!(r.status, 200, "60 KB in all passes: {r:?}");
+
     let long_path = format!("/ok/{}", "p".repeat(17 * 1024));
     let r = c.get(&node, &long_path, &[]);
     assert_eq!(r.status, 414, "a 17 KB URI: {r:?}");

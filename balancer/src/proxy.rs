@@ -191,8 +191,9 @@ fn host_of(header: &RequestHeader) -> Option<&str> {
 }
 
 /// ALB's limits (load-balancer-troubleshooting): 414 for a URI or query over 16 KB, 400 for a header
-/// over 16 KB.
+/// over 16 KB or for headers over 64 KB in all.
 const MAX_FIELD: usize = 16 * 1024;
+const MAX_HEADERS_TOTAL: usize = 64 * 1024;
 
 fn too_large(header: &RequestHeader) -> Option<(u16, &'static str, &'static str)> {
     let uri = header
@@ -203,11 +204,20 @@ fn too_large(header: &RequestHeader) -> Option<(u16, &'static str, &'static str)
     if uri > MAX_FIELD {
         return Some((414, "Request-URI Too Large", "the URI is longer than 16 KB"));
     }
-    header
-        .headers
-        .iter()
-        .any(|(n, v)| n.as_str().len() + v.len() > MAX_FIELD)
-        .then_some((400, "Bad Request", "a request header is larger than 16 KB"))
+    let mut total = 0;
+    for (name, value) in &header.headers {
+        let field = name.as_str().len() + value.len();
+        if field > MAX_FIELD {
+            return Some((400, "Bad Request", "a request header is larger than 16 KB"));
+        }
+        // As on the wire: `name: value` and its line end.
+        total += field + 4;
+    }
+    (total > MAX_HEADERS_TOTAL).then_some((
+        400,
+        "Bad Request",
+        "the request headers are larger than 64 KB in all",
+    ))
 }
 
 fn client_ip(session: &Session) -> IpAddr {
