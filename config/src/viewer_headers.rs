@@ -25,7 +25,12 @@ pub struct Viewer<'a> {
 
 /// Whether `lower` (a lowercased header name) is one CloudFront generates.
 pub fn is_cloudfront_header(lower: &str) -> bool {
-    lower.len() > 11 && lower[..11].eq_ignore_ascii_case("cloudfront-")
+    // Bytes, not a str slice: a name from a file may have a multibyte character at byte 11.
+    lower
+        .as_bytes()
+        .get(..11)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"cloudfront-"))
+        && lower.len() > 11
 }
 
 /// The `CloudFront-*` headers the behavior's cache policy puts in the cache key.
@@ -223,6 +228,8 @@ mod tests {
             ("CloudFront-", false),
             ("X-CloudFront-Thing", false),
             ("Accept", false),
+            ("cloudfront\u{e9}-x", false),
+            ("Cloudfront\u{e9}", false),
         ] {
             assert_eq!(is_cloudfront_header(name), want, "{name}");
         }
