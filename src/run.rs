@@ -365,6 +365,10 @@ impl pingora::services::background::BackgroundService for Drain {
             }
         }
         let start = std::time::Instant::now();
+        // Done only when two checks 20 ms apart agree: a count moves from a connection's head to
+        // its request, and the per-thread counts are summed one after the other, so one reading
+        // can fall between the two.
+        let mut quiet = false;
         loop {
             let phases = ferry_guard::connection_phases();
             let load = ferry_config::drain::Load {
@@ -373,8 +377,9 @@ impl pingora::services::background::BackgroundService for Drain {
                 fresh: phases.fresh,
             };
             match ferry_config::drain::verdict(start.elapsed(), self.grace_period, load) {
-                ferry_config::drain::Verdict::Wait => {}
-                ferry_config::drain::Verdict::Done => break,
+                ferry_config::drain::Verdict::Wait => quiet = false,
+                ferry_config::drain::Verdict::Done if quiet => break,
+                ferry_config::drain::Verdict::Done => quiet = true,
                 ferry_config::drain::Verdict::GraceOver => {
                     tracing::warn!(
                         requests = load.requests,

@@ -160,6 +160,34 @@ fn an_unavailable_custom_error_page_gives_the_status_its_origin_answered() {
 }
 
 #[test]
+fn custom_error_pages_behind_an_https_only_behavior_are_still_fetched() {
+    // The page fetch is CloudFront's own request: the pages' behavior redirecting or refusing
+    // plain HTTP viewers is not its business.
+    let app = error_origin("app");
+    let pages = Origin::start("pages");
+    let site = SiteBuilder::new("errors-page-https-only", &app)
+        .origin("pages", &pages, &[])
+        .behavior(
+            "/errors/*",
+            "pages",
+            "Managed-CachingOptimized",
+            &["viewer_protocol_policy = \"redirect-to-https\""],
+        )
+        .error_response(&[
+            "error_code = 404",
+            "response_page_path = \"/errors/404.html\"",
+            "response_code = 404",
+        ])
+        .start();
+    let r = site.get("/app/404", &[]);
+    assert_eq!(r.status, 404, "{r:?}");
+    assert_eq!(r.body_text(), "origin pages: GET /errors/404.html", "{r:?}");
+    // A viewer asking for the page itself over HTTP is still redirected.
+    let r = site.get("/errors/404.html", &[]);
+    assert_eq!(r.status, 301, "{r:?}");
+}
+
+#[test]
 fn custom_error_pages_are_fetched_through_their_behavior() {
     let app = error_origin("app");
     let pages = Origin::start("pages");

@@ -44,7 +44,8 @@ pub const FRESH_WAIT: Duration = Duration::from_secs(1);
 pub struct Load {
     /// Requests in flight (from the head read to the log line).
     pub requests: usize,
-    /// Connections from a request's first byte to its response's last.
+    /// Connections from a request head's first byte to its end (the request is counted in
+    /// `requests` from there).
     pub in_request: usize,
     /// Connections accepted with no byte of their first request yet.
     pub fresh: usize,

@@ -8,7 +8,7 @@ use ferry_config::spec::{CookieBehavior, Method};
 use ferry_config::ttl::{self, CacheControl, CacheDecision, OriginResponse};
 use pingora::cache::{CacheKey, CacheMeta, CachePhase, NoCacheReason, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::{Error, ErrorType};
+use pingora::{Error, ErrorSource, ErrorType};
 use std::time::{Duration, SystemTime};
 
 /// How long an expired object may still be served when the origin fails and sent no
@@ -263,6 +263,10 @@ pub fn serve_stale_on(error: Option<&Error>) -> bool {
 /// The error status a stale object stands in for after `error`: the origin's 500, 502, 503 or
 /// 504, 504 for a timeout, 502 when the origin cannot be reached; `None`: not served stale.
 pub fn stale_stands_in_for(error: &Error) -> Option<u16> {
+    // The origin's failures only: a viewer that goes away is no reason to serve stale.
+    if *error.esource() != ErrorSource::Upstream {
+        return None;
+    }
     match error.etype() {
         ErrorType::HTTPStatus(code) if matches!(code, 500 | 502 | 503 | 504) => Some(*code),
         ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {

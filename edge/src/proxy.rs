@@ -373,10 +373,11 @@ impl EdgeProxy {
         let path = custom.response_page_path.as_deref()?;
         let page = self.error_pages.fetch(&distribution.id, path).await?;
         if !(200..300).contains(&page.status) {
-            // CloudFront then answers with what the page's origin answered (custom-error-pages:
-            // a page deleted from its bucket gives the viewer a 404).
             tracing::warn!(distribution = %distribution.id, path, status = page.status, "custom error page unavailable");
-            return Some((page.status, page.content_type, page.body));
+            // CloudFront then answers with the error the page's origin answered (custom-error-pages:
+            // a page deleted from its bucket gives the viewer a 404); anything else (a redirect
+            // without its Location, say) leaves the original error.
+            return (page.status >= 400).then_some((page.status, page.content_type, page.body));
         }
         Some((
             custom.response_code.unwrap_or(status),
@@ -515,33 +516,45 @@ impl ProxyHttp for EdgeProxy {
                 return Ok(true);
             }
         }
-        // The CloudFront-* headers in the cache key are CloudFront's values, never the viewer's.
-        if ferry_config::viewer_headers::in_cache_key(behavior)
-            .next()
-            .is_some()
+        // The CloudFront-* headers are CloudFront's values, never the viewer's: the viewer's own
+        // are dropped, and those the policies name are set, so that the cache key, a Vary on them
+        // and the origin request all see CloudFront's.
+        let viewer_sent = session
+            .req_header()
+            .headers
+            .keys()
+            .any(|n| ferry_config::viewer_headers::is_cloudfront_header(n.as_str()));
+        if viewer_sent
+            || ferry_config::viewer_headers::to_origin(behavior)
+                .next()
+                .is_some()
         {
-            let names: Vec<String> = ferry_config::viewer_headers::in_cache_key(behavior)
-                .map(str::to_string)
-                .collect();
-            let values: Vec<Option<String>> = {
+            let computed: Vec<(String, String)> = {
                 let viewer = self.viewer(session, ctx);
-                names
-                    .iter()
-                    .map(|n| ferry_config::viewer_headers::value(n, &viewer))
+                ferry_config::viewer_headers::to_origin(behavior)
+                    .filter_map(|n| {
+                        ferry_config::viewer_headers::value(n, &viewer).map(|v| (n.to_string(), v))
+                    })
                     .collect()
             };
             let request = session.req_header_mut();
-            for (name, value) in names.into_iter().zip(values) {
-                match value {
-                    Some(value) => request.insert_header(name, value)?,
-                    None => {
-                        request.remove_header(name.as_str());
-                    }
-                }
+            let sent: Vec<http::HeaderName> = request
+                .headers
+                .keys()
+                .filter(|n| ferry_config::viewer_headers::is_cloudfront_header(n.as_str()))
+                .cloned()
+                .collect();
+            for name in &sent {
+                request.remove_header(name);
+            }
+            for (name, value) in computed {
+                request.insert_header(name, value)?;
             }
         }
 
-        if !ctx.https_viewer {
+        // An edge-internal fetch of a custom error page is CloudFront's own request to the origin,
+        // not a viewer's: the viewer protocol policy is not its business.
+        if !ctx.https_viewer && !ctx.internal {
             match behavior.viewer_protocol_policy {
                 ViewerProtocolPolicy::AllowAll => {}
                 ViewerProtocolPolicy::HttpsOnly => {

@@ -135,16 +135,18 @@ pub struct Timed {
     phase: Phase,
 }
 
-/// What a connection is doing, as a graceful stop sees it: it waits for the connections that are
-/// in a request, and for a moment for the new ones (their first request is on its way), but not
-/// for those kept alive between requests.
+/// What a connection is doing, as a graceful stop sees it: it waits for the connections reading a
+/// request head (then for the request, counted apart), and for a moment for the new ones (their
+/// first request is on its way), but not for those kept alive between requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Accepted; no byte of its first request read yet.
     Fresh,
-    /// From the first byte of a request until its response is written.
+    /// From the first byte of a request head to its end (from there the request is counted in
+    /// flight by the proxies).
     InRequest,
-    /// Kept alive between requests, or an HTTP/2 connection (whose streams are counted apart).
+    /// Past its request head (counted as a request in flight meanwhile), kept alive between
+    /// requests, or an HTTP/2 connection (whose streams are counted apart).
     Idle,
 }
 
@@ -163,7 +165,7 @@ pub fn active_connections() -> usize {
 pub struct ConnectionPhases {
     /// Accepted, with no byte of their first request read yet.
     pub fresh: usize,
-    /// HTTP/1 connections between a request's first byte and the end of its response.
+    /// HTTP/1 connections between a request head's first byte and its end.
     pub in_request: usize,
 }
 
@@ -253,9 +255,11 @@ impl Timed {
                 (Head::Waiting, _) => Head::Reading {
                     line_end: u8::from(b == b'\n'),
                 },
-                // `\n\n` or `\n\r\n`: the empty line that ends the head.
+                // `\n\n` or `\n\r\n`: the empty line that ends the head. The request is
+                // counted in flight from here (ferry_config::drain::Guard).
                 (Head::Reading { line_end: 1 | 2 }, b'\n') => {
                     self.deadline = None;
+                    self.enter(Phase::Idle);
                     Head::Done
                 }
                 (Head::Reading { line_end: 1 }, b'\r') => Head::Reading { line_end: 2 },
@@ -452,7 +456,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_connection_is_in_a_request_from_its_first_byte_until_it_comes_back() {
+    async fn a_connection_is_in_a_request_from_its_first_byte_to_the_end_of_its_head() {
         let (client, _server) = tokio::io::duplex(64);
         let mut t = Timed::new(Box::new(client), Duration::from_secs(1));
         assert_eq!(t.phase, Phase::Fresh);
@@ -464,8 +468,8 @@ mod tests {
         t.scan(b"\r\n");
         assert_eq!(
             t.phase,
-            Phase::InRequest,
-            "the head is done, the response is not"
+            Phase::Idle,
+            "the head is read: the request is counted in flight from here"
         );
         t.rearm(Duration::from_secs(1));
         assert_eq!(t.phase, Phase::Idle, "kept alive between requests");

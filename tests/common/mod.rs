@@ -1786,7 +1786,7 @@ impl SiteBuilder {
     }
 
     /// A cache behavior (before the default, in call order) for `pattern` to `origin_id` with
-    /// `policy` and extra `lines`.
+    /// `policy` and extra `lines` (`viewer_protocol_policy` is `allow-all` unless one sets it).
     pub fn behavior(
         mut self,
         pattern: &str,
@@ -1794,8 +1794,16 @@ impl SiteBuilder {
         policy: &str,
         lines: &[&str],
     ) -> Self {
+        let vpp = if lines
+            .iter()
+            .any(|l| l.trim_start().starts_with("viewer_protocol_policy"))
+        {
+            ""
+        } else {
+            "  viewer_protocol_policy = \"allow-all\"\n"
+        };
         let mut b = format!(
-            "  [[distributions.cache_behaviors]]\n  path_pattern = \"{pattern}\"\n  target_origin_id = \"{origin_id}\"\n  viewer_protocol_policy = \"allow-all\"\n  cache_policy = \"{policy}\"\n"
+            "  [[distributions.cache_behaviors]]\n  path_pattern = \"{pattern}\"\n  target_origin_id = \"{origin_id}\"\n{vpp}  cache_policy = \"{policy}\"\n"
         );
         for l in lines {
             b.push_str(&format!("  {l}\n"));

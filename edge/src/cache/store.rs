@@ -162,22 +162,28 @@ impl Store {
     /// Keeps the object under `key` fresh until at least `until` (a stale object standing in for
     /// an origin error, for the error caching minimum TTL); false when it is not stored.
     pub fn extend_freshness(&self, key: &CacheKey, until: SystemTime) -> bool {
-        let hash = key.combined_bin();
-        let Some(old) = self.objects.get(&hash) else {
-            return false;
-        };
-        if old.meta.fresh_until >= until {
-            return true;
-        }
-        let mut meta = old.meta.clone();
-        meta.fresh_until = until;
-        let object = Object {
-            meta,
-            body: old.body.clone(),
-            tag: old.tag.clone(),
-        };
-        self.objects.insert(hash, Arc::new(object));
-        true
+        use moka::ops::compute::{CompResult, Op};
+        // One atomic step on the entry: an invalidation or a new copy in between is not undone.
+        let result = self
+            .objects
+            .entry_by_ref(&key.combined_bin())
+            .and_compute_with(|entry| {
+                let Some(entry) = entry else {
+                    return Op::Nop;
+                };
+                let old = entry.into_value();
+                if old.meta.fresh_until >= until {
+                    return Op::Nop;
+                }
+                let mut meta = old.meta.clone();
+                meta.fresh_until = until;
+                Op::Put(Arc::new(Object {
+                    meta,
+                    body: old.body.clone(),
+                    tag: old.tag.clone(),
+                }))
+            });
+        !matches!(result, CompResult::StillNone(_))
     }
 
     pub fn entry_count(&self) -> u64 {
