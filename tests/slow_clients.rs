@@ -160,3 +160,54 @@ fn a_kept_alive_connection_may_idle_longer_than_the_head_timeout_between_request
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(stack.origin.count_prefix("/second"), 1);
 }
+
+/// The second head of a kept-alive connection has the same deadline as the first.
+#[test]
+fn a_slow_second_head_on_a_kept_alive_connection_is_closed_too() {
+    let stack = start("slow-second-head");
+    let host = [("Host", "site.test")];
+    let mut conn = Conn::open(&stack.edge, IO_TIMEOUT).expect("connect");
+    let r = conn.request("GET", "/first", &host, b"").expect("first");
+    assert_eq!(r.status, 200, "{r:?}");
+    let stream = conn.stream();
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
+    let head = b"GET /slow-second HTTP/1.1\r\nHost: site.test\r\n";
+    let filler = b"X-Slow: 1\r\n";
+    let start = Instant::now();
+    let mut closed = None;
+    let mut buf = [0u8; 1024];
+    let mut sent = 0usize;
+    'drip: while start.elapsed() < Duration::from_secs(12) {
+        let byte = head
+            .get(sent)
+            .copied()
+            .unwrap_or_else(|| filler[(sent - head.len()) % filler.len()]);
+        if stream.write_all(&[byte]).is_err() {
+            closed = Some(start.elapsed());
+            break;
+        }
+        sent += 1;
+        let until = Instant::now() + Duration::from_millis(250);
+        while Instant::now() < until {
+            match stream.read(&mut buf) {
+                Ok(0) => {
+                    closed = Some(start.elapsed());
+                    break 'drip;
+                }
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => {
+                    closed = Some(start.elapsed());
+                    break 'drip;
+                }
+            }
+        }
+    }
+    let after = closed.expect("the slow second head was never cut off");
+    assert!(
+        after >= Duration::from_millis(HEAD_TIMEOUT * 1000 - 300)
+            && after < Duration::from_secs(HEAD_TIMEOUT + 4),
+        "closed after {after:?}, not about {HEAD_TIMEOUT} s"
+    );
+    assert_eq!(stack.origin.count_prefix("/slow-second"), 0);
+}

@@ -133,6 +133,10 @@ pub struct Timed {
     head: Head,
     deadline: Option<Pin<Box<Sleep>>>,
     phase: Phase,
+    /// A response was written since the head was read: the next bytes read begin the next
+    /// request's head. (pingora 0.9 serves a kept-alive HTTP/1 connection's requests in its own
+    /// loop and never hands the stream back to [`HeadDeadline`], so the stream itself must tell.)
+    answered: bool,
 }
 
 /// What a connection is doing, as a graceful stop sees it: it waits for the connections reading a
@@ -201,6 +205,7 @@ impl Timed {
             head: Head::Waiting,
             deadline: None,
             phase: Phase::Fresh,
+            answered: false,
         }
     }
 
@@ -217,6 +222,20 @@ impl Timed {
             count.add(-1);
         }
         self.phase = phase;
+    }
+
+    /// Notes a final response head going out after the request head was read (`bytes` are what
+    /// the write began with). An interim `1xx` (a `100 Continue` before an upload) is not one:
+    /// the request body still follows.
+    fn note_written(&mut self, written: &Poll<io::Result<usize>>, bytes: &[u8]) {
+        let final_head = bytes.starts_with(b"HTTP/1.") && bytes.get(9).is_some_and(|b| *b != b'1');
+        if self.head == Head::Done
+            && final_head
+            && self.timeout != Duration::MAX
+            && matches!(written, Poll::Ready(Ok(n)) if *n > 0)
+        {
+            self.answered = true;
+        }
     }
 
     /// The connection comes back from a request, kept alive for the next one.
@@ -290,8 +309,15 @@ impl AsyncRead for Timed {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
+                let read = &buf.filled()[before..];
+                if this.head == Head::Done && this.answered && !read.is_empty() {
+                    // The next request of a kept-alive connection: its head is timed as the
+                    // first one was, from its first byte.
+                    this.head = Head::Waiting;
+                    this.answered = false;
+                }
                 if this.head != Head::Done {
-                    this.scan(&buf.filled()[before..]);
+                    this.scan(read);
                 }
                 Poll::Ready(Ok(()))
             }
@@ -318,7 +344,9 @@ impl AsyncWrite for Timed {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note_written(&written, buf);
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -334,7 +362,13 @@ impl AsyncWrite for Timed {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        self.note_written(&written, first);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -475,6 +509,42 @@ mod tests {
         assert_eq!(t.phase, Phase::Idle, "kept alive between requests");
         t.scan(b"G");
         assert_eq!(t.phase, Phase::InRequest, "the next request");
+    }
+
+    #[tokio::test]
+    async fn the_next_head_after_an_answer_is_timed_again() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(256);
+        let mut t = Timed::new(Box::new(client), Duration::from_secs(1));
+        t.arm();
+        let mut buf = [0u8; 64];
+        server
+            .write_all(b"GET / HTTP/1.1\r\n\r\n")
+            .await
+            .expect("write");
+        let n = t.read(&mut buf).await.expect("read");
+        assert!(n > 0);
+        assert_eq!(t.head, Head::Done);
+        t.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .expect("interim");
+        assert!(
+            !t.answered,
+            "a 100 Continue: the body follows, not a new head"
+        );
+        t.write_all(b"HTTP/1.1 200 OK\r\n\r\n")
+            .await
+            .expect("answer");
+        assert!(t.answered);
+        server.write_all(b"GET /next").await.expect("write");
+        t.read(&mut buf).await.expect("read");
+        assert_eq!(
+            t.head,
+            Head::Reading { line_end: 0 },
+            "the next head is being read"
+        );
+        assert!(t.deadline.is_some(), "and timed");
+        assert_eq!(t.phase, Phase::InRequest);
     }
 
     #[tokio::test]

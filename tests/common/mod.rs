@@ -1058,6 +1058,11 @@ impl Conn {
         })
     }
 
+    /// The socket itself, for a test that writes bytes at its own pace.
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.stream.local_addr()
     }
