@@ -537,7 +537,8 @@ mod tests {
             .expect("answer");
         assert!(t.answered);
         server.write_all(b"GET /next").await.expect("write");
-        t.read(&mut buf).await.expect("read");
+        let n = t.read(&mut buf).await.expect("read");
+        assert_eq!(n, 9);
         assert_eq!(
             t.head,
             Head::Reading { line_end: 0 },
