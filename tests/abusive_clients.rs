@@ -149,9 +149,12 @@ fn ten_thousand_idle_connections_are_closed_on_time_while_others_are_served() {
             "{tier}: {per_connection} KiB per idle connection ({before} -> {first} KiB)"
         );
         // Later floods reuse what earlier ones freed (the allocator's arenas settle): the peak
-        // converges instead of growing with each flood.
+        // converges instead of growing with each flood. Against the higher of the earlier two:
+        // peaks vary by ±15% from flood to flood (one run measured 574, 496, 593 MiB), while a
+        // leak would add a whole flood's worth each time.
+        let earlier = first.max(second);
         assert!(
-            third < second + second / 6,
+            third < earlier + earlier / 6,
             "{tier}: each flood takes more memory: {first} -> {second} -> {third} KiB"
         );
     }
