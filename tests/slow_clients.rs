@@ -58,8 +58,19 @@ fn start(label: &str) -> Stack {
 /// how long the server took to close it (`None`: still open after `give_up`).
 fn slowloris(address: &str, every: Duration, give_up: Duration) -> Option<Duration> {
     let mut stream = TcpStream::connect(address).ok()?;
+    trickle(&mut stream, "/slowloris", every, give_up)
+}
+
+/// Trickles a request head for `path` that never ends on `stream`, a byte every `every`; returns
+/// how long the server took to close it (`None`: still open after `give_up`).
+fn trickle(
+    stream: &mut TcpStream,
+    path: &str,
+    every: Duration,
+    give_up: Duration,
+) -> Option<Duration> {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
-    let head = b"GET /slowloris HTTP/1.1\r\nHost: site.test\r\n";
+    let head = format!("GET {path} HTTP/1.1\r\nHost: site.test\r\n").into_bytes();
     let filler = b"X-Slow: 1\r\n";
     let start = Instant::now();
     let mut sent = 0usize;
@@ -85,6 +96,12 @@ fn slowloris(address: &str, every: Duration, give_up: Duration) -> Option<Durati
         }
     }
     None
+}
+
+/// Whether a connection closed `after` its head began was closed for the head timeout.
+fn on_time(after: Duration) -> bool {
+    after >= Duration::from_millis(HEAD_TIMEOUT * 1000 - 300)
+        && after < Duration::from_secs(HEAD_TIMEOUT + 4)
 }
 
 fn attack_and_measure(front: &str, host: &[(&str, &str)]) -> (Vec<Option<Duration>>, Vec<u16>) {
@@ -124,8 +141,7 @@ fn check(tier: &str, closed: &[Option<Duration>], served: &[u16]) {
             panic!("{tier}: slowloris connection {i} was never closed");
         };
         assert!(
-            *after >= Duration::from_millis(HEAD_TIMEOUT * 1000 - 300)
-                && *after < Duration::from_secs(HEAD_TIMEOUT + 4),
+            on_time(*after),
             "{tier}: slowloris connection {i} closed after {after:?}, not about {HEAD_TIMEOUT} s"
         );
     }
@@ -169,44 +185,15 @@ fn a_slow_second_head_on_a_kept_alive_connection_is_closed_too() {
     let mut conn = Conn::open(&stack.edge, IO_TIMEOUT).expect("connect");
     let r = conn.request("GET", "/first", &host, b"").expect("first");
     assert_eq!(r.status, 200, "{r:?}");
-    let stream = conn.stream();
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
-    let head = b"GET /slow-second HTTP/1.1\r\nHost: site.test\r\n";
-    let filler = b"X-Slow: 1\r\n";
-    let start = Instant::now();
-    let mut closed = None;
-    let mut buf = [0u8; 1024];
-    let mut sent = 0usize;
-    'drip: while start.elapsed() < Duration::from_secs(12) {
-        let byte = head
-            .get(sent)
-            .copied()
-            .unwrap_or_else(|| filler[(sent - head.len()) % filler.len()]);
-        if stream.write_all(&[byte]).is_err() {
-            closed = Some(start.elapsed());
-            break;
-        }
-        sent += 1;
-        let until = Instant::now() + Duration::from_millis(250);
-        while Instant::now() < until {
-            match stream.read(&mut buf) {
-                Ok(0) => {
-                    closed = Some(start.elapsed());
-                    break 'drip;
-                }
-                Ok(_) => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(_) => {
-                    closed = Some(start.elapsed());
-                    break 'drip;
-                }
-            }
-        }
-    }
+    let closed = trickle(
+        conn.stream(),
+        "/slow-second",
+        Duration::from_millis(250),
+        Duration::from_secs(12),
+    );
     let after = closed.expect("the slow second head was never cut off");
     assert!(
-        after >= Duration::from_millis(HEAD_TIMEOUT * 1000 - 300)
-            && after < Duration::from_secs(HEAD_TIMEOUT + 4),
+        on_time(after),
         "closed after {after:?}, not about {HEAD_TIMEOUT} s"
     );
     assert_eq!(stack.origin.count_prefix("/slow-second"), 0);

@@ -253,15 +253,9 @@ pub fn x_cache(phase: CachePhase, status: u16) -> &'static str {
     }
 }
 
-/// Whether a stale object may stand in for the origin after `error` (None: while revalidating in
-/// the background, which `stale-while-revalidate` allows). CloudFront serves stale on 500, 502,
-/// 503 and 504 and when the origin cannot be reached or times out.
-pub fn serve_stale_on(error: Option<&Error>) -> bool {
-    error.is_none_or(|error| stale_stands_in_for(error).is_some())
-}
-
-/// The error status a stale object stands in for after `error`: the origin's 500, 502, 503 or
-/// 504, 504 for a timeout, 502 when the origin cannot be reached; `None`: not served stale.
+/// The error status a stale object stands in for after `error` (CloudFront serves stale on 500,
+/// 502, 503 and 504 and when the origin cannot be reached or times out): the origin's 500, 502,
+/// 503 or 504, 504 for a timeout, 502 when the origin cannot be reached; `None`: not served stale.
 pub fn stale_stands_in_for(error: &Error) -> Option<u16> {
     // The origin's failures only: a viewer that goes away is no reason to serve stale.
     if *error.esource() != ErrorSource::Upstream {

@@ -751,8 +751,9 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut Ctx,
         error: Option<&Error>,
     ) -> bool {
+        // None: while revalidating in the background, which `stale-while-revalidate` allows.
         let Some(error) = error else {
-            return caching::serve_stale_on(None);
+            return true;
         };
         let Some(status) = caching::stale_stands_in_for(error) else {
             return false;
