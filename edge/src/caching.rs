@@ -27,15 +27,24 @@ impl KeySource for View<'_> {
     }
     fn for_each_header(&self, lower_name: &str, f: &mut dyn FnMut(&str)) {
         for value in self.0.headers.get_all(lower_name) {
-            match value.to_str() {
-                Ok(v) => f(v),
-                // Keyed by its bytes, so that two different non-text values never share an object.
-                Err(_) => f(&format!("\u{fffd}{:02x?}", value.as_bytes())),
-            }
+            key_value(value.as_bytes(), f);
         }
     }
     fn is_options(&self) -> bool {
         self.0.method == http::Method::OPTIONS
+    }
+}
+
+/// Passes a header value to `f` as the cache key takes it: as text when it is visible ASCII (what
+/// `HeaderValue::to_str` accepts), otherwise by its bytes, so that two different non-text values
+/// never share an object.
+pub fn key_value(value: &[u8], f: &mut dyn FnMut(&str)) {
+    let text = value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+    match std::str::from_utf8(value) {
+        Ok(v) if text => f(v),
+        _ => f(&format!("\u{fffd}{value:02x?}")),
     }
 }
 
@@ -66,6 +75,7 @@ pub fn collapses(behavior: &Behavior) -> bool {
 /// invalidations can find the object.
 pub fn key(distribution: &Distribution, behavior: &Behavior, request: &RequestHeader) -> CacheKey {
     let primary = cache_key::primary_key(&distribution.id, &behavior.cache_policy, &View(request));
+    let hash = primary_hash(&primary);
     let target = request
         .uri
         .path_and_query()
@@ -78,9 +88,22 @@ pub fn key(distribution: &Distribution, behavior: &Behavior, request: &RequestHe
     let mut key = CacheKey::new(primary, tag);
     // pingora would hash the primary key again on each `primary_bin` call (lookup, cache lock,
     // miss handler): computed once, here.
-    let hash = primary_hash(key.primary_key());
     key.set_primary_bin_override(hash);
     key
+}
+
+/// What the store knows the object of a request without `Vary` variance by: the hash of [`key`],
+/// without the key itself (the edge's hit fast path needs no more).
+pub fn lookup_hash(
+    distribution: &Distribution,
+    behavior: &Behavior,
+    request: &dyn KeySource,
+) -> [u8; 16] {
+    primary_hash(&cache_key::primary_key(
+        &distribution.id,
+        &behavior.cache_policy,
+        request,
+    ))
 }
 
 /// The 128-bit hash the store and the cache lock know an object by: two SipHash-1-3 (std's

@@ -7,6 +7,7 @@ pub mod cache;
 mod caching;
 mod compress;
 mod error_pages;
+pub mod fast_hit;
 mod hosts;
 mod ids;
 pub mod metrics;
@@ -116,9 +117,16 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
     let head_timeout = ferry_guard::TimeoutHandle::new(edge.client_header_timeout);
     let https = tls::Https::new(topology, edge);
     let threads = edge.threads.max(1);
+    let fast_hits = fast_hit::enabled_by_env();
     let new_service = |name: &str| {
+        let thread_proxy = proxy.for_thread();
+        let source = thread_proxy.hit_source();
         let app = ferry_guard::HeadDeadline::new(
-            pingora::proxy::http_proxy(conf, proxy.for_thread()),
+            fast_hit::FastHits::new(
+                pingora::proxy::http_proxy(conf, thread_proxy),
+                source,
+                fast_hits,
+            ),
             &head_timeout,
         );
         pingora::services::listening::Service::new(name.to_string(), app)

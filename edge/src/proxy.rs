@@ -32,14 +32,14 @@ use std::sync::Arc;
 
 /// Everything the edge derives from the topology's distributions: a reload swaps it whole, and each
 /// request keeps the one it started with.
-struct EdgeState {
-    distributions: Vec<Arc<Distribution>>,
-    hosts: Hosts,
+pub(crate) struct EdgeState {
+    pub(crate) distributions: Vec<Arc<Distribution>>,
+    pub(crate) hosts: Hosts,
     resolver: Resolver,
     pop: String,
     /// `Via` and `pop` as header values, made once: every response carries both.
-    via_header: HeaderValue,
-    pop_header: HeaderValue,
+    pub(crate) via_header: HeaderValue,
+    pub(crate) pop_header: HeaderValue,
     /// The CA lists of HTTPS origins with a `ca_bundle`.
     origin_trust: OriginTrust,
     /// The country of viewer addresses, for geo restriction.
@@ -106,6 +106,17 @@ impl EdgeProxy {
             rotation: AtomicUsize::new(self.rotation.load(Ordering::Relaxed)),
             cache: self.cache.clone(),
             error_pages: self.error_pages.clone(),
+        }
+    }
+}
+
+impl EdgeProxy {
+    /// What the hit fast path in front of this proxy reads: the same state, ids and store.
+    pub(crate) fn hit_source(&self) -> crate::fast_hit::Source {
+        crate::fast_hit::Source {
+            state: self.state.clone(),
+            ids: self.ids.clone(),
+            store: self.cache.store,
         }
     }
 }
@@ -268,7 +279,12 @@ fn request_host(header: &RequestHeader) -> Option<String> {
         .headers
         .get(http::header::HOST)
         .map(|v| v.to_str().ok());
-    let from_uri = header.uri.authority().map(|a| a.as_str());
+    host_of(from_header, header.uri.authority().map(|a| a.as_str()))
+}
+
+/// [`request_host`] from the Host header (`Some(None)`: present but not text) and the request
+/// line's authority.
+pub(crate) fn host_of(from_header: Option<Option<&str>>, from_uri: Option<&str>) -> Option<String> {
     let raw = match (from_header, from_uri) {
         (Some(None), _) => return None,
         (Some(Some(h)), Some(u)) if !h.trim().eq_ignore_ascii_case(u) => return None,
@@ -411,14 +427,23 @@ impl EdgeProxy {
         }
     }
 
-    /// The headers CloudFront adds to every response it sends a viewer.
     fn stamp(&self, response: &mut ResponseHeader, ctx: &Ctx, x_cache: &'static str) -> Result<()> {
-        response.insert_header("X-Cache", HeaderValue::from_static(x_cache))?;
-        response.insert_header("Via", ctx.state.via_header.clone())?;
-        response.insert_header("X-Amz-Cf-Pop", ctx.state.pop_header.clone())?;
-        response.insert_header("X-Amz-Cf-Id", ctx.request_id.as_str())?;
-        Ok(())
+        stamp(response, &ctx.state, x_cache, &ctx.request_id)
     }
+}
+
+/// The headers CloudFront adds to every response it sends a viewer.
+pub(crate) fn stamp(
+    response: &mut ResponseHeader,
+    state: &EdgeState,
+    x_cache: &'static str,
+    request_id: &str,
+) -> Result<()> {
+    response.insert_header("X-Cache", HeaderValue::from_static(x_cache))?;
+    response.insert_header("Via", state.via_header.clone())?;
+    response.insert_header("X-Amz-Cf-Pop", state.pop_header.clone())?;
+    response.insert_header("X-Amz-Cf-Id", request_id)?;
+    Ok(())
 }
 
 #[async_trait]

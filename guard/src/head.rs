@@ -137,6 +137,9 @@ pub struct Timed {
     /// request's head. (pingora 0.9 serves a kept-alive HTTP/1 connection's requests in its own
     /// loop and never hands the stream back to [`HeadDeadline`], so the stream itself must tell.)
     answered: bool,
+    /// Bytes already read (and followed) by an app in front of pingora's, which reads them again
+    /// first: see [`Timed::replay`].
+    replay: bytes::Bytes,
 }
 
 /// What a connection is doing, as a graceful stop sees it: it waits for the connections reading a
@@ -206,7 +209,15 @@ impl Timed {
             deadline: None,
             phase: Phase::Fresh,
             answered: false,
+            replay: bytes::Bytes::new(),
         }
+    }
+
+    /// Has the next reads return `bytes` before anything from the connection: an app that read
+    /// part of a connection itself (the edge's hit fast path) hands it on with what it read. Those
+    /// bytes were followed by the head clock when first read, and are not followed again.
+    pub fn replay(&mut self, bytes: bytes::Bytes) {
+        self.replay = bytes;
     }
 
     /// Moves the connection to `phase`, keeping the process's counts. The new phase is counted
@@ -306,6 +317,11 @@ impl AsyncRead for Timed {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if !this.replay.is_empty() {
+            let n = this.replay.len().min(buf.remaining());
+            buf.put_slice(&this.replay.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {

@@ -1902,6 +1902,11 @@ impl SiteBuilder {
     }
 
     pub fn start(self) -> Site {
+        self.start_with_env(&[])
+    }
+
+    /// [`SiteBuilder::start`] with `env` added to ferry's environment.
+    pub fn start_with_env(self, env: &[(&str, &str)]) -> Site {
         let ports = free_ports(2);
         let edge = format!("127.0.0.1:{}", ports[0]);
         let admin = format!("127.0.0.1:{}", ports[1]);
@@ -1910,7 +1915,7 @@ impl SiteBuilder {
         if self.wait_admin {
             ready.push(admin.as_str());
         }
-        let ferry = Ferry::up(&topology, &ready);
+        let ferry = Ferry::start_with_env(&["up", topology.path_str()], env, &ready);
         Site {
             ferry,
             edge,

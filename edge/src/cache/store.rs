@@ -112,9 +112,46 @@ pub struct Object {
     body: Bytes,
     /// `distribution id \n path?query`, for invalidation by path.
     pub tag: String,
+    /// How the hit fast path answers with this object, made by its first fast hit.
+    pub(crate) served: arc_swap::ArcSwapOption<crate::fast_hit::Template>,
 }
 
 impl Object {
+    fn new(meta: StoredMeta, body: Bytes, tag: String) -> Object {
+        Object {
+            meta,
+            body,
+            tag,
+            served: arc_swap::ArcSwapOption::empty(),
+        }
+    }
+
+    /// The response header as stored (what pingora's hit path copies).
+    pub fn header(&self) -> &ResponseHeader {
+        &self.meta.header
+    }
+
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Whether the object may be served without revalidation at `now` (pingora's `is_fresh`).
+    pub fn fresh_at(&self, now: SystemTime) -> bool {
+        self.meta.fresh_until >= now
+    }
+
+    /// Its `Age` at `now`, in seconds (pingora's `CacheMeta::age`).
+    pub fn age_at(&self, now: SystemTime) -> u64 {
+        now.duration_since(self.meta.updated)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    /// A `Vary` variant rather than the primary object.
+    pub fn is_variant(&self) -> bool {
+        self.meta.variance.is_some()
+    }
+
     fn weight(&self) -> u32 {
         let bytes = self.body.len() + self.meta.weight() + self.tag.len() + 64;
         u32::try_from(bytes).unwrap_or(u32::MAX)
@@ -159,6 +196,11 @@ impl Store {
         Some((object.meta.to_meta(), object.body.clone()))
     }
 
+    /// The object stored under `hash` (a [`CacheKey::combined_bin`]), as it is.
+    pub fn object(&self, hash: &HashBinary) -> Option<Arc<Object>> {
+        self.objects.get(hash)
+    }
+
     /// Keeps the object under `key` fresh until at least `until` (a stale object standing in for
     /// an origin error, for the error caching minimum TTL); false when it is not stored.
     pub fn extend_freshness(&self, key: &CacheKey, until: SystemTime) -> bool {
@@ -177,11 +219,11 @@ impl Store {
                 }
                 let mut meta = old.meta.clone();
                 meta.fresh_until = until;
-                Op::Put(Arc::new(Object {
+                Op::Put(Arc::new(Object::new(
                     meta,
-                    body: old.body.clone(),
-                    tag: old.tag.clone(),
-                }))
+                    old.body.clone(),
+                    old.tag.clone(),
+                )))
             });
         !matches!(result, CompResult::StillNone(_))
     }
@@ -273,11 +315,11 @@ impl HandleMiss for Miss {
         let meta = self.meta.take().ok_or_else(|| {
             Error::explain(ErrorType::InternalError, "cache write finished twice")
         })?;
-        let object = Object {
+        let object = Object::new(
             meta,
-            body: std::mem::take(&mut self.body).freeze(),
-            tag: std::mem::take(&mut self.tag),
-        };
+            std::mem::take(&mut self.body).freeze(),
+            std::mem::take(&mut self.tag),
+        );
         self.objects.insert(self.key, Arc::new(object));
         Ok(MissFinishType::Created(size))
     }
@@ -341,11 +383,11 @@ impl Storage for Store {
             // Evicted while it was being revalidated: nothing to refresh.
             return Ok(false);
         };
-        let object = Object {
-            meta: StoredMeta::from_meta(meta),
-            body: old.body.clone(),
-            tag: old.tag.clone(),
-        };
+        let object = Object::new(
+            StoredMeta::from_meta(meta),
+            old.body.clone(),
+            old.tag.clone(),
+        );
         self.objects.insert(hash, Arc::new(object));
         Ok(true)
     }

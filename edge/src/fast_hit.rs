@@ -1,0 +1,735 @@
+//! The edge's fast path for the commonest request of all: an HTTP/1.1 `GET` of a fresh cached
+//! object. [`FastHits`] sits between the head deadline and pingora's HTTP app, reads each request
+//! head itself and answers such hits straight from the store, with the bytes pingora's hit path
+//! would have written (the response head is made once per object through pingora's own header
+//! code, [`Template`]), without pingora's session, request header maps or cache state machine.
+//! Every other request — another method or version, a body, a range or a condition, a signed URL,
+//! geo restriction, CloudFront-* headers, a response headers policy, an access log, an object that
+//! varies, is stale, is not 200 or is missing — goes to pingora with the bytes already read, and
+//! the connection stays with pingora from there.
+
+use crate::cache::store::{Object, Store};
+use crate::caching;
+use crate::ids::IdSource;
+use crate::proxy::EdgeState;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use ferry_config::cache_key::KeySource;
+use ferry_config::model::{Behavior, Distribution};
+use ferry_config::spec::{Method, ViewerProtocolPolicy};
+use ferry_guard::Timed;
+use http::header;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::{Stream, ALPN};
+use pingora::server::ShutdownWatch;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long a kept-alive connection may wait for its next request: pingora's default, which the
+/// edge's other requests get.
+const KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// The head sizes this path reads: a larger head goes to pingora, whose limits then apply.
+const MAX_HEAD: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
+const READ_BUFFER: usize = 4096;
+
+/// A body up to this size goes out in the same write as the head.
+const ONE_WRITE: usize = 16 * 1024;
+
+/// What the fast path reads from the edge proxy behind it.
+pub(crate) struct Source {
+    pub state: Arc<ArcSwap<EdgeState>>,
+    pub ids: Arc<IdSource>,
+    pub store: &'static Store,
+}
+
+/// An HTTP app (pingora's, for the edge) with the hit fast path in front.
+pub struct FastHits<A> {
+    inner: Arc<A>,
+    source: Source,
+    markers: Markers,
+    enabled: bool,
+}
+
+impl<A> FastHits<A> {
+    /// `enabled` false hands every connection straight to `inner`.
+    pub(crate) fn new(inner: A, source: Source, enabled: bool) -> FastHits<A> {
+        FastHits {
+            inner: Arc::new(inner),
+            source,
+            markers: Markers::new(),
+            enabled,
+        }
+    }
+}
+
+/// Whether the fast path is on: `FERRY_FAST_HITS=0` (or `off`) turns it off, to compare with
+/// pingora's path or to rule it out.
+pub fn enabled_by_env() -> bool {
+    !matches!(
+        std::env::var("FERRY_FAST_HITS").as_deref(),
+        Ok("0") | Ok("off") | Ok("false")
+    )
+}
+
+enum Outcome {
+    /// The connection ended here.
+    Closed,
+    /// pingora takes the connection over, with these bytes read already.
+    HandOver(Bytes),
+}
+
+#[async_trait]
+impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for FastHits<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let ours = self.enabled
+            && stream.as_any().is::<Timed>()
+            && stream.selected_alpn_proto() != Some(ALPN::H2);
+        if !ours {
+            return self.inner.process_new(stream, shutdown).await;
+        }
+        let mut conn = timed(stream)?;
+        // What pingora kept of the connection's last request through it (`None`: none yet).
+        // pingora's pipelining, which would leave read bytes in them, is off (its default).
+        let mut reused: Option<Option<HttpPersistentSettings>> = None;
+        loop {
+            let read = match self.serve(&mut conn, shutdown).await {
+                Outcome::Closed => return None,
+                Outcome::HandOver(read) => read,
+            };
+            // One request through pingora, set up as pingora's own HTTP/1 loop sets up each.
+            conn.replay(read);
+            let mut session = ServerSession::new_http1(conn);
+            match reused.take() {
+                Some(Some(settings)) => settings.apply_to_session(&mut session),
+                Some(None) => {}
+                None => {
+                    session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE.as_secs()));
+                    session.set_keepalive_reuses_remaining(
+                        self.inner
+                            .server_options()
+                            .and_then(|o| o.keepalive_request_limit),
+                    );
+                }
+            }
+            // Kept alive, the connection comes back here for its next request.
+            let (stream, kept) = self
+                .inner
+                .process_new_http(session, shutdown)
+                .await?
+                .consume();
+            reused = Some(kept);
+            conn = timed(stream)?;
+        }
+    }
+
+    async fn cleanup(&self) {
+        self.inner.http_cleanup().await;
+    }
+}
+
+/// The connection as the head deadline wrapped it.
+fn timed(stream: Stream) -> Option<Box<Timed>> {
+    // `None` is not reached: every HTTP/1 connection reaching the app is one.
+    stream.into_any().downcast::<Timed>().ok()
+}
+
+impl<A> FastHits<A> {
+    async fn serve(&self, conn: &mut Timed, shutdown: &ShutdownWatch) -> Outcome {
+        let https = pingora::protocols::Ssl::get_ssl_digest(conn).is_some();
+        let mut watch = shutdown.clone();
+        let mut buf = BytesMut::with_capacity(READ_BUFFER);
+        let mut out = BytesMut::new();
+        loop {
+            if !buf.is_empty() {
+                match self.answer(&buf, https, &mut out) {
+                    Step::Incomplete if buf.len() < MAX_HEAD => {}
+                    Step::Incomplete | Step::HandOver => return Outcome::HandOver(buf.freeze()),
+                    Step::Hit { head, reply } => {
+                        if *shutdown.borrow() {
+                            // A stopping server closes the connection after this request: pingora
+                            // says so in the response.
+                            return Outcome::HandOver(buf.freeze());
+                        }
+                        let _in_flight = ferry_config::drain::Guard::start();
+                        if write(conn, &mut out, &reply.body).await.is_err() {
+                            return Outcome::Closed;
+                        }
+                        reply.counters.count(reply.body.len());
+                        buf.advance(head);
+                        continue;
+                    }
+                }
+            } else {
+                // Reclaims the buffer's space once its requests are answered.
+                buf.reserve(READ_BUFFER);
+            }
+            let read = if buf.is_empty() {
+                tokio::select! {
+                    biased;
+                    read = tokio::time::timeout(KEEPALIVE, conn.read_buf(&mut buf)) => read,
+                    _ = watch.changed() => return Outcome::HandOver(buf.freeze()),
+                }
+            } else {
+                Ok(conn.read_buf(&mut buf).await)
+            };
+            match read {
+                Ok(Ok(n)) if n > 0 => {}
+                // Closed by the viewer, a read error (an overdue head among them), or idle too long.
+                _ => return Outcome::Closed,
+            }
+        }
+    }
+
+    /// What to do with the bytes read so far.
+    fn answer(&self, buf: &[u8], https: bool, out: &mut BytesMut) -> Step {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        let head = match request.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Step::Incomplete,
+            // pingora answers it (400, or as its parser sees it).
+            Err(_) => return Step::HandOver,
+        };
+        let Some(request) = Request::of(&request) else {
+            return Step::HandOver;
+        };
+        match self.hit(&request, https, out) {
+            Some(reply) => Step::Hit { head, reply },
+            None => Step::HandOver,
+        }
+    }
+
+    /// The hit for `request`, its response head written to `out`; `None` when pingora's path must
+    /// answer it.
+    fn hit(&self, request: &Request<'_>, https: bool, out: &mut BytesMut) -> Option<Reply> {
+        if crate::access_log::enabled() {
+            return None;
+        }
+        let state = self.source.state.load();
+        let host = crate::proxy::host_of(Some(Some(request.host)), None)?;
+        let distribution = state.distributions.get(state.hosts.lookup(&host)?)?;
+        let behavior = distribution.behavior_for(request.path);
+        if !fast_behavior(distribution, behavior, https) {
+            return None;
+        }
+        let hash = caching::lookup_hash(distribution, behavior, request);
+        let object = self.source.store.object(&hash)?;
+        let now = SystemTime::now();
+        if !object.fresh_at(now) {
+            return None;
+        }
+        let template = self.template(&object, &state, distribution, behavior)?;
+        let age = object.age_at(now);
+        let id = self.source.ids.request_id();
+        let date = pingora::protocols::http::date::get_cached_date();
+        template.write(out, age, date.as_bytes(), id.as_bytes());
+        Some(Reply {
+            body: object.body().clone(),
+            counters: template.clone(),
+        })
+    }
+
+    /// The object's template for this state and behavior, made on its first fast hit (and again
+    /// after a reload changed what it holds).
+    fn template(
+        &self,
+        object: &Object,
+        state: &EdgeState,
+        distribution: &Distribution,
+        behavior: &Behavior,
+    ) -> Option<Arc<Template>> {
+        let label = behavior_label(behavior);
+        if let Some(t) = object.served.load_full() {
+            if t.made_for(state, &distribution.id, label) {
+                return t.parts.is_some().then_some(t);
+            }
+        }
+        let made = Arc::new(Template::new(
+            object,
+            state,
+            &distribution.id,
+            label,
+            &self.markers,
+        ));
+        object.served.store(Some(made.clone()));
+        made.parts.is_some().then_some(made)
+    }
+}
+
+enum Step {
+    /// The head is not complete yet.
+    Incomplete,
+    HandOver,
+    /// A hit: the head was `head` bytes long, the response head is in the output buffer.
+    Hit {
+        head: usize,
+        reply: Reply,
+    },
+}
+
+struct Reply {
+    body: Bytes,
+    counters: Arc<Template>,
+}
+
+async fn write(conn: &mut Timed, out: &mut BytesMut, body: &Bytes) -> std::io::Result<()> {
+    if body.len() <= ONE_WRITE {
+        out.extend_from_slice(body);
+        conn.write_all(out).await?;
+    } else {
+        conn.write_all(out).await?;
+        conn.write_all(body).await?;
+    }
+    conn.flush().await
+}
+
+/// The label a behavior's requests count under (as the proxy's `logging` names it).
+fn behavior_label(behavior: &Behavior) -> &str {
+    behavior.path_pattern.as_ref().map_or("*", |p| p.as_str())
+}
+
+/// Whether a behavior's hits can be answered here: nothing the proxy does on a hit beyond the
+/// lookup and CloudFront's headers (viewer protocol policy for this scheme, signed URLs, geo
+/// restriction, CloudFront-* headers for the key, a response headers policy) applies, and `GET`
+/// is cached.
+fn fast_behavior(distribution: &Distribution, behavior: &Behavior, https: bool) -> bool {
+    let protocol_ok = https || behavior.viewer_protocol_policy == ViewerProtocolPolicy::AllowAll;
+    protocol_ok
+        && distribution.geo_restriction.is_none()
+        && behavior.trusted_keys.is_none()
+        && behavior.response_headers_policy.is_none()
+        && ferry_config::viewer_headers::to_origin(behavior)
+            .next()
+            .is_none()
+        && behavior.allowed_methods.contains(&Method::GET)
+        && caching::enabled(behavior, &http::Method::GET)
+}
+
+/// A request head this path may answer: `GET` over HTTP/1.1 of an origin-form target, with one
+/// Host header and none of the headers that take a request elsewhere ([`refused_header`]).
+struct Request<'a> {
+    host: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    headers: &'a [httparse::Header<'a>],
+}
+
+impl<'a> Request<'a> {
+    fn of(request: &'a httparse::Request<'a, 'a>) -> Option<Request<'a>> {
+        if request.method != Some("GET") || request.version != Some(1) {
+            return None;
+        }
+        let target = request.path?;
+        // CloudFront's URL limit (the proxy answers 414), and the same target rules.
+        if target.len() > 8_192
+            || !target.starts_with('/')
+            || ferry_config::request_target::check("GET", target.as_bytes()).is_err()
+        {
+            return None;
+        }
+        // The parse pingora's request header makes of it: what it cannot take, it answers.
+        let uri = http::uri::PathAndQuery::try_from(target).ok()?;
+        let path = &target[..uri.path().len()];
+        let query = uri.query().map(|q| &target[target.len() - q.len()..]);
+        let mut host = None;
+        for h in request.headers.iter() {
+            if h.name.eq_ignore_ascii_case("host") {
+                if host.is_some() {
+                    return None;
+                }
+                host = Some(text(h.value)?);
+            } else if refused_header(h.name, h.value) {
+                return None;
+            }
+        }
+        Some(Request {
+            host: host?,
+            path,
+            query,
+            headers: request.headers,
+        })
+    }
+}
+
+/// The value as `HeaderValue::to_str` takes it: visible ASCII (and tabs) only.
+fn text(value: &[u8]) -> Option<&str> {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+        .then(|| std::str::from_utf8(value).ok())
+        .flatten()
+}
+
+/// Headers whose request pingora's path answers: a body, a connection that ends or changes
+/// protocol, a range or a condition on the object, the edge's own page fetches, and CloudFront-*
+/// headers (which the edge replaces).
+fn refused_header(name: &str, value: &[u8]) -> bool {
+    const REFUSED: &[&str] = &[
+        "content-length",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+        "range",
+        "if-range",
+        "if-match",
+        "if-none-match",
+        "if-modified-since",
+        "if-unmodified-since",
+        crate::error_pages::INTERNAL_HEADER,
+    ];
+    if name.eq_ignore_ascii_case("connection") {
+        return !value.eq_ignore_ascii_case(b"keep-alive");
+    }
+    REFUSED.iter().any(|r| name.eq_ignore_ascii_case(r))
+        || ferry_config::viewer_headers::is_cloudfront_header(name)
+}
+
+impl KeySource for Request<'_> {
+    fn path(&self) -> &str {
+        self.path
+    }
+    fn query(&self) -> Option<&str> {
+        self.query
+    }
+    fn for_each_header(&self, lower_name: &str, f: &mut dyn FnMut(&str)) {
+        for h in self.headers {
+            if h.name.eq_ignore_ascii_case(lower_name) {
+                caching::key_value(h.value, f);
+            }
+        }
+    }
+}
+
+/// Values that stand for the per-response parts of a template while pingora's header code lays it
+/// out: random per process, so that no origin's header can hold one.
+struct Markers {
+    age: String,
+    date: String,
+    id: String,
+}
+
+impl Markers {
+    fn new() -> Markers {
+        use std::hash::{BuildHasher, RandomState};
+        let seed = RandomState::new().hash_one(std::process::id());
+        Markers {
+            age: format!("ferry-age-{seed:016x}"),
+            date: format!("ferry-date-{seed:016x}"),
+            id: format!("ferry-id-{seed:016x}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Age,
+    Date,
+    RequestId,
+}
+
+/// A cached object's response head as pingora's hit path writes it, cut where the per-response
+/// values go (`Age`, `Date`, `X-Amz-Cf-Id`), with the counters its hits add to.
+pub struct Template {
+    via: http::HeaderValue,
+    pop: http::HeaderValue,
+    distribution: String,
+    behavior: String,
+    /// `None`: the object is not for this path (not 200, varies, no exact Content-Length).
+    parts: Option<(Vec<(Bytes, Slot)>, Bytes)>,
+    counters: crate::metrics::Resolved,
+}
+
+impl Template {
+    fn new(
+        object: &Object,
+        state: &EdgeState,
+        distribution: &str,
+        behavior: &str,
+        markers: &Markers,
+    ) -> Template {
+        let x_cache = caching::x_cache(pingora::cache::CachePhase::Hit, 200);
+        Template {
+            via: state.via_header.clone(),
+            pop: state.pop_header.clone(),
+            distribution: distribution.to_string(),
+            behavior: behavior.to_string(),
+            parts: head(object, state, markers).and_then(|wire| cut(&wire, markers)),
+            counters: crate::metrics::Resolved::new(
+                distribution,
+                behavior,
+                200,
+                crate::access_log::result_type(Some(x_cache)),
+            ),
+        }
+    }
+
+    fn made_for(&self, state: &EdgeState, distribution: &str, behavior: &str) -> bool {
+        self.via == state.via_header
+            && self.pop == state.pop_header
+            && self.distribution == distribution
+            && self.behavior == behavior
+    }
+
+    fn write(&self, out: &mut BytesMut, age: u64, date: &[u8], id: &[u8]) {
+        out.clear();
+        let Some((parts, tail)) = &self.parts else {
+            return;
+        };
+        for (literal, slot) in parts {
+            out.extend_from_slice(literal);
+            match slot {
+                Slot::Age => put_decimal(out, age),
+                Slot::Date => out.extend_from_slice(date),
+                Slot::RequestId => out.extend_from_slice(id),
+            }
+        }
+        out.extend_from_slice(tail);
+    }
+
+    fn count(&self, bytes_out: usize) {
+        self.counters.count(bytes_out);
+    }
+}
+
+fn put_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// The response head pingora's path writes for a fresh hit of `object` on a plain `GET`, with the
+/// markers for the per-response values; `None` when the object is not one this path serves. The
+/// steps are pingora's and the proxy's, in their order: the stored header copied, `Age`, HTTP/1.1
+/// (`cache_hit_header`), the range filter with no `Range` (`Accept-Ranges`), the proxy's response
+/// filter (no custom error page for a 200, no response headers policy: CloudFront's headers),
+/// then `Date` and `Connection` (the HTTP/1 session), and its serialisation.
+fn head(object: &Object, state: &EdgeState, markers: &Markers) -> Option<BytesMut> {
+    let stored = object.header();
+    let length = stored
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let servable = stored.status == http::StatusCode::OK
+        && !object.is_variant()
+        && caching::variance_names(stored).is_empty()
+        && stored.headers.get(header::TRANSFER_ENCODING).is_none()
+        && stored
+            .headers
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .count()
+            == 1
+        && length == Some(object.body().len());
+    if !servable {
+        return None;
+    }
+    let mut response: ResponseHeader = stored.clone();
+    response
+        .insert_header(header::AGE, markers.age.as_str())
+        .ok()?;
+    response.set_version(http::Version::HTTP_11);
+    let get = RequestHeader::build("GET", b"/", None).ok()?;
+    pingora::proxy::range_header_filter(&get, &mut response, Some(200));
+    let x_cache = caching::x_cache(pingora::cache::CachePhase::Hit, 200);
+    crate::proxy::stamp(&mut response, state, x_cache, &markers.id).ok()?;
+    response
+        .insert_header(header::DATE, markers.date.as_str())
+        .ok()?;
+    response
+        .insert_header(header::CONNECTION, "keep-alive")
+        .ok()?;
+    let mut wire = BytesMut::with_capacity(1024);
+    wire.put_slice(b"HTTP/1.1 ");
+    wire.put_slice(response.status.as_str().as_bytes());
+    wire.put_u8(b' ');
+    if let Some(reason) = response.get_reason_phrase() {
+        wire.put_slice(reason.as_bytes());
+    }
+    wire.put_slice(b"\r\n");
+    response.header_to_h1_wire(&mut wire);
+    wire.put_slice(b"\r\n");
+    Some(wire)
+}
+
+/// `wire` cut at each marker, in the order they appear; `None` unless each appears exactly once.
+fn cut(wire: &[u8], markers: &Markers) -> Option<(Vec<(Bytes, Slot)>, Bytes)> {
+    let mut found: Vec<(usize, usize, Slot)> = Vec::with_capacity(3);
+    for (marker, slot) in [
+        (&markers.age, Slot::Age),
+        (&markers.date, Slot::Date),
+        (&markers.id, Slot::RequestId),
+    ] {
+        let at = find_once(wire, marker.as_bytes())?;
+        found.push((at, marker.len(), slot));
+    }
+    found.sort_by_key(|f| f.0);
+    let mut parts = Vec::with_capacity(3);
+    let mut from = 0;
+    for (at, len, slot) in found {
+        parts.push((Bytes::copy_from_slice(&wire[from..at]), slot));
+        from = at + len;
+    }
+    Some((parts, Bytes::copy_from_slice(&wire[from..])))
+}
+
+fn find_once(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let mut at = haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle);
+    let first = at.next()?.0;
+    at.next().is_none().then_some(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<'h, 'b>(
+        bytes: &'b [u8],
+        headers: &'h mut [httparse::Header<'b>],
+    ) -> httparse::Request<'h, 'b> {
+        let mut request = httparse::Request::new(headers);
+        assert!(matches!(
+            request.parse(bytes),
+            Ok(httparse::Status::Complete(_))
+        ));
+        request
+    }
+
+    #[test]
+    fn which_heads_this_path_may_answer() {
+        let cases: &[(&str, bool)] = &[
+            ("GET /a HTTP/1.1\r\nHost: x\r\n\r\n", true),
+            (
+                "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: wrk\r\n\r\n",
+                true,
+            ),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n",
+                true,
+            ),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                false,
+            ),
+            ("HEAD /a HTTP/1.1\r\nHost: x\r\n\r\n", false),
+            ("POST /a HTTP/1.1\r\nHost: x\r\n\r\n", false),
+            ("GET /a HTTP/1.0\r\nHost: x\r\n\r\n", false),
+            ("GET /a HTTP/1.1\r\n\r\n", false),
+            ("GET /a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", false),
+            ("GET http://x/a HTTP/1.1\r\nHost: x\r\n\r\n", false),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n",
+                false,
+            ),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"e\"\r\n\r\n",
+                false,
+            ),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nif-modified-since: x\r\n\r\n",
+                false,
+            ),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                false,
+            ),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                false,
+            ),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+                false,
+            ),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
+                false,
+            ),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nCloudFront-Viewer-Country: US\r\n\r\n",
+                false,
+            ),
+            ("GET /a HTTP/1.1\r\nHost: x\u{e9}\r\n\r\n", false),
+        ];
+        for (head, want) in cases {
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let request = parse(head.as_bytes(), &mut headers);
+            assert_eq!(Request::of(&request).is_some(), *want, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn the_key_sees_the_path_and_query_as_sent() {
+        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let request = parse(
+            b"GET /a%20b/c?x=1&y HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nAccept-Encoding: br\r\n\r\n",
+            &mut headers,
+        );
+        let r = Request::of(&request).expect("answerable");
+        assert_eq!(r.path(), "/a%20b/c");
+        assert_eq!(r.query(), Some("x=1&y"));
+        let mut seen = Vec::new();
+        r.for_each_header("accept-encoding", &mut |v| seen.push(v.to_string()));
+        assert_eq!(seen, ["gzip", "br"]);
+    }
+
+    #[test]
+    fn a_template_is_cut_at_each_marker_in_order() {
+        let markers = Markers::new();
+        let wire = format!(
+            "HTTP/1.1 200 OK\r\nDate: {}\r\nAge: {}\r\nX-Amz-Cf-Id: {}\r\n\r\n",
+            markers.date, markers.age, markers.id
+        );
+        let (parts, tail) = cut(wire.as_bytes(), &markers).expect("three markers");
+        let slots: Vec<Slot> = parts.iter().map(|p| p.1).collect();
+        assert_eq!(slots, [Slot::Date, Slot::Age, Slot::RequestId]);
+        let template = Template {
+            via: http::HeaderValue::from_static("v"),
+            pop: http::HeaderValue::from_static("p"),
+            distribution: String::new(),
+            behavior: String::new(),
+            parts: Some((parts, tail)),
+            counters: crate::metrics::Resolved::new("d", "*", 200, "Hit"),
+        };
+        let mut out = BytesMut::new();
+        template.write(&mut out, 1234, b"Wed, 25 Nov 2026 00:00:00 GMT", b"ID");
+        assert_eq!(
+            &out[..],
+            &b"HTTP/1.1 200 OK\r\nDate: Wed, 25 Nov 2026 00:00:00 GMT\r\nAge: 1234\r\nX-Amz-Cf-Id: ID\r\n\r\n"[..]
+        );
+        // A marker twice (an origin header holding one) or missing: no template.
+        let twice = format!("{wire}{}", markers.age);
+        assert!(cut(twice.as_bytes(), &markers).is_none());
+        assert!(cut(b"HTTP/1.1 200 OK\r\n\r\n", &markers).is_none());
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0u64, 7, 10, 86_400, u64::MAX] {
+            let mut out = BytesMut::new();
+            put_decimal(&mut out, n);
+            assert_eq!(&out[..], n.to_string().as_bytes());
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The edge's HTTP/1 hit fast path: a plain `GET` of a fresh object is answered without pingora's
+//! HTTP session, with the same bytes pingora's path writes (compared with an edge that has the
+//! path turned off, `FERRY_FAST_HITS=0`); what the path does not answer goes to pingora on the same
+//! connection, which comes back to the fast path after it; its hits are counted; a reload reaches
+//! them.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An origin whose object carries what a stored header can hold: names in odd case, its own
+/// `Date`, `Age` and `Via` (which the edge replaces), a `Vary` on Accept-Encoding only (no
+/// variants), and a body.
+fn origin() -> Origin {
+    Origin::start_with("o", |req| {
+        Response::new(200)
+            .with_header("content-type", "text/plain")
+            .with_header("Cache-Control", "max-age=600")
+            .with_header("X-Odd-CASE", "kept")
+            .with_header("Date", "Tue, 24 Nov 2026 10:00:00 GMT")
+            .with_header("Age", "7")
+            .with_header("Via", "1.1 upstream")
+            .with_header("Vary", "Accept-Encoding")
+            .with_header("ETag", "\"v1\"")
+            .with_body(format!("body of {}", req.path()).repeat(40))
+    })
+}
+
+fn site(label: &str, origin: &Origin, env: &[(&str, &str)]) -> Site {
+    SiteBuilder::new(label, origin)
+        .wait_admin()
+        .start_with_env(env)
+}
+
+/// The response's head lines as `name: value`, with the per-response values (`Date`, `Age`,
+/// `X-Amz-Cf-Id`) and the per-process one (`Via`'s host) blanked out.
+fn normalized_head(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    head.split("\r\n")
+        .map(|line| match line.split_once(": ") {
+            Some((name, _))
+                if ["date", "age", "x-amz-cf-id", "via"]
+                    .iter()
+                    .any(|n| name.eq_ignore_ascii_case(n)) =>
+            {
+                format!("{name}: *")
+            }
+            _ => line.to_string(),
+        })
+        .collect()
+}
+
+/// Sends `GET path` on `conn` and returns the response and its raw bytes.
+fn get_raw(conn: &mut Conn, path: &str, headers: &[(&str, &str)]) -> (Response, Vec<u8>) {
+    let before = conn.received.len();
+    let response = conn
+        .request("GET", path, headers, b"")
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    (response, conn.received[before..].to_vec())
+}
+
+/// `ferry_edge_fast_hits_total`, scraped until it reads `want` or 5 s have passed (a hit is
+/// counted just after its response has gone out).
+fn fast_hits(site: &Site, want: f64) -> f64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = site.client.get(&site.admin, "/metrics", &[]).body_text();
+        let count = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ferry_edge_fast_hits_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no ferry_edge_fast_hits_total in:\n{text}"));
+        if count == want || std::time::Instant::now() > deadline {
+            return count;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_fast_hit_is_the_hit_pingora_would_write() {
+    let origin = origin();
+    let fast = site("fast-hits-on", &origin, &[]);
+    let slow = site("fast-hits-off", &origin, &[("FERRY_FAST_HITS", "0")]);
+    let host = [("Host", SITE_HOST), ("User-Agent", "fast-test")];
+    let mut heads = Vec::new();
+    for s in [&fast, &slow] {
+        let mut conn = Conn::open(&s.edge, TIMEOUT).expect("connect");
+        let (miss, _) = get_raw(&mut conn, "/obj", &host);
+        assert_eq!(x_cache(&miss), "Miss from cloudfront", "{miss:?}");
+        let (hit, raw) = get_raw(&mut conn, "/obj", &host);
+        assert_eq!(hit.status, 200);
+        assert_eq!(x_cache(&hit), "Hit from cloudfront", "{hit:?}");
+        assert_eq!(hit.body, "body of /obj".repeat(40).as_bytes());
+        assert_eq!(hit.headers.get("age"), Some("0"), "{hit:?}");
+        assert_ne!(
+            hit.headers.get("date"),
+            Some("Tue, 24 Nov 2026 10:00:00 GMT"),
+            "the hit's Date is the edge's"
+        );
+        heads.push(normalized_head(&raw));
+    }
+    assert_eq!(
+        heads[0], heads[1],
+        "fast path (left) and pingora's path (right) differ"
+    );
+    assert!(
+        heads[0].iter().any(|l| l == "X-Odd-CASE: kept"),
+        "{:?}",
+        heads[0]
+    );
+    assert_eq!(
+        fast_hits(&fast, 1.0),
+        1.0,
+        "the fast edge answered the hit itself"
+    );
+    assert_eq!(
+        fast_hits(&slow, 0.0),
+        0.0,
+        "FERRY_FAST_HITS=0 turns the path off"
+    );
+
+    // Age grows as the object does; the request ids differ from hit to hit.
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut conn = Conn::open(&fast.edge, TIMEOUT).expect("connect");
+    let (a, _) = get_raw(&mut conn, "/obj", &host);
+    let (b, _) = get_raw(&mut conn, "/obj", &host);
+    assert!(age(&a).is_some_and(|s| s >= 1), "{a:?}");
+    assert_ne!(a.headers.get("x-amz-cf-id"), b.headers.get("x-amz-cf-id"));
+    assert_eq!(origin.count_path("/obj"), 2, "one miss per edge");
+}
+
+#[test]
+fn what_the_fast_path_does_not_answer_goes_to_pingora_on_the_same_connection() {
+    let origin = origin();
+    let site = site("fast-hits-handover", &origin, &[]);
+    let host = [("Host", SITE_HOST)];
+    let mut conn = Conn::open(&site.edge, TIMEOUT).expect("connect");
+    get_raw(&mut conn, "/obj", &host);
+    let (hit, _) = get_raw(&mut conn, "/obj", &host);
+    assert_eq!(x_cache(&hit), "Hit from cloudfront");
+
+    // A range: pingora slices the object, on this connection.
+    let (range, _) = get_raw(
+        &mut conn,
+        "/obj",
+        &[("Host", SITE_HOST), ("Range", "bytes=0-3")],
+    );
+    assert_eq!(range.status, 206, "{range:?}");
+    assert_eq!(range.body, b"body");
+    assert_eq!(range.headers.get("content-range"), Some("bytes 0-3/480"));
+    // And the connection comes back: its next hit is a fast one again.
+    let (after, _) = get_raw(&mut conn, "/obj", &host);
+    assert_eq!(after.status, 200);
+    assert_eq!(x_cache(&after), "Hit from cloudfront");
+    assert_eq!(after.body.len(), 480);
+    assert_eq!(
+        fast_hits(&site, 2.0),
+        2.0,
+        "the hits before and after the range"
+    );
+
+    // Pipelined on a new connection: a fast hit, then a conditional request behind it in the
+    // same write; both answered, in order.
+    let mut conn = Conn::open(&site.edge, TIMEOUT).expect("connect");
+    let pipelined = format!(
+        "GET /obj HTTP/1.1\r\nHost: {SITE_HOST}\r\n\r\nGET /obj HTTP/1.1\r\nHost: {SITE_HOST}\r\nIf-None-Match: \"v1\"\r\n\r\n"
+    );
+    conn.write_raw(pipelined.as_bytes()).expect("write");
+    let first = conn.read_response(false).expect("first response");
+    let second = conn.read_response(false).expect("second response");
+    assert_eq!((first.status, first.body.len()), (200, 480), "{first:?}");
+    assert_eq!(second.status, 304, "{second:?}");
+    assert_eq!(fast_hits(&site, 3.0), 3.0, "the pipelined plain hit too");
+
+    // A miss goes to pingora too, and is a miss.
+    let (miss, _) = get_raw(
+        &mut Conn::open(&site.edge, TIMEOUT).expect("connect"),
+        "/other",
+        &host,
+    );
+    assert_eq!(x_cache(&miss), "Miss from cloudfront");
+    assert_eq!(origin.count_path("/obj"), 1);
+}
+
+#[test]
+fn a_reload_reaches_the_fast_hits_of_objects_cached_before_it() {
+    let origin = origin();
+    let builder = SiteBuilder::new("fast-hits-reload", &origin).wait_admin();
+    let site = builder.start();
+    let host = [("Host", SITE_HOST)];
+    let mut conn = Conn::open(&site.edge, TIMEOUT).expect("connect");
+    get_raw(&mut conn, "/obj", &host);
+    let (hit, _) = get_raw(&mut conn, "/obj", &host);
+    assert_eq!(hit.headers.get("x-amz-cf-pop"), Some("LOC1-C1"), "{hit:?}");
+
+    let text = std::fs::read_to_string(site.topology.path()).expect("read topology");
+    let changed = text.replacen("[edge]\n", "[edge]\npop = \"FRA9\"\n", 1);
+    std::fs::write(site.topology.path(), changed).expect("write topology");
+    let answer = site
+        .client
+        .request(&site.admin, "POST", "/ferry/reload", &[], b"");
+    assert!(
+        answer.body_text().contains("\"reloaded\":true"),
+        "{answer:?}"
+    );
+    let (hit, _) = get_raw(&mut conn, "/obj", &host);
+    assert_eq!(x_cache(&hit), "Hit from cloudfront", "{hit:?}");
+    assert_eq!(hit.headers.get("x-amz-cf-pop"), Some("FRA9-C1"), "{hit:?}");
+    assert_eq!(origin.count_path("/obj"), 1, "the cache was kept");
+}
