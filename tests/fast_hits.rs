@@ -213,3 +213,42 @@ fn a_reload_reaches_the_fast_hits_of_objects_cached_before_it() {
     assert_eq!(hit.headers.get("x-amz-cf-pop"), Some("FRA9-C1"), "{hit:?}");
     assert_eq!(origin.count_path("/obj"), 1, "the cache was kept");
 }
+
+#[test]
+fn a_head_begun_behind_a_fast_hit_in_the_same_write_is_timed_too() {
+    let origin = origin();
+    let site = SiteBuilder::new("fast-hits-slowloris", &origin)
+        .edge("client_header_timeout = 1")
+        .start();
+    let host = [("Host", SITE_HOST)];
+    let mut warm = Conn::open(&site.edge, TIMEOUT).expect("connect");
+    get_raw(&mut warm, "/obj", &host);
+
+    // A whole hit head and the first byte of the next in one write, then nothing more: the hit is
+    // answered, and the connection closed once the second head is overdue (not held for ever).
+    let mut conn = Conn::open(&site.edge, TIMEOUT).expect("connect");
+    conn.write_raw(format!("GET /obj HTTP/1.1\r\nHost: {SITE_HOST}\r\n\r\nG").as_bytes())
+        .expect("write");
+    let hit = conn.read_response(false).expect("the hit");
+    assert_eq!(x_cache(&hit), "Hit from cloudfront", "{hit:?}");
+    let started = std::time::Instant::now();
+    assert!(
+        conn.closed_by_peer(Duration::from_secs(5)),
+        "the dripped head is still open after 5 s"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before the head timeout: {:?}",
+        started.elapsed()
+    );
+
+    // A kept-alive connection answered a fast hit is not cut by the head timeout while idle.
+    let mut idle = Conn::open(&site.edge, TIMEOUT).expect("connect");
+    get_raw(&mut idle, "/obj", &host);
+    assert!(
+        !idle.closed_by_peer(Duration::from_millis(1500)),
+        "an idle kept-alive connection was closed by the head timeout"
+    );
+    let (again, _) = get_raw(&mut idle, "/obj", &host);
+    assert_eq!(x_cache(&again), "Hit from cloudfront");
+}

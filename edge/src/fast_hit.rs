@@ -23,7 +23,7 @@ use http::header;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::{Stream, ALPN};
+use pingora::protocols::{Shutdown, Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -40,6 +40,9 @@ const READ_BUFFER: usize = 4096;
 
 /// A body up to this size goes out in the same write as the head.
 const ONE_WRITE: usize = 16 * 1024;
+
+/// How long closing a connection after an error may take.
+const SHUTDOWN: Duration = Duration::from_secs(1);
 
 /// What the fast path reads from the edge proxy behind it.
 pub(crate) struct Source {
@@ -92,6 +95,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for FastHits<A> {
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let ours = self.enabled
+            && self.source.state.load().fast_hits
             && stream.as_any().is::<Timed>()
             && stream.selected_alpn_proto() != Some(ALPN::H2);
         if !ours {
@@ -161,31 +165,46 @@ impl<A> FastHits<A> {
                             return Outcome::HandOver(buf.freeze());
                         }
                         let _in_flight = ferry_config::drain::Guard::start();
-                        if write(conn, &mut out, &reply.body).await.is_err() {
+                        let written = write(conn, &mut out, &reply.body).await;
+                        // Counted as pingora's `logging` counts a request whose viewer went away.
+                        reply.counters.count(match written {
+                            Ok(()) => reply.body.len(),
+                            Err(_) => 0,
+                        });
+                        if written.is_err() {
                             return Outcome::Closed;
                         }
-                        reply.counters.count(reply.body.len());
                         buf.advance(head);
+                        // Pipelined requests already read: the next head is timed from here.
+                        conn.next_head(&buf);
                         continue;
                     }
                 }
+            } else if buf.capacity() > 2 * READ_BUFFER {
+                // An idle connection keeps no more than a fresh one.
+                buf = BytesMut::with_capacity(READ_BUFFER);
             } else {
                 // Reclaims the buffer's space once its requests are answered.
                 buf.reserve(READ_BUFFER);
             }
-            let read = if buf.is_empty() {
-                tokio::select! {
-                    biased;
-                    read = tokio::time::timeout(KEEPALIVE, conn.read_buf(&mut buf)) => read,
-                    _ = watch.changed() => return Outcome::HandOver(buf.freeze()),
-                }
-            } else {
-                Ok(conn.read_buf(&mut buf).await)
+            // Each read waits at most the keep-alive time, as pingora's reads of a head do (the
+            // head deadline, usually shorter, runs meanwhile); a stop hands the connection to
+            // pingora, which closes it at its cleanup.
+            let read = tokio::select! {
+                biased;
+                read = tokio::time::timeout(KEEPALIVE, conn.read_buf(&mut buf)) => read,
+                _ = watch.changed() => return Outcome::HandOver(buf.freeze()),
             };
             match read {
                 Ok(Ok(n)) if n > 0 => {}
-                // Closed by the viewer, a read error (an overdue head among them), or idle too long.
-                _ => return Outcome::Closed,
+                // Closed by the viewer.
+                Ok(Ok(_)) => return Outcome::Closed,
+                // A read error (an overdue head among them) or idle too long: closed as pingora
+                // closes it (a TLS viewer gets its close_notify).
+                Ok(Err(_)) | Err(_) => {
+                    let _ = tokio::time::timeout(SHUTDOWN, Shutdown::shutdown(conn)).await;
+                    return Outcome::Closed;
+                }
             }
         }
     }
@@ -195,7 +214,9 @@ impl<A> FastHits<A> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         let head = match request.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => n,
+            // pingora's limit on a head (413) applies to a larger one.
+            Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+            Ok(httparse::Status::Complete(_)) => return Step::HandOver,
             Ok(httparse::Status::Partial) => return Step::Incomplete,
             // pingora answers it (400, or as its parser sees it).
             Err(_) => return Step::HandOver,
@@ -290,6 +311,10 @@ async fn write(conn: &mut Timed, out: &mut BytesMut, body: &Bytes) -> std::io::R
         conn.write_all(out).await?;
         conn.write_all(body).await?;
     }
+    if out.capacity() > 2 * READ_BUFFER {
+        // Not kept for the next response: an idle connection holds no copy of the last body.
+        *out = BytesMut::new();
+    }
     conn.flush().await
 }
 
@@ -315,6 +340,14 @@ fn fast_behavior(distribution: &Distribution, behavior: &Behavior, https: bool) 
         && caching::enabled(behavior, &http::Method::GET)
 }
 
+/// Whether any of `distributions`' behaviors can have its hits answered here (over HTTPS, the
+/// most this path answers).
+pub(crate) fn possible(distributions: &[Arc<Distribution>]) -> bool {
+    distributions
+        .iter()
+        .any(|d| d.behaviors.iter().any(|b| fast_behavior(d, b, true)))
+}
+
 /// A request head this path may answer: `GET` over HTTP/1.1 of an origin-form target, with one
 /// Host header and none of the headers that take a request elsewhere ([`refused_header`]).
 struct Request<'a> {
@@ -330,17 +363,25 @@ impl<'a> Request<'a> {
             return None;
         }
         let target = request.path?;
-        // CloudFront's URL limit (the proxy answers 414), and the same target rules.
+        // CloudFront's URL limit (the proxy answers 414), the same target rules, and no fragment
+        // (which pingora's parse drops: not this path's business).
         if target.len() > 8_192
             || !target.starts_with('/')
+            || target.contains('#')
             || ferry_config::request_target::check("GET", target.as_bytes()).is_err()
         {
             return None;
         }
         // The parse pingora's request header makes of it: what it cannot take, it answers.
         let uri = http::uri::PathAndQuery::try_from(target).ok()?;
-        let path = &target[..uri.path().len()];
-        let query = uri.query().map(|q| &target[target.len() - q.len()..]);
+        let path = target.get(..uri.path().len())?;
+        let query = match uri.query() {
+            Some(q) => Some(target.get(path.len() + 1..)?.get(..q.len())?),
+            None => None,
+        };
+        if path != uri.path() || query != uri.query() {
+            return None;
+        }
         let mut host = None;
         for h in request.headers.iter() {
             if h.name.eq_ignore_ascii_case("host") {
@@ -446,7 +487,8 @@ pub struct Template {
     behavior: String,
     /// `None`: the object is not for this path (not 200, varies, no exact Content-Length).
     parts: Option<(Vec<(Bytes, Slot)>, Bytes)>,
-    counters: crate::metrics::Resolved,
+    /// Resolved for a template that serves (a series is made when resolved).
+    counters: Option<crate::metrics::Resolved>,
 }
 
 impl Template {
@@ -458,18 +500,22 @@ impl Template {
         markers: &Markers,
     ) -> Template {
         let x_cache = caching::x_cache(pingora::cache::CachePhase::Hit, 200);
+        let parts = head(object, state, markers).and_then(|wire| cut(&wire, markers));
+        let counters = parts.is_some().then(|| {
+            crate::metrics::Resolved::new(
+                distribution,
+                behavior,
+                200,
+                crate::access_log::result_type(Some(x_cache)),
+            )
+        });
         Template {
             via: state.via_header.clone(),
             pop: state.pop_header.clone(),
             distribution: distribution.to_string(),
             behavior: behavior.to_string(),
-            parts: head(object, state, markers).and_then(|wire| cut(&wire, markers)),
-            counters: crate::metrics::Resolved::new(
-                distribution,
-                behavior,
-                200,
-                crate::access_log::result_type(Some(x_cache)),
-            ),
+            parts,
+            counters,
         }
     }
 
@@ -497,7 +543,9 @@ impl Template {
     }
 
     fn count(&self, bytes_out: usize) {
-        self.counters.count(bytes_out);
+        if let Some(counters) = &self.counters {
+            counters.count(bytes_out);
+        }
     }
 }
 
@@ -638,6 +686,9 @@ mod tests {
             ("GET /a HTTP/1.1\r\n\r\n", false),
             ("GET /a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", false),
             ("GET http://x/a HTTP/1.1\r\nHost: x\r\n\r\n", false),
+            ("GET /a?abc#x=1 HTTP/1.1\r\nHost: x\r\n\r\n", false),
+            ("GET /?a#\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n", false),
+            ("GET /\u{e9}?\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n", true),
             (
                 "GET /a HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n",
                 false,
@@ -710,7 +761,7 @@ mod tests {
             distribution: String::new(),
             behavior: String::new(),
             parts: Some((parts, tail)),
-            counters: crate::metrics::Resolved::new("d", "*", 200, "Hit"),
+            counters: None,
         };
         let mut out = BytesMut::new();
         template.write(&mut out, 1234, b"Wed, 25 Nov 2026 00:00:00 GMT", b"ID");

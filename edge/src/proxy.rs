@@ -44,6 +44,9 @@ pub(crate) struct EdgeState {
     origin_trust: OriginTrust,
     /// The country of viewer addresses, for geo restriction.
     countries: ferry_config::geo::Countries,
+    /// Whether any behavior's hits can take the fast path (a connection that cannot meet one goes
+    /// straight to pingora).
+    pub(crate) fast_hits: bool,
 }
 
 impl EdgeState {
@@ -70,6 +73,7 @@ impl EdgeState {
             pop_header,
             origin_trust: OriginTrust::new(&topology.distributions),
             countries: edge.map(|e| e.client_countries.clone()).unwrap_or_default(),
+            fast_hits: crate::fast_hit::possible(&topology.distributions),
         }
     }
 }

@@ -261,6 +261,21 @@ impl Timed {
         self.deadline = None;
     }
 
+    /// The request before is answered and `buffered` (already read, after its head) begins the
+    /// next: an app that reads the connection itself and answers several requests from one read
+    /// (pipelined) tells the stream where each head ends, so that the next one is timed from its
+    /// first byte as if it had been read now.
+    pub fn next_head(&mut self, buffered: &[u8]) {
+        self.answered = false;
+        if self.timeout == Duration::MAX {
+            return;
+        }
+        self.enter(Phase::Idle);
+        self.head = Head::Waiting;
+        self.deadline = None;
+        self.scan(buffered);
+    }
+
     /// Starts the clock on the head: it is due `timeout` from now.
     fn arm(&mut self) {
         self.start_clock();
@@ -562,6 +577,24 @@ mod tests {
         );
         assert!(t.deadline.is_some(), "and timed");
         assert_eq!(t.phase, Phase::InRequest);
+    }
+
+    #[tokio::test]
+    async fn a_head_already_read_behind_an_answered_one_is_followed() {
+        let (client, _server) = tokio::io::duplex(64);
+        let mut t = Timed::new(Box::new(client), Duration::from_secs(1));
+        t.arm();
+        // One read holds a whole head and the start of the next: the scan stops at the first.
+        t.scan(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n");
+        assert_eq!(t.head, Head::Done);
+        t.next_head(b"GET /b HTTP/1.1\r\nHost: x\r\n");
+        assert_eq!(t.head, Head::Reading { line_end: 1 });
+        assert!(t.deadline.is_some(), "the partial head is timed");
+        assert_eq!(t.phase, Phase::InRequest);
+        t.next_head(b"");
+        assert_eq!(t.head, Head::Waiting);
+        assert!(t.deadline.is_none(), "nothing of a next request: not timed");
+        assert_eq!(t.phase, Phase::Idle);
     }
 
     #[tokio::test]
