@@ -25,8 +25,14 @@ fn origin() -> Origin {
             .with_header("Via", "1.1 upstream")
             .with_header("Vary", "Accept-Encoding")
             .with_header("ETag", "\"v1\"")
-            .with_body(format!("body of {}", req.path()).repeat(40))
+            .with_body(body_of(req.path()))
     })
+}
+
+/// `/big...` is 100 KiB and more (written apart from its head), anything else 480 bytes or so.
+fn body_of(path: &str) -> Vec<u8> {
+    let times = if path.starts_with("/big") { 8_000 } else { 40 };
+    format!("body of {path}").repeat(times).into_bytes()
 }
 
 fn site(label: &str, origin: &Origin, env: &[(&str, &str)]) -> Site {
@@ -87,36 +93,42 @@ fn a_fast_hit_is_the_hit_pingora_would_write() {
     let fast = site("fast-hits-on", &origin, &[]);
     let slow = site("fast-hits-off", &origin, &[("FERRY_FAST_HITS", "0")]);
     let host = [("Host", SITE_HOST), ("User-Agent", "fast-test")];
-    let mut heads = Vec::new();
-    for s in [&fast, &slow] {
-        let mut conn = Conn::open(&s.edge, TIMEOUT).expect("connect");
-        let (miss, _) = get_raw(&mut conn, "/obj", &host);
-        assert_eq!(x_cache(&miss), "Miss from cloudfront", "{miss:?}");
-        let (hit, raw) = get_raw(&mut conn, "/obj", &host);
-        assert_eq!(hit.status, 200);
-        assert_eq!(x_cache(&hit), "Hit from cloudfront", "{hit:?}");
-        assert_eq!(hit.body, "body of /obj".repeat(40).as_bytes());
-        assert_eq!(hit.headers.get("age"), Some("0"), "{hit:?}");
-        assert_ne!(
-            hit.headers.get("date"),
-            Some("Tue, 24 Nov 2026 10:00:00 GMT"),
-            "the hit's Date is the edge's"
+    for path in ["/obj", "/big-object"] {
+        let mut heads = Vec::new();
+        for s in [&fast, &slow] {
+            let mut conn = Conn::open(&s.edge, TIMEOUT).expect("connect");
+            let (miss, _) = get_raw(&mut conn, path, &host);
+            assert_eq!(x_cache(&miss), "Miss from cloudfront", "{miss:?}");
+            let (hit, raw) = get_raw(&mut conn, path, &host);
+            assert_eq!(hit.status, 200);
+            assert_eq!(x_cache(&hit), "Hit from cloudfront", "{hit:?}");
+            assert!(
+                hit.body == body_of(path),
+                "{path}: wrong body ({} bytes)",
+                hit.body.len()
+            );
+            assert_eq!(hit.headers.get("age"), Some("0"), "{hit:?}");
+            assert_ne!(
+                hit.headers.get("date"),
+                Some("Tue, 24 Nov 2026 10:00:00 GMT"),
+                "the hit's Date is the edge's"
+            );
+            heads.push(normalized_head(&raw));
+        }
+        assert_eq!(
+            heads[0], heads[1],
+            "{path}: fast path (left) and pingora's path (right) differ"
         );
-        heads.push(normalized_head(&raw));
+        assert!(
+            heads[0].iter().any(|l| l == "X-Odd-CASE: kept"),
+            "{:?}",
+            heads[0]
+        );
     }
     assert_eq!(
-        heads[0], heads[1],
-        "fast path (left) and pingora's path (right) differ"
-    );
-    assert!(
-        heads[0].iter().any(|l| l == "X-Odd-CASE: kept"),
-        "{:?}",
-        heads[0]
-    );
-    assert_eq!(
-        fast_hits(&fast, 1.0),
-        1.0,
-        "the fast edge answered the hit itself"
+        fast_hits(&fast, 2.0),
+        2.0,
+        "the fast edge answered the hits itself"
     );
     assert_eq!(
         fast_hits(&slow, 0.0),
@@ -132,6 +144,7 @@ fn a_fast_hit_is_the_hit_pingora_would_write() {
     assert!(age(&a).is_some_and(|s| s >= 1), "{a:?}");
     assert_ne!(a.headers.get("x-amz-cf-id"), b.headers.get("x-amz-cf-id"));
     assert_eq!(origin.count_path("/obj"), 2, "one miss per edge");
+    assert_eq!(origin.count_path("/big-object"), 2, "one miss per edge");
 }
 
 #[test]

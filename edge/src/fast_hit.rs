@@ -308,14 +308,30 @@ async fn write(conn: &mut Timed, out: &mut BytesMut, body: &Bytes) -> std::io::R
         out.extend_from_slice(body);
         conn.write_all(out).await?;
     } else {
-        conn.write_all(out).await?;
-        conn.write_all(body).await?;
+        write_both(conn, out, body).await?;
     }
     if out.capacity() > 2 * READ_BUFFER {
         // Not kept for the next response: an idle connection holds no copy of the last body.
         *out = BytesMut::new();
     }
     conn.flush().await
+}
+
+/// The head and a large body in as few writes as the socket takes (one `writev` when it takes
+/// all), without copying the body.
+async fn write_both(conn: &mut Timed, head: &[u8], body: &[u8]) -> std::io::Result<()> {
+    let (mut head, mut body) = (head, body);
+    while !head.is_empty() || !body.is_empty() {
+        let slices = [std::io::IoSlice::new(head), std::io::IoSlice::new(body)];
+        let n = conn.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        body = body.get(n - from_head..).unwrap_or_default();
+    }
+    Ok(())
 }
 
 /// The label a behavior's requests count under (as the proxy's `logging` names it).
