@@ -265,3 +265,77 @@ fn a_head_begun_behind_a_fast_hit_in_the_same_write_is_timed_too() {
     let (again, _) = get_raw(&mut idle, "/obj", &host);
     assert_eq!(x_cache(&again), "Hit from cloudfront");
 }
+
+/// Waits until the access log at `path` has `n` lines for `path_in_log`, and returns them with the
+/// per-request and per-connection fields (date, time, request id, time taken, client port, time
+/// to first byte) blanked out.
+fn logged_requests(log: &std::path::Path, path_in_log: &str, n: usize) -> Vec<Vec<String>> {
+    const PER_REQUEST: [usize; 6] = [0, 1, 14, 18, 26, 27];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<Vec<String>> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split('\t').map(str::to_string).collect::<Vec<_>>())
+            .filter(|f| f.get(7).is_some_and(|p| p == path_in_log))
+            .map(|mut f| {
+                for i in PER_REQUEST {
+                    if let Some(v) = f.get_mut(i) {
+                        *v = "*".into();
+                    }
+                }
+                f
+            })
+            .collect();
+        if lines.len() >= n || std::time::Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_fast_hit_is_logged_as_pingora_s_path_logs_it() {
+    let origin = origin();
+    let logs = TempDir::new("fast-hits-logs");
+    let fast_log = logs.path().join("fast.log");
+    let slow_log = logs.path().join("slow.log");
+    let fast_log_s = fast_log.to_string_lossy().to_string();
+    let slow_log_s = slow_log.to_string_lossy().to_string();
+    let fast = site(
+        "fast-hits-log-on",
+        &origin,
+        &[("FERRY_EDGE_ACCESS_LOG", fast_log_s.as_str())],
+    );
+    let slow = site(
+        "fast-hits-log-off",
+        &origin,
+        &[
+            ("FERRY_EDGE_ACCESS_LOG", slow_log_s.as_str()),
+            ("FERRY_FAST_HITS", "0"),
+        ],
+    );
+    let headers = [
+        ("Host", SITE_HOST),
+        ("User-Agent", "fast test/1.0"),
+        ("Referer", "http://referrer.test/a b"),
+        ("Cookie", "a=1; b=2"),
+        ("X-Forwarded-For", "192.0.2.7"),
+    ];
+    for s in [&fast, &slow] {
+        let mut conn = Conn::open(&s.edge, TIMEOUT).expect("connect");
+        get_raw(&mut conn, "/logged?x=1&y=%20", &headers);
+        let (hit, _) = get_raw(&mut conn, "/logged?x=1&y=%20", &headers);
+        assert_eq!(x_cache(&hit), "Hit from cloudfront", "{hit:?}");
+    }
+    assert_eq!(fast_hits(&fast, 1.0), 1.0, "the hit took the fast path");
+    let fast_lines = logged_requests(&fast_log, "/logged", 2);
+    let slow_lines = logged_requests(&slow_log, "/logged", 2);
+    assert_eq!(fast_lines.len(), 2, "{fast_lines:?}");
+    assert_eq!(fast_lines[1][13], "Hit", "{:?}", fast_lines[1]);
+    assert_eq!(
+        fast_lines, slow_lines,
+        "the fast path's log lines (left) differ from pingora's path's (right)"
+    );
+}

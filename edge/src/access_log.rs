@@ -206,6 +206,72 @@ fn head_bytes<'a>(first_line: usize, headers: impl Iterator<Item = (&'a str, usi
     u64::try_from(total).unwrap_or(u64::MAX)
 }
 
+/// What the hit fast path knows of a hit it answered (it has no pingora session).
+pub struct FastHit<'a> {
+    pub served: Served<'a>,
+    pub client: Option<std::net::SocketAddr>,
+    /// The TLS version and cipher, as rustls names them (`SslDigest`).
+    pub tls: Option<(&'a str, &'a str)>,
+    pub target: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// The request's header fields (name, value), in order.
+    pub headers: &'a [(&'a str, &'a [u8])],
+    /// The response head's bytes as [`entry`] counts them, and the body's.
+    pub response_head: u64,
+    pub body: usize,
+    pub content_type: Option<&'a str>,
+    pub content_length: Option<u64>,
+}
+
+/// The log entry of a hit the fast path answered: what [`entry`] makes of the same request.
+pub fn fast_hit_entry(hit: FastHit<'_>) -> Entry {
+    let header = |name: &str| {
+        hit.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+            .filter(|v| v.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
+            .map(str::to_string)
+    };
+    let request_head = head_bytes(
+        "GET".len() + hit.target.len() + 10,
+        hit.headers.iter().map(|(n, v)| (*n, v.len())),
+    );
+    let ssl = hit
+        .tls
+        .map(|(version, cipher)| ferry_config::tls::log_names(version, cipher));
+    Entry {
+        time: Some(SystemTime::now()),
+        edge_location: hit.served.edge_location.to_string(),
+        sc_bytes: hit.response_head + u64::try_from(hit.body).unwrap_or(u64::MAX),
+        client_ip: hit.client.map(|a| a.ip().to_string()),
+        method: "GET".into(),
+        cs_host: hit.served.distribution.map(crate::admin::domain_name),
+        uri_stem: hit.path.to_string(),
+        status: Some(200),
+        referer: header("referer"),
+        user_agent: header("user-agent"),
+        query: hit.query.map(str::to_string),
+        cookie: header("cookie"),
+        result_type: hit.served.result_type,
+        request_id: hit.served.request_id.to_string(),
+        host_header: header("host"),
+        protocol: if hit.served.https { "https" } else { "http" },
+        cs_bytes: request_head,
+        time_taken: hit.served.time_taken.as_secs_f64(),
+        forwarded_for: header("x-forwarded-for"),
+        protocol_version: "HTTP/1.1".into(),
+        client_port: hit.client.map(|a| a.port()),
+        time_to_first_byte: Some(hit.served.time_to_first_byte.as_secs_f64()),
+        content_type: hit.content_type.map(str::to_string),
+        content_length: hit.content_length,
+        ssl_protocol: ssl.as_ref().map(|s| s.0.clone()),
+        ssl_cipher: ssl.map(|s| s.1),
+        range: None,
+    }
+}
+
 /// The log entry of a finished request.
 pub fn entry(session: &Session, served: Served<'_>) -> Entry {
     let request = session.req_header();

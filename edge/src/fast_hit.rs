@@ -4,9 +4,9 @@
 //! would have written (the response head is made once per object through pingora's own header
 //! code, [`Template`]), without pingora's session, request header maps or cache state machine.
 //! Every other request — another method or version, a body, a range or a condition, a signed URL,
-//! geo restriction, CloudFront-* headers, a response headers policy, an access log, an object that
-//! varies, is stale, is not 200 or is missing — goes to pingora with the bytes already read, and
-//! the connection stays with pingora from there.
+//! geo restriction, CloudFront-* headers, a response headers policy, an object that varies, is
+//! stale, is not 200 or is missing — goes through pingora for that request, with the bytes already
+//! read, and the connection comes back here for its next one.
 
 use crate::cache::store::{Object, Store};
 use crate::caching;
@@ -26,7 +26,7 @@ use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Shutdown, Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a kept-alive connection may wait for its next request: pingora's default, which the
@@ -149,13 +149,13 @@ fn timed(stream: Stream) -> Option<Box<Timed>> {
 
 impl<A> FastHits<A> {
     async fn serve(&self, conn: &mut Timed, shutdown: &ShutdownWatch) -> Outcome {
-        let https = pingora::protocols::Ssl::get_ssl_digest(conn).is_some();
+        let viewer = Viewer::of(conn);
         let mut watch = shutdown.clone();
         let mut buf = BytesMut::with_capacity(READ_BUFFER);
         let mut out = BytesMut::new();
         loop {
             if !buf.is_empty() {
-                match self.answer(&buf, https, &mut out) {
+                match self.answer(&buf, &viewer, &mut out) {
                     Step::Incomplete if buf.len() < MAX_HEAD => {}
                     Step::Incomplete | Step::HandOver => return Outcome::HandOver(buf.freeze()),
                     Step::Hit { head, reply } => {
@@ -171,6 +171,11 @@ impl<A> FastHits<A> {
                             Ok(()) => reply.body.len(),
                             Err(_) => 0,
                         });
+                        if let Some(logged) = reply.log {
+                            let (mut entry, started) = *logged;
+                            entry.time_taken = started.elapsed().as_secs_f64();
+                            crate::access_log::log(&entry);
+                        }
                         if written.is_err() {
                             return Outcome::Closed;
                         }
@@ -210,7 +215,7 @@ impl<A> FastHits<A> {
     }
 
     /// What to do with the bytes read so far.
-    fn answer(&self, buf: &[u8], https: bool, out: &mut BytesMut) -> Step {
+    fn answer(&self, buf: &[u8], viewer: &Viewer, out: &mut BytesMut) -> Step {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         let head = match request.parse(buf) {
@@ -224,7 +229,7 @@ impl<A> FastHits<A> {
         let Some(request) = Request::of(&request) else {
             return Step::HandOver;
         };
-        match self.hit(&request, https, out) {
+        match self.hit(&request, viewer, out) {
             Some(reply) => Step::Hit { head, reply },
             None => Step::HandOver,
         }
@@ -232,10 +237,9 @@ impl<A> FastHits<A> {
 
     /// The hit for `request`, its response head written to `out`; `None` when pingora's path must
     /// answer it.
-    fn hit(&self, request: &Request<'_>, https: bool, out: &mut BytesMut) -> Option<Reply> {
-        if crate::access_log::enabled() {
-            return None;
-        }
+    fn hit(&self, request: &Request<'_>, viewer: &Viewer, out: &mut BytesMut) -> Option<Reply> {
+        let started = Instant::now();
+        let https = viewer.https;
         let state = self.source.state.load();
         let host = crate::proxy::host_of(Some(Some(request.host)), None)?;
         let distribution = state.distributions.get(state.hosts.lookup(&host)?)?;
@@ -254,9 +258,41 @@ impl<A> FastHits<A> {
         let id = self.source.ids.request_id();
         let date = pingora::protocols::http::date::get_cached_date();
         template.write(out, age, date.as_bytes(), id.as_bytes());
+        let log = viewer.logged.as_ref().map(|logged| {
+            let headers: Vec<(&str, &[u8])> =
+                request.headers.iter().map(|h| (h.name, h.value)).collect();
+            let stored = object.header();
+            let text = |name| stored.headers.get(name).and_then(|v| v.to_str().ok());
+            let response_head = out.len() - template.status_line + 14;
+            crate::access_log::fast_hit_entry(crate::access_log::FastHit {
+                served: crate::access_log::Served {
+                    edge_location: &state.pop,
+                    distribution: Some(&distribution.id),
+                    result_type: crate::access_log::result_type(Some(caching::x_cache(
+                        pingora::cache::CachePhase::Hit,
+                        200,
+                    ))),
+                    request_id: &id,
+                    https,
+                    time_taken: started.elapsed(),
+                    time_to_first_byte: started.elapsed(),
+                },
+                client: logged.client,
+                tls: logged.tls.as_ref().map(|(v, c)| (v.as_str(), c.as_str())),
+                target: request.target,
+                path: request.path,
+                query: request.query,
+                headers: &headers,
+                response_head: u64::try_from(response_head).unwrap_or(u64::MAX),
+                body: object.body().len(),
+                content_type: text(header::CONTENT_TYPE),
+                content_length: text(header::CONTENT_LENGTH).and_then(|l| l.parse().ok()),
+            })
+        });
         Some(Reply {
             body: object.body().clone(),
             counters: template.clone(),
+            log: log.map(|entry| Box::new((entry, started))),
         })
     }
 
@@ -301,6 +337,39 @@ enum Step {
 struct Reply {
     body: Bytes,
     counters: Arc<Template>,
+    /// The access log line, when one is written, and when the request began.
+    log: Option<Box<(crate::access_log::Entry, Instant)>>,
+}
+
+/// What a connection's hits need to know of its viewer.
+struct Viewer {
+    https: bool,
+    /// What the access log needs, when one is written.
+    logged: Option<Logged>,
+}
+
+struct Logged {
+    client: Option<std::net::SocketAddr>,
+    tls: Option<(String, String)>,
+}
+
+impl Viewer {
+    fn of(conn: &Timed) -> Viewer {
+        use pingora::protocols::{GetSocketDigest, Ssl};
+        let ssl = conn.get_ssl_digest();
+        let logged = crate::access_log::enabled().then(|| Logged {
+            client: conn
+                .get_socket_digest()
+                .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied()),
+            tls: ssl
+                .as_ref()
+                .map(|d| (d.version.to_string(), d.cipher.to_string())),
+        });
+        Viewer {
+            https: ssl.is_some(),
+            logged,
+        }
+    }
 }
 
 async fn write(conn: &mut Timed, out: &mut BytesMut, body: &Bytes) -> std::io::Result<()> {
@@ -367,6 +436,7 @@ pub(crate) fn possible(distributions: &[Arc<Distribution>]) -> bool {
 /// A request head this path may answer: `GET` over HTTP/1.1 of an origin-form target, with one
 /// Host header and none of the headers that take a request elsewhere ([`refused_header`]).
 struct Request<'a> {
+    target: &'a str,
     host: &'a str,
     path: &'a str,
     query: Option<&'a str>,
@@ -410,6 +480,7 @@ impl<'a> Request<'a> {
             }
         }
         Some(Request {
+            target,
             host: host?,
             path,
             query,
@@ -505,6 +576,8 @@ pub struct Template {
     parts: Option<(Vec<(Bytes, Slot)>, Bytes)>,
     /// Resolved for a template that serves (a series is made when resolved).
     counters: Option<crate::metrics::Resolved>,
+    /// The length of the status line, with its line end.
+    status_line: usize,
 }
 
 impl Template {
@@ -516,7 +589,12 @@ impl Template {
         markers: &Markers,
     ) -> Template {
         let x_cache = caching::x_cache(pingora::cache::CachePhase::Hit, 200);
-        let parts = head(object, state, markers).and_then(|wire| cut(&wire, markers));
+        let wire = head(object, state, markers);
+        let status_line = wire
+            .as_ref()
+            .and_then(|w| w.windows(2).position(|p| p == b"\r\n"))
+            .map_or(0, |at| at + 2);
+        let parts = wire.and_then(|wire| cut(&wire, markers));
         let counters = parts.is_some().then(|| {
             crate::metrics::Resolved::new(
                 distribution,
@@ -532,6 +610,7 @@ impl Template {
             behavior: behavior.to_string(),
             parts,
             counters,
+            status_line,
         }
     }
 
@@ -778,6 +857,7 @@ mod tests {
             behavior: String::new(),
             parts: Some((parts, tail)),
             counters: None,
+            status_line: 17,
         };
         let mut out = BytesMut::new();
         template.write(&mut out, 1234, b"Wed, 25 Nov 2026 00:00:00 GMT", b"ID");

@@ -36,7 +36,7 @@ pub(crate) struct EdgeState {
     pub(crate) distributions: Vec<Arc<Distribution>>,
     pub(crate) hosts: Hosts,
     resolver: Resolver,
-    pop: String,
+    pub(crate) pop: String,
     /// `Via` and `pop` as header values, made once: every response carries both.
     pub(crate) via_header: HeaderValue,
     pub(crate) pop_header: HeaderValue,
