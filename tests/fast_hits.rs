@@ -339,3 +339,72 @@ fn a_fast_hit_is_logged_as_pingora_s_path_logs_it() {
         "the fast path's log lines (left) differ from pingora's path's (right)"
     );
 }
+
+/// A response headers policy that adds the same headers to every hit (security, custom and
+/// removed headers) keeps the fast path; one with CORS (which answers the viewer's Origin) does
+/// not. Either way the hit is the one pingora's path writes.
+#[test]
+fn response_headers_policies_on_fast_hits() {
+    let origin = origin();
+    let policies = "[[response_headers_policies]]\nname = \"site-headers\"\n\
+         custom_headers_config = [\
+         { header = \"X-Odd-CASE\", value = \"policy\", override = false }, \
+         { header = \"ETag\", value = \"\\\"policy\\\"\", override = true }, \
+         { header = \"X-Added\", value = \"policy\", override = false }]\n\
+         remove_headers_config = [{ header = \"Server\" }]\n\
+         security_headers_config = { \
+         strict_transport_security = { access_control_max_age_sec = 63072000, include_subdomains = true, preload = true, override = true }, \
+         frame_options = { frame_option = \"DENY\", override = false } }\n\
+         [[response_headers_policies]]\nname = \"cors\"\n\
+         cors_config = { access_control_allow_credentials = false, access_control_allow_headers = [\"*\"], \
+         access_control_allow_methods = [\"GET\"], access_control_allow_origins = [\"*\"], origin_override = true }\n";
+    let build = |label: &str| {
+        SiteBuilder::new(label, &origin)
+            .block(policies)
+            .default_behavior("response_headers_policy = \"site-headers\"")
+            .behavior(
+                "/cors/*",
+                "o",
+                "Managed-CachingOptimized",
+                &["response_headers_policy = \"cors\""],
+            )
+            .wait_admin()
+    };
+    let fast = build("fast-hits-policy-on").start();
+    let slow = build("fast-hits-policy-off").start_with_env(&[("FERRY_FAST_HITS", "0")]);
+    let host = [("Host", SITE_HOST), ("Origin", "http://app.test")];
+    for path in ["/policy", "/cors/x"] {
+        let mut heads = Vec::new();
+        for s in [&fast, &slow] {
+            let mut conn = Conn::open(&s.edge, TIMEOUT).expect("connect");
+            get_raw(&mut conn, path, &host);
+            let (hit, raw) = get_raw(&mut conn, path, &host);
+            assert_eq!(x_cache(&hit), "Hit from cloudfront", "{hit:?}");
+            heads.push(normalized_head(&raw));
+        }
+        assert_eq!(
+            heads[0], heads[1],
+            "{path}: fast (left) and pingora's path (right) differ"
+        );
+        let has = |line: &str| heads[0].iter().any(|l| l.eq_ignore_ascii_case(line));
+        if path == "/policy" {
+            assert!(
+                has("X-Added: policy") && has("X-Frame-Options: DENY"),
+                "{:?}",
+                heads[0]
+            );
+            assert!(
+                has("ETag: \"policy\"") && has("X-Odd-CASE: kept"),
+                "{:?}",
+                heads[0]
+            );
+        } else {
+            assert!(has("Access-Control-Allow-Origin: *"), "{:?}", heads[0]);
+        }
+    }
+    assert_eq!(
+        fast_hits(&fast, 1.0),
+        1.0,
+        "the per-object policy's hit took the fast path, the CORS one did not"
+    );
+}

@@ -4,9 +4,10 @@
 //! would have written (the response head is made once per object through pingora's own header
 //! code, [`Template`]), without pingora's session, request header maps or cache state machine.
 //! Every other request — another method or version, a body, a range or a condition, a signed URL,
-//! geo restriction, CloudFront-* headers, a response headers policy, an object that varies, is
-//! stale, is not 200 or is missing — goes through pingora for that request, with the bytes already
-//! read, and the connection comes back here for its next one.
+//! geo restriction, CloudFront-* headers, a response headers policy with CORS or Server-Timing
+//! (which answer each request apart), an object that varies, is stale, is not 200 or is missing —
+//! goes through pingora for that request, with the bytes already read, and the connection comes
+//! back here for its next one.
 
 use crate::cache::store::{Object, Store};
 use crate::caching;
@@ -19,6 +20,8 @@ use ferry_config::cache_key::KeySource;
 use ferry_config::model::{Behavior, Distribution};
 use ferry_config::spec::{Method, ViewerProtocolPolicy};
 use ferry_guard::Timed;
+
+type Policy = ferry_config::model::NamedPolicy<ferry_config::spec::ResponseHeadersPolicy>;
 use http::header;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -305,9 +308,8 @@ impl<A> FastHits<A> {
         distribution: &Distribution,
         behavior: &Behavior,
     ) -> Option<Arc<Template>> {
-        let label = behavior_label(behavior);
         if let Some(t) = object.served.load_full() {
-            if t.made_for(state, &distribution.id, label) {
+            if t.made_for(state, &distribution.id, behavior) {
                 return t.parts.is_some().then_some(t);
             }
         }
@@ -315,7 +317,7 @@ impl<A> FastHits<A> {
             object,
             state,
             &distribution.id,
-            label,
+            behavior,
             &self.markers,
         ));
         object.served.store(Some(made.clone()));
@@ -417,12 +419,25 @@ fn fast_behavior(distribution: &Distribution, behavior: &Behavior, https: bool) 
     protocol_ok
         && distribution.geo_restriction.is_none()
         && behavior.trusted_keys.is_none()
-        && behavior.response_headers_policy.is_none()
+        && behavior
+            .response_headers_policy
+            .as_deref()
+            .is_none_or(|p| per_object(&p.policy))
         && ferry_config::viewer_headers::to_origin(behavior)
             .next()
             .is_none()
         && behavior.allowed_methods.contains(&Method::GET)
         && caching::enabled(behavior, &http::Method::GET)
+}
+
+/// Whether a response headers policy adds the same headers to every hit of an object: no CORS
+/// (which answers the viewer's `Origin`) and no `Server-Timing` (which times each request).
+fn per_object(policy: &ferry_config::spec::ResponseHeadersPolicy) -> bool {
+    policy.cors_config.is_none()
+        && policy
+            .server_timing_headers_config
+            .as_ref()
+            .is_none_or(|t| !t.enabled)
 }
 
 /// Whether any of `distributions`' behaviors can have its hits answered here (over HTTPS, the
@@ -572,6 +587,8 @@ pub struct Template {
     pop: http::HeaderValue,
     distribution: String,
     behavior: String,
+    /// The response headers policy it applies (a reload makes new ones).
+    policy: Option<Arc<Policy>>,
     /// `None`: the object is not for this path (not 200, varies, no exact Content-Length).
     parts: Option<(Vec<(Bytes, Slot)>, Bytes)>,
     /// Resolved for a template that serves (a series is made when resolved).
@@ -585,11 +602,13 @@ impl Template {
         object: &Object,
         state: &EdgeState,
         distribution: &str,
-        behavior: &str,
+        behavior: &Behavior,
         markers: &Markers,
     ) -> Template {
         let x_cache = caching::x_cache(pingora::cache::CachePhase::Hit, 200);
-        let wire = head(object, state, markers);
+        let policy = behavior.response_headers_policy.clone();
+        let wire = head(object, state, policy.as_deref(), markers);
+        let behavior = behavior_label(behavior);
         let status_line = wire
             .as_ref()
             .and_then(|w| w.windows(2).position(|p| p == b"\r\n"))
@@ -608,17 +627,24 @@ impl Template {
             pop: state.pop_header.clone(),
             distribution: distribution.to_string(),
             behavior: behavior.to_string(),
+            policy,
             parts,
             counters,
             status_line,
         }
     }
 
-    fn made_for(&self, state: &EdgeState, distribution: &str, behavior: &str) -> bool {
+    fn made_for(&self, state: &EdgeState, distribution: &str, behavior: &Behavior) -> bool {
+        let same_policy = match (&self.policy, &behavior.response_headers_policy) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
         self.via == state.via_header
             && self.pop == state.pop_header
             && self.distribution == distribution
-            && self.behavior == behavior
+            && self.behavior == behavior_label(behavior)
+            && same_policy
     }
 
     fn write(&self, out: &mut BytesMut, age: u64, date: &[u8], id: &[u8]) {
@@ -662,9 +688,14 @@ fn put_decimal(out: &mut BytesMut, mut n: u64) {
 /// markers for the per-response values; `None` when the object is not one this path serves. The
 /// steps are pingora's and the proxy's, in their order: the stored header copied, `Age`, HTTP/1.1
 /// (`cache_hit_header`), the range filter with no `Range` (`Accept-Ranges`), the proxy's response
-/// filter (no custom error page for a 200, no response headers policy: CloudFront's headers),
+/// filter (no custom error page for a 200, the response headers policy, CloudFront's headers),
 /// then `Date` and `Connection` (the HTTP/1 session), and its serialisation.
-fn head(object: &Object, state: &EdgeState, markers: &Markers) -> Option<BytesMut> {
+fn head(
+    object: &Object,
+    state: &EdgeState,
+    policy: Option<&Policy>,
+    markers: &Markers,
+) -> Option<BytesMut> {
     let stored = object.header();
     let length = stored
         .headers
@@ -692,6 +723,19 @@ fn head(object: &Object, state: &EdgeState, markers: &Markers) -> Option<BytesMu
     response.set_version(http::Version::HTTP_11);
     let get = RequestHeader::build("GET", b"/", None).ok()?;
     pingora::proxy::range_header_filter(&get, &mut response, Some(200));
+    // A policy that adds the same headers to every hit ([`per_object`]): what it makes of any
+    // request is what it makes of each.
+    crate::response_policy::apply(
+        policy,
+        &crate::response_policy::Context {
+            request: &get,
+            phase: pingora::cache::CachePhase::Hit,
+            timing: &crate::response_policy::Timing::new(),
+            pop: &state.pop,
+            request_id: &markers.id,
+        },
+        &mut response,
+    );
     let x_cache = caching::x_cache(pingora::cache::CachePhase::Hit, 200);
     crate::proxy::stamp(&mut response, state, x_cache, &markers.id).ok()?;
     response
@@ -855,6 +899,7 @@ mod tests {
             pop: http::HeaderValue::from_static("p"),
             distribution: String::new(),
             behavior: String::new(),
+            policy: None,
             parts: Some((parts, tail)),
             counters: None,
             status_line: 17,
