@@ -303,14 +303,28 @@ fn a_fast_hit_is_logged_as_pingora_s_path_logs_it() {
     let slow_log = logs.path().join("slow.log");
     let fast_log_s = fast_log.to_string_lossy().to_string();
     let slow_log_s = slow_log.to_string_lossy().to_string();
-    let fast = site(
+    // Under `/typed/`, a policy changes the Content-Type the log reports.
+    let build = |label: &str, env: &[(&str, &str)]| {
+        SiteBuilder::new(label, &origin)
+            .block(
+                "[[response_headers_policies]]\nname = \"typed\"\n\
+                 custom_headers_config = [{ header = \"Content-Type\", value = \"application/x-typed\", override = true }]\n",
+            )
+            .behavior(
+                "/typed/*",
+                "o",
+                "Managed-CachingOptimized",
+                &["response_headers_policy = \"typed\""],
+            )
+            .wait_admin()
+            .start_with_env(env)
+    };
+    let fast = build(
         "fast-hits-log-on",
-        &origin,
         &[("FERRY_EDGE_ACCESS_LOG", fast_log_s.as_str())],
     );
-    let slow = site(
+    let slow = build(
         "fast-hits-log-off",
-        &origin,
         &[
             ("FERRY_EDGE_ACCESS_LOG", slow_log_s.as_str()),
             ("FERRY_FAST_HITS", "0"),
@@ -323,21 +337,27 @@ fn a_fast_hit_is_logged_as_pingora_s_path_logs_it() {
         ("Cookie", "a=1; b=2"),
         ("X-Forwarded-For", "192.0.2.7"),
     ];
-    for s in [&fast, &slow] {
-        let mut conn = Conn::open(&s.edge, TIMEOUT).expect("connect");
-        get_raw(&mut conn, "/logged?x=1&y=%20", &headers);
-        let (hit, _) = get_raw(&mut conn, "/logged?x=1&y=%20", &headers);
-        assert_eq!(x_cache(&hit), "Hit from cloudfront", "{hit:?}");
+    for path in ["/logged?x=1&y=%20", "/typed/x"] {
+        for s in [&fast, &slow] {
+            let mut conn = Conn::open(&s.edge, TIMEOUT).expect("connect");
+            get_raw(&mut conn, path, &headers);
+            let (hit, _) = get_raw(&mut conn, path, &headers);
+            assert_eq!(x_cache(&hit), "Hit from cloudfront", "{hit:?}");
+        }
     }
-    assert_eq!(fast_hits(&fast, 1.0), 1.0, "the hit took the fast path");
-    let fast_lines = logged_requests(&fast_log, "/logged", 2);
-    let slow_lines = logged_requests(&slow_log, "/logged", 2);
-    assert_eq!(fast_lines.len(), 2, "{fast_lines:?}");
-    assert_eq!(fast_lines[1][13], "Hit", "{:?}", fast_lines[1]);
-    assert_eq!(
-        fast_lines, slow_lines,
-        "the fast path's log lines (left) differ from pingora's path's (right)"
-    );
+    assert_eq!(fast_hits(&fast, 2.0), 2.0, "the hits took the fast path");
+    for stem in ["/logged", "/typed/x"] {
+        let fast_lines = logged_requests(&fast_log, stem, 2);
+        let slow_lines = logged_requests(&slow_log, stem, 2);
+        assert_eq!(fast_lines.len(), 2, "{fast_lines:?}");
+        assert_eq!(fast_lines[1][13], "Hit", "{:?}", fast_lines[1]);
+        assert_eq!(
+            fast_lines, slow_lines,
+            "{stem}: the fast path's log lines (left) differ from pingora's path's (right)"
+        );
+    }
+    let typed = logged_requests(&fast_log, "/typed/x", 2);
+    assert_eq!(typed[1][29], "application/x-typed", "{:?}", typed[1]);
 }
 
 /// A response headers policy that adds the same headers to every hit (security, custom and

@@ -222,6 +222,27 @@ pub struct FastHit<'a> {
     pub body: usize,
     pub content_type: Option<&'a str>,
     pub content_length: Option<u64>,
+    pub range: Option<(u64, u64)>,
+}
+
+/// The first `name` field as text (`-` in the log when it is not).
+fn text_of(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// What the log takes of a response header: its content type, length and range.
+pub fn response_fields(
+    response: &pingora::http::ResponseHeader,
+) -> (Option<String>, Option<u64>, Option<(u64, u64)>) {
+    let text = |name: &str| text_of(&response.headers, name);
+    (
+        text("content-type"),
+        text("content-length").and_then(|l| l.parse().ok()),
+        text("content-range").and_then(|r| content_range(&r)),
+    )
 }
 
 /// The log entry of a hit the fast path answered: what [`entry`] makes of the same request.
@@ -268,27 +289,15 @@ pub fn fast_hit_entry(hit: FastHit<'_>) -> Entry {
         content_length: hit.content_length,
         ssl_protocol: ssl.as_ref().map(|s| s.0.clone()),
         ssl_cipher: ssl.map(|s| s.1),
-        range: None,
+        range: hit.range,
     }
 }
 
 /// The log entry of a finished request.
 pub fn entry(session: &Session, served: Served<'_>) -> Entry {
     let request = session.req_header();
-    let header = |name: &str| {
-        request
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| text_of(&request.headers, name);
     let response = session.response_written();
-    let response_header = |name: &str| {
-        response
-            .and_then(|r| r.headers.get(name))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
     let client = session.client_addr().and_then(|a| a.as_inet());
     let version = match request.version {
         http::Version::HTTP_09 => "HTTP/0.9",
@@ -310,6 +319,7 @@ pub fn entry(session: &Session, served: Served<'_>) -> Entry {
         .map(|r| head_bytes(12, r.headers.iter().map(|(n, v)| (n.as_str(), v.len()))))
         .unwrap_or(0);
     let sent = u64::try_from(session.body_bytes_sent()).unwrap_or(u64::MAX);
+    let fields = response.map(response_fields).unwrap_or_default();
     let ssl = session
         .digest()
         .and_then(|d| d.ssl_digest.as_ref())
@@ -338,11 +348,11 @@ pub fn entry(session: &Session, served: Served<'_>) -> Entry {
         protocol_version: version.to_string(),
         client_port: client.map(|a| a.port()),
         time_to_first_byte: Some(served.time_to_first_byte.as_secs_f64()),
-        content_type: response_header("content-type"),
-        content_length: response_header("content-length").and_then(|l| l.parse().ok()),
+        content_type: fields.0,
+        content_length: fields.1,
         ssl_protocol: ssl.as_ref().map(|s| s.0.clone()),
         ssl_cipher: ssl.map(|s| s.1),
-        range: response_header("content-range").and_then(|r| content_range(&r)),
+        range: fields.2,
     }
 }
 

@@ -176,7 +176,13 @@ impl<A> FastHits<A> {
                         });
                         if let Some(logged) = reply.log {
                             let (mut entry, started) = *logged;
+                            entry.time = Some(SystemTime::now());
                             entry.time_taken = started.elapsed().as_secs_f64();
+                            if written.is_err() {
+                                // As the counters: the body is not known to have gone out.
+                                let body = u64::try_from(reply.body.len()).unwrap_or(u64::MAX);
+                                entry.sc_bytes = entry.sc_bytes.saturating_sub(body);
+                            }
                             crate::access_log::log(&entry);
                         }
                         if written.is_err() {
@@ -264,9 +270,9 @@ impl<A> FastHits<A> {
         let log = viewer.logged.as_ref().map(|logged| {
             let headers: Vec<(&str, &[u8])> =
                 request.headers.iter().map(|h| (h.name, h.value)).collect();
-            let stored = object.header();
-            let text = |name| stored.headers.get(name).and_then(|v| v.to_str().ok());
-            let response_head = out.len() - template.status_line + 14;
+            // As the log counts a head: its status line as 14 bytes.
+            let response_head = (out.len() + 14).saturating_sub(template.status_line);
+            let (content_type, content_length, range) = &template.logged;
             crate::access_log::fast_hit_entry(crate::access_log::FastHit {
                 served: crate::access_log::Served {
                     edge_location: &state.pop,
@@ -288,8 +294,9 @@ impl<A> FastHits<A> {
                 headers: &headers,
                 response_head: u64::try_from(response_head).unwrap_or(u64::MAX),
                 body: object.body().len(),
-                content_type: text(header::CONTENT_TYPE),
-                content_length: text(header::CONTENT_LENGTH).and_then(|l| l.parse().ok()),
+                content_type: content_type.as_deref(),
+                content_length: *content_length,
+                range: *range,
             })
         });
         Some(Reply {
@@ -595,6 +602,8 @@ pub struct Template {
     counters: Option<crate::metrics::Resolved>,
     /// The length of the status line, with its line end.
     status_line: usize,
+    /// What the access log takes of the response header (`access_log::response_fields`).
+    logged: LoggedFields,
 }
 
 impl Template {
@@ -607,7 +616,10 @@ impl Template {
     ) -> Template {
         let x_cache = caching::x_cache(pingora::cache::CachePhase::Hit, 200);
         let policy = behavior.response_headers_policy.clone();
-        let wire = head(object, state, policy.as_deref(), markers);
+        let (wire, logged) = match head(object, state, policy.as_deref(), markers) {
+            Some((wire, logged)) => (Some(wire), logged),
+            None => (None, Default::default()),
+        };
         let behavior = behavior_label(behavior);
         let status_line = wire
             .as_ref()
@@ -631,6 +643,7 @@ impl Template {
             parts,
             counters,
             status_line,
+            logged,
         }
     }
 
@@ -695,7 +708,7 @@ fn head(
     state: &EdgeState,
     policy: Option<&Policy>,
     markers: &Markers,
-) -> Option<BytesMut> {
+) -> Option<(BytesMut, LoggedFields)> {
     let stored = object.header();
     let length = stored
         .headers
@@ -754,8 +767,10 @@ fn head(
     wire.put_slice(b"\r\n");
     response.header_to_h1_wire(&mut wire);
     wire.put_slice(b"\r\n");
-    Some(wire)
+    Some((wire, crate::access_log::response_fields(&response)))
 }
+
+type LoggedFields = (Option<String>, Option<u64>, Option<(u64, u64)>);
 
 /// `wire` cut at each marker, in the order they appear; `None` unless each appears exactly once.
 fn cut(wire: &[u8], markers: &Markers) -> Option<(Vec<(Bytes, Slot)>, Bytes)> {
@@ -903,6 +918,7 @@ mod tests {
             parts: Some((parts, tail)),
             counters: None,
             status_line: 17,
+            logged: Default::default(),
         };
         let mut out = BytesMut::new();
         template.write(&mut out, 1234, b"Wed, 25 Nov 2026 00:00:00 GMT", b"ID");
