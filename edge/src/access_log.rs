@@ -251,8 +251,7 @@ pub fn fast_hit_entry(hit: FastHit<'_>) -> Entry {
         hit.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
-            .filter(|v| v.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
+            .and_then(|(_, v)| crate::caching::header_text(v))
             .map(str::to_string)
     };
     let request_head = head_bytes(

@@ -35,16 +35,22 @@ impl KeySource for View<'_> {
     }
 }
 
-/// Passes a header value to `f` as the cache key takes it: as text when it is visible ASCII (what
-/// `HeaderValue::to_str` accepts), otherwise by its bytes, so that two different non-text values
-/// never share an object.
-pub fn key_value(value: &[u8], f: &mut dyn FnMut(&str)) {
-    let text = value
+/// A raw header value as `HeaderValue::to_str` takes it: visible ASCII (and tabs) only.
+pub fn header_text(value: &[u8]) -> Option<&str> {
+    value
         .iter()
-        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
-    match std::str::from_utf8(value) {
-        Ok(v) if text => f(v),
-        _ => f(&format!("\u{fffd}{value:02x?}")),
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+        .then(|| std::str::from_utf8(value).ok())
+        .flatten()
+}
+
+/// Passes a header value to `f` as the cache key takes it: as text when it is text
+/// ([`header_text`]), otherwise by its bytes, so that two different non-text values never share
+/// an object.
+pub fn key_value(value: &[u8], f: &mut dyn FnMut(&str)) {
+    match header_text(value) {
+        Some(v) => f(v),
+        None => f(&format!("\u{fffd}{value:02x?}")),
     }
 }
 

@@ -170,7 +170,7 @@ impl<A> FastHits<A> {
                         let _in_flight = ferry_config::drain::Guard::start();
                         let written = write(conn, &mut out, &reply.body).await;
                         // Counted as pingora's `logging` counts a request whose viewer went away.
-                        reply.counters.count(match written {
+                        reply.template.count(match written {
                             Ok(()) => reply.body.len(),
                             Err(_) => 0,
                         });
@@ -301,7 +301,7 @@ impl<A> FastHits<A> {
         });
         Some(Reply {
             body: object.body().clone(),
-            counters: template.clone(),
+            template: template.clone(),
             log: log.map(|entry| Box::new((entry, started))),
         })
     }
@@ -345,7 +345,7 @@ enum Step {
 
 struct Reply {
     body: Bytes,
-    counters: Arc<Template>,
+    template: Arc<Template>,
     /// The access log line, when one is written, and when the request began.
     log: Option<Box<(crate::access_log::Entry, Instant)>>,
 }
@@ -496,7 +496,7 @@ impl<'a> Request<'a> {
                 if host.is_some() {
                     return None;
                 }
-                host = Some(text(h.value)?);
+                host = Some(caching::header_text(h.value)?);
             } else if refused_header(h.name, h.value) {
                 return None;
             }
@@ -509,15 +509,6 @@ impl<'a> Request<'a> {
             headers: request.headers,
         })
     }
-}
-
-/// The value as `HeaderValue::to_str` takes it: visible ASCII (and tabs) only.
-fn text(value: &[u8]) -> Option<&str> {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
-        .then(|| std::str::from_utf8(value).ok())
-        .flatten()
 }
 
 /// Headers whose request pingora's path answers: a body, a connection that ends or changes
