@@ -21,18 +21,11 @@ pub fn apply(
     match mode {
         XffMode::Append => {
             if let Some(ip) = client {
-                let mut value = String::with_capacity(64);
-                if let Some(existing) = request
+                let existing = request
                     .headers
                     .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok())
-                    .filter(|v| !v.trim().is_empty())
-                {
-                    value.push_str(existing);
-                    value.push_str(", ");
-                }
-                push_client(&mut value, ip, client_port);
-                request.insert_header("X-Forwarded-For", value)?;
+                    .and_then(|v| v.to_str().ok());
+                request.insert_header("X-Forwarded-For", xff_value(existing, ip, client_port))?;
             }
         }
         XffMode::Preserve => {}
@@ -42,12 +35,29 @@ pub fn apply(
     }
     request.insert_header("X-Forwarded-Proto", proto)?;
     request.insert_header("X-Forwarded-Port", port.to_string())?;
-    let trace = match request
+    let existing = request
         .headers
         .get("x-amzn-trace-id")
-        .and_then(|v| v.to_str().ok())
-    {
-        // An existing trace: ALB updates its Self field, or adds one.
+        .and_then(|v| v.to_str().ok());
+    request.insert_header("X-Amzn-Trace-Id", trace_value(existing, trace_id))?;
+    Ok(())
+}
+
+/// X-Forwarded-For in append mode: the client after the addresses the request came with.
+pub fn xff_value(existing: Option<&str>, client: IpAddr, client_port: Option<u16>) -> String {
+    let mut value = String::with_capacity(64);
+    if let Some(existing) = existing.filter(|v| !v.trim().is_empty()) {
+        value.push_str(existing);
+        value.push_str(", ");
+    }
+    push_client(&mut value, client, client_port);
+    value
+}
+
+/// X-Amzn-Trace-Id on its way to a target: a new `Root`, or for an existing trace its `Self`
+/// field updated (or added).
+pub fn trace_value(existing: Option<&str>, trace_id: &str) -> String {
+    match existing {
         Some(existing) if existing.contains("Root=") => {
             let mut fields: Vec<String> = existing
                 .split(';')
@@ -58,9 +68,34 @@ pub fn apply(
             fields.join(";")
         }
         _ => format!("Root={trace_id}"),
-    };
-    request.insert_header("X-Amzn-Trace-Id", trace)?;
-    Ok(())
+    }
+}
+
+/// The trace ids of one listener socket's requests: each of its copies (one per thread) counts
+/// its own, and id `n` is `count * copies + copy`, so that no two share a counter value.
+pub struct TraceIds {
+    count: std::sync::atomic::AtomicU64,
+    copy: u64,
+    copies: u64,
+}
+
+impl TraceIds {
+    pub fn new(copy: usize, copies: usize) -> TraceIds {
+        TraceIds {
+            count: std::sync::atomic::AtomicU64::new(0),
+            copy: copy as u64,
+            copies: copies.max(1) as u64,
+        }
+    }
+
+    pub fn next(&self) -> String {
+        let n = self
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_mul(self.copies)
+            .wrapping_add(self.copy);
+        new_trace_id(n)
+    }
 }
 
 /// The Host a target sees when `routing.http.preserve_host_header.enabled` is false (ALB's default):

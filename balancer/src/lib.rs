@@ -4,7 +4,9 @@
 
 pub mod access_log;
 pub mod admin;
+mod chunked;
 mod errors;
+pub mod fast_forward;
 mod forwarded;
 mod health;
 pub mod metrics;
@@ -15,6 +17,7 @@ mod sticky;
 mod target_tls;
 pub mod targets;
 mod tls;
+mod upstream;
 
 pub use proxy::{ListenerProxy, ListenerState};
 
@@ -129,6 +132,7 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
     let mut sockets = Vec::new();
     let threads = conf.threads.max(1);
+    let fast_forwards = fast_forward::enabled_by_env();
     for lb in &topology.load_balancers {
         for node in lb.nodes.iter().filter(|n| zone.is_none_or(|z| z == n.zone)) {
             for listener in &lb.listeners {
@@ -153,10 +157,15 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                 for (copy, (endpoint, service_threads)) in layout.into_iter().enumerate() {
                     let proxy =
                         ListenerProxy::new(state.clone(), node.zone.clone(), (copy, copies));
+                    let fast = fast_forward::FastForwards::new(proxy.shared());
                     // ALB closes a connection that does not send its request within the idle
                     // timeout.
                     let app = ferry_guard::HeadDeadline::new(
-                        pingora::proxy::http_proxy(conf, proxy),
+                        ferry_guard::front::Front::new(
+                            pingora::proxy::http_proxy(conf, proxy),
+                            fast,
+                            fast_forwards && tls.is_none(),
+                        ),
                         &head_timeout,
                     );
                     let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);

@@ -1,14 +1,14 @@
 //! One balancer listener on one zone node, as a pingora `ProxyHttp`: evaluate the listener's rules,
 //! then answer, redirect or forward to a target.
 
-use crate::select::{self, Groups, NoTarget};
+use crate::select::{self, Groups, Unrouted};
 use crate::targets::{InFlight, TargetState};
 use crate::{errors, forwarded, respond, sticky};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use ferry_config::desync::{self, Mode, Outcome};
-use ferry_config::model::{Action, Forward, Listener, LoadBalancer, Stickiness};
+use ferry_config::model::{Action, Forward, Listener, LoadBalancer};
 use ferry_config::redirect::{self, Original};
 use ferry_config::request_target;
 use ferry_config::rules::{self, RequestView};
@@ -17,20 +17,19 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// ALB's fixed connect timeout to targets.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One listener as the current topology has it: a reload swaps it whole, and each request keeps
 /// the one it started with.
 pub struct ListenerState {
-    lb: Arc<LoadBalancer>,
-    listener: Listener,
-    desync: Mode,
-    groups: Arc<Groups>,
+    pub(crate) lb: Arc<LoadBalancer>,
+    pub(crate) listener: Listener,
+    pub(crate) desync: Mode,
+    pub(crate) groups: Arc<Groups>,
 }
 
 impl ListenerState {
@@ -54,10 +53,7 @@ pub struct ListenerProxy {
     /// `http` or `https`: a reload cannot change a listener's protocol.
     protocol: &'static str,
     zone: String,
-    /// This copy's requests: trace id `n` is `requests * copies + copy`.
-    requests: AtomicU64,
-    copy: u64,
-    copies: u64,
+    trace_ids: Arc<forwarded::TraceIds>,
 }
 
 impl ListenerProxy {
@@ -76,9 +72,16 @@ impl ListenerProxy {
             state,
             protocol,
             zone,
-            requests: AtomicU64::new(0),
-            copy: copy as u64,
-            copies: copies.max(1) as u64,
+            trace_ids: Arc::new(forwarded::TraceIds::new(copy, copies)),
+        }
+    }
+
+    /// What the fast path in front of this proxy shares with it.
+    pub(crate) fn shared(&self) -> crate::fast_forward::Shared {
+        crate::fast_forward::Shared {
+            state: self.state.clone(),
+            zone: self.zone.clone(),
+            trace_ids: self.trace_ids.clone(),
         }
     }
 }
@@ -142,7 +145,7 @@ fn malformed(header: &RequestHeader) -> Option<String> {
 }
 
 /// ALB refuses a request whose X-Forwarded-For lists more than 30 addresses (status 463).
-const MAX_XFF_ADDRESSES: usize = 30;
+pub(crate) const MAX_XFF_ADDRESSES: usize = 30;
 
 fn cookie_values(header: &RequestHeader) -> impl Iterator<Item = &str> {
     header
@@ -239,63 +242,24 @@ impl ListenerProxy {
     ) -> Result<bool> {
         let state = ctx.state.clone();
         let header = session.req_header();
-        let sticky_group = forward
-            .stickiness
-            .and_then(|_| {
-                sticky::find(cookie_values(header), sticky::TG)
-                    .or_else(|| sticky::find(cookie_values(header), sticky::TG_CORS))
-            })
-            .and_then(sticky::group_of);
-        let Some(index) = state.groups.pick_group(forward, sticky_group.as_deref()) else {
-            return Err(Error::explain(
-                ErrorType::InternalError,
-                "forward action without target groups",
-            ));
-        };
-        let Some(group) = state.groups.groups.get(index) else {
-            return Err(Error::explain(
-                ErrorType::InternalError,
-                "target group index out of range",
-            ));
-        };
-        let name = group.config.name.as_str();
-        let sticky_target = match &group.config.stickiness {
-            Some(Stickiness::LbCookie { .. }) => sticky::find(cookie_values(header), sticky::LB)
-                .or_else(|| sticky::find(cookie_values(header), sticky::LB_CORS))
-                .and_then(|v| sticky::target_of(v, name)),
-            Some(Stickiness::AppCookie { .. }) => sticky::find(cookie_values(header), sticky::APP)
-                .and_then(|v| sticky::target_of(v, name)),
-            None => None,
-        };
-        match select::pick_target(group, &self.zone, sticky_target) {
-            Ok(target) => {
-                if let Some(duration) = forward.stickiness {
-                    ctx.set_cookies.extend(sticky::set_cookies(
-                        sticky::TG,
-                        Some(sticky::TG_CORS),
-                        &sticky::group_value(name),
-                        duration,
-                    ));
-                }
-                if let Some(Stickiness::LbCookie { duration }) = &group.config.stickiness {
-                    let value = sticky::target_value(name, target.address);
-                    ctx.set_cookies.extend(sticky::set_cookies(
-                        sticky::LB,
-                        Some(sticky::LB_CORS),
-                        &value,
-                        *duration,
-                    ));
-                }
-                ctx.in_flight = Some(InFlight::start(target.clone()));
-                ctx.target_tls = group.config.protocol == ferry_config::spec::TargetProtocol::HTTPS;
-                ctx.target = Some((index, target));
+        let routed = select::route(&state.groups, forward, &self.zone, |name| {
+            sticky::find(cookie_values(header), name)
+        });
+        match routed {
+            Ok(routed) => {
+                ctx.set_cookies = routed.set_cookies;
+                ctx.in_flight = Some(InFlight::start(routed.target.clone()));
+                ctx.target_tls = state.groups.groups.get(routed.group).is_some_and(|g| {
+                    g.config.protocol == ferry_config::spec::TargetProtocol::HTTPS
+                });
+                ctx.target = Some((routed.group, routed.target));
                 Ok(false)
             }
-            Err(why) => {
-                let why = match why {
-                    NoTarget::NoneRegistered => format!("target group \"{name}\" has no registered targets"),
-                    NoTarget::NoneInZone => format!("target group \"{name}\" has no target in zone {} and cross-zone load balancing is off", self.zone),
-                };
+            Err(Unrouted::NoGroup) => Err(Error::explain(
+                ErrorType::InternalError,
+                "forward action without target groups",
+            )),
+            Err(Unrouted::NoTarget(why)) => {
                 respond::error(
                     session,
                     &ctx.state.listener.response_headers,
@@ -570,8 +534,7 @@ impl ProxyHttp for ListenerProxy {
                 upstream_request.insert_header(http::header::HOST, host)?;
             }
         }
-        let n = self.requests.fetch_add(1, Ordering::Relaxed) * self.copies + self.copy;
-        let trace_id = forwarded::new_trace_id(n);
+        let trace_id = self.trace_ids.next();
         if ctx.state.lb.drop_invalid_header_fields {
             forwarded::drop_invalid_headers(upstream_request);
         }
@@ -621,26 +584,10 @@ impl ProxyHttp for ListenerProxy {
         }
         if let Some((g, target)) = &ctx.target {
             if let Some(group) = ctx.state.groups.groups.get(*g) {
-                if let Some(Stickiness::AppCookie {
-                    cookie_name,
-                    duration,
-                }) = &group.config.stickiness
-                {
-                    let prefix = format!("{cookie_name}=");
-                    let sets_app_cookie = response
-                        .headers
-                        .get_all(http::header::SET_COOKIE)
-                        .iter()
-                        .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
-                    if sets_app_cookie {
-                        let value = sticky::target_value(&group.config.name, target.address);
-                        ctx.set_cookies.extend(sticky::set_cookies(
-                            sticky::APP,
-                            None,
-                            &value,
-                            *duration,
-                        ));
-                    }
+                let set = response.headers.get_all(http::header::SET_COOKIE);
+                let values = set.iter().map(|v| v.as_bytes());
+                if let Some(cookie) = select::app_cookie(group, target, values) {
+                    ctx.set_cookies.push(cookie);
                 }
             }
         }

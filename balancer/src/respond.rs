@@ -78,3 +78,62 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
+
+/// ALB's own error page for `status` as the bytes of a whole HTTP/1.1 response (for the fast
+/// path, which writes without a pingora session): the header fields [`send`] gives it, in its
+/// order, then pingora's Date; `Connection: close`, as the connection closes after it.
+pub fn error_wire(
+    out: &mut bytes::BytesMut,
+    edits: &ResponseHeaderEdits,
+    status: u16,
+    reason: &str,
+    why: &str,
+    head_only: bool,
+) {
+    let body = error_page(status, reason, why);
+    let length = body.len().to_string();
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("Server", "awselb/2.0"),
+        ("Content-Type", "text/html"),
+        ("Content-Length", &length),
+    ];
+    if edits.remove_server {
+        fields.retain(|(name, _)| !name.eq_ignore_ascii_case("server"));
+    }
+    for (name, value) in &edits.set {
+        match fields
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some(field) => field.1 = value,
+            None => fields.push((name, value)),
+        }
+    }
+    let date = pingora::protocols::http::date::get_cached_date();
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.to_string().as_bytes());
+    out.extend_from_slice(b" ");
+    let canonical = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason());
+    out.extend_from_slice(canonical.unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in fields {
+        put_field(out, name.as_bytes(), value.as_bytes());
+    }
+    put_field(out, b"Date", date.as_bytes());
+    put_field(out, b"Connection", b"close");
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(&body);
+    }
+}
+
+/// One `name: value` line of a head.
+pub fn put_field(out: &mut bytes::BytesMut, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}

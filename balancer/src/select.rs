@@ -85,6 +85,116 @@ impl Groups {
     }
 }
 
+/// Where a forward action sends a request, and the stickiness cookies its response sets.
+pub struct Routed {
+    /// The target group's index in [`Groups::groups`].
+    pub group: usize,
+    pub target: Arc<TargetState>,
+    pub set_cookies: Vec<String>,
+}
+
+/// Why a forward action could not send a request anywhere.
+#[derive(Debug)]
+pub enum Unrouted {
+    /// Not reached: a validated forward action has a target group.
+    NoGroup,
+    /// The group chosen has no target for this node (ALB: 503), and why, for the error page.
+    NoTarget(String),
+}
+
+/// A forward action's target group (by weight, or the one its stickiness cookie names), then the
+/// target (by the group's algorithm, or the one the target stickiness cookie names).
+/// `cookie(name)` is the value of the request's cookie `name`.
+pub fn route<'c>(
+    groups: &Groups,
+    forward: &Forward,
+    zone: &str,
+    cookie: impl Fn(&str) -> Option<&'c str>,
+) -> Result<Routed, Unrouted> {
+    use crate::sticky;
+    use ferry_config::model::Stickiness;
+    let sticky_group = forward
+        .stickiness
+        .and_then(|_| cookie(sticky::TG).or_else(|| cookie(sticky::TG_CORS)))
+        .and_then(sticky::group_of);
+    let index = groups
+        .pick_group(forward, sticky_group.as_deref())
+        .ok_or(Unrouted::NoGroup)?;
+    let group = groups.groups.get(index).ok_or(Unrouted::NoGroup)?;
+    let name = group.config.name.as_str();
+    let sticky_target = match &group.config.stickiness {
+        Some(Stickiness::LbCookie { .. }) => cookie(sticky::LB)
+            .or_else(|| cookie(sticky::LB_CORS))
+            .and_then(|v| sticky::target_of(v, name)),
+        Some(Stickiness::AppCookie { .. }) => {
+            cookie(sticky::APP).and_then(|v| sticky::target_of(v, name))
+        }
+        None => None,
+    };
+    let target = pick_target(group, zone, sticky_target).map_err(|why| {
+        Unrouted::NoTarget(match why {
+            NoTarget::NoneRegistered => {
+                format!("target group \"{name}\" has no registered targets")
+            }
+            NoTarget::NoneInZone => format!(
+                "target group \"{name}\" has no target in zone {zone} and cross-zone load balancing is off"
+            ),
+        })
+    })?;
+    let mut set_cookies = Vec::new();
+    if let Some(duration) = forward.stickiness {
+        set_cookies.extend(sticky::set_cookies(
+            sticky::TG,
+            Some(sticky::TG_CORS),
+            &sticky::group_value(name),
+            duration,
+        ));
+    }
+    if let Some(Stickiness::LbCookie { duration }) = &group.config.stickiness {
+        let value = sticky::target_value(name, target.address);
+        set_cookies.extend(sticky::set_cookies(
+            sticky::LB,
+            Some(sticky::LB_CORS),
+            &value,
+            *duration,
+        ));
+    }
+    Ok(Routed {
+        group: index,
+        target,
+        set_cookies,
+    })
+}
+
+/// The `Set-Cookie` of app-cookie stickiness for a response of `target`: ALB sets its own cookie
+/// when the target's response sets the application's cookie (`set_cookies`: the response's
+/// Set-Cookie values).
+pub fn app_cookie<'v>(
+    group: &Group,
+    target: &TargetState,
+    mut set_cookies: impl Iterator<Item = &'v [u8]>,
+) -> Option<String> {
+    use ferry_config::model::Stickiness;
+    let Some(Stickiness::AppCookie {
+        cookie_name,
+        duration,
+    }) = &group.config.stickiness
+    else {
+        return None;
+    };
+    let sets = set_cookies.any(|v| {
+        v.strip_prefix(cookie_name.as_bytes())
+            .is_some_and(|rest| rest.first() == Some(&b'='))
+    });
+    if !sets {
+        return None;
+    }
+    let value = crate::sticky::target_value(&group.config.name, target.address);
+    crate::sticky::set_cookies(crate::sticky::APP, None, &value, *duration)
+        .into_iter()
+        .next()
+}
+
 /// Chooses a target of `group` for a request at a node in `zone`; `sticky` is the target a
 /// stickiness cookie names.
 pub fn pick_target(

@@ -20,6 +20,16 @@ pub trait RequestView {
     fn any_header(&self, name: &str, pred: &mut dyn FnMut(&str) -> bool) -> bool;
 }
 
+/// A raw header value as `HeaderValue::to_str` takes it (and so as rules see it): visible ASCII
+/// (and tabs) only.
+pub fn header_text(value: &[u8]) -> Option<&str> {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+        .then(|| std::str::from_utf8(value).ok())
+        .flatten()
+}
+
 /// The action for a request: the first rule by priority whose conditions all hold, or the default.
 pub fn evaluate<'l>(listener: &'l Listener, request: &dyn RequestView) -> &'l Action {
     matched(listener, request).1

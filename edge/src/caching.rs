@@ -35,14 +35,7 @@ impl KeySource for View<'_> {
     }
 }
 
-/// A raw header value as `HeaderValue::to_str` takes it: visible ASCII (and tabs) only.
-pub fn header_text(value: &[u8]) -> Option<&str> {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
-        .then(|| std::str::from_utf8(value).ok())
-        .flatten()
-}
+pub use ferry_config::rules::header_text;
 
 /// Passes a header value to `f` as the cache key takes it: as text when it is text
 /// ([`header_text`]), otherwise by its bytes, so that two different non-text values never share

@@ -15,37 +15,26 @@ use crate::ids::IdSource;
 use crate::proxy::EdgeState;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use ferry_config::cache_key::KeySource;
 use ferry_config::model::{Behavior, Distribution};
 use ferry_config::spec::{Method, ViewerProtocolPolicy};
+use ferry_guard::front::{FastPath, Served, MAX_HEAD};
 use ferry_guard::Timed;
+use http::header;
+use pingora::http::{RequestHeader, ResponseHeader};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+use tokio::io::AsyncWriteExt;
 
 type Policy = ferry_config::model::NamedPolicy<ferry_config::spec::ResponseHeadersPolicy>;
-use http::header;
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
-use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::protocols::http::ServerSession;
-use pingora::protocols::{Shutdown, Stream, ALPN};
-use pingora::server::ShutdownWatch;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// How long a kept-alive connection may wait for its next request: pingora's default, which the
-/// edge's other requests get.
-const KEEPALIVE: Duration = Duration::from_secs(60);
-
-/// The head sizes this path reads: a larger head goes to pingora, whose limits then apply.
-const MAX_HEAD: usize = 16 * 1024;
+/// The largest number of header lines this path parses: more go to pingora.
 const MAX_HEADERS: usize = 64;
-const READ_BUFFER: usize = 4096;
 
 /// A body up to this size goes out in the same write as the head.
 const ONE_WRITE: usize = 16 * 1024;
-
-/// How long closing a connection after an error may take.
-const SHUTDOWN: Duration = Duration::from_secs(1);
+const READ_BUFFER: usize = 4096;
 
 /// What the fast path reads from the edge proxy behind it.
 pub(crate) struct Source {
@@ -54,22 +43,18 @@ pub(crate) struct Source {
     pub store: &'static Store,
 }
 
-/// An HTTP app (pingora's, for the edge) with the hit fast path in front.
-pub struct FastHits<A> {
-    inner: Arc<A>,
+/// The edge's fast path: fresh hits answered from the store (see the module's comment), in front
+/// of pingora's app by [`ferry_guard::front::Front`].
+pub struct FastHits {
     source: Source,
     markers: Markers,
-    enabled: bool,
 }
 
-impl<A> FastHits<A> {
-    /// `enabled` false hands every connection straight to `inner`.
-    pub(crate) fn new(inner: A, source: Source, enabled: bool) -> FastHits<A> {
+impl FastHits {
+    pub(crate) fn new(source: Source) -> FastHits {
         FastHits {
-            inner: Arc::new(inner),
             source,
             markers: Markers::new(),
-            enabled,
         }
     }
 }
@@ -77,152 +62,64 @@ impl<A> FastHits<A> {
 /// Whether the fast path is on: `FERRY_FAST_HITS=0` (or `off`) turns it off, to compare with
 /// pingora's path or to rule it out.
 pub fn enabled_by_env() -> bool {
-    !matches!(
-        std::env::var("FERRY_FAST_HITS").as_deref(),
-        Ok("0") | Ok("off") | Ok("false")
-    )
+    ferry_guard::front::enabled_by_env("FERRY_FAST_HITS")
 }
 
-enum Outcome {
-    /// The connection ended here.
-    Closed,
-    /// pingora takes the connection over, with these bytes read already.
-    HandOver(Bytes),
+/// A connection's viewer, and the buffer its response heads are written into.
+pub struct Conn {
+    viewer: Viewer,
+    out: BytesMut,
 }
 
 #[async_trait]
-impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for FastHits<A> {
-    async fn process_new(
-        self: &Arc<Self>,
-        stream: Stream,
-        shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
-        let ours = self.enabled
-            && self.source.state.load().fast_hits
-            && stream.as_any().is::<Timed>()
-            && stream.selected_alpn_proto() != Some(ALPN::H2);
-        if !ours {
-            return self.inner.process_new(stream, shutdown).await;
-        }
-        let mut conn = timed(stream)?;
-        // What pingora kept of the connection's last request through it (`None`: none yet).
-        // pingora's pipelining, which would leave read bytes in them, is off (its default).
-        let mut reused: Option<Option<HttpPersistentSettings>> = None;
-        loop {
-            let read = match self.serve(&mut conn, shutdown).await {
-                Outcome::Closed => return None,
-                Outcome::HandOver(read) => read,
-            };
-            // One request through pingora, set up as pingora's own HTTP/1 loop sets up each.
-            conn.replay(read);
-            let mut session = ServerSession::new_http1(conn);
-            match reused.take() {
-                Some(Some(settings)) => settings.apply_to_session(&mut session),
-                Some(None) => {}
-                None => {
-                    session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE.as_secs()));
-                    session.set_keepalive_reuses_remaining(
-                        self.inner
-                            .server_options()
-                            .and_then(|o| o.keepalive_request_limit),
-                    );
-                }
-            }
-            // Kept alive, the connection comes back here for its next request.
-            let (stream, kept) = self
-                .inner
-                .process_new_http(session, shutdown)
-                .await?
-                .consume();
-            reused = Some(kept);
-            conn = timed(stream)?;
-        }
+impl FastPath for FastHits {
+    type Conn = Conn;
+
+    fn connection(&self, conn: &Timed) -> Option<Conn> {
+        self.source.state.load().fast_hits.then(|| Conn {
+            viewer: Viewer::of(conn),
+            out: BytesMut::new(),
+        })
     }
 
-    async fn cleanup(&self) {
-        self.inner.http_cleanup().await;
+    async fn serve(&self, conn: &mut Timed, cx: &mut Conn, buf: &[u8], stopping: bool) -> Served {
+        let (head, reply) = match self.answer(buf, &cx.viewer, &mut cx.out) {
+            Step::Incomplete => return Served::Incomplete,
+            Step::HandOver => return Served::HandOver,
+            Step::Hit { head, reply } => (head, reply),
+        };
+        if stopping {
+            // A stopping server closes the connection after this request: pingora says so in
+            // the response.
+            cx.out.clear();
+            return Served::HandOver;
+        }
+        let _in_flight = ferry_config::drain::Guard::start();
+        let written = write(conn, &mut cx.out, &reply.body).await;
+        // Counted as pingora's `logging` counts a request whose viewer went away.
+        reply.template.count(match written {
+            Ok(()) => reply.body.len(),
+            Err(_) => 0,
+        });
+        if let Some(logged) = reply.log {
+            let (mut entry, started) = *logged;
+            entry.time = Some(SystemTime::now());
+            entry.time_taken = started.elapsed().as_secs_f64();
+            if written.is_err() {
+                // As the counters: the body is not known to have gone out.
+                let body = u64::try_from(reply.body.len()).unwrap_or(u64::MAX);
+                entry.sc_bytes = entry.sc_bytes.saturating_sub(body);
+            }
+            crate::access_log::log(&entry);
+        }
+        match written {
+            Ok(()) => Served::Answered(head),
+            Err(_) => Served::Close,
+        }
     }
 }
 
-/// The connection as the head deadline wrapped it.
-fn timed(stream: Stream) -> Option<Box<Timed>> {
-    // `None` is not reached: every HTTP/1 connection reaching the app is one.
-    stream.into_any().downcast::<Timed>().ok()
-}
-
-impl<A> FastHits<A> {
-    async fn serve(&self, conn: &mut Timed, shutdown: &ShutdownWatch) -> Outcome {
-        let viewer = Viewer::of(conn);
-        let mut watch = shutdown.clone();
-        let mut buf = BytesMut::with_capacity(READ_BUFFER);
-        let mut out = BytesMut::new();
-        loop {
-            if !buf.is_empty() {
-                match self.answer(&buf, &viewer, &mut out) {
-                    Step::Incomplete if buf.len() < MAX_HEAD => {}
-                    Step::Incomplete | Step::HandOver => return Outcome::HandOver(buf.freeze()),
-                    Step::Hit { head, reply } => {
-                        if *shutdown.borrow() {
-                            // A stopping server closes the connection after this request: pingora
-                            // says so in the response.
-                            return Outcome::HandOver(buf.freeze());
-                        }
-                        let _in_flight = ferry_config::drain::Guard::start();
-                        let written = write(conn, &mut out, &reply.body).await;
-                        // Counted as pingora's `logging` counts a request whose viewer went away.
-                        reply.template.count(match written {
-                            Ok(()) => reply.body.len(),
-                            Err(_) => 0,
-                        });
-                        if let Some(logged) = reply.log {
-                            let (mut entry, started) = *logged;
-                            entry.time = Some(SystemTime::now());
-                            entry.time_taken = started.elapsed().as_secs_f64();
-                            if written.is_err() {
-                                // As the counters: the body is not known to have gone out.
-                                let body = u64::try_from(reply.body.len()).unwrap_or(u64::MAX);
-                                entry.sc_bytes = entry.sc_bytes.saturating_sub(body);
-                            }
-                            crate::access_log::log(&entry);
-                        }
-                        if written.is_err() {
-                            return Outcome::Closed;
-                        }
-                        buf.advance(head);
-                        // Pipelined requests already read: the next head is timed from here.
-                        conn.next_head(&buf);
-                        continue;
-                    }
-                }
-            } else if buf.capacity() > 2 * READ_BUFFER {
-                // An idle connection keeps no more than a fresh one.
-                buf = BytesMut::with_capacity(READ_BUFFER);
-            } else {
-                // Reclaims the buffer's space once its requests are answered.
-                buf.reserve(READ_BUFFER);
-            }
-            // Each read waits at most the keep-alive time, as pingora's reads of a head do (the
-            // head deadline, usually shorter, runs meanwhile); a stop hands the connection to
-            // pingora, which closes it at its cleanup.
-            let read = tokio::select! {
-                biased;
-                read = tokio::time::timeout(KEEPALIVE, conn.read_buf(&mut buf)) => read,
-                _ = watch.changed() => return Outcome::HandOver(buf.freeze()),
-            };
-            match read {
-                Ok(Ok(n)) if n > 0 => {}
-                // Closed by the viewer.
-                Ok(Ok(_)) => return Outcome::Closed,
-                // A read error (an overdue head among them) or idle too long: closed as pingora
-                // closes it (a TLS viewer gets its close_notify).
-                Ok(Err(_)) | Err(_) => {
-                    let _ = tokio::time::timeout(SHUTDOWN, Shutdown::shutdown(conn)).await;
-                    return Outcome::Closed;
-                }
-            }
-        }
-    }
-
+impl FastHits {
     /// What to do with the bytes read so far.
     fn answer(&self, buf: &[u8], viewer: &Viewer, out: &mut BytesMut) -> Step {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -386,30 +283,14 @@ async fn write(conn: &mut Timed, out: &mut BytesMut, body: &Bytes) -> std::io::R
         out.extend_from_slice(body);
         conn.write_all(out).await?;
     } else {
-        write_both(conn, out, body).await?;
+        ferry_guard::front::write_both(conn, out, body).await?;
     }
+    out.clear();
     if out.capacity() > 2 * READ_BUFFER {
         // Not kept for the next response: an idle connection holds no copy of the last body.
         *out = BytesMut::new();
     }
     conn.flush().await
-}
-
-/// The head and a large body in as few writes as the socket takes (one `writev` when it takes
-/// all), without copying the body.
-async fn write_both(conn: &mut Timed, head: &[u8], body: &[u8]) -> std::io::Result<()> {
-    let (mut head, mut body) = (head, body);
-    while !head.is_empty() || !body.is_empty() {
-        let slices = [std::io::IoSlice::new(head), std::io::IoSlice::new(body)];
-        let n = conn.write_vectored(&slices).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        let from_head = n.min(head.len());
-        head = &head[from_head..];
-        body = body.get(n - from_head..).unwrap_or_default();
-    }
-    Ok(())
 }
 
 /// The label a behavior's requests count under (as the proxy's `logging` names it).

@@ -122,9 +122,9 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
         let thread_proxy = proxy.for_thread();
         let source = thread_proxy.hit_source();
         let app = ferry_guard::HeadDeadline::new(
-            fast_hit::FastHits::new(
+            ferry_guard::front::Front::new(
                 pingora::proxy::http_proxy(conf, thread_proxy),
-                source,
+                fast_hit::FastHits::new(source),
                 fast_hits,
             ),
             &head_timeout,

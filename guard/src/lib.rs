@@ -2,6 +2,7 @@
 //! a client's request head (slowloris), a deadline and a TLS version check for the ClientHello,
 //! and the count of open client connections and of what they are doing, for a graceful stop.
 
+pub mod front;
 mod head;
 mod hello;
 mod threads;

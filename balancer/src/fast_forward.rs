@@ -1,0 +1,1076 @@
+//! The balancer's fast path for its commonest request: an HTTP/1.1 request without a body that a
+//! listener's rules forward to an HTTP target group. [`FastForwards`] sits between the head
+//! deadline and pingora's HTTP app ([`ferry_guard::front::Front`]), reads the request head itself,
+//! routes it with the same pure functions as the pingora path (rules, groups, targets,
+//! stickiness), rewrites it as ALB does (Host, X-Forwarded-*, X-Amzn-Trace-Id), sends it over a
+//! kept-alive connection of its own and relays the target's response as it comes: framed by its
+//! Content-Length, chunked as it is, or read to its end and chunked on the way.
+//!
+//! Every other request (a body, another version, an upgrade, ambiguous framing, a redirect or
+//! fixed response, an HTTPS listener or target group, an access log to write...) goes through
+//! pingora with the bytes already read, and the connection comes back here for its next one.
+//! The decision is made before anything is chosen or sent, so that no request is routed twice.
+
+use crate::chunked::Chunked;
+use crate::forwarded::{self, TraceIds};
+use crate::proxy::ListenerState;
+use crate::respond::put_field;
+use crate::select::{self, Unrouted};
+use crate::targets::{InFlight, TargetState};
+use crate::upstream::{self, ConnectError, Pool};
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::BytesMut;
+use ferry_config::model::{Action, Forward, XffMode};
+use ferry_config::rules::{self, header_text, RequestView};
+use ferry_config::spec::TargetProtocol;
+use ferry_guard::front::{FastPath, Served, MAX_HEAD};
+use ferry_guard::Timed;
+use pingora::protocols::{GetSocketDigest, Ssl};
+use pingora::ErrorType;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The most header lines of a request this path parses: more go to pingora.
+const MAX_HEADERS: usize = 64;
+/// The most header lines, and bytes, of a target's response head.
+const MAX_RESPONSE_HEADERS: usize = 128;
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// A body up to this size goes out in the same write as its head.
+const ONE_WRITE: usize = 16 * 1024;
+/// Reads of a target's response take up to this much at a time.
+const READ_SIZE: usize = 64 * 1024;
+/// Buffers larger than this are not kept for the connection's next request.
+const KEPT_BUFFER: usize = 16 * 1024;
+
+/// What the fast path shares with the listener's pingora proxy.
+pub(crate) struct Shared {
+    pub state: Arc<ArcSwap<ListenerState>>,
+    pub zone: String,
+    pub trace_ids: Arc<TraceIds>,
+}
+
+/// One listener copy's fast path, with its own connections to targets.
+pub struct FastForwards {
+    shared: Shared,
+    pool: Pool,
+}
+
+impl FastForwards {
+    pub(crate) fn new(shared: Shared) -> FastForwards {
+        FastForwards {
+            shared,
+            pool: Pool::default(),
+        }
+    }
+}
+
+/// Whether the fast path is on: `FERRY_FAST_FORWARDS=0` (or `off`) turns it off.
+pub fn enabled_by_env() -> bool {
+    ferry_guard::front::enabled_by_env("FERRY_FAST_FORWARDS")
+}
+
+/// A client connection, and the buffers its requests reuse.
+pub struct Conn {
+    client: SocketAddr,
+    /// The port the client connected to.
+    port: u16,
+    /// The request as it goes to the target.
+    request: BytesMut,
+    /// What the target sent.
+    from_target: BytesMut,
+    /// What goes to the client.
+    to_client: BytesMut,
+}
+
+#[async_trait]
+impl FastPath for FastForwards {
+    type Conn = Conn;
+
+    fn connection(&self, conn: &Timed) -> Option<Conn> {
+        // HTTPS listeners (TLS headers, their own digest) and access logs go through pingora.
+        if conn.get_ssl_digest().is_some() || crate::access_log::enabled() {
+            return None;
+        }
+        let digest = conn.get_socket_digest()?;
+        let client = *digest.peer_addr()?.as_inet()?;
+        let port = digest.local_addr()?.as_inet()?.port();
+        Some(Conn {
+            client,
+            port,
+            request: BytesMut::new(),
+            from_target: BytesMut::new(),
+            to_client: BytesMut::new(),
+        })
+    }
+
+    async fn serve(&self, conn: &mut Timed, cx: &mut Conn, buf: &[u8], stopping: bool) -> Served {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Request::new(&mut headers);
+        let head = match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+            Ok(httparse::Status::Partial) => return Served::Incomplete,
+            // Too large, malformed or too many fields: pingora answers as its parser sees it.
+            _ => return Served::HandOver,
+        };
+        if stopping {
+            // pingora says in its response that the connection closes.
+            return Served::HandOver;
+        }
+        let state = self.shared.state.load_full();
+        let Some(request) = Request::of(&parsed, &buf[..head], &state) else {
+            return Served::HandOver;
+        };
+        let view = View {
+            request: &request,
+            client: cx.client.ip(),
+        };
+        let (_, Action::Forward(forward)) = rules::matched(&state.listener, &view) else {
+            return Served::HandOver;
+        };
+        if !plain_forward(&state, forward) {
+            return Served::HandOver;
+        }
+        // From here the request is this path's.
+        let _in_flight = ferry_config::drain::Guard::start();
+        let routed = select::route(&state.groups, forward, &self.shared.zone, |name| {
+            request.cookie(name)
+        });
+        let exchange = Exchange {
+            state: &state,
+            zone: &self.shared.zone,
+            head_only: request.method == "HEAD",
+        };
+        let done = match routed {
+            Ok(routed) => {
+                self.request_bytes(&request, &state, cx);
+                exchange.forward(self, conn, cx, routed).await
+            }
+            Err(Unrouted::NoTarget(why)) => {
+                exchange
+                    .fail(conn, cx, None, 503, "Service Temporarily Unavailable", &why)
+                    .await
+            }
+            Err(Unrouted::NoGroup) => {
+                exchange
+                    .fail(
+                        conn,
+                        cx,
+                        None,
+                        500,
+                        "Internal Server Error",
+                        "no target group",
+                    )
+                    .await
+            }
+        };
+        for b in [&mut cx.request, &mut cx.from_target, &mut cx.to_client] {
+            b.clear();
+            if b.capacity() > KEPT_BUFFER {
+                *b = BytesMut::new();
+            }
+        }
+        match done {
+            Done::KeepAlive => Served::Answered(head),
+            Done::Close => Served::Close,
+        }
+    }
+}
+
+/// Whether a forward action's requests can take this path: its target groups speak HTTP (an HTTPS
+/// one goes through pingora's TLS connector).
+fn plain_forward(state: &ListenerState, forward: &Forward) -> bool {
+    forward.target_groups.iter().all(|(g, _)| {
+        state
+            .groups
+            .groups
+            .get(*g)
+            .is_some_and(|g| g.config.protocol == TargetProtocol::HTTP)
+    })
+}
+
+/// A request head this path can forward.
+struct Request<'h> {
+    method: &'h str,
+    /// The request target as sent (path and query).
+    target: &'h str,
+    path: &'h str,
+    query: Option<&'h str>,
+    host: &'h str,
+    headers: &'h [httparse::Header<'h>],
+    forwarded_for: Option<&'h str>,
+    trace: Option<&'h str>,
+}
+
+impl<'h> Request<'h> {
+    /// `None` for any request pingora's path must see: HTTP/1.0, TRACE or CONNECT, a target that
+    /// is not origin-form or that ALB refuses, a body or its announcement, an upgrade, hop-by-hop
+    /// fields pingora strips, a second Host or forwarding header, a header name that ALB would
+    /// drop, an X-Forwarded-For over ALB's limit, or framing desync mitigation does not call
+    /// compliant.
+    fn of<'b: 'h>(
+        parsed: &'h httparse::Request<'_, 'b>,
+        raw: &[u8],
+        state: &ListenerState,
+    ) -> Option<Request<'h>> {
+        let headers: &'h [httparse::Header<'b>] = parsed.headers;
+        if parsed.version != Some(1) {
+            return None;
+        }
+        let method = parsed.method?;
+        let target = parsed.path?;
+        if matches!(method, "TRACE" | "CONNECT")
+            || !target.starts_with('/')
+            || target.contains('#')
+            || ferry_config::request_target::check(method, target.as_bytes()).is_err()
+        {
+            return None;
+        }
+        let (path, query) = match target.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (target, None),
+        };
+        let drop_invalid = state.lb.drop_invalid_header_fields;
+        let (mut host, mut forwarded_for, mut trace) = (None, None, None);
+        let mut seen = [false; 2];
+        for h in headers {
+            let name = h.name;
+            if drop_invalid && !forwarded::valid_header_name(name) {
+                return None;
+            }
+            let once = |slot: &mut Option<&'h str>| {
+                if slot.is_some() {
+                    return false;
+                }
+                *slot = header_text(h.value);
+                slot.is_some()
+            };
+            let fine = if name.eq_ignore_ascii_case("host") {
+                once(&mut host)
+            } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+                once(&mut forwarded_for)
+            } else if name.eq_ignore_ascii_case("x-amzn-trace-id") {
+                once(&mut trace)
+            } else if name.eq_ignore_ascii_case("x-forwarded-proto") {
+                !std::mem::replace(&mut seen[0], true)
+            } else if name.eq_ignore_ascii_case("x-forwarded-port") {
+                !std::mem::replace(&mut seen[1], true)
+            } else if name.eq_ignore_ascii_case("connection") {
+                h.value.trim_ascii().eq_ignore_ascii_case(b"keep-alive")
+            } else {
+                !REFUSED.iter().any(|r| name.eq_ignore_ascii_case(r))
+            };
+            if !fine {
+                return None;
+            }
+        }
+        let forwarded = forwarded_for.map_or(0, |v| v.split(',').count());
+        if forwarded > crate::proxy::MAX_XFF_ADDRESSES {
+            return None;
+        }
+        let verdict = ferry_config::desync::classify_head(raw);
+        if verdict.classification != ferry_config::desync::Classification::Compliant {
+            return None;
+        }
+        Some(Request {
+            method,
+            target,
+            path,
+            query,
+            host: host?,
+            headers,
+            forwarded_for,
+            trace,
+        })
+    }
+
+    /// The value of cookie `name` in the Cookie headers.
+    fn cookie(&self, name: &str) -> Option<&'h str> {
+        let cookies = self
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("cookie"))
+            .filter_map(|h| header_text(h.value));
+        crate::sticky::find(cookies, name)
+    }
+}
+
+/// Fields that send a request to pingora: a body or its announcement, an upgrade, and the
+/// hop-by-hop fields pingora strips from what it forwards.
+const REFUSED: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "expect",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "http2-settings",
+];
+
+struct View<'r, 'h> {
+    request: &'r Request<'h>,
+    client: IpAddr,
+}
+
+impl RequestView for View<'_, '_> {
+    fn host(&self) -> Option<&str> {
+        Some(self.request.host)
+    }
+    fn path(&self) -> &str {
+        self.request.path
+    }
+    fn method(&self) -> &str {
+        self.request.method
+    }
+    fn query(&self) -> Option<&str> {
+        self.request.query
+    }
+    fn source_ip(&self) -> IpAddr {
+        self.client
+    }
+    fn any_header(&self, name: &str, pred: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.request
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .filter_map(|h| header_text(h.value))
+            .any(pred)
+    }
+}
+
+impl FastForwards {
+    /// The request as it goes to the target, as pingora's path makes it: Connection dropped, Host
+    /// with the listener's port unless preserved, then X-Forwarded-For (by the processing mode),
+    /// X-Forwarded-Proto, X-Forwarded-Port and X-Amzn-Trace-Id.
+    fn request_bytes(&self, request: &Request<'_>, state: &ListenerState, cx: &mut Conn) {
+        let lb = &state.lb;
+        let out = &mut cx.request;
+        out.clear();
+        out.extend_from_slice(request.method.as_bytes());
+        out.extend_from_slice(b" ");
+        out.extend_from_slice(request.target.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        let client_port = lb.xff_client_port.then_some(cx.client.port());
+        let forwarded_for = |existing| forwarded::xff_value(existing, cx.client.ip(), client_port);
+        for h in request.headers {
+            let name = h.name;
+            if name.eq_ignore_ascii_case("host") {
+                let host = (!lb.preserve_host_header)
+                    .then(|| forwarded::target_host(request.host, cx.port, "http"))
+                    .flatten();
+                match host {
+                    Some(host) => put_field(out, b"Host", host.as_bytes()),
+                    None => put_field(out, name.as_bytes(), h.value),
+                }
+            } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+                match lb.xff_mode {
+                    XffMode::Append => put_field(
+                        out,
+                        b"X-Forwarded-For",
+                        forwarded_for(request.forwarded_for).as_bytes(),
+                    ),
+                    XffMode::Preserve => put_field(out, name.as_bytes(), h.value),
+                    XffMode::Remove => {}
+                }
+            } else if ![
+                "connection",
+                "x-forwarded-proto",
+                "x-forwarded-port",
+                "x-amzn-trace-id",
+            ]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+            {
+                put_field(out, name.as_bytes(), h.value);
+            }
+        }
+        if lb.xff_mode == XffMode::Append && request.forwarded_for.is_none() {
+            put_field(out, b"X-Forwarded-For", forwarded_for(None).as_bytes());
+        }
+        put_field(out, b"X-Forwarded-Proto", b"http");
+        put_field(out, b"X-Forwarded-Port", cx.port.to_string().as_bytes());
+        let trace = forwarded::trace_value(request.trace, &self.shared.trace_ids.next());
+        put_field(out, b"X-Amzn-Trace-Id", trace.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// How a forwarded request ended for the client connection.
+enum Done {
+    KeepAlive,
+    Close,
+}
+
+/// Why a forward failed before the client got a response: the error as pingora's path names it,
+/// which `errors::classify` turns into ALB's status and reason.
+#[derive(Debug)]
+struct Failed(ErrorType);
+
+impl From<ConnectError> for Failed {
+    fn from(e: ConnectError) -> Failed {
+        Failed(match e {
+            ConnectError::Refused => ErrorType::ConnectRefused,
+            ConnectError::TimedOut => ErrorType::ConnectTimedout,
+            ConnectError::NoRoute => ErrorType::ConnectNoRoute,
+            ConnectError::Other => ErrorType::ConnectError,
+        })
+    }
+}
+
+/// A target's response head as the client gets it.
+struct Response {
+    status: u16,
+    /// Bytes of `from_target` the head took.
+    head: usize,
+    body: Body,
+    /// The target's connection may carry another request after this response.
+    reusable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    None,
+    Length(u64),
+    Chunked,
+    /// Until the target closes: relayed in chunks.
+    UntilClose,
+}
+
+/// One forwarded request.
+struct Exchange<'s> {
+    state: &'s ListenerState,
+    zone: &'s str,
+    head_only: bool,
+}
+
+impl Exchange<'_> {
+    async fn forward(
+        &self,
+        fast: &FastForwards,
+        conn: &mut Timed,
+        cx: &mut Conn,
+        routed: select::Routed,
+    ) -> Done {
+        let target = routed.target;
+        let group = self.state.groups.groups.get(routed.group);
+        let group_name = group.map_or("-", |g| g.config.name.as_str());
+        let _counted = InFlight::start(target.clone());
+        let idle = self.state.lb.idle_timeout;
+        let sent_at = Instant::now();
+        let (mut upstream, response) = match self.exchange(&fast.pool, &target, cx, idle).await {
+            Ok(got) => got,
+            Err(Failed(kind)) => {
+                let (status, reason, what) =
+                    crate::errors::classify(&pingora::Error::new(kind.clone()));
+                let why = format!(
+                    "target group \"{group_name}\": target {}: {what}",
+                    target.address
+                );
+                tracing::warn!(load_balancer = %self.state.lb.name, zone = %self.zone, status, "{why}");
+                return self
+                    .fail(conn, cx, Some((&target, group_name)), status, reason, &why)
+                    .await;
+            }
+        };
+        let answered = sent_at.elapsed();
+        let mut set_cookies = routed.set_cookies;
+        if let Some(group) = group {
+            let set = response_fields(&cx.from_target[..response.head], "set-cookie");
+            if let Some(cookie) = select::app_cookie(group, &target, set.into_iter()) {
+                set_cookies.push(cookie);
+            }
+        }
+        self.client_head(cx, &response, &set_cookies);
+        let relayed = relay(&mut upstream, conn, cx, &response, idle).await;
+        let (sent, outcome) = match relayed {
+            Ok(relayed) => (relayed.sent, Ok(relayed.reusable)),
+            Err(sent) => (sent, Err(())),
+        };
+        target.record(outcome.is_err() || response.status >= 500);
+        crate::metrics::request(crate::metrics::Finished {
+            load_balancer: &self.state.lb.name,
+            zone: self.zone,
+            target_group: group_name,
+            status: Some(response.status),
+            target_response: Some(answered),
+            received: 0,
+            sent,
+        });
+        match outcome {
+            Ok(reusable) => {
+                if reusable {
+                    fast.pool.put(target.address, upstream);
+                }
+                Done::KeepAlive
+            }
+            Err(()) => Done::Close,
+        }
+    }
+
+    /// Sends the request and reads the response head: over a kept-alive connection when there is
+    /// one, and again over a new one when the kept one turns out closed before any byte of a
+    /// response (the target closed it while idle; the request has no body to repeat).
+    async fn exchange(
+        &self,
+        pool: &Pool,
+        target: &TargetState,
+        cx: &mut Conn,
+        idle: Duration,
+    ) -> Result<(TcpStream, Response), Failed> {
+        let mut kept = pool.take(target.address, idle);
+        loop {
+            let reused = kept.is_some();
+            let mut upstream = match kept.take() {
+                Some(s) => s,
+                None => upstream::connect(target.address, crate::proxy::CONNECT_TIMEOUT).await?,
+            };
+            cx.from_target.clear();
+            let written = within(idle, upstream.write_all(&cx.request)).await;
+            let head = match written {
+                Ok(()) => self.response_head(&mut upstream, cx, idle).await,
+                Err(e) => Err((e, 0)),
+            };
+            match head {
+                Ok(response) => return Ok((upstream, response)),
+                // Closed (or reset) before a byte of a response: closed while it was idle.
+                Err((Failed(ErrorType::ConnectionClosed), 0)) if reused => continue,
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads the response head (past any 1xx interim response); on failure, the error and how
+    /// many bytes the target had sent.
+    async fn response_head(
+        &self,
+        upstream: &mut TcpStream,
+        cx: &mut Conn,
+        idle: Duration,
+    ) -> Result<Response, (Failed, usize)> {
+        let mut received = 0;
+        loop {
+            if !cx.from_target.is_empty() {
+                match parse_response(&cx.from_target, self.head_only) {
+                    Ok(Some(response)) if (100..200).contains(&response.status) => {
+                        if response.status == 101 {
+                            return Err((Failed(ErrorType::InvalidHTTPHeader), received));
+                        }
+                        // An interim response the client did not ask for (no Expect): dropped.
+                        let _ = cx.from_target.split_to(response.head);
+                        continue;
+                    }
+                    Ok(Some(response)) => return Ok(response),
+                    Ok(None) if cx.from_target.len() < MAX_RESPONSE_HEAD => {}
+                    _ => return Err((Failed(ErrorType::InvalidHTTPHeader), received)),
+                }
+            }
+            cx.from_target.reserve(4096);
+            match within(idle, upstream.read_buf(&mut cx.from_target)).await {
+                Ok(0) => return Err((Failed(ErrorType::ConnectionClosed), received)),
+                Ok(n) => received += n,
+                Err(e) => return Err((e, received)),
+            }
+        }
+    }
+
+    /// The response head the client gets, in `to_client`: the target's, with pingora's Date and
+    /// Connection, chunked framing for a body read to its end, the stickiness cookies and the
+    /// listener's response header modification.
+    fn client_head(&self, cx: &mut Conn, response: &Response, set_cookies: &[String]) {
+        let edits = &self.state.listener.response_headers;
+        let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+        let mut parsed = httparse::Response::new(&mut fields);
+        // Parsed before (`parse_response`): the same bytes parse the same way.
+        let _ = parsed.parse(&cx.from_target[..response.head]);
+        let out = &mut cx.to_client;
+        out.clear();
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(response.status.to_string().as_bytes());
+        out.extend_from_slice(b" ");
+        out.extend_from_slice(parsed.reason.unwrap_or("").as_bytes());
+        out.extend_from_slice(b"\r\n");
+        let date = pingora::protocols::http::date::get_cached_date();
+        let mut dated = false;
+        for h in parsed.headers.iter() {
+            let name = h.name;
+            if name.eq_ignore_ascii_case("connection")
+                || (edits.remove_server && name.eq_ignore_ascii_case("server"))
+                || edits.set.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
+            {
+                continue;
+            }
+            if name.eq_ignore_ascii_case("date") {
+                if !dated {
+                    put_field(out, name.as_bytes(), date.as_bytes());
+                    dated = true;
+                }
+                continue;
+            }
+            put_field(out, name.as_bytes(), h.value);
+        }
+        if response.body == Body::UntilClose {
+            put_field(out, b"Transfer-Encoding", b"chunked");
+        }
+        for cookie in set_cookies {
+            put_field(out, b"Set-Cookie", cookie.as_bytes());
+        }
+        for (name, value) in &edits.set {
+            put_field(out, name.as_bytes(), value.as_bytes());
+        }
+        if !dated {
+            put_field(out, b"Date", date.as_bytes());
+        }
+        put_field(out, b"Connection", b"keep-alive");
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// ALB's error page, then the connection closes (as pingora's path closes it after one).
+    async fn fail(
+        &self,
+        conn: &mut Timed,
+        cx: &mut Conn,
+        target: Option<(&TargetState, &str)>,
+        status: u16,
+        reason: &str,
+        why: &str,
+    ) -> Done {
+        let edits = &self.state.listener.response_headers;
+        crate::respond::error_wire(
+            &mut cx.to_client,
+            edits,
+            status,
+            reason,
+            why,
+            self.head_only,
+        );
+        let idle = self.state.lb.idle_timeout;
+        let written = within(idle, conn.write_all(&cx.to_client)).await.is_ok()
+            && within(idle, conn.flush()).await.is_ok();
+        let group = match target {
+            Some((target, group)) => {
+                target.record(true);
+                group
+            }
+            None => "-",
+        };
+        crate::metrics::request(crate::metrics::Finished {
+            load_balancer: &self.state.lb.name,
+            zone: self.zone,
+            target_group: group,
+            status: written.then_some(status),
+            target_response: None,
+            received: 0,
+            sent: 0,
+        });
+        ferry_guard::front::close(conn).await;
+        Done::Close
+    }
+}
+
+/// The values of the response head's fields named `name`.
+fn response_fields<'b>(head: &'b [u8], name: &str) -> Vec<&'b [u8]> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+    let mut parsed = httparse::Response::new(&mut fields);
+    if parsed.parse(head).is_err() {
+        return Vec::new();
+    }
+    parsed
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+        .collect()
+}
+
+/// A target's response head: `Ok(None)` while incomplete, `Err` when it is not HTTP/1 or its
+/// framing is contradictory.
+fn parse_response(bytes: &[u8], head_only: bool) -> Result<Option<Response>, ()> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+    let mut parsed = httparse::Response::new(&mut fields);
+    let head = match parsed.parse(bytes) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(()),
+    };
+    let status = parsed.code.ok_or(())?;
+    let mut length: Option<u64> = None;
+    let (mut chunked, mut te) = (false, false);
+    let mut close = parsed.version != Some(1);
+    for h in parsed.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            for v in h.value.split(|b| *b == b',') {
+                let n = std::str::from_utf8(v.trim_ascii())
+                    .ok()
+                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or(())?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(());
+                }
+                length = Some(n);
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            // Only chunked coding is relayed as it is; any other coding ends at the close.
+            te = true;
+            chunked = h
+                .value
+                .rsplit(|b| *b == b',')
+                .next()
+                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            close |= h
+                .value
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+        }
+    }
+    let body = if head_only || matches!(status, 204 | 304) || (100..200).contains(&status) {
+        Body::None
+    } else if chunked {
+        Body::Chunked
+    } else if let (Some(n), false) = (length, te) {
+        Body::Length(n)
+    } else {
+        Body::UntilClose
+    };
+    Ok(Some(Response {
+        status,
+        head,
+        body,
+        reusable: !close && body != Body::UntilClose,
+    }))
+}
+
+/// What relaying a body did.
+struct Relayed {
+    /// Body bytes written to the client.
+    sent: usize,
+    /// The target's connection ended cleanly after the body.
+    reusable: bool,
+}
+
+/// Sends the client the head in `to_client` and the body as the target sends it. `Err`: the
+/// exchange broke off (the connection must close), with the body bytes sent.
+async fn relay(
+    upstream: &mut TcpStream,
+    conn: &mut Timed,
+    cx: &mut Conn,
+    response: &Response,
+    idle: Duration,
+) -> Result<Relayed, usize> {
+    let mut rest = cx.from_target.split_off(response.head);
+    let mut sent = 0;
+    let mut reusable = response.reusable;
+    match response.body {
+        Body::None => {
+            reusable &= rest.is_empty();
+            write(conn, &cx.to_client, &[], idle)
+                .await
+                .map_err(|_| 0usize)?;
+        }
+        Body::Length(length) => {
+            let mut left = length;
+            let mut first = true;
+            loop {
+                let take = rest.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                reusable &= take == rest.len();
+                let head: &[u8] = if first { &cx.to_client } else { &[] };
+                write(conn, head, &rest[..take], idle)
+                    .await
+                    .map_err(|_| sent)?;
+                first = false;
+                sent += take;
+                left -= take as u64;
+                if left == 0 {
+                    break;
+                }
+                rest.clear();
+                read_more(upstream, &mut rest, idle)
+                    .await
+                    .map_err(|_| sent)?;
+            }
+        }
+        Body::Chunked => {
+            let mut chunked = Chunked::default();
+            let mut first = true;
+            loop {
+                let end = chunked.feed(&rest).map_err(|_| sent)?;
+                let take = end.unwrap_or(rest.len());
+                reusable &= take == rest.len();
+                let head: &[u8] = if first { &cx.to_client } else { &[] };
+                write(conn, head, &rest[..take], idle)
+                    .await
+                    .map_err(|_| sent)?;
+                first = false;
+                sent += take;
+                if end.is_some() {
+                    break;
+                }
+                rest.clear();
+                read_more(upstream, &mut rest, idle)
+                    .await
+                    .map_err(|_| sent)?;
+            }
+        }
+        Body::UntilClose => {
+            reusable = false;
+            let mut framed = BytesMut::new();
+            let mut first = true;
+            loop {
+                framed.clear();
+                if first {
+                    framed.extend_from_slice(&cx.to_client);
+                }
+                if !rest.is_empty() {
+                    framed.extend_from_slice(format!("{:x}\r\n", rest.len()).as_bytes());
+                    framed.extend_from_slice(&rest);
+                    framed.extend_from_slice(b"\r\n");
+                    sent += rest.len();
+                }
+                rest.clear();
+                let ended = match read_more(upstream, &mut rest, idle).await {
+                    Ok(()) => false,
+                    Err(ReadEnd::Closed) => true,
+                    Err(ReadEnd::Broken) => {
+                        let _ = write(conn, &framed, &[], idle).await;
+                        return Err(sent);
+                    }
+                };
+                if ended {
+                    framed.extend_from_slice(b"0\r\n\r\n");
+                }
+                write(conn, &framed, &[], idle).await.map_err(|_| sent)?;
+                first = false;
+                if ended {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Relayed { sent, reusable })
+}
+
+enum ReadEnd {
+    /// The target closed the connection.
+    Closed,
+    /// A read failed or timed out.
+    Broken,
+}
+
+/// Reads the target's next bytes into `into` (empty).
+async fn read_more(
+    upstream: &mut TcpStream,
+    into: &mut BytesMut,
+    idle: Duration,
+) -> Result<(), ReadEnd> {
+    into.reserve(READ_SIZE);
+    match tokio::time::timeout(idle, upstream.read_buf(into)).await {
+        Ok(Ok(0)) => Err(ReadEnd::Closed),
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(ReadEnd::Broken),
+    }
+}
+
+/// Writes a head and body bytes to the client (in one write when small) and flushes.
+async fn write(conn: &mut Timed, head: &[u8], body: &[u8], idle: Duration) -> Result<(), Failed> {
+    let both = async {
+        if body.is_empty() {
+            conn.write_all(head).await?;
+        } else if head.len() + body.len() <= ONE_WRITE && !head.is_empty() {
+            let mut one = Vec::with_capacity(head.len() + body.len());
+            one.extend_from_slice(head);
+            one.extend_from_slice(body);
+            conn.write_all(&one).await?;
+        } else {
+            ferry_guard::front::write_both(conn, head, body).await?;
+        }
+        conn.flush().await
+    };
+    within(idle, both).await
+}
+
+/// An I/O step with the idle timeout, as a forward failure.
+async fn within<T>(
+    idle: Duration,
+    step: impl Future<Output = std::io::Result<T>>,
+) -> Result<T, Failed> {
+    match tokio::time::timeout(idle, step).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Failed(match e.kind() {
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe => ErrorType::ConnectionClosed,
+            _ => ErrorType::ReadError,
+        })),
+        Err(_) => Err(Failed(ErrorType::ReadTimedout)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_framing() {
+        let cases: &[(&str, bool, Option<(u16, Body, bool)>)] = &[
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+                false,
+                Some((200, Body::Length(5), true)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+                true,
+                Some((200, Body::None, true)),
+            ),
+            (
+                "HTTP/1.1 204 No Content\r\n\r\n",
+                false,
+                Some((204, Body::None, true)),
+            ),
+            (
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+                false,
+                Some((304, Body::None, true)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                false,
+                Some((200, Body::Chunked, true)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                false,
+                Some((200, Body::Chunked, true)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                false,
+                Some((200, Body::UntilClose, false)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\n\r\n",
+                false,
+                Some((200, Body::UntilClose, false)),
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n",
+                false,
+                Some((200, Body::Length(3), false)),
+            ),
+            (
+                "HTTP/1.0 200 OK\r\n\r\n",
+                false,
+                Some((200, Body::UntilClose, false)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\n",
+                false,
+                Some((200, Body::Length(3), false)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n",
+                false,
+                Some((200, Body::Length(3), true)),
+            ),
+            (
+                "HTTP/1.1 100 Continue\r\n\r\n",
+                false,
+                Some((100, Body::None, true)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+                false,
+                None,
+            ),
+            ("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false, None),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 1e3\r\n\r\n",
+                false,
+                None,
+            ),
+            ("SSH-2.0-OpenSSH\r\n\r\n", false, None),
+        ];
+        for (head, head_only, want) in cases {
+            let got = parse_response(head.as_bytes(), *head_only)
+                .ok()
+                .flatten()
+                .map(|r| (r.status, r.body, r.reusable));
+            assert_eq!(&got, want, "{head:?} (HEAD: {head_only})");
+        }
+        assert!(matches!(
+            parse_response(b"HTTP/1.1 200 OK\r\nContent-Le", false),
+            Ok(None)
+        ));
+    }
+
+    fn request_of<'h>(
+        raw: &'h [u8],
+        headers: &'h mut [httparse::Header<'h>],
+    ) -> httparse::Request<'h, 'h> {
+        let mut parsed = httparse::Request::new(headers);
+        let _ = parsed.parse(raw);
+        parsed
+    }
+
+    #[test]
+    fn which_requests_this_path_forwards() {
+        let topology = ferry_config::parse(
+            "default.toml",
+            ferry_config::DEFAULT_TOPOLOGY,
+            std::path::Path::new("."),
+        )
+        .expect("the default topology");
+        let lb = topology
+            .load_balancers
+            .first()
+            .expect("a load balancer")
+            .clone();
+        let listener = lb.listeners.first().expect("a listener").clone();
+        let groups = Arc::new(crate::select::Groups::new(&topology.target_groups));
+        let state = ListenerState::new(lb, listener, groups);
+        let cases: &[(&str, bool)] = &[
+            ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            ("GET /x?y=1 HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n", true),
+            ("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            ("GET / HTTP/1.0\r\nHost: a\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", false),
+            ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", false),
+            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nProxy-Authorization: x\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: a\r\nX-Forwarded-Proto: b\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX-Amzn-Trace-Id: a\r\nX-Amzn-Trace-Id: b\r\n\r\n", false),
+            ("TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            ("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            ("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", false),
+        ];
+        for (raw, want) in cases {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let parsed = request_of(raw.as_bytes(), &mut headers);
+            let got = Request::of(&parsed, raw.as_bytes(), &state).is_some();
+            assert_eq!(got, *want, "{raw:?}");
+        }
+        let many = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: {}\r\n\r\n",
+            vec!["1.1.1.1"; 31].join(", ")
+        );
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let parsed = request_of(many.as_bytes(), &mut headers);
+        assert!(
+            Request::of(&parsed, many.as_bytes(), &state).is_none(),
+            "ALB's 463 is pingora's to send"
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! The fast path's connections to targets: opened with ALB's connect timeout, and kept alive
+//! between requests, per target, for one listener copy (one thread's), most recently used first.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// Idle connections kept per target: more are closed (the oldest first).
+const MAX_IDLE: usize = 128;
+
+/// Why a connection to a target could not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectError {
+    Refused,
+    TimedOut,
+    NoRoute,
+    Other,
+}
+
+/// Opens a connection to `target` within `timeout`.
+pub async fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
+        Err(_) => return Err(ConnectError::TimedOut),
+        Ok(Err(e)) => {
+            return Err(match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => ConnectError::Refused,
+                std::io::ErrorKind::TimedOut => ConnectError::TimedOut,
+                std::io::ErrorKind::HostUnreachable | std::io::ErrorKind::NetworkUnreachable => {
+                    ConnectError::NoRoute
+                }
+                _ => ConnectError::Other,
+            })
+        }
+        Ok(Ok(stream)) => stream,
+    };
+    // Requests leave in one write each: nothing to gain from Nagle's delay.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Idle kept-alive connections by target.
+#[derive(Default)]
+pub struct Pool {
+    idle: Mutex<HashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
+}
+
+impl Pool {
+    /// The most recently used idle connection to `target`, if one has been idle less than
+    /// `max_idle` (older ones are closed).
+    pub fn take(&self, target: SocketAddr, max_idle: Duration) -> Option<TcpStream> {
+        let mut idle = self.idle.lock().ok()?;
+        let list = idle.get_mut(&target)?;
+        let (stream, since) = list.pop()?;
+        if since.elapsed() < max_idle {
+            return Some(stream);
+        }
+        // The rest are older still.
+        list.clear();
+        None
+    }
+
+    /// Keeps `stream` for the next request to `target`.
+    pub fn put(&self, target: SocketAddr, stream: TcpStream) {
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        let list = idle.entry(target).or_default();
+        if list.len() >= MAX_IDLE {
+            list.remove(0);
+        }
+        list.push((stream, Instant::now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connections_come_back_most_recent_first_until_they_idle_too_long() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let target = listener.local_addr().expect("address");
+        let pool = Pool::default();
+        let hour = Duration::from_secs(3600);
+        assert!(pool.take(target, hour).is_none());
+        let a = connect(target, hour).await.expect("connect");
+        let b = connect(target, hour).await.expect("connect");
+        let (a_port, b_port) = (a.local_addr().ok(), b.local_addr().ok());
+        pool.put(target, a);
+        pool.put(target, b);
+        let first = pool.take(target, hour).expect("kept");
+        assert_eq!(
+            first.local_addr().ok(),
+            b_port,
+            "the last one kept comes first"
+        );
+        pool.put(target, first);
+        assert!(
+            pool.take(target, Duration::ZERO).is_none(),
+            "too old: closed, and the rest with it"
+        );
+        assert!(pool.take(target, hour).is_none());
+        let _ = a_port;
+        drop(listener);
+        assert_eq!(
+            connect(target, hour).await.err(),
+            Some(ConnectError::Refused)
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! A fast path of ferry's own in front of pingora's HTTP/1 app. [`Front`] reads each request head
+//! of a connection itself and lets a [`FastPath`] answer the requests it can (the edge's fresh
+//! hits, the balancer's plain forwards) without pingora's session, header maps or state machines.
+//! Any other request goes through pingora, for that request only, with the bytes already read;
+//! when pingora keeps the connection alive, it comes back here for its next request.
+
+use crate::Timed;
+use async_trait::async_trait;
+use bytes::{Buf, Bytes, BytesMut};
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::{Shutdown, Stream, ALPN};
+use pingora::server::ShutdownWatch;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// How long a kept-alive connection may wait for its next request: pingora's default, which the
+/// requests it answers get.
+pub const KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// The largest head a fast path reads: a larger one goes to pingora, whose limits then apply.
+pub const MAX_HEAD: usize = 16 * 1024;
+
+const READ_BUFFER: usize = 4096;
+
+/// How long closing a connection after an error may take.
+const SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// What a fast path did with the bytes read so far.
+pub enum Served {
+    /// The head is not complete yet: read more.
+    Incomplete,
+    /// pingora answers this request.
+    HandOver,
+    /// Answered; the request took this many bytes of the buffer.
+    Answered(usize),
+    /// The connection is done (closed by either side or broken).
+    Close,
+}
+
+/// The requests a proxy answers itself.
+#[async_trait]
+pub trait FastPath: Send + Sync + 'static {
+    /// What the fast path keeps of one connection.
+    type Conn: Send;
+
+    /// `None` leaves the connection to pingora from the start.
+    fn connection(&self, conn: &Timed) -> Option<Self::Conn>;
+
+    /// Answers the request at the start of `buf` (the bytes read and not yet answered), or says
+    /// why not. `stopping`: the server is stopping (pingora then closes the connection after its
+    /// response, and says so).
+    async fn serve(
+        &self,
+        conn: &mut Timed,
+        cx: &mut Self::Conn,
+        buf: &[u8],
+        stopping: bool,
+    ) -> Served;
+}
+
+/// An HTTP app (pingora's) with a fast path in front.
+pub struct Front<A, F> {
+    inner: Arc<A>,
+    fast: F,
+    enabled: bool,
+}
+
+impl<A, F> Front<A, F> {
+    /// `enabled` false hands every connection straight to `inner`.
+    pub fn new(inner: A, fast: F, enabled: bool) -> Front<A, F> {
+        Front {
+            inner: Arc::new(inner),
+            fast,
+            enabled,
+        }
+    }
+}
+
+/// Whether a fast path is on: `VAR=0` (or `off`, `false`) turns it off, to compare with pingora's
+/// path or to rule it out.
+pub fn enabled_by_env(var: &str) -> bool {
+    !matches!(
+        std::env::var(var).as_deref(),
+        Ok("0") | Ok("off") | Ok("false")
+    )
+}
+
+enum Outcome {
+    /// The connection ended here.
+    Closed,
+    /// pingora takes the connection over, with these bytes read already.
+    HandOver(Bytes),
+}
+
+#[async_trait]
+impl<A: HttpServerApp + Send + Sync + 'static, F: FastPath> ServerApp for Front<A, F> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let cx = match stream.as_any().downcast_ref::<Timed>() {
+            Some(timed) if self.enabled && stream.selected_alpn_proto() != Some(ALPN::H2) => {
+                self.fast.connection(timed)
+            }
+            _ => None,
+        };
+        let Some(mut cx) = cx else {
+            return self.inner.process_new(stream, shutdown).await;
+        };
+        let mut conn = timed(stream)?;
+        // What pingora kept of the connection's last request through it (`None`: none yet).
+        // pingora's pipelining, which would leave read bytes in them, is off (its default).
+        let mut reused: Option<Option<HttpPersistentSettings>> = None;
+        loop {
+            let read = match self.serve(&mut conn, &mut cx, shutdown).await {
+                Outcome::Closed => return None,
+                Outcome::HandOver(read) => read,
+            };
+            // One request through pingora, set up as pingora's own HTTP/1 loop sets up each.
+            conn.replay(read);
+            let mut session = ServerSession::new_http1(conn);
+            match reused.take() {
+                Some(Some(settings)) => settings.apply_to_session(&mut session),
+                Some(None) => {}
+                None => {
+                    session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE.as_secs()));
+                    session.set_keepalive_reuses_remaining(
+                        self.inner
+                            .server_options()
+                            .and_then(|o| o.keepalive_request_limit),
+                    );
+                }
+            }
+            // Kept alive, the connection comes back here for its next request.
+            let (stream, kept) = self
+                .inner
+                .process_new_http(session, shutdown)
+                .await?
+                .consume();
+            reused = Some(kept);
+            conn = timed(stream)?;
+        }
+    }
+
+    async fn cleanup(&self) {
+        self.inner.http_cleanup().await;
+    }
+}
+
+/// The connection as the head deadline wrapped it.
+fn timed(stream: Stream) -> Option<Box<Timed>> {
+    // `None` is not reached: every HTTP/1 connection reaching the app is one.
+    stream.into_any().downcast::<Timed>().ok()
+}
+
+impl<A, F: FastPath> Front<A, F> {
+    async fn serve(&self, conn: &mut Timed, cx: &mut F::Conn, shutdown: &ShutdownWatch) -> Outcome {
+        let mut watch = shutdown.clone();
+        let mut buf = BytesMut::with_capacity(READ_BUFFER);
+        loop {
+            if !buf.is_empty() {
+                let stopping = *shutdown.borrow();
+                match self.fast.serve(conn, cx, &buf, stopping).await {
+                    Served::Incomplete if buf.len() < MAX_HEAD => {}
+                    Served::Incomplete | Served::HandOver => {
+                        return Outcome::HandOver(buf.freeze())
+                    }
+                    Served::Close => return Outcome::Closed,
+                    Served::Answered(used) => {
+                        buf.advance(used.min(buf.len()));
+                        // Pipelined requests already read: the next head is timed from here.
+                        conn.next_head(&buf);
+                        continue;
+                    }
+                }
+            } else if buf.capacity() > 2 * READ_BUFFER {
+                // An idle connection keeps no more than a fresh one.
+                buf = BytesMut::with_capacity(READ_BUFFER);
+            } else {
+                // Reclaims the buffer's space once its requests are answered.
+                buf.reserve(READ_BUFFER);
+            }
+            // Each read waits at most the keep-alive time, as pingora's reads of a head do (the
+            // head deadline, usually shorter, runs meanwhile); a stop hands the connection to
+            // pingora, which closes it at its cleanup.
+            let read = tokio::select! {
+                biased;
+                read = tokio::time::timeout(KEEPALIVE, conn.read_buf(&mut buf)) => read,
+                _ = watch.changed() => return Outcome::HandOver(buf.freeze()),
+            };
+            match read {
+                Ok(Ok(n)) if n > 0 => {}
+                // Closed by the client.
+                Ok(Ok(_)) => return Outcome::Closed,
+                // A read error (an overdue head among them) or idle too long: closed as pingora
+                // closes it (a TLS client gets its close_notify).
+                Ok(Err(_)) | Err(_) => {
+                    close(conn).await;
+                    return Outcome::Closed;
+                }
+            }
+        }
+    }
+}
+
+/// Closes a connection as pingora closes it (a TLS client gets its close_notify), in bounded time.
+pub async fn close(conn: &mut Timed) {
+    let _ = tokio::time::timeout(SHUTDOWN, Shutdown::shutdown(conn)).await;
+}
+
+/// Writes a head and a large body in as few writes as the socket takes (one `writev` when it
+/// takes all), without copying the body.
+pub async fn write_both(conn: &mut Timed, head: &[u8], body: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let (mut head, mut body) = (head, body);
+    while !head.is_empty() || !body.is_empty() {
+        let slices = [std::io::IoSlice::new(head), std::io::IoSlice::new(body)];
+        let n = conn.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        body = body.get(n - from_head..).unwrap_or_default();
+    }
+    Ok(())
+}
