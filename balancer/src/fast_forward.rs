@@ -13,6 +13,7 @@
 
 use crate::chunked::Chunked;
 use crate::forwarded::{self, TraceIds};
+use crate::metrics::Resolved;
 use crate::proxy::ListenerState;
 use crate::respond::put_field;
 use crate::select::{self, Unrouted};
@@ -24,13 +25,14 @@ use bytes::BytesMut;
 use ferry_config::model::{Action, Forward, XffMode};
 use ferry_config::rules::{self, header_text, RequestView};
 use ferry_config::spec::TargetProtocol;
-use ferry_guard::front::{FastPath, Served, MAX_HEAD};
+use ferry_guard::front::{put_decimal, FastPath, Served, MAX_HEAD};
 use ferry_guard::Timed;
 use pingora::protocols::{GetSocketDigest, Ssl};
 use pingora::ErrorType;
 use std::future::Future;
+use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -58,6 +60,15 @@ pub(crate) struct Shared {
 pub struct FastForwards {
     shared: Shared,
     pool: Pool,
+    counters: Mutex<Counters>,
+}
+
+/// The metric series of the forwards of one listener state (a reload starts afresh): by target
+/// group and status class.
+#[derive(Default)]
+struct Counters {
+    state: Option<Arc<ListenerState>>,
+    series: Vec<((usize, &'static str), Arc<Resolved>)>,
 }
 
 impl FastForwards {
@@ -65,7 +76,44 @@ impl FastForwards {
         FastForwards {
             shared,
             pool: Pool::default(),
+            counters: Mutex::default(),
         }
+    }
+
+    /// The series a forward to `group` answered with `status` counts in.
+    fn counters(
+        &self,
+        state: &Arc<ListenerState>,
+        group: usize,
+        group_name: &str,
+        status: u16,
+    ) -> Arc<Resolved> {
+        let class = crate::metrics::status_class(Some(status));
+        let resolve = || {
+            Arc::new(Resolved::new(
+                &state.lb.name,
+                &self.shared.zone,
+                group_name,
+                status,
+            ))
+        };
+        let Ok(mut counters) = self.counters.lock() else {
+            return resolve();
+        };
+        if !counters
+            .state
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, state))
+        {
+            counters.state = Some(state.clone());
+            counters.series.clear();
+        }
+        if let Some((_, found)) = counters.series.iter().find(|(k, _)| *k == (group, class)) {
+            return found.clone();
+        }
+        let made = resolve();
+        counters.series.push(((group, class), made.clone()));
+        made
     }
 }
 
@@ -109,9 +157,9 @@ impl FastPath for FastForwards {
     }
 
     async fn serve(&self, conn: &mut Timed, cx: &mut Conn, buf: &[u8], stopping: bool) -> Served {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Request::new(&mut headers);
-        let head = match parsed.parse(buf) {
+        let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut parsed = httparse::Request::new(&mut []);
+        let head = match parsed.parse_with_uninit_headers(buf, &mut headers) {
             Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
             Ok(httparse::Status::Partial) => return Served::Incomplete,
             // Too large, malformed or too many fields: pingora answers as its parser sees it.
@@ -137,6 +185,7 @@ impl FastPath for FastForwards {
         }
         // From here the request is this path's.
         let _in_flight = ferry_config::drain::Guard::start();
+        crate::metrics::fast_forward();
         let routed = select::route(&state.groups, forward, &self.shared.zone, |name| {
             request.cookie(name)
         });
@@ -202,6 +251,8 @@ struct Request<'h> {
     query: Option<&'h str>,
     host: &'h str,
     headers: &'h [httparse::Header<'h>],
+    /// The head as received.
+    raw: &'h [u8],
     forwarded_for: Option<&'h str>,
     trace: Option<&'h str>,
 }
@@ -214,7 +265,7 @@ impl<'h> Request<'h> {
     /// compliant.
     fn of<'b: 'h>(
         parsed: &'h httparse::Request<'_, 'b>,
-        raw: &[u8],
+        raw: &'h [u8],
         state: &ListenerState,
     ) -> Option<Request<'h>> {
         let headers: &'h [httparse::Header<'b>] = parsed.headers;
@@ -239,7 +290,9 @@ impl<'h> Request<'h> {
         let mut seen = [false; 2];
         for h in headers {
             let name = h.name;
-            if drop_invalid && !forwarded::valid_header_name(name) {
+            if drop_invalid && !forwarded::valid_header_name(name)
+                || !ferry_config::desync::clean_value(h.value)
+            {
                 return None;
             }
             let once = |slot: &mut Option<&'h str>| {
@@ -263,6 +316,7 @@ impl<'h> Request<'h> {
                 h.value.trim_ascii().eq_ignore_ascii_case(b"keep-alive")
             } else {
                 !REFUSED.iter().any(|r| name.eq_ignore_ascii_case(r))
+                    && !ferry_config::desync::frames_body(name.as_bytes())
             };
             if !fine {
                 return None;
@@ -272,8 +326,11 @@ impl<'h> Request<'h> {
         if forwarded > crate::proxy::MAX_XFF_ADDRESSES {
             return None;
         }
-        let verdict = ferry_config::desync::classify_head(raw);
-        if verdict.classification != ferry_config::desync::Classification::Compliant {
+        // What desync mitigation would not call compliant: httparse refuses the rest (control
+        // bytes, spaces in the target, obs-fold, names that are not tokens, other versions), and
+        // framing fields and their lookalikes were refused above; it lets bare LF line ends
+        // through. (The tests check this against `desync::classify_head`.)
+        if !crlf_only(raw) {
             return None;
         }
         Some(Request {
@@ -283,6 +340,7 @@ impl<'h> Request<'h> {
             query,
             host: host?,
             headers,
+            raw,
             forwarded_for,
             trace,
         })
@@ -360,43 +418,47 @@ impl FastForwards {
         out.extend_from_slice(b" HTTP/1.1\r\n");
         let client_port = lb.xff_client_port.then_some(cx.client.port());
         let forwarded_for = |existing| forwarded::xff_value(existing, cx.client.ip(), client_port);
-        for h in request.headers {
-            let name = h.name;
-            if name.eq_ignore_ascii_case("host") {
-                let host = (!lb.preserve_host_header)
-                    .then(|| forwarded::target_host(request.host, cx.port, "http"))
-                    .flatten();
-                match host {
-                    Some(host) => put_field(out, b"Host", host.as_bytes()),
-                    None => put_field(out, name.as_bytes(), h.value),
+        let new_host = (!lb.preserve_host_header)
+            .then(|| forwarded::target_host(request.host, cx.port, "http"))
+            .flatten();
+        let rewritten = |name: &str| {
+            (new_host.is_some() && name.eq_ignore_ascii_case("host"))
+                || (lb.xff_mode != XffMode::Preserve
+                    && name.eq_ignore_ascii_case("x-forwarded-for"))
+                || [
+                    "connection",
+                    "x-forwarded-proto",
+                    "x-forwarded-port",
+                    "x-amzn-trace-id",
+                ]
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n))
+        };
+        copy_fields(
+            request.raw,
+            request.headers,
+            out,
+            |h| !rewritten(h.name),
+            |h, out| {
+                if h.name.eq_ignore_ascii_case("host") {
+                    if let Some(host) = &new_host {
+                        put_field(out, b"Host", host.as_bytes());
+                    }
+                } else if h.name.eq_ignore_ascii_case("x-forwarded-for")
+                    && lb.xff_mode == XffMode::Append
+                {
+                    let value = forwarded_for(request.forwarded_for);
+                    put_field(out, b"X-Forwarded-For", value.as_bytes());
                 }
-            } else if name.eq_ignore_ascii_case("x-forwarded-for") {
-                match lb.xff_mode {
-                    XffMode::Append => put_field(
-                        out,
-                        b"X-Forwarded-For",
-                        forwarded_for(request.forwarded_for).as_bytes(),
-                    ),
-                    XffMode::Preserve => put_field(out, name.as_bytes(), h.value),
-                    XffMode::Remove => {}
-                }
-            } else if ![
-                "connection",
-                "x-forwarded-proto",
-                "x-forwarded-port",
-                "x-amzn-trace-id",
-            ]
-            .iter()
-            .any(|n| name.eq_ignore_ascii_case(n))
-            {
-                put_field(out, name.as_bytes(), h.value);
-            }
-        }
+            },
+        );
         if lb.xff_mode == XffMode::Append && request.forwarded_for.is_none() {
             put_field(out, b"X-Forwarded-For", forwarded_for(None).as_bytes());
         }
         put_field(out, b"X-Forwarded-Proto", b"http");
-        put_field(out, b"X-Forwarded-Port", cx.port.to_string().as_bytes());
+        out.extend_from_slice(b"X-Forwarded-Port: ");
+        put_decimal(out, u64::from(cx.port));
+        out.extend_from_slice(b"\r\n");
         let trace = forwarded::trace_value(request.trace, &self.shared.trace_ids.next());
         put_field(out, b"X-Amzn-Trace-Id", trace.as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -446,7 +508,7 @@ enum Body {
 
 /// One forwarded request.
 struct Exchange<'s> {
-    state: &'s ListenerState,
+    state: &'s Arc<ListenerState>,
     zone: &'s str,
     head_only: bool,
 }
@@ -465,7 +527,12 @@ impl Exchange<'_> {
         let _counted = InFlight::start(target.clone());
         let idle = self.state.lb.idle_timeout;
         let sent_at = Instant::now();
-        let (mut upstream, response) = match self.exchange(&fast.pool, &target, cx, idle).await {
+        let reply = Reply {
+            set_cookies: &routed.set_cookies,
+            app_cookie: group.and_then(|g| select::app_cookie_of(g, &target)),
+        };
+        let exchanged = self.exchange(&fast.pool, &target, cx, idle, &reply).await;
+        let (mut upstream, response) = match exchanged {
             Ok(got) => got,
             Err(Failed(kind)) => {
                 let (status, reason, what) =
@@ -481,29 +548,14 @@ impl Exchange<'_> {
             }
         };
         let answered = sent_at.elapsed();
-        let mut set_cookies = routed.set_cookies;
-        if let Some(group) = group {
-            let set = response_fields(&cx.from_target[..response.head], "set-cookie");
-            if let Some(cookie) = select::app_cookie(group, &target, set.into_iter()) {
-                set_cookies.push(cookie);
-            }
-        }
-        self.client_head(cx, &response, &set_cookies);
         let relayed = relay(&mut upstream, conn, cx, &response, idle).await;
         let (sent, outcome) = match relayed {
             Ok(relayed) => (relayed.sent, Ok(relayed.reusable)),
             Err(sent) => (sent, Err(())),
         };
         target.record(outcome.is_err() || response.status >= 500);
-        crate::metrics::request(crate::metrics::Finished {
-            load_balancer: &self.state.lb.name,
-            zone: self.zone,
-            target_group: group_name,
-            status: Some(response.status),
-            target_response: Some(answered),
-            received: 0,
-            sent,
-        });
+        fast.counters(self.state, routed.group, group_name, response.status)
+            .count(sent, answered);
         match outcome {
             Ok(reusable) => {
                 if reusable {
@@ -524,6 +576,7 @@ impl Exchange<'_> {
         target: &TargetState,
         cx: &mut Conn,
         idle: Duration,
+        reply: &Reply<'_>,
     ) -> Result<(TcpStream, Response), Failed> {
         let mut kept = pool.take(target.address, idle);
         loop {
@@ -535,7 +588,7 @@ impl Exchange<'_> {
             cx.from_target.clear();
             let written = within(idle, upstream.write_all(&cx.request)).await;
             let head = match written {
-                Ok(()) => self.response_head(&mut upstream, cx, idle).await,
+                Ok(()) => self.response_head(&mut upstream, cx, idle, reply).await,
                 Err(e) => Err((e, 0)),
             };
             match head {
@@ -554,11 +607,17 @@ impl Exchange<'_> {
         upstream: &mut TcpStream,
         cx: &mut Conn,
         idle: Duration,
+        reply: &Reply<'_>,
     ) -> Result<Response, (Failed, usize)> {
         let mut received = 0;
         loop {
             if !cx.from_target.is_empty() {
-                match parse_response(&cx.from_target, self.head_only) {
+                let to_client = &mut cx.to_client;
+                let parsed =
+                    parse_response(&cx.from_target, self.head_only, |raw, head, response| {
+                        self.client_head(to_client, raw, head, response, reply)
+                    });
+                match parsed {
                     Ok(Some(response)) if (100..200).contains(&response.status) => {
                         if response.status == 101 {
                             return Err((Failed(ErrorType::InvalidHTTPHeader), received));
@@ -584,43 +643,58 @@ impl Exchange<'_> {
     /// The response head the client gets, in `to_client`: the target's, with pingora's Date and
     /// Connection, chunked framing for a body read to its end, the stickiness cookies and the
     /// listener's response header modification.
-    fn client_head(&self, cx: &mut Conn, response: &Response, set_cookies: &[String]) {
+    fn client_head(
+        &self,
+        out: &mut BytesMut,
+        raw: &[u8],
+        parsed: &httparse::Response<'_, '_>,
+        response: &Response,
+        reply: &Reply<'_>,
+    ) {
         let edits = &self.state.listener.response_headers;
-        let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-        let mut parsed = httparse::Response::new(&mut fields);
-        // Parsed before (`parse_response`): the same bytes parse the same way.
-        let _ = parsed.parse(&cx.from_target[..response.head]);
-        let out = &mut cx.to_client;
         out.clear();
         out.extend_from_slice(b"HTTP/1.1 ");
-        out.extend_from_slice(response.status.to_string().as_bytes());
+        put_decimal(out, u64::from(response.status));
         out.extend_from_slice(b" ");
         out.extend_from_slice(parsed.reason.unwrap_or("").as_bytes());
         out.extend_from_slice(b"\r\n");
         let date = pingora::protocols::http::date::get_cached_date();
         let mut dated = false;
-        for h in parsed.headers.iter() {
-            let name = h.name;
-            if name.eq_ignore_ascii_case("connection")
+        let replaced = |name: &str| {
+            ["connection", "date"]
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n))
                 || (edits.remove_server && name.eq_ignore_ascii_case("server"))
                 || edits.set.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
-            {
-                continue;
-            }
-            if name.eq_ignore_ascii_case("date") {
-                if !dated {
-                    put_field(out, name.as_bytes(), date.as_bytes());
+        };
+        copy_fields(
+            raw,
+            parsed.headers,
+            out,
+            |h| !replaced(h.name),
+            |h, out| {
+                // pingora's Date takes the place of the target's.
+                if h.name.eq_ignore_ascii_case("date") && !dated {
+                    put_field(out, h.name.as_bytes(), date.as_bytes());
                     dated = true;
                 }
-                continue;
-            }
-            put_field(out, name.as_bytes(), h.value);
-        }
+            },
+        );
         if response.body == Body::UntilClose {
             put_field(out, b"Transfer-Encoding", b"chunked");
         }
-        for cookie in set_cookies {
+        for cookie in reply.set_cookies {
             put_field(out, b"Set-Cookie", cookie.as_bytes());
+        }
+        if let Some((name, cookie)) = &reply.app_cookie {
+            // ALB's app cookie follows the target's own.
+            let set = parsed
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("set-cookie"));
+            if select::sets_cookie(set.map(|h| h.value), name) {
+                put_field(out, b"Set-Cookie", cookie.as_bytes());
+            }
         }
         for (name, value) in &edits.set {
             put_field(out, name.as_bytes(), value.as_bytes());
@@ -675,27 +749,17 @@ impl Exchange<'_> {
     }
 }
 
-/// The values of the response head's fields named `name`.
-fn response_fields<'b>(head: &'b [u8], name: &str) -> Vec<&'b [u8]> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-    let mut parsed = httparse::Response::new(&mut fields);
-    if parsed.parse(head).is_err() {
-        return Vec::new();
-    }
-    parsed
-        .headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value)
-        .collect()
-}
-
 /// A target's response head: `Ok(None)` while incomplete, `Err` when it is not HTTP/1 or its
 /// framing is contradictory.
-fn parse_response(bytes: &[u8], head_only: bool) -> Result<Option<Response>, ()> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-    let mut parsed = httparse::Response::new(&mut fields);
-    let head = match parsed.parse(bytes) {
+fn parse_response(
+    bytes: &[u8],
+    head_only: bool,
+    final_head: impl FnOnce(&[u8], &httparse::Response<'_, '_>, &Response),
+) -> Result<Option<Response>, ()> {
+    let mut fields = [const { MaybeUninit::uninit() }; MAX_RESPONSE_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let config = httparse::ParserConfig::default();
+    let head = match config.parse_response_with_uninit_headers(&mut parsed, bytes, &mut fields) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(()),
@@ -741,12 +805,90 @@ fn parse_response(bytes: &[u8], head_only: bool) -> Result<Option<Response>, ()>
     } else {
         Body::UntilClose
     };
-    Ok(Some(Response {
+    let response = Response {
         status,
         head,
         body,
         reusable: !close && body != Body::UntilClose,
-    }))
+    };
+    if !(100..200).contains(&status) {
+        final_head(&bytes[..head], &parsed, &response);
+    }
+    Ok(Some(response))
+}
+
+/// Whether every line of a head ends with CRLF (no bare LF).
+fn crlf_only(head: &[u8]) -> bool {
+    // One pass over byte pairs, which the compiler vectorises (heads are short: a search per line
+    // costs more in calls than it saves).
+    let bare = head
+        .iter()
+        .zip(head.get(1..).unwrap_or_default())
+        .fold(false, |bare, (&a, &b)| bare | ((b == b'\n') & (a != b'\r')));
+    !bare && head.first() != Some(&b'\n')
+}
+
+/// Writes a parsed head's field lines to `out`: those `keep` keeps as they were received (runs of
+/// them in one copy), and for each of the others what `instead` writes in its place. `raw` is the
+/// whole head the fields were parsed from.
+fn copy_fields<'f>(
+    raw: &[u8],
+    fields: &[httparse::Header<'f>],
+    out: &mut BytesMut,
+    keep: impl Fn(&httparse::Header<'f>) -> bool,
+    mut instead: impl FnMut(&httparse::Header<'f>, &mut BytesMut),
+) {
+    // The field lines end where the final empty line begins.
+    let end = raw.len().saturating_sub(2);
+    let base = raw.as_ptr() as usize;
+    let start = |h: &httparse::Header<'_>| {
+        (h.name.as_ptr() as usize)
+            .checked_sub(base)
+            .filter(|s| *s <= end)
+    };
+    let mut last = 0;
+    let laid_out = raw.len() >= 2
+        && crlf_only(raw)
+        && fields.iter().all(|h| {
+            // In order, within the head.
+            let at = start(h);
+            let fine = at.is_some_and(|at| at >= last);
+            last = at.unwrap_or(last);
+            fine
+        });
+    if !laid_out {
+        // Not laid out as expected: field by field.
+        for h in fields {
+            if keep(h) {
+                put_field(out, h.name.as_bytes(), h.value);
+            } else {
+                instead(h, out);
+            }
+        }
+        return;
+    }
+    let mut run: Option<usize> = None;
+    for h in fields {
+        let at = start(h).unwrap_or(end);
+        if keep(h) {
+            run.get_or_insert(at);
+            continue;
+        }
+        if let Some(from) = run.take() {
+            out.extend_from_slice(raw.get(from..at).unwrap_or_default());
+        }
+        instead(h, out);
+    }
+    if let Some(from) = run {
+        out.extend_from_slice(raw.get(from..end).unwrap_or_default());
+    }
+}
+
+/// What the client's response head gets beside the target's fields: the stickiness cookies, and
+/// for app-cookie stickiness the application cookie's name and ALB's cookie that follows it.
+struct Reply<'r> {
+    set_cookies: &'r [String],
+    app_cookie: Option<(String, String)>,
 }
 
 /// What relaying a body did.
@@ -1000,16 +1142,57 @@ mod tests {
             ("SSH-2.0-OpenSSH\r\n\r\n", false, None),
         ];
         for (head, head_only, want) in cases {
-            let got = parse_response(head.as_bytes(), *head_only)
+            let got = parse_response(head.as_bytes(), *head_only, |_, _, _| {})
                 .ok()
                 .flatten()
                 .map(|r| (r.status, r.body, r.reusable));
             assert_eq!(&got, want, "{head:?} (HEAD: {head_only})");
         }
         assert!(matches!(
-            parse_response(b"HTTP/1.1 200 OK\r\nContent-Le", false),
+            parse_response(b"HTTP/1.1 200 OK\r\nContent-Le", false, |_, _, _| {}),
             Ok(None)
         ));
+    }
+
+    #[test]
+    fn fields_are_copied_as_received_or_replaced() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nX-A:  1\r\nConnection: keep-alive\r\nX-B: 2\r\n\r\n",
+                "Host: b\r\nX-A:  1\r\nX-B: 2\r\n",
+            ),
+            ("GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", ""),
+            (
+                "GET / HTTP/1.1\r\nX-A: 1\r\nConnection: keep-alive\r\n\r\n",
+                "X-A: 1\r\n",
+            ),
+            // Bare LF: field by field, with CRLF.
+            (
+                "GET / HTTP/1.1\nHost: a\nX-A:  1\nX-B: 2\n\n",
+                "Host: b\r\nX-A: 1\r\nX-B: 2\r\n",
+            ),
+        ];
+        for (raw, want) in cases {
+            let mut headers = [httparse::EMPTY_HEADER; 8];
+            let mut parsed = httparse::Request::new(&mut headers);
+            let head = match parsed.parse(raw.as_bytes()) {
+                Ok(httparse::Status::Complete(n)) => n,
+                other => panic!("{raw:?}: {other:?}"),
+            };
+            let mut out = BytesMut::new();
+            copy_fields(
+                &raw.as_bytes()[..head],
+                parsed.headers,
+                &mut out,
+                |h| !["host", "connection"].contains(&h.name.to_ascii_lowercase().as_str()),
+                |h, out| {
+                    if h.name == "Host" {
+                        put_field(out, b"Host", b"b");
+                    }
+                },
+            );
+            assert_eq!(String::from_utf8_lossy(&out), *want, "{raw:?}");
+        }
     }
 
     fn request_of<'h>(
@@ -1017,7 +1200,10 @@ mod tests {
         headers: &'h mut [httparse::Header<'h>],
     ) -> httparse::Request<'h, 'h> {
         let mut parsed = httparse::Request::new(headers);
-        let _ = parsed.parse(raw);
+        // As `serve`: only a complete head is looked at.
+        if !matches!(parsed.parse(raw), Ok(httparse::Status::Complete(_))) {
+            parsed.version = None;
+        }
         parsed
     }
 
@@ -1055,12 +1241,31 @@ mod tests {
             ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", false),
             ("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", false),
             ("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            ("GET / HTTP/1.1\nHost: a\n\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent_Length: 5\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer.Encoding: chunked\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{1}b\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX : y\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n z\r\n\r\n", false),
+            ("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\tb\r\nY: caf\u{e9}\r\n\r\n", true),
+            ("DELETE /a/b%20c?d=e&f HTTP/1.1\r\nHost: a:8080\r\nCookie: x=1\r\n\r\n", true),
         ];
         for (raw, want) in cases {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let parsed = request_of(raw.as_bytes(), &mut headers);
             let got = Request::of(&parsed, raw.as_bytes(), &state).is_some();
             assert_eq!(got, *want, "{raw:?}");
+            if got {
+                // Only what desync mitigation calls compliant takes this path.
+                let verdict = ferry_config::desync::classify_head(raw.as_bytes());
+                assert_eq!(
+                    verdict.classification,
+                    ferry_config::desync::Classification::Compliant,
+                    "{raw:?}"
+                );
+            }
         }
         let many = format!(
             "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: {}\r\n\r\n",

@@ -67,7 +67,12 @@ pub fn trace_value(existing: Option<&str>, trace_id: &str) -> String {
             fields.insert(0, format!("Self={trace_id}"));
             fields.join(";")
         }
-        _ => format!("Root={trace_id}"),
+        _ => {
+            let mut value = String::with_capacity(5 + trace_id.len());
+            value.push_str("Root=");
+            value.push_str(trace_id);
+            value
+        }
     }
 }
 
@@ -111,7 +116,11 @@ pub fn target_host(host: &str, listener_port: u16, scheme: &str) -> Option<Strin
     if host.is_empty() || has_port || listener_port == default {
         return None;
     }
-    Some(format!("{host}:{listener_port}"))
+    let mut with_port = String::with_capacity(host.len() + 6);
+    with_port.push_str(host);
+    with_port.push(':');
+    push_decimal(&mut with_port, listener_port);
+    Some(with_port)
 }
 
 /// `1-<8 hex seconds>-<24 hex>` as ALB writes trace ids. Written by hand: `format!` was a tenth
@@ -142,13 +151,13 @@ fn push_client(out: &mut String, ip: IpAddr, port: Option<u16>) {
         (IpAddr::V4(_), Some(port)) => {
             push_ip(out, ip);
             out.push(':');
-            out.push_str(&port.to_string());
+            push_decimal(out, port);
         }
         (IpAddr::V6(_), Some(port)) => {
             out.push('[');
             push_ip(out, ip);
             out.push_str("]:");
-            out.push_str(&port.to_string());
+            push_decimal(out, port);
         }
     }
 }
@@ -194,6 +203,24 @@ fn push_ip(out: &mut String, ip: IpAddr) {
             use std::fmt::Write;
             let _ = write!(out, "{ip}");
         }
+    }
+}
+
+/// A port in decimal, without the formatting machinery (every request writes one).
+fn push_decimal(out: &mut String, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in &digits[at..] {
+        out.push(char::from(*d));
     }
 }
 

@@ -43,7 +43,36 @@ pub async fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream,
 /// Idle kept-alive connections by target.
 #[derive(Default)]
 pub struct Pool {
-    idle: Mutex<HashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
+    idle: Mutex<HashMap<SocketAddr, Vec<Idle>, BuildAddrHasher>>,
+}
+
+/// A kept connection and since when it has been idle.
+type Idle = (TcpStream, Instant);
+
+/// A hasher for target addresses, cheaper than the default SipHash (which guards against keys an
+/// attacker picks; targets come from the topology and registrations).
+#[derive(Default, Clone, Copy)]
+pub struct BuildAddrHasher;
+
+pub struct AddrHasher(u64);
+
+impl std::hash::BuildHasher for BuildAddrHasher {
+    type Hasher = AddrHasher;
+    fn build_hasher(&self) -> AddrHasher {
+        AddrHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    /// FNV-1a.
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 impl Pool {

@@ -610,6 +610,19 @@ fn check_uri(tally: &mut Tally, uri: &[u8]) {
     }
 }
 
+/// Whether a header value is within RFC 7230's grammar (visible ASCII, spaces, tabs, obs-text): one
+/// with a control byte makes a request only acceptable.
+pub fn clean_value(value: &[u8]) -> bool {
+    value_shape(value) == Shape::Clean
+}
+
+/// Whether a header name is `Transfer-Encoding` or `Content-Length` or normalises to one of them
+/// (`Content_Length`): a name that frames a body, or a lookalike that makes framing ambiguous.
+pub fn frames_body(name: &[u8]) -> bool {
+    likeness(TRANSFER_ENCODING, name) != Likeness::Unlike
+        || likeness(CONTENT_LENGTH, name) != Likeness::Unlike
+}
+
 /// How `name` relates to `target` (lowercase, words joined by `-`). A lookalike is what a
 /// normalising parser could turn into the target: any bytes other than letters and digits before
 /// and after it, letters in any case or as a two-byte UTF-8 letter that case-maps to the ASCII one

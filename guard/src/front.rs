@@ -228,3 +228,32 @@ pub async fn write_both(conn: &mut Timed, head: &[u8], body: &[u8]) -> std::io::
     }
     Ok(())
 }
+
+/// `n` in decimal into a head, without the formatting machinery (every response writes some).
+pub fn put_decimal(out: &mut bytes::BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals() {
+        for n in [0u64, 7, 10, 86_400, u64::MAX] {
+            let mut out = BytesMut::new();
+            put_decimal(&mut out, n);
+            assert_eq!(&out[..], n.to_string().as_bytes());
+        }
+    }
+}

@@ -294,9 +294,19 @@ impl Timed {
         if !bytes.is_empty() {
             self.enter(Phase::InRequest);
         }
-        for &b in bytes {
+        let mut at = 0;
+        while let Some(&b) = bytes.get(at) {
+            at += 1;
             self.head = match (self.head, b) {
                 (Head::Done, _) => return,
+                // Within a line: straight to its end.
+                (Head::Reading { line_end: 0 }, _) if b != b'\n' => {
+                    match memchr::memchr(b'\n', &bytes[at..]) {
+                        Some(lf) => at += lf,
+                        None => at = bytes.len(),
+                    }
+                    Head::Reading { line_end: 0 }
+                }
                 (Head::Waiting, _) => Head::Reading {
                     line_end: u8::from(b == b'\n'),
                 },
