@@ -40,7 +40,7 @@ use tokio::net::TcpStream;
 /// The most header lines of a request this path parses: more go to pingora.
 const MAX_HEADERS: usize = 64;
 /// The most header lines, and bytes, of a target's response head.
-const MAX_RESPONSE_HEADERS: usize = 128;
+const MAX_RESPONSE_HEADERS: usize = 256;
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// A body up to this size goes out in the same write as its head.
 const ONE_WRITE: usize = 16 * 1024;
@@ -586,6 +586,7 @@ impl Exchange<'_> {
                 None => upstream::connect(target.address, crate::proxy::CONNECT_TIMEOUT).await?,
             };
             cx.from_target.clear();
+            cx.to_client.clear();
             let written = within(idle, upstream.write_all(&cx.request)).await;
             let head = match written {
                 Ok(()) => self.response_head(&mut upstream, cx, idle, reply).await,
@@ -622,8 +623,10 @@ impl Exchange<'_> {
                         if response.status == 101 {
                             return Err((Failed(ErrorType::InvalidHTTPHeader), received));
                         }
-                        // An interim response the client did not ask for (no Expect): dropped.
-                        let _ = cx.from_target.split_to(response.head);
+                        // An interim response (103 Early Hints, an unasked 100): passed on before
+                        // the final one, as pingora's path passes it.
+                        let interim = cx.from_target.split_to(response.head);
+                        cx.to_client.extend_from_slice(&interim);
                         continue;
                     }
                     Ok(Some(response)) => return Ok(response),
@@ -652,7 +655,7 @@ impl Exchange<'_> {
         reply: &Reply<'_>,
     ) {
         let edits = &self.state.listener.response_headers;
-        out.clear();
+        // After any interim responses.
         out.extend_from_slice(b"HTTP/1.1 ");
         put_decimal(out, u64::from(response.status));
         out.extend_from_slice(b" ");
@@ -660,10 +663,13 @@ impl Exchange<'_> {
         out.extend_from_slice(b"\r\n");
         let date = pingora::protocols::http::date::get_cached_date();
         let mut dated = false;
+        let chunked = response.body == Body::Chunked;
         let replaced = |name: &str| {
             ["connection", "date"]
                 .iter()
                 .any(|n| name.eq_ignore_ascii_case(n))
+                // Chunks frame the body: a Content-Length beside them is dropped (RFC 9112 §6.3).
+                || (chunked && name.eq_ignore_ascii_case("content-length"))
                 || (edits.remove_server && name.eq_ignore_ascii_case("server"))
                 || edits.set.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
         };
@@ -944,7 +950,14 @@ async fn relay(
             let mut chunked = Chunked::default();
             let mut first = true;
             loop {
-                let end = chunked.feed(&rest).map_err(|_| sent)?;
+                let Ok(end) = chunked.feed(&rest) else {
+                    // Not chunked after all: the client learns of it as from pingora's path, by
+                    // the head and then the close.
+                    if first {
+                        let _ = write(conn, &cx.to_client, &[], idle).await;
+                    }
+                    return Err(sent);
+                };
                 let take = end.unwrap_or(rest.len());
                 reusable &= take == rest.len();
                 let head: &[u8] = if first { &cx.to_client } else { &[] };

@@ -40,6 +40,14 @@ pub async fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream,
     Ok(stream)
 }
 
+/// Whether an idle connection is still open and has sent nothing: a target that closed it, or
+/// sent bytes no request asked for (a 408 before closing, a stray response), must not have them
+/// read as the answer to the next request.
+fn quiet(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 /// Idle kept-alive connections by target.
 #[derive(Default)]
 pub struct Pool {
@@ -81,12 +89,16 @@ impl Pool {
     pub fn take(&self, target: SocketAddr, max_idle: Duration) -> Option<TcpStream> {
         let mut idle = self.idle.lock().ok()?;
         let list = idle.get_mut(&target)?;
-        let (stream, since) = list.pop()?;
-        if since.elapsed() < max_idle {
-            return Some(stream);
+        while let Some((stream, since)) = list.pop() {
+            if since.elapsed() >= max_idle {
+                // The rest are older still.
+                list.clear();
+                return None;
+            }
+            if quiet(&stream) {
+                return Some(stream);
+            }
         }
-        // The rest are older still.
-        list.clear();
         None
     }
 
@@ -134,6 +146,21 @@ mod tests {
         );
         assert!(pool.take(target, hour).is_none());
         let _ = a_port;
+        // A kept connection the target has written to (or closed) is not handed out.
+        let other = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let talker = other.local_addr().expect("address");
+        let c = connect(talker, hour).await.expect("connect");
+        let (mut served, _) = other.accept().await.expect("accept");
+        pool.put(talker, c);
+        use tokio::io::AsyncWriteExt;
+        served
+            .write_all(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(pool.take(talker, hour).is_none(), "stray bytes: not reused");
         drop(listener);
         assert_eq!(
             connect(target, hour).await.err(),
