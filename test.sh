@@ -9,8 +9,15 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ferry-target}"
 # No incremental caches (tens of GB over many builds), and test binaries of builds older than a
 # day removed: the target directory stays bounded across runs.
 export CARGO_INCREMENTAL=0
-if [ -d "$CARGO_TARGET_DIR/debug/deps" ]; then
-  find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f -perm -u+x ! -name '*.so' -mtime +1 -delete 2>/dev/null || true
+# Each change of features or flags links a test binary anew under a new hash (each up to 900 MB
+# with debug info): of each name only the two newest are kept (a crate's binary and its tests can
+# share a name).
+deps="$CARGO_TARGET_DIR/debug/deps"
+if [ -d "$deps" ]; then
+  find "$deps" -maxdepth 1 -type f -perm -u+x ! -name '*.so' -mtime +1 -delete 2>/dev/null || true
+  # shellcheck disable=SC2012
+  ls -t "$deps" | grep -E '^[A-Za-z0-9_]+-[0-9a-f]{16}$' | awk -F- 'seen[$1]++ >= 2' |
+    while read -r old; do [ -x "$deps/$old" ] && rm -f "$deps/$old" "$deps/$old.d"; done || true
 fi
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
