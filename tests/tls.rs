@@ -1143,3 +1143,101 @@ targets = [{{ id = "127.0.0.1", zone = "a" }}]
     assert_eq!(header(&headers, "server"), None, "{headers:?}");
     assert_eq!(header(&headers, "x-frame-options"), Some("DENY"));
 }
+
+/// An HTTPS listener's kept-alive requests take the balancer's fast path, and the target sees what
+/// pingora's path sends it: X-Forwarded-Proto https, the listener's port, and the TLS version and
+/// cipher headers (under the listener's names) from the connection, never the client's own.
+#[test]
+fn https_listener_requests_take_the_fast_path_with_the_tls_headers() {
+    let origin = Origin::start("https-fast");
+    let port = free_port();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let text = format!(
+        r#"stack = "e2e-tls-fast-forward"
+
+[[load_balancers]]
+name = "alb"
+dns_name = "alb.internal"
+nodes = {{ a = "127.0.0.1" }}
+attributes = {{ "routing.http.x_amzn_tls_version_and_cipher_suite.enabled" = true }}
+
+  [[load_balancers.listeners]]
+  port = {port}
+  protocol = "HTTPS"
+  default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
+  attributes = {{ "routing.http.request.x_amzn_tls_version.header_name" = "X-Tls-Version" }}
+  default_actions = [{{ type = "forward", target_group = "web" }}]
+
+[[target_groups]]
+name = "web"
+port = {origin_port}
+health_check = {{ enabled = false }}
+targets = [{{ id = "127.0.0.1", zone = "a" }}]
+"#,
+        origin_port = origin.port(),
+    );
+    let topology = Topology::write("tls-fast-forward", &text);
+    let pki = Pki::write(topology.dir().path(), &[("default", &[DEFAULT_NAME])]);
+    let address = format!("127.0.0.1:{port}");
+    let _ferry = Ferry::start(&["up", topology.path_str(), "--admin", &admin], &[]);
+    wait_https(&pki, &address, DEFAULT_NAME);
+    let before = origin.requests().len();
+
+    // A kept-alive request with forged TLS headers (the fast path's), then one that closes
+    // (pingora's), in one write.
+    let mut hs = handshake(&pki, &address, DEFAULT_NAME, &H1_CLIENT).expect("handshake");
+    let requests = format!(
+        "GET /fast HTTP/1.1\r\nHost: {DEFAULT_NAME}\r\nX-Tls-Version: forged\r\nX-Amzn-Tls-Cipher-Suite: forged\r\n\r\n\
+         GET /last HTTP/1.1\r\nHost: {DEFAULT_NAME}\r\nConnection: close\r\n\r\n"
+    );
+    hs.stream.write_all(requests.as_bytes()).expect("write");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match hs.stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => panic!("reading: {e} ({:?})", String::from_utf8_lossy(&raw)),
+        }
+    }
+    let text = String::from_utf8_lossy(&raw);
+    assert_eq!(
+        text.matches("HTTP/1.1 200").count(),
+        2,
+        "both answered: {text}"
+    );
+
+    let seen = origin.requests();
+    let sent: Vec<_> = seen[before..].iter().collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    for request in &sent {
+        assert_eq!(
+            request.header("x-tls-version"),
+            Some("TLSv1.3"),
+            "{request:?}"
+        );
+        assert!(
+            request
+                .header("x-amzn-tls-cipher-suite")
+                .is_some_and(|c| c.starts_with("TLS_")),
+            "{request:?}"
+        );
+        assert_eq!(request.header("x-forwarded-proto"), Some("https"));
+        assert_eq!(
+            request.header("x-forwarded-port"),
+            Some(port.to_string().as_str())
+        );
+        assert_eq!(
+            request.headers.get_all("x-tls-version").len(),
+            1,
+            "the client's forged value is replaced: {request:?}"
+        );
+    }
+    let metrics = Client::new().get(&admin, "/metrics", &[]).body_text();
+    let fast = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ferry_balancer_fast_forwards_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert_eq!(fast, Some(1.0), "the kept-alive request took the fast path");
+}

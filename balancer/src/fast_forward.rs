@@ -7,7 +7,7 @@
 //! Content-Length, chunked as it is, or read to its end and chunked on the way.
 //!
 //! Every other request (a body, another version, an upgrade, ambiguous framing, a redirect or
-//! fixed response, an HTTPS listener or target group, an access log to write...) goes through
+//! fixed response, an HTTPS target group, HTTP/2, an access log to write...) goes through
 //! pingora with the bytes already read, and the connection comes back here for its next one.
 //! The decision is made before anything is chosen or sent, so that no request is routed twice.
 
@@ -127,6 +127,10 @@ pub struct Conn {
     client: SocketAddr,
     /// The port the client connected to.
     port: u16,
+    /// `http` or `https`.
+    scheme: &'static str,
+    /// An HTTPS connection's TLS version and cipher suite, as ALB names them in its headers.
+    tls: Option<(String, String)>,
     /// The request as it goes to the target.
     request: BytesMut,
     /// What the target sent.
@@ -140,16 +144,21 @@ impl FastPath for FastForwards {
     type Conn = Conn;
 
     fn connection(&self, conn: &Timed) -> Option<Conn> {
-        // HTTPS listeners (TLS headers, their own digest) and access logs go through pingora.
-        if conn.get_ssl_digest().is_some() || crate::access_log::enabled() {
+        // With an access log, every request goes through pingora's path, which writes it.
+        if crate::access_log::enabled() {
             return None;
         }
         let digest = conn.get_socket_digest()?;
         let client = *digest.peer_addr()?.as_inet()?;
         let port = digest.local_addr()?.as_inet()?.port();
+        let tls = conn
+            .get_ssl_digest()
+            .map(|ssl| ferry_config::tls::log_names(&ssl.version, &ssl.cipher));
         Some(Conn {
             client,
             port,
+            scheme: if tls.is_some() { "https" } else { "http" },
+            tls,
             request: BytesMut::new(),
             from_target: BytesMut::new(),
             to_client: BytesMut::new(),
@@ -419,10 +428,20 @@ impl FastForwards {
         let client_port = lb.xff_client_port.then_some(cx.client.port());
         let forwarded_for = |existing| forwarded::xff_value(existing, cx.client.ip(), client_port);
         let new_host = (!lb.preserve_host_header)
-            .then(|| forwarded::target_host(request.host, cx.port, "http"))
+            .then(|| forwarded::target_host(request.host, cx.port, cx.scheme))
             .flatten();
+        // The TLS headers the listener forwards replace any the client sent.
+        let tls_names = state
+            .listener
+            .tls_headers
+            .as_ref()
+            .filter(|_| cx.tls.is_some());
         let rewritten = |name: &str| {
             (new_host.is_some() && name.eq_ignore_ascii_case("host"))
+                || tls_names.is_some_and(|t| {
+                    name.eq_ignore_ascii_case(&t.version)
+                        || name.eq_ignore_ascii_case(&t.cipher_suite)
+                })
                 || (lb.xff_mode != XffMode::Preserve
                     && name.eq_ignore_ascii_case("x-forwarded-for"))
                 || [
@@ -455,12 +474,16 @@ impl FastForwards {
         if lb.xff_mode == XffMode::Append && request.forwarded_for.is_none() {
             put_field(out, b"X-Forwarded-For", forwarded_for(None).as_bytes());
         }
-        put_field(out, b"X-Forwarded-Proto", b"http");
+        put_field(out, b"X-Forwarded-Proto", cx.scheme.as_bytes());
         out.extend_from_slice(b"X-Forwarded-Port: ");
         put_decimal(out, u64::from(cx.port));
         out.extend_from_slice(b"\r\n");
         let trace = forwarded::trace_value(request.trace, &self.shared.trace_ids.next());
         put_field(out, b"X-Amzn-Trace-Id", trace.as_bytes());
+        if let (Some(names), Some((version, cipher))) = (tls_names, &cx.tls) {
+            put_field(out, names.version.as_bytes(), version.as_bytes());
+            put_field(out, names.cipher_suite.as_bytes(), cipher.as_bytes());
+        }
         out.extend_from_slice(b"\r\n");
     }
 }

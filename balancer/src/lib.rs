@@ -164,7 +164,7 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                         ferry_guard::front::Front::new(
                             pingora::proxy::http_proxy(conf, proxy),
                             fast,
-                            fast_forwards && tls.is_none(),
+                            fast_forwards,
                         ),
                         &head_timeout,
                     );
