@@ -14,7 +14,10 @@
 # Knobs (environment): BENCH_RUNS (3), BENCH_DURATION (10s), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (wrk threads, 2), BENCH_WORKERS (workers/threads of every server, 2),
 # BENCH_PORT_BASE (18180: the harness uses 12 ports from there), BENCH_CASES (all: a space-separated
-# subset of hit-1k hit-100k miss-1k lb-1k https-hit-1k https-handshake).
+# subset of hit-1k hit-100k miss-1k lb-1k https-hit-1k https-handshake), BENCH_DELAY_MS (0: each
+# connection waits this long between a response and its next request (pace.lua), for the same
+# offered load on every server: latency at equal load rather than at each one's saturation, where
+# wrk on the same cores becomes the bottleneck of the fastest and its queueing shows in p99).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -30,9 +33,18 @@ WRK_THREADS="${BENCH_THREADS:-2}"
 WORKERS="${BENCH_WORKERS:-2}"   # ferry's balancer-only topology runs 2 threads; keep peers equal
 PORT_BASE="${BENCH_PORT_BASE:-18180}"
 CASES="${BENCH_CASES:-hit-1k hit-100k miss-1k lb-1k https-hit-1k https-handshake}"
+DELAY_MS="${BENCH_DELAY_MS:-0}"
 
 say() { echo "run.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
+[[ "$DELAY_MS" =~ ^[0-9]+$ ]] || die "BENCH_DELAY_MS must be a whole number of milliseconds, not $DELAY_MS"
+PACE=()
+pace_note=""
+if [ "$DELAY_MS" != 0 ]; then
+  PACE=(-s "$here/pace.lua")
+  export WRK_DELAY_MS="$DELAY_MS"
+  pace_note=", ${DELAY_MS} ms between a response and the next request"
+fi
 # shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -186,7 +198,7 @@ bench() {   # bench CASE SERVER URL PIDS...
   local before after out reqs rps p50 p99 errs non2xx rss ticks
   before="$(ticks_of "$@")"
   # wrk in the background and `wait`: an interrupt then stops the harness at once, wrk included
-  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${WRK_EXTRA[@]}" "$url" >"$RUN/logs/wrk.out" 2>&1 &
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${PACE[@]}" "${WRK_EXTRA[@]}" "$url" >"$RUN/logs/wrk.out" 2>&1 &
   local wpid=$!
   started+=("$wpid")
   wait "$wpid" || die "wrk failed for $case/$server: $(cat "$RUN/logs/wrk.out")"
@@ -295,7 +307,7 @@ python3 "$here/report.py" "$RAW" "$json" \
   --date "$(date -u +%Y-%m-%d)" --nproc "$(nproc)" \
   --cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
   --clk-tck "$(getconf CLK_TCK)" \
-  --command "benches/wrk/run.sh (wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency, $RUNS runs each, alternating; $WORKERS workers/threads per server)" \
+  --command "benches/wrk/run.sh (wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency${pace_note}, $RUNS runs each, alternating; $WORKERS workers/threads per server)" \
   --ferry "$("$FERRY" --version 2>/dev/null || echo ferry) $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || true)"
 cp "$json" "$CARGO_TARGET_DIR/bench/wrk-latest.json"
 say "JSON: $json (and wrk-latest.json beside it)"
