@@ -133,7 +133,8 @@ mod tests {
 
     #[test]
     fn bodies_end_where_their_last_chunk_and_trailers_end() {
-        let cases: &[(&[u8], Result<Option<usize>, Malformed>)] = &[
+        type Case<'a> = (&'a [u8], Result<Option<usize>, Malformed>);
+        let cases: &[Case] = &[
             (b"0\r\n\r\n", Ok(Some(5))),
             (b"5\r\nhello\r\n0\r\n\r\n", Ok(Some(15))),
             (b"5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1", Ok(Some(15))),

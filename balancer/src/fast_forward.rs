@@ -1098,7 +1098,9 @@ mod tests {
 
     #[test]
     fn response_framing() {
-        let cases: &[(&str, bool, Option<(u16, Body, bool)>)] = &[
+        // (head, HEAD request, (status, framing, reusable)), `None`: refused.
+        type Case<'a> = (&'a str, bool, Option<(u16, Body, bool)>);
+        let cases: &[Case] = &[
             (
                 "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
                 false,
