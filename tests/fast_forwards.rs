@@ -1561,3 +1561,39 @@ fn with_an_access_log_every_request_takes_pingora_s_path_and_is_logged() {
         );
     }
 }
+
+/// A forward to a target group without targets gets ALB's 503 on both paths, and the connection
+/// stays open for the next request (the balancer answered it itself; nothing broke).
+#[test]
+fn a_group_without_targets_gets_a_503_and_the_connection_stays_open() {
+    let ok_target = RawTarget::start(|r| Reply::Keep(ok(&format!("answer to {}", r.target()))));
+    let listener = r#"  default_actions = [{ type = "forward", target_group = "ok" }]
+
+    [[load_balancers.listeners.rules]]
+    priority = 1
+    conditions = [{ field = "path-pattern", values = ["/empty/*"] }]
+    actions = [{ type = "forward", target_group = "empty" }]"#;
+    let groups = [
+        target_group_block("ok", &[(ok_target.port, "a")], NO_CHECKS, ""),
+        target_group_block("empty", &[], NO_CHECKS, ""),
+    ];
+    let pair = Pair::start("no-targets", "", listener, &groups);
+    let mut answers = Vec::new();
+    for (name, _, node) in pair.sides() {
+        let mut conn = connect(&node);
+        let (r, raw) = exchange(&mut conn, "GET", "/empty/x", &[]);
+        if let Some(problem) = error_page_problem(&r, 503, "Service Temporarily Unavailable") {
+            panic!("{name}: {problem}\n{}", pair.report());
+        }
+        assert_eq!(r.header("connection"), Some("keep-alive"), "{name}: {r:?}");
+        let (next, _) = exchange(&mut conn, "GET", "/next", &[]);
+        assert_eq!(
+            (next.status, next.body_text()),
+            (200, "answer to /next".to_string()),
+            "{name}: the same connection serves the next request"
+        );
+        answers.push(seen(&raw, &r));
+    }
+    assert_alike("GET /empty/x", &answers[0], &answers[1]);
+    assert_counted(&pair, 2, "the 503 and the next request");
+}

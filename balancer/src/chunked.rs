@@ -9,14 +9,15 @@ pub struct Chunked {
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// In a chunk-size line: the size so far, and whether a digit was seen, whether the
-    /// extensions (after the digits) have begun.
+    /// At the start of a chunk-size line.
     #[default]
     SizeStart,
-    Size {
-        size: u64,
-        ext: bool,
-    },
+    /// In the size's digits.
+    Size(u64),
+    /// In whitespace after the digits (before `;` or the line end).
+    SizeSpace(u64),
+    /// In the chunk extensions.
+    Extension(u64),
     /// The size line's CR was seen.
     SizeLf {
         size: u64,
@@ -50,25 +51,28 @@ impl Chunked {
         while i < bytes.len() {
             let b = bytes[i];
             self.state = match self.state {
-                State::SizeStart => State::Size {
-                    size: u64::from(hex(b).ok_or(Malformed)?),
-                    ext: false,
-                },
-                State::Size { size, ext } => match b {
+                State::SizeStart => State::Size(u64::from(hex(b).ok_or(Malformed)?)),
+                State::Size(size) => match b {
                     b'\r' => State::SizeLf { size },
-                    _ if ext => State::Size { size, ext },
-                    b';' | b' ' | b'\t' => State::Size { size, ext: true },
+                    b' ' | b'\t' => State::SizeSpace(size),
+                    b';' => State::Extension(size),
                     _ => {
                         let digit = hex(b).ok_or(Malformed)?;
                         if size >> (4 * MAX_SIZE_DIGITS - 4) != 0 {
                             return Err(Malformed);
                         }
-                        State::Size {
-                            size: size << 4 | u64::from(digit),
-                            ext,
-                        }
+                        State::Size(size << 4 | u64::from(digit))
                     }
                 },
+                State::SizeSpace(size) => match b {
+                    b'\r' => State::SizeLf { size },
+                    b' ' | b'\t' => State::SizeSpace(size),
+                    b';' => State::Extension(size),
+                    // `5 6`: not one size.
+                    _ => return Err(Malformed),
+                },
+                State::Extension(size) if b == b'\r' => State::SizeLf { size },
+                State::Extension(size) if text(b) => State::Extension(size),
                 State::SizeLf { size } if b == b'\n' => {
                     if size == 0 {
                         State::TrailerStart
@@ -92,7 +96,7 @@ impl Chunked {
                 State::DataCr if b == b'\r' => State::DataLf,
                 State::DataLf if b == b'\n' => State::SizeStart,
                 State::TrailerStart if b == b'\r' => State::EndLf,
-                State::TrailerStart | State::Trailer if b != b'\r' && b != b'\n' => State::Trailer,
+                State::TrailerStart | State::Trailer if text(b) => State::Trailer,
                 State::Trailer if b == b'\r' => State::TrailerLf,
                 State::TrailerLf if b == b'\n' => State::TrailerStart,
                 State::EndLf if b == b'\n' => State::Done,
@@ -103,6 +107,12 @@ impl Chunked {
         }
         Ok((self.state == State::Done).then_some(bytes.len()))
     }
+}
+
+/// A byte a field line or extension may hold: visible ASCII, space, tab, obs-text (no control
+/// byte, no bare CR or LF).
+fn text(b: u8) -> bool {
+    b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -149,6 +159,11 @@ mod tests {
             (b"5\nhello", Err(Malformed)),
             (b"0\r\n\n", Err(Malformed)),
             (b"1000000000000000\r\n", Err(Malformed)),
+            (b"5 6\r\nhello\r\n", Err(Malformed)),
+            (b"5 ;x\r\nhello\r\n0\r\n\r\n", Ok(Some(18))),
+            (b"5;a\nb\r\nhello\r\n", Err(Malformed)),
+            (b"5;a\x01\r\nhello\r\n", Err(Malformed)),
+            (b"0\r\nX: a\x00b\r\n\r\n", Err(Malformed)),
         ];
         for (body, want) in cases {
             for step in [1, 2, 3, 7, 1000] {

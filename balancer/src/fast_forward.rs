@@ -1,5 +1,5 @@
-//! The balancer's fast path for its commonest request: an HTTP/1.1 request without a body that a
-//! listener's rules forward to an HTTP target group. [`FastForwards`] sits between the head
+//! The balancer's fast path for its commonest request: an HTTP/1.1 request of an idempotent
+//! method without a body that a listener's rules forward to an HTTP target group. [`FastForwards`] sits between the head
 //! deadline and pingora's HTTP app ([`ferry_guard::front::Front`]), reads the request head itself,
 //! routes it with the same pure functions as the pingora path (rules, groups, targets,
 //! stickiness), rewrites it as ALB does (Host, X-Forwarded-*, X-Amzn-Trace-Id), sends it over a
@@ -283,10 +283,14 @@ impl<'h> Request<'h> {
         }
         let method = parsed.method?;
         let target = parsed.path?;
-        if matches!(method, "TRACE" | "CONNECT")
+        // Idempotent methods only: a request whose kept connection turns out closed is sent again
+        // (pingora's path, and ALB, never repeat a POST).
+        if !matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE")
             || !target.starts_with('/')
             || target.contains('#')
             || ferry_config::request_target::check(method, target.as_bytes()).is_err()
+            // What pingora's head parser (the http crate's URI) refuses with a 400.
+            || http::uri::PathAndQuery::try_from(target).is_err()
         {
             return None;
         }
@@ -347,7 +351,8 @@ impl<'h> Request<'h> {
             target,
             path,
             query,
-            host: host?,
+            // pingora refuses userinfo in Host with a 400.
+            host: host.filter(|h| !h.contains('@'))?,
             headers,
             raw,
             forwarded_for,
@@ -518,6 +523,8 @@ struct Response {
     body: Body,
     /// The target's connection may carry another request after this response.
     reusable: bool,
+    /// It has a Transfer-Encoding, so any Content-Length beside it does not frame it.
+    coded: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -582,7 +589,7 @@ impl Exchange<'_> {
         match outcome {
             Ok(reusable) => {
                 if reusable {
-                    fast.pool.put(target.address, upstream);
+                    fast.pool.put(target.address, upstream, idle);
                 }
                 Done::KeepAlive
             }
@@ -650,6 +657,10 @@ impl Exchange<'_> {
                         // the final one, as pingora's path passes it.
                         let interim = cx.from_target.split_to(response.head);
                         cx.to_client.extend_from_slice(&interim);
+                        if cx.to_client.len() > MAX_RESPONSE_HEAD {
+                            // Interim responses without end.
+                            return Err((Failed(ErrorType::InvalidHTTPHeader), received));
+                        }
                         continue;
                     }
                     Ok(Some(response)) => return Ok(response),
@@ -686,13 +697,13 @@ impl Exchange<'_> {
         out.extend_from_slice(b"\r\n");
         let date = pingora::protocols::http::date::get_cached_date();
         let mut dated = false;
-        let chunked = response.body == Body::Chunked;
+        let coded = response.coded;
         let replaced = |name: &str| {
             ["connection", "date"]
                 .iter()
                 .any(|n| name.eq_ignore_ascii_case(n))
-                // Chunks frame the body: a Content-Length beside them is dropped (RFC 9112 §6.3).
-                || (chunked && name.eq_ignore_ascii_case("content-length"))
+                // A Content-Length beside a Transfer-Encoding is dropped (RFC 9112 §6.3).
+                || (coded && name.eq_ignore_ascii_case("content-length"))
                 || (edits.remove_server && name.eq_ignore_ascii_case("server"))
                 || edits.set.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
         };
@@ -746,13 +757,15 @@ impl Exchange<'_> {
         why: &str,
     ) -> Done {
         let edits = &self.state.listener.response_headers;
+        // A request no target could take leaves the connection open, as pingora's path leaves it
+        // (the balancer answered it itself); after a failed forward it closes.
+        let keep_alive = target.is_none();
         crate::respond::error_wire(
             &mut cx.to_client,
             edits,
-            status,
-            reason,
-            why,
+            (status, reason, why),
             self.head_only,
+            keep_alive,
         );
         let idle = self.state.lb.idle_timeout;
         let written = within(idle, conn.write_all(&cx.to_client)).await.is_ok()
@@ -773,6 +786,9 @@ impl Exchange<'_> {
             received: 0,
             sent: 0,
         });
+        if keep_alive && written {
+            return Done::KeepAlive;
+        }
         ferry_guard::front::close(conn).await;
         Done::Close
     }
@@ -787,13 +803,19 @@ fn parse_response(
 ) -> Result<Option<Response>, ()> {
     let mut fields = [const { MaybeUninit::uninit() }; MAX_RESPONSE_HEADERS];
     let mut parsed = httparse::Response::new(&mut []);
-    let config = httparse::ParserConfig::default();
+    // As leniently as pingora's client reads a response: a space before a colon, and obs-fold
+    // (both written out cleanly to the client, `copy_fields`).
+    let mut config = httparse::ParserConfig::default();
+    config
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true);
     let head = match config.parse_response_with_uninit_headers(&mut parsed, bytes, &mut fields) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(()),
     };
-    let status = parsed.code.ok_or(())?;
+    // A status pingora's header type refuses (under 100) is a malformed response.
+    let status = parsed.code.filter(|c| (100..=999).contains(c)).ok_or(())?;
     let mut length: Option<u64> = None;
     let (mut chunked, mut te) = (false, false);
     let mut close = parsed.version != Some(1);
@@ -839,6 +861,7 @@ fn parse_response(
         head,
         body,
         reusable: !close && body != Body::UntilClose,
+        coded: te,
     };
     if !(100..200).contains(&status) {
         final_head(&bytes[..head], &parsed, &response);
@@ -889,7 +912,7 @@ fn copy_fields<'f>(
         // Not laid out as expected: field by field.
         for h in fields {
             if keep(h) {
-                put_field(out, h.name.as_bytes(), h.value);
+                put_unfolded(out, h.name.as_bytes(), h.value);
             } else {
                 instead(h, out);
             }
@@ -899,18 +922,47 @@ fn copy_fields<'f>(
     let mut run: Option<usize> = None;
     for h in fields {
         let at = start(h).unwrap_or(end);
-        if keep(h) {
+        let kept = keep(h);
+        // As received only when written as `name:` on one line (a target's response may have a
+        // space before the colon, or obs-fold: those are written out cleanly).
+        let clean = raw.get(at + h.name.len()) == Some(&b':')
+            && !h.value.iter().any(|&b| b == b'\r' || b == b'\n');
+        if kept && clean {
             run.get_or_insert(at);
             continue;
         }
         if let Some(from) = run.take() {
             out.extend_from_slice(raw.get(from..at).unwrap_or_default());
         }
-        instead(h, out);
+        if kept {
+            put_unfolded(out, h.name.as_bytes(), h.value);
+        } else {
+            instead(h, out);
+        }
     }
     if let Some(from) = run {
         out.extend_from_slice(raw.get(from..end).unwrap_or_default());
     }
+}
+
+/// A field line with any obs-fold in its value replaced by one space, as pingora writes it.
+fn put_unfolded(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    let mut folding = false;
+    for &b in value {
+        match (b, folding) {
+            (b'\r' | b'\n', _) => folding = true,
+            (b' ' | b'\t', true) => {}
+            (_, true) => {
+                out.extend_from_slice(b" ");
+                out.extend_from_slice(&[b]);
+                folding = false;
+            }
+            (_, false) => out.extend_from_slice(&[b]),
+        }
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// What the client's response head gets beside the target's fields: the stickiness cookies, and
@@ -1013,22 +1065,21 @@ async fn relay(
                     framed.extend_from_slice(b"\r\n");
                     sent += rest.len();
                 }
-                rest.clear();
-                let ended = match read_more(upstream, &mut rest, idle).await {
-                    Ok(()) => false,
-                    Err(ReadEnd::Closed) => true,
-                    Err(ReadEnd::Broken) => {
-                        let _ = write(conn, &framed, &[], idle).await;
-                        return Err(sent);
-                    }
-                };
-                if ended {
-                    framed.extend_from_slice(b"0\r\n\r\n");
+                // Each piece goes out as it comes (a stream of events waits for no later one).
+                if !framed.is_empty() {
+                    write(conn, &framed, &[], idle).await.map_err(|_| sent)?;
                 }
-                write(conn, &framed, &[], idle).await.map_err(|_| sent)?;
                 first = false;
-                if ended {
-                    break;
+                rest.clear();
+                match read_more(upstream, &mut rest, idle).await {
+                    Ok(()) => {}
+                    Err(ReadEnd::Closed) => {
+                        write(conn, b"0\r\n\r\n", &[], idle)
+                            .await
+                            .map_err(|_| sent)?;
+                        break;
+                    }
+                    Err(ReadEnd::Broken) => return Err(sent),
                 }
             }
         }
@@ -1178,6 +1229,22 @@ mod tests {
                 None,
             ),
             ("SSH-2.0-OpenSSH\r\n\r\n", false, None),
+            ("HTTP/1.1 099 Low\r\n\r\n", false, None),
+            (
+                "HTTP/1.1 200 OK\r\nX-Bad : v\r\nContent-Length: 1\r\n\r\n",
+                false,
+                Some((200, Body::Length(1), true)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nX-Fold: a\r\n b\r\nContent-Length: 1\r\n\r\n",
+                false,
+                Some((200, Body::Length(1), true)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n",
+                false,
+                Some((200, Body::UntilClose, false)),
+            ),
         ];
         for (head, head_only, want) in cases {
             let got = parse_response(head.as_bytes(), *head_only, |_, _, _| {})
@@ -1233,6 +1300,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn folded_and_spaced_fields_are_written_out_cleanly() {
+        let raw = "HTTP/1.1 200 OK\r\nA: 1\r\nX-Bad : v\r\nX-Fold: a\r\n  b\r\nB: 2\r\n\r\n";
+        let mut fields = [const { MaybeUninit::uninit() }; 8];
+        let mut parsed = httparse::Response::new(&mut []);
+        let mut config = httparse::ParserConfig::default();
+        config
+            .allow_spaces_after_header_name_in_responses(true)
+            .allow_obsolete_multiline_headers_in_responses(true);
+        let head = match config.parse_response_with_uninit_headers(
+            &mut parsed,
+            raw.as_bytes(),
+            &mut fields,
+        ) {
+            Ok(httparse::Status::Complete(n)) => n,
+            other => panic!("{other:?}"),
+        };
+        let mut out = BytesMut::new();
+        copy_fields(
+            &raw.as_bytes()[..head],
+            parsed.headers,
+            &mut out,
+            |_| true,
+            |_, _| {},
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "A: 1\r\nX-Bad: v\r\nX-Fold: a b\r\nB: 2\r\n"
+        );
+    }
+
     fn request_of<'h>(
         raw: &'h [u8],
         headers: &'h mut [httparse::Header<'h>],
@@ -1279,6 +1377,12 @@ mod tests {
             ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", false),
             ("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", false),
             ("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            // Not idempotent: never sent twice, so never here.
+            ("POST / HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            ("PATCH / HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            // pingora's 400s.
+            ("GET /a<b HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", false),
             ("GET / HTTP/1.1\nHost: a\n\n", false),
             ("GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", false),
             ("GET / HTTP/1.1\r\nHost: a\r\nContent_Length: 5\r\n\r\n", false),

@@ -81,14 +81,13 @@ fn escape(text: &str) -> String {
 
 /// ALB's own error page for `status` as the bytes of a whole HTTP/1.1 response (for the fast
 /// path, which writes without a pingora session): the header fields [`send`] gives it, in its
-/// order, then pingora's Date; `Connection: close`, as the connection closes after it.
+/// order, then pingora's Date and `Connection` (`close` when the connection closes after it).
 pub fn error_wire(
     out: &mut bytes::BytesMut,
     edits: &ResponseHeaderEdits,
-    status: u16,
-    reason: &str,
-    why: &str,
+    (status, reason, why): (u16, &str, &str),
     head_only: bool,
+    keep_alive: bool,
 ) {
     let body = error_page(status, reason, why);
     let length = body.len().to_string();
@@ -123,7 +122,8 @@ pub fn error_wire(
         put_field(out, name.as_bytes(), value.as_bytes());
     }
     put_field(out, b"Date", date.as_bytes());
-    put_field(out, b"Connection", b"close");
+    let connection: &[u8] = if keep_alive { b"keep-alive" } else { b"close" };
+    put_field(out, b"Connection", connection);
     out.extend_from_slice(b"\r\n");
     if !head_only {
         out.extend_from_slice(&body);

@@ -48,11 +48,23 @@ fn quiet(stream: &TcpStream) -> bool {
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
-/// Idle kept-alive connections by target.
+/// Idle kept-alive connections by thread and target, oldest first: a connection is used only on
+/// the thread (the runtime) that opened it, whose reactor it is registered with.
 #[derive(Default)]
 pub struct Pool {
-    idle: Mutex<HashMap<SocketAddr, Vec<Idle>, BuildAddrHasher>>,
+    idle: Mutex<Kept>,
 }
+
+#[derive(Default)]
+struct Kept {
+    lists: HashMap<(std::thread::ThreadId, SocketAddr), Vec<Idle>, BuildAddrHasher>,
+    /// Connections kept since the last sweep of every list.
+    puts: usize,
+}
+
+/// Every this many connections kept, lists of every target are swept of connections idle too
+/// long (and of targets no longer used).
+const SWEEP_EVERY: usize = 1024;
 
 /// A kept connection and since when it has been idle.
 type Idle = (TcpStream, Instant);
@@ -84,11 +96,11 @@ impl std::hash::Hasher for AddrHasher {
 }
 
 impl Pool {
-    /// The most recently used idle connection to `target`, if one has been idle less than
-    /// `max_idle` (older ones are closed).
+    /// The most recently used idle connection to `target` of this thread, if one has been idle
+    /// less than `max_idle` and is still quiet (older ones are closed).
     pub fn take(&self, target: SocketAddr, max_idle: Duration) -> Option<TcpStream> {
-        let mut idle = self.idle.lock().ok()?;
-        let list = idle.get_mut(&target)?;
+        let mut kept = self.idle.lock().ok()?;
+        let list = kept.lists.get_mut(&(std::thread::current().id(), target))?;
         while let Some((stream, since)) = list.pop() {
             if since.elapsed() >= max_idle {
                 // The rest are older still.
@@ -102,17 +114,38 @@ impl Pool {
         None
     }
 
-    /// Keeps `stream` for the next request to `target`.
-    pub fn put(&self, target: SocketAddr, stream: TcpStream) {
-        let Ok(mut idle) = self.idle.lock() else {
+    /// Keeps `stream` for the next request to `target` from this thread; connections idle for
+    /// `max_idle` or more are closed on the way.
+    pub fn put(&self, target: SocketAddr, stream: TcpStream, max_idle: Duration) {
+        let Ok(mut kept) = self.idle.lock() else {
             return;
         };
-        let list = idle.entry(target).or_default();
+        let now = Instant::now();
+        kept.puts += 1;
+        if kept.puts >= SWEEP_EVERY {
+            kept.puts = 0;
+            kept.lists.retain(|_, list| {
+                drop_stale(list, now, max_idle);
+                !list.is_empty()
+            });
+        }
+        let list = kept
+            .lists
+            .entry((std::thread::current().id(), target))
+            .or_default();
+        drop_stale(list, now, max_idle);
         if list.len() >= MAX_IDLE {
             list.remove(0);
         }
-        list.push((stream, Instant::now()));
+        list.push((stream, now));
     }
+}
+
+/// Closes the connections of `list` (oldest first) idle for `max_idle` or more at `now`.
+fn drop_stale(list: &mut Vec<Idle>, now: Instant, max_idle: Duration) {
+    let stale =
+        list.partition_point(|(_, since)| now.saturating_duration_since(*since) >= max_idle);
+    list.drain(..stale);
 }
 
 #[cfg(test)]
@@ -131,15 +164,15 @@ mod tests {
         let a = connect(target, hour).await.expect("connect");
         let b = connect(target, hour).await.expect("connect");
         let (a_port, b_port) = (a.local_addr().ok(), b.local_addr().ok());
-        pool.put(target, a);
-        pool.put(target, b);
+        pool.put(target, a, hour);
+        pool.put(target, b, hour);
         let first = pool.take(target, hour).expect("kept");
         assert_eq!(
             first.local_addr().ok(),
             b_port,
             "the last one kept comes first"
         );
-        pool.put(target, first);
+        pool.put(target, first, hour);
         assert!(
             pool.take(target, Duration::ZERO).is_none(),
             "too old: closed, and the rest with it"
@@ -153,7 +186,7 @@ mod tests {
         let talker = other.local_addr().expect("address");
         let c = connect(talker, hour).await.expect("connect");
         let (mut served, _) = other.accept().await.expect("accept");
-        pool.put(talker, c);
+        pool.put(talker, c, hour);
         use tokio::io::AsyncWriteExt;
         served
             .write_all(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
