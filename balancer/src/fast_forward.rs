@@ -871,13 +871,23 @@ fn parse_response(
 
 /// Whether every line of a head ends with CRLF (no bare LF).
 fn crlf_only(head: &[u8]) -> bool {
-    // One pass over byte pairs, which the compiler vectorises (heads are short: a search per line
-    // costs more in calls than it saves).
-    let bare = head
-        .iter()
-        .zip(head.get(1..).unwrap_or_default())
-        .fold(false, |bare, (&a, &b)| bare | ((b == b'\n') & (a != b'\r')));
-    !bare && head.first() != Some(&b'\n')
+    line_ends(head).0
+}
+
+/// Of a head's line ends: whether all are CRLF (no bare LF), and whether any line continues the
+/// one before (obs-fold, which only a response can have). One pass over byte pairs, which the
+/// compiler vectorises (heads are short: a search per line costs more in calls than it saves).
+fn line_ends(head: &[u8]) -> (bool, bool) {
+    let (bare, folded) = head.iter().zip(head.get(1..).unwrap_or_default()).fold(
+        (false, false),
+        |(bare, folded), (&a, &b)| {
+            (
+                bare | ((b == b'\n') & (a != b'\r')),
+                folded | ((a == b'\n') & ((b == b' ') | (b == b'\t'))),
+            )
+        },
+    );
+    (!bare && head.first() != Some(&b'\n'), folded)
 }
 
 /// Writes a parsed head's field lines to `out`: those `keep` keeps as they were received (runs of
@@ -898,9 +908,10 @@ fn copy_fields<'f>(
             .checked_sub(base)
             .filter(|s| *s <= end)
     };
+    let (crlf, folded) = line_ends(raw);
     let mut last = 0;
     let laid_out = raw.len() >= 2
-        && crlf_only(raw)
+        && crlf
         && fields.iter().all(|h| {
             // In order, within the head.
             let at = start(h);
@@ -926,7 +937,7 @@ fn copy_fields<'f>(
         // As received only when written as `name:` on one line (a target's response may have a
         // space before the colon, or obs-fold: those are written out cleanly).
         let clean = raw.get(at + h.name.len()) == Some(&b':')
-            && !h.value.iter().any(|&b| b == b'\r' || b == b'\n');
+            && !(folded && h.value.iter().any(|&b| b == b'\r' || b == b'\n'));
         if kept && clean {
             run.get_or_insert(at);
             continue;
