@@ -310,18 +310,6 @@ fn x_forwarded_headers_follow_the_xff_processing_mode() {
     );
 }
 
-/// `1-<8 hex>-<24 hex>`.
-fn is_trace_id(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('-').collect();
-    parts.len() == 3
-        && parts[0] == "1"
-        && parts[1].len() == 8
-        && parts[2].len() == 24
-        && parts[1..]
-            .iter()
-            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
 /// The `Name=value` fields of an X-Amzn-Trace-Id header, in order.
 fn trace_fields(v: &str) -> Vec<(String, String)> {
     v.split(';')

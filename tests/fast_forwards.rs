@@ -503,18 +503,6 @@ fn assert_alike(what: &str, fast: &Seen, slow: &Seen) {
 // 1. What the target sees
 // ---------------------------------------------------------------------------------------------
 
-/// `1-<8 hex>-<24 hex>`.
-fn is_trace_id(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('-').collect();
-    parts.len() == 3
-        && parts[0] == "1"
-        && parts[1].len() == 8
-        && parts[2].len() == 24
-        && parts[1..]
-            .iter()
-            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
 /// The request line and the fields of a request head, names lowercased and sorted (a multiset),
 /// with the id in X-Amzn-Trace-Id's `Self=` (or `Root=` when the balancer made the Root) blanked
 /// out after checking its shape; and that id.

@@ -17,7 +17,7 @@ use crate::metrics::Resolved;
 use crate::proxy::ListenerState;
 use crate::respond::put_field;
 use crate::select::{self, Unrouted};
-use crate::targets::{InFlight, TargetState};
+use crate::targets::{Group, InFlight, TargetState};
 use crate::upstream::{self, ConnectError, Pool};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -559,7 +559,7 @@ impl Exchange<'_> {
         let sent_at = Instant::now();
         let reply = Reply {
             set_cookies: &routed.set_cookies,
-            app_cookie: group.and_then(|g| select::app_cookie_of(g, &target)),
+            app_cookie: group.map(|g| (g, &*target)),
         };
         let exchanged = self.exchange(&fast.pool, &target, cx, idle, &reply).await;
         let (mut upstream, response) = match exchanged {
@@ -726,13 +726,13 @@ impl Exchange<'_> {
         for cookie in reply.set_cookies {
             put_field(out, b"Set-Cookie", cookie.as_bytes());
         }
-        if let Some((name, cookie)) = &reply.app_cookie {
+        if let Some((group, target)) = reply.app_cookie {
             // ALB's app cookie follows the target's own.
             let set = parsed
                 .headers
                 .iter()
                 .filter(|h| h.name.eq_ignore_ascii_case("set-cookie"));
-            if select::sets_cookie(set.map(|h| h.value), name) {
+            if let Some(cookie) = select::app_cookie(group, target, set.map(|h| h.value)) {
                 put_field(out, b"Set-Cookie", cookie.as_bytes());
             }
         }
@@ -760,7 +760,7 @@ impl Exchange<'_> {
         // A request no target could take leaves the connection open, as pingora's path leaves it
         // (the balancer answered it itself); after a failed forward it closes.
         let keep_alive = target.is_none();
-        crate::respond::error_wire(
+        let page = crate::respond::error_wire(
             &mut cx.to_client,
             edits,
             (status, reason, why),
@@ -768,7 +768,8 @@ impl Exchange<'_> {
             keep_alive,
         );
         let idle = self.state.lb.idle_timeout;
-        let written = within(idle, conn.write_all(&cx.to_client)).await.is_ok()
+        let written = page.is_ok()
+            && within(idle, conn.write_all(&cx.to_client)).await.is_ok()
             && within(idle, conn.flush()).await.is_ok();
         let group = match target {
             Some((target, group)) => {
@@ -977,10 +978,10 @@ fn put_unfolded(out: &mut BytesMut, name: &[u8], value: &[u8]) {
 }
 
 /// What the client's response head gets beside the target's fields: the stickiness cookies, and
-/// for app-cookie stickiness the application cookie's name and ALB's cookie that follows it.
+/// the group and target of ALB's app cookie, set when the response sets the application's.
 struct Reply<'r> {
     set_cookies: &'r [String],
-    app_cookie: Option<(String, String)>,
+    app_cookie: Option<(&'r Group, &'r TargetState)>,
 }
 
 /// What relaying a body did.

@@ -208,18 +208,7 @@ fn push_ip(out: &mut String, ip: IpAddr) {
 
 /// A port in decimal, without the formatting machinery (every request writes one).
 fn push_decimal(out: &mut String, n: u16) {
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for d in &digits[at..] {
+    for d in ferry_guard::front::decimal(u64::from(n), &mut [0; 20]) {
         out.push(char::from(*d));
     }
 }

@@ -584,11 +584,11 @@ impl ProxyHttp for ListenerProxy {
         }
         if let Some((g, target)) = &ctx.target {
             if let Some(group) = ctx.state.groups.groups.get(*g) {
-                if let Some((name, cookie)) = select::app_cookie_of(group, target) {
-                    let set = response.headers.get_all(http::header::SET_COOKIE);
-                    if select::sets_cookie(set.iter().map(|v| v.as_bytes()), &name) {
-                        ctx.set_cookies.push(cookie);
-                    }
+                let set = response.headers.get_all(http::header::SET_COOKIE);
+                if let Some(cookie) =
+                    select::app_cookie(group, target, set.iter().map(|v| v.as_bytes()))
+                {
+                    ctx.set_cookies.push(cookie);
                 }
             }
         }

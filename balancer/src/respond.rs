@@ -14,13 +14,7 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: Bytes,
 ) -> Result<()> {
-    let mut response = ResponseHeader::build(status, Some(headers.len() + 3))?;
-    response.insert_header("Server", "awselb/2.0")?;
-    for (name, value) in headers {
-        response.insert_header(name.to_string(), *value)?;
-    }
-    response.insert_header("Content-Length", body.len().to_string())?;
-    edit(&mut response, edits)?;
+    let response = page(edits, status, headers, body.len())?;
     let head_only = session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(response), head_only || body.is_empty())
@@ -29,6 +23,23 @@ pub async fn send(
         session.write_response_body(Some(body), true).await?;
     }
     Ok(())
+}
+
+/// The head of a response the balancer writes itself, edited as the listener says.
+fn page(
+    edits: &ResponseHeaderEdits,
+    status: u16,
+    headers: &[(&str, &str)],
+    length: usize,
+) -> Result<ResponseHeader> {
+    let mut response = ResponseHeader::build(status, Some(headers.len() + 5))?;
+    response.insert_header("Server", "awselb/2.0")?;
+    for (name, value) in headers {
+        response.insert_header(name.to_string(), *value)?;
+    }
+    response.insert_header("Content-Length", length.to_string())?;
+    edit(&mut response, edits)?;
+    Ok(response)
 }
 
 /// The listener's response header modification: the Server header dropped when it says so, its
@@ -80,54 +91,29 @@ fn escape(text: &str) -> String {
 }
 
 /// ALB's own error page for `status` as the bytes of a whole HTTP/1.1 response (for the fast
-/// path, which writes without a pingora session): the header fields [`send`] gives it, in its
-/// order, then pingora's Date and `Connection` (`close` when the connection closes after it).
+/// path, which writes without a pingora session): the head [`send`] gives it, with pingora's Date
+/// and `Connection` (`close` when the connection closes after it).
 pub fn error_wire(
     out: &mut bytes::BytesMut,
     edits: &ResponseHeaderEdits,
     (status, reason, why): (u16, &str, &str),
     head_only: bool,
     keep_alive: bool,
-) {
+) -> Result<()> {
     let body = error_page(status, reason, why);
-    let length = body.len().to_string();
-    let mut fields: Vec<(&str, &str)> = vec![
-        ("Server", "awselb/2.0"),
-        ("Content-Type", "text/html"),
-        ("Content-Length", &length),
-    ];
-    if edits.remove_server {
-        fields.retain(|(name, _)| !name.eq_ignore_ascii_case("server"));
-    }
-    for (name, value) in &edits.set {
-        match fields
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
-            Some(field) => field.1 = value,
-            None => fields.push((name, value)),
-        }
-    }
-    let date = pingora::protocols::http::date::get_cached_date();
+    let mut response = page(edits, status, &[("Content-Type", "text/html")], body.len())?;
+    response.insert_header(
+        http::header::DATE,
+        pingora::protocols::http::date::get_cached_date(),
+    )?;
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    response.insert_header(http::header::CONNECTION, connection)?;
     out.clear();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.to_string().as_bytes());
-    out.extend_from_slice(b" ");
-    let canonical = http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason());
-    out.extend_from_slice(canonical.unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for (name, value) in fields {
-        put_field(out, name.as_bytes(), value.as_bytes());
-    }
-    put_field(out, b"Date", date.as_bytes());
-    let connection: &[u8] = if keep_alive { b"keep-alive" } else { b"close" };
-    put_field(out, b"Connection", connection);
-    out.extend_from_slice(b"\r\n");
+    ferry_guard::front::put_head(out, &response);
     if !head_only {
         out.extend_from_slice(&body);
     }
+    Ok(())
 }
 
 /// One `name: value` line of a head.

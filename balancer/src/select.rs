@@ -166,9 +166,14 @@ pub fn route<'c>(
     })
 }
 
-/// App-cookie stickiness of `group` for a response of `target`: the application cookie's name and
-/// the `Set-Cookie` ALB adds when the response sets that cookie.
-pub fn app_cookie_of(group: &Group, target: &TargetState) -> Option<(String, String)> {
+/// The `Set-Cookie` of app-cookie stickiness for a response of `target`: ALB sets its own cookie
+/// when the target's response sets the application's cookie (`set_cookies`: the response's
+/// Set-Cookie values).
+pub fn app_cookie<'v>(
+    group: &Group,
+    target: &TargetState,
+    mut set_cookies: impl Iterator<Item = &'v [u8]>,
+) -> Option<String> {
     use ferry_config::model::Stickiness;
     let Some(Stickiness::AppCookie {
         cookie_name,
@@ -177,19 +182,17 @@ pub fn app_cookie_of(group: &Group, target: &TargetState) -> Option<(String, Str
     else {
         return None;
     };
-    let value = crate::sticky::target_value(&group.config.name, target.address);
-    let cookie = crate::sticky::set_cookies(crate::sticky::APP, None, &value, *duration)
-        .into_iter()
-        .next()?;
-    Some((cookie_name.clone(), cookie))
-}
-
-/// Whether a response's `Set-Cookie` values set the cookie `name`.
-pub fn sets_cookie<'v>(mut set_cookies: impl Iterator<Item = &'v [u8]>, name: &str) -> bool {
-    set_cookies.any(|v| {
-        v.strip_prefix(name.as_bytes())
+    let sets = set_cookies.any(|v| {
+        v.strip_prefix(cookie_name.as_bytes())
             .is_some_and(|rest| rest.first() == Some(&b'='))
-    })
+    });
+    if !sets {
+        return None;
+    }
+    let value = crate::sticky::target_value(&group.config.name, target.address);
+    crate::sticky::set_cookies(crate::sticky::APP, None, &value, *duration)
+        .into_iter()
+        .next()
 }
 
 /// Chooses a target of `group` for a request at a node in `zone`; `sticky` is the target a

@@ -15,7 +15,7 @@ use crate::ids::IdSource;
 use crate::proxy::EdgeState;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use ferry_config::cache_key::KeySource;
 use ferry_config::model::{Behavior, Distribution};
 use ferry_config::spec::{Method, ViewerProtocolPolicy};
@@ -616,15 +616,7 @@ fn head(
         .insert_header(header::CONNECTION, "keep-alive")
         .ok()?;
     let mut wire = BytesMut::with_capacity(1024);
-    wire.put_slice(b"HTTP/1.1 ");
-    wire.put_slice(response.status.as_str().as_bytes());
-    wire.put_u8(b' ');
-    if let Some(reason) = response.get_reason_phrase() {
-        wire.put_slice(reason.as_bytes());
-    }
-    wire.put_slice(b"\r\n");
-    response.header_to_h1_wire(&mut wire);
-    wire.put_slice(b"\r\n");
+    ferry_guard::front::put_head(&mut wire, &response);
     Some((wire, crate::access_log::response_fields(&response)))
 }
 

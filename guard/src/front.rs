@@ -230,8 +230,12 @@ pub async fn write_both(conn: &mut Timed, head: &[u8], body: &[u8]) -> std::io::
 }
 
 /// `n` in decimal into a head, without the formatting machinery (every response writes some).
-pub fn put_decimal(out: &mut bytes::BytesMut, mut n: u64) {
-    let mut digits = [0u8; 20];
+pub fn put_decimal(out: &mut bytes::BytesMut, n: u64) {
+    out.extend_from_slice(decimal(n, &mut [0; 20]));
+}
+
+/// The decimal digits of `n`, written at the end of `digits`.
+pub fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -241,7 +245,21 @@ pub fn put_decimal(out: &mut bytes::BytesMut, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&digits[at..]);
+    &digits[at..]
+}
+
+/// A response head as pingora's HTTP/1 session writes it: the status line (HTTP/1.1, the reason
+/// phrase it has), its fields, the empty line.
+pub fn put_head(out: &mut bytes::BytesMut, response: &pingora::http::ResponseHeader) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(response.status.as_str().as_bytes());
+    out.extend_from_slice(b" ");
+    if let Some(reason) = response.get_reason_phrase() {
+        out.extend_from_slice(reason.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    response.header_to_h1_wire(out);
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

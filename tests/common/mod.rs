@@ -2545,3 +2545,15 @@ targets = [{{ id = "127.0.0.1", port = {target}, zone = "a" }}]
         target = target.port(),
     )
 }
+
+/// An ALB trace id: `1-<8 hex>-<24 hex>`.
+pub fn is_trace_id(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    parts.len() == 3
+        && parts[0] == "1"
+        && parts[1].len() == 8
+        && parts[2].len() == 24
+        && parts[1..]
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
+}
