@@ -29,9 +29,16 @@ fn origin() -> Origin {
     })
 }
 
-/// `/big...` is 100 KiB and more (written apart from its head), anything else 480 bytes or so.
+/// `/big...` is 100 KiB and more (written apart from its head), `/huge...` some 3 MB (more than a
+/// loopback socket's buffers hold of a pipelined few), anything else 480 bytes or so.
 fn body_of(path: &str) -> Vec<u8> {
-    let times = if path.starts_with("/big") { 8_000 } else { 40 };
+    let times = if path.starts_with("/big") {
+        8_000
+    } else if path.starts_with("/huge") {
+        200_000
+    } else {
+        40
+    };
     format!("body of {path}").repeat(times).into_bytes()
 }
 
@@ -427,4 +434,47 @@ fn response_headers_policies_on_fast_hits() {
         1.0,
         "the per-object policy's hit took the fast path, the CORS one did not"
     );
+}
+
+#[test]
+fn large_pipelined_hits_arrive_whole_and_in_order_when_the_reader_lags() {
+    let origin = origin();
+    let site = SiteBuilder::new("fast-hits-large", &origin)
+        .wait_admin()
+        .edge("client_header_timeout = 1")
+        .start();
+    let host = [("Host", SITE_HOST)];
+    let mut warm = Conn::open(&site.edge, TIMEOUT).expect("connect");
+    let (miss, _) = get_raw(&mut warm, "/huge-one", &host);
+    assert_eq!(x_cache(&miss), "Miss from cloudfront", "{miss:?}");
+
+    // Eight hits asked for at once and not read for a while: the edge's socket fills up
+    // mid-body (the 27 MB are more than the loopback buffers hold), and the rest of each body
+    // follows as room is made. Each response is whole and in order.
+    let want = body_of("/huge-one");
+    let mut conn = Conn::open(&site.edge, TIMEOUT).expect("connect");
+    let request = format!("GET /huge-one HTTP/1.1\r\nHost: {SITE_HOST}\r\n\r\n");
+    conn.write_raw(request.repeat(8).as_bytes()).expect("write");
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..8 {
+        let hit = conn.read_response(false).expect("a pipelined hit");
+        assert_eq!(hit.status, 200, "response {i}: {hit:?}");
+        assert_eq!(x_cache(&hit), "Hit from cloudfront", "response {i}");
+        assert!(
+            hit.body == want,
+            "response {i}: wrong body ({} bytes, {} wanted)",
+            hit.body.len(),
+            want.len()
+        );
+    }
+    assert_eq!(fast_hits(&site, 8.0), 8.0, "the fast path answered them");
+
+    // A connection idle after a large hit is kept alive past the head timeout, as after any
+    // response.
+    assert!(
+        !conn.closed_by_peer(Duration::from_millis(1500)),
+        "an idle connection was closed by the head timeout after a large hit"
+    );
+    let (again, _) = get_raw(&mut conn, "/huge-one", &host);
+    assert!(again.body == want, "the hit after the pause");
 }
