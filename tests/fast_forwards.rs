@@ -369,6 +369,20 @@ impl Pair {
     }
 }
 
+/// A listener's actions: forward to `default`, and `/{g}/*` to group `g` for each of `prefixed`
+/// (rules in that order).
+fn routed(default: &str, prefixed: &[&str]) -> String {
+    let mut listener =
+        format!("  default_actions = [{{ type = \"forward\", target_group = \"{default}\" }}]\n");
+    for (i, g) in prefixed.iter().enumerate() {
+        listener.push_str(&format!(
+            "\n    [[load_balancers.listeners.rules]]\n    priority = {}\n    conditions = [{{ field = \"path-pattern\", values = [\"/{g}/*\"] }}]\n    actions = [{{ type = \"forward\", target_group = \"{g}\" }}]\n",
+            i + 1
+        ));
+    }
+    listener
+}
+
 /// A client connection from 127.0.0.1 (so that X-Forwarded-For is the same on both balancers).
 fn connect(node: &str) -> Conn {
     Conn::open_from(node, IpAddr::from([127, 0, 0, 1]), TIMEOUT)
@@ -885,17 +899,12 @@ fn a_target_that_closes_kept_connections_still_answers_every_request() {
             Reply::Hangup
         }
     });
-    let listener = r#"  default_actions = [{ type = "forward", target_group = "closing" }]
-
-    [[load_balancers.listeners.rules]]
-    priority = 1
-    conditions = [{ field = "path-pattern", values = ["/hangup/*"] }]
-    actions = [{ type = "forward", target_group = "hangup" }]"#;
+    let listener = routed("closing", &["hangup"]);
     let groups = [
         target_group_block("closing", &[(closing.port, "a")], NO_CHECKS, ""),
         target_group_block("hangup", &[(hangs_up.port, "a")], NO_CHECKS, ""),
     ];
-    let pair = Pair::start("target-closes", "", listener, &groups);
+    let pair = Pair::start("target-closes", "", &listener, &groups);
     let mut failed = Vec::new();
     for (name, _, node) in pair.sides() {
         let mut conn = connect(&node);
@@ -974,17 +983,12 @@ fn bytes_a_target_sends_while_idle_are_not_the_next_response() {
             Reply::Keep(answer)
         }
     });
-    let listener = r#"  default_actions = [{ type = "forward", target_group = "timeout" }]
-
-    [[load_balancers.listeners.rules]]
-    priority = 1
-    conditions = [{ field = "path-pattern", values = ["/extra/*"] }]
-    actions = [{ type = "forward", target_group = "extra" }]"#;
+    let listener = routed("timeout", &["extra"]);
     let groups = [
         target_group_block("timeout", &[(times_out.port, "a")], NO_CHECKS, ""),
         target_group_block("extra", &[(extra.port, "a")], NO_CHECKS, ""),
     ];
-    let pair = Pair::start("idle-bytes", "", listener, &groups);
+    let pair = Pair::start("idle-bytes", "", &listener, &groups);
     let mut answers = Vec::new();
     for (name, _, node) in pair.sides() {
         for prefix in ["/timeout", "/extra"] {
@@ -1022,18 +1026,9 @@ fn bytes_a_target_sends_while_idle_are_not_the_next_response() {
 // 5. Errors before a response
 // ---------------------------------------------------------------------------------------------
 
-/// What differs from ALB's own error page: `Server: awselb/2.0`, text/html, `<title>` and
-/// `<h1>` with the status line.
+/// What differs from ALB's own error page.
 fn error_page_problem(r: &Response, status: u16, reason: &str) -> Option<String> {
-    let line = format!("{status} {reason}");
-    let body = r.body_text();
-    let ok = r.status == status
-        && r.header("server") == Some("awselb/2.0")
-        && r.header("content-type")
-            .is_some_and(|v| v.starts_with("text/html"))
-        && body.contains(&format!("<title>{line}</title>"))
-        && body.contains(&format!("<center><h1>{line}</h1></center>"));
-    (!ok).then(|| format!("expected ALB's {line} page (Server: awselb/2.0, text/html, <title> and <h1>), got {r:?}"))
+    alb_error_page_problem(r, status, reason, true)
 }
 
 #[test]
@@ -1045,14 +1040,7 @@ fn errors_before_a_response_get_alb_s_error_page_on_both_paths() {
     });
     let hangup = RawTarget::start(|_| Reply::Hangup);
     let dead = free_port();
-    let mut listener =
-        String::from("  default_actions = [{ type = \"forward\", target_group = \"ok\" }]\n");
-    for (i, g) in ["dead", "silent", "garbage", "hangup"].iter().enumerate() {
-        listener.push_str(&format!(
-            "\n    [[load_balancers.listeners.rules]]\n    priority = {}\n    conditions = [{{ field = \"path-pattern\", values = [\"/{g}/*\"] }}]\n    actions = [{{ type = \"forward\", target_group = \"{g}\" }}]\n",
-            i + 1
-        ));
-    }
+    let listener = routed("ok", &["dead", "silent", "garbage", "hangup"]);
     let groups = [
         target_group_block("ok", &[(ok_target.port, "a")], NO_CHECKS, ""),
         target_group_block("dead", &[(dead, "a")], NO_CHECKS, ""),
@@ -1291,18 +1279,13 @@ fn the_listener_s_response_header_edits_apply_on_both_paths() {
         ))
     });
     let dead = free_port();
-    let listener = r#"  attributes = { "routing.http.response.server.enabled" = false, "routing.http.response.x_frame_options.header_value" = "DENY", "routing.http.response.strict_transport_security.header_value" = "max-age=31536000; includeSubDomains", "routing.http.response.access_control_allow_origin.header_value" = "*", "routing.http.response.x_content_type_options.header_value" = "nosniff" }
-  default_actions = [{ type = "forward", target_group = "t" }]
-
-    [[load_balancers.listeners.rules]]
-    priority = 1
-    conditions = [{ field = "path-pattern", values = ["/dead/*"] }]
-    actions = [{ type = "forward", target_group = "dead" }]"#;
+    let attributes = r#"  attributes = { "routing.http.response.server.enabled" = false, "routing.http.response.x_frame_options.header_value" = "DENY", "routing.http.response.strict_transport_security.header_value" = "max-age=31536000; includeSubDomains", "routing.http.response.access_control_allow_origin.header_value" = "*", "routing.http.response.x_content_type_options.header_value" = "nosniff" }"#;
+    let listener = format!("{attributes}\n{}", routed("t", &["dead"]));
     let groups = [
         target_group_block("t", &[(target.port, "a")], NO_CHECKS, ""),
         target_group_block("dead", &[(dead, "a")], NO_CHECKS, ""),
     ];
-    let pair = Pair::start("edits", "", listener, &groups);
+    let pair = Pair::start("edits", "", &listener, &groups);
     let mut answers = Vec::new();
     for (name, _, node) in pair.sides() {
         let mut conn = connect(&node);
@@ -1555,17 +1538,12 @@ fn with_an_access_log_every_request_takes_pingora_s_path_and_is_logged() {
 #[test]
 fn a_group_without_targets_gets_a_503_and_the_connection_stays_open() {
     let ok_target = RawTarget::start(|r| Reply::Keep(ok(&format!("answer to {}", r.target()))));
-    let listener = r#"  default_actions = [{ type = "forward", target_group = "ok" }]
-
-    [[load_balancers.listeners.rules]]
-    priority = 1
-    conditions = [{ field = "path-pattern", values = ["/empty/*"] }]
-    actions = [{ type = "forward", target_group = "empty" }]"#;
+    let listener = routed("ok", &["empty"]);
     let groups = [
         target_group_block("ok", &[(ok_target.port, "a")], NO_CHECKS, ""),
         target_group_block("empty", &[], NO_CHECKS, ""),
     ];
-    let pair = Pair::start("no-targets", "", listener, &groups);
+    let pair = Pair::start("no-targets", "", &listener, &groups);
     let mut answers = Vec::new();
     for (name, _, node) in pair.sides() {
         let mut conn = connect(&node);

@@ -2557,3 +2557,24 @@ pub fn is_trace_id(v: &str) -> bool {
             .iter()
             .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
 }
+
+/// Why `r` is not ALB's own error page for `status reason` (`Server: awselb/2.0`, text/html,
+/// `<title>` and `<h1>` with the status line), or `None` when it is. `also`: a condition of the
+/// caller's that the page must meet too.
+pub fn alb_error_page_problem(
+    r: &Response,
+    status: u16,
+    reason: &str,
+    also: bool,
+) -> Option<String> {
+    let line = format!("{status} {reason}");
+    let body = r.body_text();
+    let ok = r.status == status
+        && r.header("server") == Some("awselb/2.0")
+        && r.header("content-type")
+            .is_some_and(|v| v.starts_with("text/html"))
+        && body.contains(&format!("<title>{line}</title>"))
+        && body.contains(&format!("<center><h1>{line}</h1></center>"))
+        && also;
+    (!ok).then(|| format!("expected ALB's {line} page (Server: awselb/2.0, text/html, <title> and <h1>), got {r:?}"))
+}
