@@ -11,14 +11,11 @@
 //! pingora with the bytes already read, and the connection comes back here for its next one.
 //! The decision is made before anything is chosen or sent, so that no request is routed twice.
 
-use crate::chunked::Chunked;
 use crate::forwarded::{self, TraceIds};
 use crate::metrics::Resolved;
 use crate::proxy::ListenerState;
-use crate::respond::put_field;
 use crate::select::{self, Unrouted};
 use crate::targets::{Group, InFlight, TargetState};
-use crate::upstream::{self, ConnectError, Pool};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::BytesMut;
@@ -26,29 +23,18 @@ use ferry_config::model::{Action, Forward, XffMode};
 use ferry_config::rules::{self, header_text, RequestView};
 use ferry_config::spec::TargetProtocol;
 use ferry_guard::front::{put_decimal, FastPath, Served, MAX_HEAD};
+use ferry_guard::relay::{self, Body, Buffers, Failed, Response, Timeouts};
+use ferry_guard::upstream::Pool;
+use ferry_guard::wire::{copy_fields, crlf_only, put_field};
 use ferry_guard::Timed;
 use pingora::protocols::{GetSocketDigest, Ssl};
-use pingora::ErrorType;
-use std::future::Future;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use std::time::Instant;
 
 /// The most header lines of a request this path parses: more go to pingora.
 const MAX_HEADERS: usize = 64;
-/// The most header lines, and bytes, of a target's response head.
-const MAX_RESPONSE_HEADERS: usize = 256;
-const MAX_RESPONSE_HEAD: usize = 64 * 1024;
-/// A body up to this size goes out in the same write as its head.
-const ONE_WRITE: usize = 16 * 1024;
-/// Reads of a target's response take up to this much at a time.
-const READ_SIZE: usize = 64 * 1024;
-/// Buffers larger than this are not kept for the connection's next request.
-const KEPT_BUFFER: usize = 16 * 1024;
-
 /// What the fast path shares with the listener's pingora proxy.
 pub(crate) struct Shared {
     pub state: Arc<ArcSwap<ListenerState>>,
@@ -131,12 +117,8 @@ pub struct Conn {
     scheme: &'static str,
     /// An HTTPS connection's TLS version and cipher suite, as ALB names them in its headers.
     tls: Option<(String, String)>,
-    /// The request as it goes to the target.
-    request: BytesMut,
-    /// What the target sent.
-    from_target: BytesMut,
-    /// What goes to the client.
-    to_client: BytesMut,
+    /// The request, the response and what goes to the client.
+    bufs: Buffers,
 }
 
 #[async_trait]
@@ -159,9 +141,7 @@ impl FastPath for FastForwards {
             port,
             scheme: if tls.is_some() { "https" } else { "http" },
             tls,
-            request: BytesMut::new(),
-            from_target: BytesMut::new(),
-            to_client: BytesMut::new(),
+            bufs: Buffers::default(),
         })
     }
 
@@ -226,12 +206,7 @@ impl FastPath for FastForwards {
                     .await
             }
         };
-        for b in [&mut cx.request, &mut cx.from_target, &mut cx.to_client] {
-            b.clear();
-            if b.capacity() > KEPT_BUFFER {
-                *b = BytesMut::new();
-            }
-        }
+        cx.bufs.recycle();
         match done {
             Done::KeepAlive => Served::Answered(head),
             Done::Close => Served::Close,
@@ -424,7 +399,7 @@ impl FastForwards {
     /// X-Forwarded-Proto, X-Forwarded-Port and X-Amzn-Trace-Id.
     fn request_bytes(&self, request: &Request<'_>, state: &ListenerState, cx: &mut Conn) {
         let lb = &state.lb;
-        let out = &mut cx.request;
+        let out = &mut cx.bufs.request;
         out.clear();
         out.extend_from_slice(request.method.as_bytes());
         out.extend_from_slice(b" ");
@@ -499,43 +474,6 @@ enum Done {
     Close,
 }
 
-/// Why a forward failed before the client got a response: the error as pingora's path names it,
-/// which `errors::classify` turns into ALB's status and reason.
-#[derive(Debug)]
-struct Failed(ErrorType);
-
-impl From<ConnectError> for Failed {
-    fn from(e: ConnectError) -> Failed {
-        Failed(match e {
-            ConnectError::Refused => ErrorType::ConnectRefused,
-            ConnectError::TimedOut => ErrorType::ConnectTimedout,
-            ConnectError::NoRoute => ErrorType::ConnectNoRoute,
-            ConnectError::Other => ErrorType::ConnectError,
-        })
-    }
-}
-
-/// A target's response head as the client gets it.
-struct Response {
-    status: u16,
-    /// Bytes of `from_target` the head took.
-    head: usize,
-    body: Body,
-    /// The target's connection may carry another request after this response.
-    reusable: bool,
-    /// It has a Transfer-Encoding, so any Content-Length beside it does not frame it.
-    coded: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Body {
-    None,
-    Length(u64),
-    Chunked,
-    /// Until the target closes: relayed in chunks.
-    UntilClose,
-}
-
 /// One forwarded request.
 struct Exchange<'s> {
     state: &'s Arc<ListenerState>,
@@ -544,6 +482,17 @@ struct Exchange<'s> {
 }
 
 impl Exchange<'_> {
+    /// ALB's timeouts: the connect timeout, and the load balancer's idle timeout for the rest.
+    fn timeouts(&self) -> Timeouts {
+        let idle = self.state.lb.idle_timeout;
+        Timeouts {
+            connect: crate::proxy::CONNECT_TIMEOUT,
+            read: idle,
+            idle,
+            client: idle,
+        }
+    }
+
     async fn forward(
         &self,
         fast: &FastForwards,
@@ -555,13 +504,27 @@ impl Exchange<'_> {
         let group = self.state.groups.groups.get(routed.group);
         let group_name = group.map_or("-", |g| g.config.name.as_str());
         let _counted = InFlight::start(target.clone());
-        let idle = self.state.lb.idle_timeout;
+        let timeouts = self.timeouts();
         let sent_at = Instant::now();
         let reply = Reply {
             set_cookies: &routed.set_cookies,
             app_cookie: group.map(|g| (g, &*target)),
         };
-        let exchanged = self.exchange(&fast.pool, &target, cx, idle, &reply).await;
+        let mut client_head = |out: &mut BytesMut,
+                               raw: &[u8],
+                               head: &httparse::Response<'_, '_>,
+                               response: &Response| {
+            self.client_head(out, raw, head, response, &reply)
+        };
+        let exchanged = relay::exchange(
+            &fast.pool,
+            target.address,
+            &timeouts,
+            &mut cx.bufs,
+            self.head_only,
+            &mut client_head,
+        )
+        .await;
         let (mut upstream, response) = match exchanged {
             Ok(got) => got,
             Err(Failed(kind)) => {
@@ -578,7 +541,7 @@ impl Exchange<'_> {
             }
         };
         let answered = sent_at.elapsed();
-        let relayed = relay(&mut upstream, conn, cx, &response, idle).await;
+        let relayed = relay::relay(&mut upstream, conn, &mut cx.bufs, &response, &timeouts).await;
         let (sent, outcome) = match relayed {
             Ok(relayed) => (relayed.sent, Ok(relayed.reusable)),
             Err(sent) => (sent, Err(())),
@@ -589,91 +552,11 @@ impl Exchange<'_> {
         match outcome {
             Ok(reusable) => {
                 if reusable {
-                    fast.pool.put(target.address, upstream, idle);
+                    fast.pool.put(target.address, upstream, timeouts.idle);
                 }
                 Done::KeepAlive
             }
             Err(()) => Done::Close,
-        }
-    }
-
-    /// Sends the request and reads the response head: over a kept-alive connection when there is
-    /// one, and again over a new one when the kept one turns out closed before any byte of a
-    /// response (the target closed it while idle; the request has no body to repeat).
-    async fn exchange(
-        &self,
-        pool: &Pool,
-        target: &TargetState,
-        cx: &mut Conn,
-        idle: Duration,
-        reply: &Reply<'_>,
-    ) -> Result<(TcpStream, Response), Failed> {
-        let mut kept = pool.take(target.address, idle);
-        loop {
-            let reused = kept.is_some();
-            let mut upstream = match kept.take() {
-                Some(s) => s,
-                None => upstream::connect(target.address, crate::proxy::CONNECT_TIMEOUT).await?,
-            };
-            cx.from_target.clear();
-            cx.to_client.clear();
-            let written = within(idle, upstream.write_all(&cx.request)).await;
-            let head = match written {
-                Ok(()) => self.response_head(&mut upstream, cx, idle, reply).await,
-                Err(e) => Err((e, 0)),
-            };
-            match head {
-                Ok(response) => return Ok((upstream, response)),
-                // Closed (or reset) before a byte of a response: closed while it was idle.
-                Err((Failed(ErrorType::ConnectionClosed), 0)) if reused => continue,
-                Err((e, _)) => return Err(e),
-            }
-        }
-    }
-
-    /// Reads the response head (past any 1xx interim response); on failure, the error and how
-    /// many bytes the target had sent.
-    async fn response_head(
-        &self,
-        upstream: &mut TcpStream,
-        cx: &mut Conn,
-        idle: Duration,
-        reply: &Reply<'_>,
-    ) -> Result<Response, (Failed, usize)> {
-        let mut received = 0;
-        loop {
-            if !cx.from_target.is_empty() {
-                let to_client = &mut cx.to_client;
-                let parsed =
-                    parse_response(&cx.from_target, self.head_only, |raw, head, response| {
-                        self.client_head(to_client, raw, head, response, reply)
-                    });
-                match parsed {
-                    Ok(Some(response)) if (100..200).contains(&response.status) => {
-                        if response.status == 101 {
-                            return Err((Failed(ErrorType::InvalidHTTPHeader), received));
-                        }
-                        // An interim response (103 Early Hints, an unasked 100): passed on before
-                        // the final one, as pingora's path passes it.
-                        let interim = cx.from_target.split_to(response.head);
-                        cx.to_client.extend_from_slice(&interim);
-                        if cx.to_client.len() > MAX_RESPONSE_HEAD {
-                            // Interim responses without end.
-                            return Err((Failed(ErrorType::InvalidHTTPHeader), received));
-                        }
-                        continue;
-                    }
-                    Ok(Some(response)) => return Ok(response),
-                    Ok(None) if cx.from_target.len() < MAX_RESPONSE_HEAD => {}
-                    _ => return Err((Failed(ErrorType::InvalidHTTPHeader), received)),
-                }
-            }
-            cx.from_target.reserve(4096);
-            match within(idle, upstream.read_buf(&mut cx.from_target)).await {
-                Ok(0) => return Err((Failed(ErrorType::ConnectionClosed), received)),
-                Ok(n) => received += n,
-                Err(e) => return Err((e, received)),
-            }
         }
     }
 
@@ -761,16 +644,16 @@ impl Exchange<'_> {
         // (the balancer answered it itself); after a failed forward it closes.
         let keep_alive = target.is_none();
         let page = crate::respond::error_wire(
-            &mut cx.to_client,
+            &mut cx.bufs.to_client,
             edits,
             (status, reason, why),
             self.head_only,
             keep_alive,
         );
-        let idle = self.state.lb.idle_timeout;
         let written = page.is_ok()
-            && within(idle, conn.write_all(&cx.to_client)).await.is_ok()
-            && within(idle, conn.flush()).await.is_ok();
+            && relay::write(conn, &cx.bufs.to_client, &[], self.state.lb.idle_timeout)
+                .await
+                .is_ok();
         let group = match target {
             Some((target, group)) => {
                 target.record(true);
@@ -795,188 +678,6 @@ impl Exchange<'_> {
     }
 }
 
-/// A target's response head: `Ok(None)` while incomplete, `Err` when it is not HTTP/1 or its
-/// framing is contradictory.
-fn parse_response(
-    bytes: &[u8],
-    head_only: bool,
-    final_head: impl FnOnce(&[u8], &httparse::Response<'_, '_>, &Response),
-) -> Result<Option<Response>, ()> {
-    let mut fields = [const { MaybeUninit::uninit() }; MAX_RESPONSE_HEADERS];
-    let mut parsed = httparse::Response::new(&mut []);
-    // As leniently as pingora's client reads a response: a space before a colon, and obs-fold
-    // (both written out cleanly to the client, `copy_fields`).
-    let mut config = httparse::ParserConfig::default();
-    config
-        .allow_spaces_after_header_name_in_responses(true)
-        .allow_obsolete_multiline_headers_in_responses(true);
-    let head = match config.parse_response_with_uninit_headers(&mut parsed, bytes, &mut fields) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(()),
-    };
-    // A status pingora's header type refuses (under 100) is a malformed response.
-    let status = parsed.code.filter(|c| (100..=999).contains(c)).ok_or(())?;
-    let mut length: Option<u64> = None;
-    let (mut chunked, mut te) = (false, false);
-    let mut close = parsed.version != Some(1);
-    for h in parsed.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            for v in h.value.split(|b| *b == b',') {
-                let n = std::str::from_utf8(v.trim_ascii())
-                    .ok()
-                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .ok_or(())?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(());
-                }
-                length = Some(n);
-            }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            // Only chunked coding is relayed as it is; any other coding ends at the close.
-            te = true;
-            chunked = h
-                .value
-                .rsplit(|b| *b == b',')
-                .next()
-                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            close |= h
-                .value
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
-        }
-    }
-    let body = if head_only || matches!(status, 204 | 304) || (100..200).contains(&status) {
-        Body::None
-    } else if chunked {
-        Body::Chunked
-    } else if let (Some(n), false) = (length, te) {
-        Body::Length(n)
-    } else {
-        Body::UntilClose
-    };
-    let response = Response {
-        status,
-        head,
-        body,
-        reusable: !close && body != Body::UntilClose,
-        coded: te,
-    };
-    if !(100..200).contains(&status) {
-        final_head(&bytes[..head], &parsed, &response);
-    }
-    Ok(Some(response))
-}
-
-/// Whether every line of a head ends with CRLF (no bare LF).
-fn crlf_only(head: &[u8]) -> bool {
-    line_ends(head).0
-}
-
-/// Of a head's line ends: whether all are CRLF (no bare LF), and whether any line continues the
-/// one before (obs-fold, which only a response can have). One pass over byte pairs, which the
-/// compiler vectorises (heads are short: a search per line costs more in calls than it saves).
-fn line_ends(head: &[u8]) -> (bool, bool) {
-    let (bare, folded) = head.iter().zip(head.get(1..).unwrap_or_default()).fold(
-        (false, false),
-        |(bare, folded), (&a, &b)| {
-            (
-                bare | ((b == b'\n') & (a != b'\r')),
-                folded | ((a == b'\n') & ((b == b' ') | (b == b'\t'))),
-            )
-        },
-    );
-    (!bare && head.first() != Some(&b'\n'), folded)
-}
-
-/// Writes a parsed head's field lines to `out`: those `keep` keeps as they were received (runs of
-/// them in one copy), and for each of the others what `instead` writes in its place. `raw` is the
-/// whole head the fields were parsed from.
-fn copy_fields<'f>(
-    raw: &[u8],
-    fields: &[httparse::Header<'f>],
-    out: &mut BytesMut,
-    keep: impl Fn(&httparse::Header<'f>) -> bool,
-    mut instead: impl FnMut(&httparse::Header<'f>, &mut BytesMut),
-) {
-    // The field lines end where the final empty line begins.
-    let end = raw.len().saturating_sub(2);
-    let base = raw.as_ptr() as usize;
-    let start = |h: &httparse::Header<'_>| {
-        (h.name.as_ptr() as usize)
-            .checked_sub(base)
-            .filter(|s| *s <= end)
-    };
-    let (crlf, folded) = line_ends(raw);
-    let mut last = 0;
-    let laid_out = raw.len() >= 2
-        && crlf
-        && fields.iter().all(|h| {
-            // In order, within the head.
-            let at = start(h);
-            let fine = at.is_some_and(|at| at >= last);
-            last = at.unwrap_or(last);
-            fine
-        });
-    if !laid_out {
-        // Not laid out as expected: field by field.
-        for h in fields {
-            if keep(h) {
-                put_unfolded(out, h.name.as_bytes(), h.value);
-            } else {
-                instead(h, out);
-            }
-        }
-        return;
-    }
-    let mut run: Option<usize> = None;
-    for h in fields {
-        let at = start(h).unwrap_or(end);
-        let kept = keep(h);
-        // As received only when written as `name:` on one line (a target's response may have a
-        // space before the colon, or obs-fold: those are written out cleanly).
-        let clean = raw.get(at + h.name.len()) == Some(&b':')
-            && !(folded && h.value.iter().any(|&b| b == b'\r' || b == b'\n'));
-        if kept && clean {
-            run.get_or_insert(at);
-            continue;
-        }
-        if let Some(from) = run.take() {
-            out.extend_from_slice(raw.get(from..at).unwrap_or_default());
-        }
-        if kept {
-            put_unfolded(out, h.name.as_bytes(), h.value);
-        } else {
-            instead(h, out);
-        }
-    }
-    if let Some(from) = run {
-        out.extend_from_slice(raw.get(from..end).unwrap_or_default());
-    }
-}
-
-/// A field line with any obs-fold in its value replaced by one space, as pingora writes it.
-fn put_unfolded(out: &mut BytesMut, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    let mut folding = false;
-    for &b in value {
-        match (b, folding) {
-            (b'\r' | b'\n', _) => folding = true,
-            (b' ' | b'\t', true) => {}
-            (_, true) => {
-                out.extend_from_slice(b" ");
-                out.extend_from_slice(&[b]);
-                folding = false;
-            }
-            (_, false) => out.extend_from_slice(&[b]),
-        }
-    }
-    out.extend_from_slice(b"\r\n");
-}
-
 /// What the client's response head gets beside the target's fields: the stickiness cookies, and
 /// the group and target of ALB's app cookie, set when the response sets the application's.
 struct Reply<'r> {
@@ -984,364 +685,9 @@ struct Reply<'r> {
     app_cookie: Option<(&'r Group, &'r TargetState)>,
 }
 
-/// What relaying a body did.
-struct Relayed {
-    /// Body bytes written to the client.
-    sent: usize,
-    /// The target's connection ended cleanly after the body.
-    reusable: bool,
-}
-
-/// Sends the client the head in `to_client` and the body as the target sends it. `Err`: the
-/// exchange broke off (the connection must close), with the body bytes sent.
-async fn relay(
-    upstream: &mut TcpStream,
-    conn: &mut Timed,
-    cx: &mut Conn,
-    response: &Response,
-    idle: Duration,
-) -> Result<Relayed, usize> {
-    let mut rest = cx.from_target.split_off(response.head);
-    let mut sent = 0;
-    let mut reusable = response.reusable;
-    match response.body {
-        Body::None => {
-            reusable &= rest.is_empty();
-            write(conn, &cx.to_client, &[], idle)
-                .await
-                .map_err(|_| 0usize)?;
-        }
-        Body::Length(length) => {
-            let mut left = length;
-            let mut first = true;
-            loop {
-                let take = rest.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                reusable &= take == rest.len();
-                let head: &[u8] = if first { &cx.to_client } else { &[] };
-                write(conn, head, &rest[..take], idle)
-                    .await
-                    .map_err(|_| sent)?;
-                first = false;
-                sent += take;
-                left -= take as u64;
-                if left == 0 {
-                    break;
-                }
-                rest.clear();
-                read_more(upstream, &mut rest, idle)
-                    .await
-                    .map_err(|_| sent)?;
-            }
-        }
-        Body::Chunked => {
-            let mut chunked = Chunked::default();
-            let mut first = true;
-            loop {
-                let Ok(end) = chunked.feed(&rest) else {
-                    // Not chunked after all: the client learns of it as from pingora's path, by
-                    // the head and then the close.
-                    if first {
-                        let _ = write(conn, &cx.to_client, &[], idle).await;
-                    }
-                    return Err(sent);
-                };
-                let take = end.unwrap_or(rest.len());
-                reusable &= take == rest.len();
-                let head: &[u8] = if first { &cx.to_client } else { &[] };
-                write(conn, head, &rest[..take], idle)
-                    .await
-                    .map_err(|_| sent)?;
-                first = false;
-                sent += take;
-                if end.is_some() {
-                    break;
-                }
-                rest.clear();
-                read_more(upstream, &mut rest, idle)
-                    .await
-                    .map_err(|_| sent)?;
-            }
-        }
-        Body::UntilClose => {
-            reusable = false;
-            let mut framed = BytesMut::new();
-            let mut first = true;
-            loop {
-                framed.clear();
-                if first {
-                    framed.extend_from_slice(&cx.to_client);
-                }
-                if !rest.is_empty() {
-                    framed.extend_from_slice(format!("{:x}\r\n", rest.len()).as_bytes());
-                    framed.extend_from_slice(&rest);
-                    framed.extend_from_slice(b"\r\n");
-                    sent += rest.len();
-                }
-                // Each piece goes out as it comes (a stream of events waits for no later one).
-                if !framed.is_empty() {
-                    write(conn, &framed, &[], idle).await.map_err(|_| sent)?;
-                }
-                first = false;
-                rest.clear();
-                match read_more(upstream, &mut rest, idle).await {
-                    Ok(()) => {}
-                    Err(ReadEnd::Closed) => {
-                        write(conn, b"0\r\n\r\n", &[], idle)
-                            .await
-                            .map_err(|_| sent)?;
-                        break;
-                    }
-                    Err(ReadEnd::Broken) => return Err(sent),
-                }
-            }
-        }
-    }
-    Ok(Relayed { sent, reusable })
-}
-
-enum ReadEnd {
-    /// The target closed the connection.
-    Closed,
-    /// A read failed or timed out.
-    Broken,
-}
-
-/// Reads the target's next bytes into `into` (empty).
-async fn read_more(
-    upstream: &mut TcpStream,
-    into: &mut BytesMut,
-    idle: Duration,
-) -> Result<(), ReadEnd> {
-    into.reserve(READ_SIZE);
-    match tokio::time::timeout(idle, upstream.read_buf(into)).await {
-        Ok(Ok(0)) => Err(ReadEnd::Closed),
-        Ok(Ok(_)) => Ok(()),
-        _ => Err(ReadEnd::Broken),
-    }
-}
-
-/// Writes a head and body bytes to the client (in one write when small) and flushes.
-async fn write(conn: &mut Timed, head: &[u8], body: &[u8], idle: Duration) -> Result<(), Failed> {
-    let both = async {
-        if body.is_empty() {
-            conn.write_all(head).await?;
-        } else if head.len() + body.len() <= ONE_WRITE && !head.is_empty() {
-            let mut one = Vec::with_capacity(head.len() + body.len());
-            one.extend_from_slice(head);
-            one.extend_from_slice(body);
-            conn.write_all(&one).await?;
-        } else {
-            ferry_guard::front::write_both(conn, head, body).await?;
-        }
-        conn.flush().await
-    };
-    within(idle, both).await
-}
-
-/// An I/O step with the idle timeout, as a forward failure.
-async fn within<T>(
-    idle: Duration,
-    step: impl Future<Output = std::io::Result<T>>,
-) -> Result<T, Failed> {
-    match tokio::time::timeout(idle, step).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(Failed(match e.kind() {
-            std::io::ErrorKind::UnexpectedEof
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::BrokenPipe => ErrorType::ConnectionClosed,
-            _ => ErrorType::ReadError,
-        })),
-        Err(_) => Err(Failed(ErrorType::ReadTimedout)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn response_framing() {
-        // (head, HEAD request, (status, framing, reusable)), `None`: refused.
-        type Case<'a> = (&'a str, bool, Option<(u16, Body, bool)>);
-        let cases: &[Case] = &[
-            (
-                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
-                false,
-                Some((200, Body::Length(5), true)),
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
-                true,
-                Some((200, Body::None, true)),
-            ),
-            (
-                "HTTP/1.1 204 No Content\r\n\r\n",
-                false,
-                Some((204, Body::None, true)),
-            ),
-            (
-                "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
-                false,
-                Some((304, Body::None, true)),
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-                false,
-                Some((200, Body::Chunked, true)),
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-                false,
-                Some((200, Body::Chunked, true)),
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
-                false,
-                Some((200, Body::UntilClose, false)),
-            ),
-            (
-                "HTTP/1.1 200 OK\r\n\r\n",
-                false,
-                Some((200, Body::UntilClose, false)),
-            ),
-            (
-                "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n",
-                false,
-                Some((200, Body::Length(3), false)),
-            ),
-            (
-                "HTTP/1.0 200 OK\r\n\r\n",
-                false,
-                Some((200, Body::UntilClose, false)),
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\n",
-                false,
-                Some((200, Body::Length(3), false)),
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n",
-                false,
-                Some((200, Body::Length(3), true)),
-            ),
-            (
-                "HTTP/1.1 100 Continue\r\n\r\n",
-                false,
-                Some((100, Body::None, true)),
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
-                false,
-                None,
-            ),
-            ("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false, None),
-            (
-                "HTTP/1.1 200 OK\r\nContent-Length: 1e3\r\n\r\n",
-                false,
-                None,
-            ),
-            ("SSH-2.0-OpenSSH\r\n\r\n", false, None),
-            ("HTTP/1.1 099 Low\r\n\r\n", false, None),
-            (
-                "HTTP/1.1 200 OK\r\nX-Bad : v\r\nContent-Length: 1\r\n\r\n",
-                false,
-                Some((200, Body::Length(1), true)),
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nX-Fold: a\r\n b\r\nContent-Length: 1\r\n\r\n",
-                false,
-                Some((200, Body::Length(1), true)),
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n",
-                false,
-                Some((200, Body::UntilClose, false)),
-            ),
-        ];
-        for (head, head_only, want) in cases {
-            let got = parse_response(head.as_bytes(), *head_only, |_, _, _| {})
-                .ok()
-                .flatten()
-                .map(|r| (r.status, r.body, r.reusable));
-            assert_eq!(&got, want, "{head:?} (HEAD: {head_only})");
-        }
-        assert!(matches!(
-            parse_response(b"HTTP/1.1 200 OK\r\nContent-Le", false, |_, _, _| {}),
-            Ok(None)
-        ));
-    }
-
-    #[test]
-    fn fields_are_copied_as_received_or_replaced() {
-        let cases: &[(&str, &str)] = &[
-            (
-                "GET / HTTP/1.1\r\nHost: a\r\nX-A:  1\r\nConnection: keep-alive\r\nX-B: 2\r\n\r\n",
-                "Host: b\r\nX-A:  1\r\nX-B: 2\r\n",
-            ),
-            ("GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", ""),
-            (
-                "GET / HTTP/1.1\r\nX-A: 1\r\nConnection: keep-alive\r\n\r\n",
-                "X-A: 1\r\n",
-            ),
-            // Bare LF: field by field, with CRLF.
-            (
-                "GET / HTTP/1.1\nHost: a\nX-A:  1\nX-B: 2\n\n",
-                "Host: b\r\nX-A: 1\r\nX-B: 2\r\n",
-            ),
-        ];
-        for (raw, want) in cases {
-            let mut headers = [httparse::EMPTY_HEADER; 8];
-            let mut parsed = httparse::Request::new(&mut headers);
-            let head = match parsed.parse(raw.as_bytes()) {
-                Ok(httparse::Status::Complete(n)) => n,
-                other => panic!("{raw:?}: {other:?}"),
-            };
-            let mut out = BytesMut::new();
-            copy_fields(
-                &raw.as_bytes()[..head],
-                parsed.headers,
-                &mut out,
-                |h| !["host", "connection"].contains(&h.name.to_ascii_lowercase().as_str()),
-                |h, out| {
-                    if h.name == "Host" {
-                        put_field(out, b"Host", b"b");
-                    }
-                },
-            );
-            assert_eq!(String::from_utf8_lossy(&out), *want, "{raw:?}");
-        }
-    }
-
-    #[test]
-    fn folded_and_spaced_fields_are_written_out_cleanly() {
-        let raw = "HTTP/1.1 200 OK\r\nA: 1\r\nX-Bad : v\r\nX-Fold: a\r\n  b\r\nB: 2\r\n\r\n";
-        let mut fields = [const { MaybeUninit::uninit() }; 8];
-        let mut parsed = httparse::Response::new(&mut []);
-        let mut config = httparse::ParserConfig::default();
-        config
-            .allow_spaces_after_header_name_in_responses(true)
-            .allow_obsolete_multiline_headers_in_responses(true);
-        let head = match config.parse_response_with_uninit_headers(
-            &mut parsed,
-            raw.as_bytes(),
-            &mut fields,
-        ) {
-            Ok(httparse::Status::Complete(n)) => n,
-            other => panic!("{other:?}"),
-        };
-        let mut out = BytesMut::new();
-        copy_fields(
-            &raw.as_bytes()[..head],
-            parsed.headers,
-            &mut out,
-            |_| true,
-            |_, _| {},
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            "A: 1\r\nX-Bad: v\r\nX-Fold: a b\r\nB: 2\r\n"
-        );
-    }
 
     fn request_of<'h>(
         raw: &'h [u8],

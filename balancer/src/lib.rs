@@ -4,7 +4,6 @@
 
 pub mod access_log;
 pub mod admin;
-mod chunked;
 mod errors;
 pub mod fast_forward;
 mod forwarded;
@@ -17,7 +16,6 @@ mod sticky;
 mod target_tls;
 pub mod targets;
 mod tls;
-mod upstream;
 
 pub use proxy::{ListenerProxy, ListenerState};
 

@@ -115,11 +115,3 @@ pub fn error_wire(
     }
     Ok(())
 }
-
-/// One `name: value` line of a head.
-pub fn put_field(out: &mut bytes::BytesMut, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}

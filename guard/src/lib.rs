@@ -1,11 +1,17 @@
 //! Defences that pingora leaves to its users, shared by the edge and the balancer: a deadline for
 //! a client's request head (slowloris), a deadline and a TLS version check for the ClientHello,
-//! and the count of open client connections and of what they are doing, for a graceful stop.
+//! and the count of open client connections and of what they are doing, for a graceful stop; and
+//! the fast paths both proxies put in front of pingora (`front`), with the HTTP/1 client side
+//! their forwards share (`relay`, `upstream`, `chunked`, `wire`).
 
+mod chunked;
 pub mod front;
 mod head;
 mod hello;
+pub mod relay;
 mod threads;
+pub mod upstream;
+pub mod wire;
 
 pub use head::{
     active_connections, connection_phases, ConnectionPhases, HeadDeadline, Timed, TimeoutHandle,

@@ -1,5 +1,6 @@
-//! The fast path's connections to targets: opened with ALB's connect timeout, and kept alive
-//! between requests, per target, for one listener copy (one thread's), most recently used first.
+//! The fast paths' connections to upstreams (the balancer's targets, the edge's origins): opened
+//! within a connect timeout, and kept alive between requests, per address and thread, most
+//! recently used first.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -69,8 +70,8 @@ const SWEEP_EVERY: usize = 1024;
 /// A kept connection and since when it has been idle.
 type Idle = (TcpStream, Instant);
 
-/// A hasher for target addresses, cheaper than the default SipHash (which guards against keys an
-/// attacker picks; targets come from the topology and registrations).
+/// A hasher for upstream addresses, cheaper than the default SipHash (which guards against keys an
+/// attacker picks; addresses come from the topology, registrations and name resolution).
 #[derive(Default, Clone, Copy)]
 pub struct BuildAddrHasher;
 

@@ -1,5 +1,5 @@
-//! Where a chunked message body ends, read as it streams by: the fast path relays a target's
-//! chunked body as it is and needs to know its last byte, to reuse the connection after it.
+//! Where a chunked message body ends, read as it streams by: the fast paths relay an upstream's
+//! chunked body as it is and need to know its last byte, to reuse the connection after it.
 
 /// A chunked body's framing, fed the body's bytes in order.
 #[derive(Debug, Default)]
