@@ -303,8 +303,7 @@ impl<'h> Request<'h> {
             } else if name.eq_ignore_ascii_case("connection") {
                 h.value.trim_ascii().eq_ignore_ascii_case(b"keep-alive")
             } else {
-                !REFUSED.iter().any(|r| name.eq_ignore_ascii_case(r))
-                    && !ferry_config::desync::frames_body(name.as_bytes())
+                !ferry_guard::wire::refused_field(name)
             };
             if !fine {
                 return None;
@@ -345,22 +344,6 @@ impl<'h> Request<'h> {
         crate::sticky::find(cookies, name)
     }
 }
-
-/// Fields that send a request to pingora: a body or its announcement, an upgrade, and the
-/// hop-by-hop fields pingora strips from what it forwards.
-const REFUSED: &[&str] = &[
-    "content-length",
-    "transfer-encoding",
-    "expect",
-    "upgrade",
-    "te",
-    "trailer",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "http2-settings",
-];
 
 struct View<'r, 'h> {
     request: &'r Request<'h>,
@@ -573,36 +556,11 @@ impl Exchange<'_> {
     ) {
         let edits = &self.state.listener.response_headers;
         // After any interim responses.
-        out.extend_from_slice(b"HTTP/1.1 ");
-        put_decimal(out, u64::from(response.status));
-        out.extend_from_slice(b" ");
-        out.extend_from_slice(parsed.reason.unwrap_or("").as_bytes());
-        out.extend_from_slice(b"\r\n");
-        let date = pingora::protocols::http::date::get_cached_date();
-        let mut dated = false;
-        let coded = response.coded;
-        let replaced = |name: &str| {
-            ["connection", "date"]
-                .iter()
-                .any(|n| name.eq_ignore_ascii_case(n))
-                // A Content-Length beside a Transfer-Encoding is dropped (RFC 9112 §6.3).
-                || (coded && name.eq_ignore_ascii_case("content-length"))
-                || (edits.remove_server && name.eq_ignore_ascii_case("server"))
+        let drop = |name: &str| {
+            (edits.remove_server && name.eq_ignore_ascii_case("server"))
                 || edits.set.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
         };
-        copy_fields(
-            raw,
-            parsed.headers,
-            out,
-            |h| !replaced(h.name),
-            |h, out| {
-                // pingora's Date takes the place of the target's.
-                if h.name.eq_ignore_ascii_case("date") && !dated {
-                    put_field(out, h.name.as_bytes(), date.as_bytes());
-                    dated = true;
-                }
-            },
-        );
+        let dated = relay::status_and_fields(out, raw, parsed, response, drop);
         if response.body == Body::UntilClose {
             put_field(out, b"Transfer-Encoding", b"chunked");
         }
@@ -622,11 +580,7 @@ impl Exchange<'_> {
         for (name, value) in &edits.set {
             put_field(out, name.as_bytes(), value.as_bytes());
         }
-        if !dated {
-            put_field(out, b"Date", date.as_bytes());
-        }
-        put_field(out, b"Connection", b"keep-alive");
-        out.extend_from_slice(b"\r\n");
+        relay::end_head(out, dated);
     }
 
     /// ALB's error page, then the connection closes (as pingora's path closes it after one).

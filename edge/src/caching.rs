@@ -209,25 +209,35 @@ pub fn cacheability(
 /// dropped unless cookies are forwarded, and `Vary` keeps only the headers that can vary
 /// (Accept-Encoding, Cookie when forwarded, headers the policies forward).
 pub fn process_origin_response(behavior: &Behavior, response: &mut ResponseHeader) {
-    let cookies_forwarded = origin_request::policy_forwards(behavior, "cookie");
-    if !cookies_forwarded {
+    if !origin_request::policy_forwards(behavior, "cookie") {
         response.remove_header(&http::header::SET_COOKIE);
     }
-    let vary: Vec<String> = response
-        .headers
-        .get_all(http::header::VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    let values = response.headers.get_all(http::header::VARY);
+    let Some(kept) = kept_vary(behavior, values.iter().filter_map(|v| v.to_str().ok())) else {
+        return;
+    };
+    response.remove_header(&http::header::VARY);
+    if !kept.is_empty() {
+        let _ = response.insert_header(http::header::VARY, kept);
+    }
+}
+
+/// The `Vary` the viewer gets for an origin's `Vary` field values (the text ones): the names the
+/// request could have varied on as the origin saw it (`*`, `Accept-Encoding`, `Cookie` when
+/// cookies are forwarded, the headers the policies forward), joined, empty when none is kept;
+/// `None` when the values name nothing (the fields are left as they are).
+pub fn kept_vary<'v>(behavior: &Behavior, values: impl Iterator<Item = &'v str>) -> Option<String> {
+    let names: Vec<&str> = values
         .flat_map(|v| v.split(','))
-        .map(|v| v.trim().to_string())
+        .map(str::trim)
         .filter(|v| !v.is_empty())
         .collect();
-    if vary.is_empty() {
-        return;
+    if names.is_empty() {
+        return None;
     }
-    let kept: Vec<&str> = vary
-        .iter()
-        .map(String::as_str)
+    let cookies_forwarded = origin_request::policy_forwards(behavior, "cookie");
+    let kept: Vec<&str> = names
+        .into_iter()
         .filter(|name| {
             let lower = name.to_ascii_lowercase();
             lower == "*"
@@ -236,10 +246,7 @@ pub fn process_origin_response(behavior: &Behavior, response: &mut ResponseHeade
                 || origin_request::policy_forwards(behavior, &lower)
         })
         .collect();
-    response.remove_header(&http::header::VARY);
-    if !kept.is_empty() {
-        let _ = response.insert_header(http::header::VARY, kept.join(", "));
-    }
+    Some(kept.join(", "))
 }
 
 /// The request headers a cached response varies on, beyond its cache key: the names its `Vary`

@@ -6,8 +6,9 @@
 //! Every other request — another method or version, a body, a range or a condition, a signed URL,
 //! geo restriction, CloudFront-* headers, a response headers policy with CORS or Server-Timing
 //! (which answer each request apart), an object that varies, is stale, is not 200 or is missing —
-//! goes through pingora for that request, with the bytes already read, and the connection comes
-//! back here for its next one.
+//! goes to the fast forwards ([`crate::fast_forward`]) when it is one they take, and otherwise
+//! through pingora for that request, with the bytes already read; the connection comes back here
+//! for its next one.
 
 use crate::cache::store::{Object, Store};
 use crate::caching;
@@ -48,13 +49,19 @@ pub(crate) struct Source {
 pub struct FastHits {
     source: Source,
     markers: Markers,
+    /// Whether hits are answered here (`FERRY_FAST_HITS`).
+    hits: bool,
+    /// What the edge forwards without caching (`None`: turned off, `FERRY_FAST_FORWARDS`).
+    forwards: Option<crate::fast_forward::Forwards>,
 }
 
 impl FastHits {
-    pub(crate) fn new(source: Source) -> FastHits {
+    pub(crate) fn new(source: Source, hits: bool, forwards: bool) -> FastHits {
         FastHits {
             source,
             markers: Markers::new(),
+            hits,
+            forwards: forwards.then(crate::fast_forward::Forwards::default),
         }
     }
 }
@@ -65,10 +72,12 @@ pub fn enabled_by_env() -> bool {
     ferry_guard::front::enabled_by_env("FERRY_FAST_HITS")
 }
 
-/// A connection's viewer, and the buffer its response heads are written into.
+/// A connection's viewer, the buffer its response heads are written into, and its forwards'.
 pub struct Conn {
     viewer: Viewer,
     out: BytesMut,
+    /// `None` when the fast path forwards nothing on this connection.
+    forward: Option<crate::fast_forward::Conn>,
 }
 
 #[async_trait]
@@ -76,17 +85,41 @@ impl FastPath for FastHits {
     type Conn = Conn;
 
     fn connection(&self, conn: &Timed) -> Option<Conn> {
-        self.source.state.load().fast_hits.then(|| Conn {
+        let state = self.source.state.load();
+        let forward = (self.forwards.is_some() && state.fast_forwards)
+            .then(|| crate::fast_forward::Conn::of(conn))
+            .flatten();
+        ((self.hits && state.fast_hits) || forward.is_some()).then(|| Conn {
             viewer: Viewer::of(conn),
             out: BytesMut::new(),
+            forward,
         })
     }
 
     async fn serve(&self, conn: &mut Timed, cx: &mut Conn, buf: &[u8], stopping: bool) -> Served {
-        let (head, reply) = match self.answer(buf, &cx.viewer, &mut cx.out) {
-            Step::Incomplete => return Served::Incomplete,
-            Step::HandOver => return Served::HandOver,
-            Step::Hit { head, reply } => (head, reply),
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Request::new(&mut headers);
+        let head = match parsed.parse(buf) {
+            // pingora's limit on a head (413) applies to a larger one.
+            Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+            Ok(httparse::Status::Complete(_)) => return Served::HandOver,
+            Ok(httparse::Status::Partial) => return Served::Incomplete,
+            // pingora answers it (400, or as its parser sees it).
+            Err(_) => return Served::HandOver,
+        };
+        let hit = Request::of(&parsed)
+            .filter(|_| self.hits)
+            .and_then(|r| self.hit(&r, &cx.viewer, &mut cx.out));
+        let Some(reply) = hit else {
+            return match (&self.forwards, &mut cx.forward) {
+                (Some(forwards), Some(fcx)) => {
+                    let source = (&*self.source.state, &*self.source.ids);
+                    forwards
+                        .serve(source, conn, fcx, &parsed, &buf[..head], stopping)
+                        .await
+                }
+                _ => Served::HandOver,
+            };
         };
         if stopping {
             // A stopping server closes the connection after this request: pingora says so in
@@ -120,27 +153,6 @@ impl FastPath for FastHits {
 }
 
 impl FastHits {
-    /// What to do with the bytes read so far.
-    fn answer(&self, buf: &[u8], viewer: &Viewer, out: &mut BytesMut) -> Step {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut request = httparse::Request::new(&mut headers);
-        let head = match request.parse(buf) {
-            // pingora's limit on a head (413) applies to a larger one.
-            Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
-            Ok(httparse::Status::Complete(_)) => return Step::HandOver,
-            Ok(httparse::Status::Partial) => return Step::Incomplete,
-            // pingora answers it (400, or as its parser sees it).
-            Err(_) => return Step::HandOver,
-        };
-        let Some(request) = Request::of(&request) else {
-            return Step::HandOver;
-        };
-        match self.hit(&request, viewer, out) {
-            Some(reply) => Step::Hit { head, reply },
-            None => Step::HandOver,
-        }
-    }
-
     /// The hit for `request`, its response head written to `out`; `None` when pingora's path must
     /// answer it.
     fn hit(&self, request: &Request<'_>, viewer: &Viewer, out: &mut BytesMut) -> Option<Reply> {
@@ -227,17 +239,6 @@ impl FastHits {
         object.served.store(Some(made.clone()));
         made.parts.is_some().then_some(made)
     }
-}
-
-enum Step {
-    /// The head is not complete yet.
-    Incomplete,
-    HandOver,
-    /// A hit: the head was `head` bytes long, the response head is in the output buffer.
-    Hit {
-        head: usize,
-        reply: Reply,
-    },
 }
 
 struct Reply {

@@ -7,6 +7,7 @@ pub mod cache;
 mod caching;
 mod compress;
 mod error_pages;
+pub mod fast_forward;
 pub mod fast_hit;
 mod hosts;
 mod ids;
@@ -118,14 +119,15 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
     let https = tls::Https::new(topology, edge);
     let threads = edge.threads.max(1);
     let fast_hits = fast_hit::enabled_by_env();
+    let fast_forwards = fast_forward::enabled_by_env();
     let new_service = |name: &str| {
         let thread_proxy = proxy.for_thread();
         let source = thread_proxy.hit_source();
         let app = ferry_guard::HeadDeadline::new(
             ferry_guard::front::Front::new(
                 pingora::proxy::http_proxy(conf, thread_proxy),
-                fast_hit::FastHits::new(source),
-                fast_hits,
+                fast_hit::FastHits::new(source, fast_hits, fast_forwards),
+                fast_hits || fast_forwards,
             ),
             &head_timeout,
         );

@@ -66,6 +66,13 @@ static FAST_HITS: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
     ))
 });
 
+static FAST_FORWARDS: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
+    register(IntCounter::new(
+        "ferry_edge_fast_forwards_total",
+        "Requests the edge forwarded without caching by its HTTP/1 fast path (also counted in ferry_edge_requests_total).",
+    ))
+});
+
 static CACHE_OBJECTS: LazyLock<Option<IntGauge>> = LazyLock::new(|| {
     register(IntGauge::new(
         "ferry_edge_cache_objects",
@@ -100,6 +107,7 @@ pub fn init() {
     }
     LazyLock::force(&ORIGIN_LATENCY);
     LazyLock::force(&FAST_HITS);
+    LazyLock::force(&FAST_FORWARDS);
     LazyLock::force(&CACHE_OBJECTS);
     LazyLock::force(&CACHE_BYTES);
     LazyLock::force(&ACCESS_LOG_DROPPED);
@@ -183,6 +191,13 @@ pub fn cache(objects: u64, bytes: u64) {
     }
     if let Some(g) = CACHE_BYTES.as_ref() {
         g.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+}
+
+/// A request the fast path forwarded (its outcome is counted by [`request`]).
+pub fn fast_forward() {
+    if let Some(c) = FAST_FORWARDS.as_ref() {
+        c.inc();
     }
 }
 

@@ -35,7 +35,7 @@ use std::sync::Arc;
 pub(crate) struct EdgeState {
     pub(crate) distributions: Vec<Arc<Distribution>>,
     pub(crate) hosts: Hosts,
-    resolver: Resolver,
+    pub(crate) resolver: Resolver,
     pub(crate) pop: String,
     /// `Via` and `pop` as header values, made once: every response carries both.
     pub(crate) via_header: HeaderValue,
@@ -44,9 +44,11 @@ pub(crate) struct EdgeState {
     origin_trust: OriginTrust,
     /// The country of viewer addresses, for geo restriction.
     countries: ferry_config::geo::Countries,
-    /// Whether any behavior's hits can take the fast path (a connection that cannot meet one goes
-    /// straight to pingora).
+    /// Whether any behavior's hits can take the fast path (a connection that can meet neither a
+    /// fast hit nor a fast forward goes straight to pingora).
     pub(crate) fast_hits: bool,
+    /// Whether any behavior's requests can be forwarded by the fast path.
+    pub(crate) fast_forwards: bool,
 }
 
 impl EdgeState {
@@ -74,6 +76,7 @@ impl EdgeState {
             origin_trust: OriginTrust::new(&topology.distributions),
             countries: edge.map(|e| e.client_countries.clone()).unwrap_or_default(),
             fast_hits: crate::fast_hit::possible(&topology.distributions),
+            fast_forwards: crate::fast_forward::possible(&topology.distributions),
         }
     }
 }
@@ -345,14 +348,14 @@ impl EdgeProxy {
         extra: &[(&str, String)],
         body: Bytes,
     ) -> Result<()> {
-        let mut response = ResponseHeader::build(status, Some(8))?;
-        response.insert_header("Server", "CloudFront")?;
-        response.insert_header("Content-Type", "text/html")?;
-        response.insert_header("Content-Length", body.len().to_string())?;
-        for (name, value) in extra {
-            response.insert_header(name.to_string(), value.as_str())?;
-        }
-        self.stamp(&mut response, ctx, x_cache)?;
+        let response = page_head(
+            status,
+            x_cache,
+            extra,
+            body.len(),
+            &ctx.state,
+            &ctx.request_id,
+        )?;
         let head_only = session.req_header().method == http::Method::HEAD;
         session
             .write_response_header(Box::new(response), head_only || body.is_empty())
@@ -434,6 +437,28 @@ impl EdgeProxy {
     fn stamp(&self, response: &mut ResponseHeader, ctx: &Ctx, x_cache: &'static str) -> Result<()> {
         stamp(response, &ctx.state, x_cache, &ctx.request_id)
     }
+}
+
+/// The head of a page the edge answers itself (an error, a redirect), as pingora's session gets
+/// it (which adds its Date and Connection): `Server: CloudFront`, an HTML body of `length` bytes
+/// unless `extra` says otherwise, and CloudFront's headers.
+pub(crate) fn page_head(
+    status: u16,
+    x_cache: &'static str,
+    extra: &[(&str, String)],
+    length: usize,
+    state: &EdgeState,
+    request_id: &str,
+) -> Result<ResponseHeader> {
+    let mut response = ResponseHeader::build(status, Some(8))?;
+    response.insert_header("Server", "CloudFront")?;
+    response.insert_header("Content-Type", "text/html")?;
+    response.insert_header("Content-Length", length.to_string())?;
+    for (name, value) in extra {
+        response.insert_header(name.to_string(), value.as_str())?;
+    }
+    stamp(&mut response, state, x_cache, request_id)?;
+    Ok(response)
 }
 
 /// The headers CloudFront adds to every response it sends a viewer.

@@ -5,6 +5,7 @@
 
 use crate::chunked::Chunked;
 use crate::upstream::{self, ConnectError, Pool};
+use crate::wire::{copy_fields, put_field};
 use crate::Timed;
 use bytes::BytesMut;
 use pingora::ErrorType;
@@ -94,6 +95,57 @@ impl Buffers {
     }
 }
 
+/// Starts the client's head for an upstream's final response: its status line as HTTP/1.1, then
+/// the upstream's fields with pingora's Date in place of the upstream's, without Connection (each
+/// proxy writes the client's), a Content-Length beside a Transfer-Encoding (RFC 9112 §6.3), or
+/// the fields `drop` names. Whether a Date was written.
+pub fn status_and_fields(
+    out: &mut BytesMut,
+    raw: &[u8],
+    parsed: &httparse::Response<'_, '_>,
+    response: &Response,
+    drop: impl Fn(&str) -> bool,
+) -> bool {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    crate::front::put_decimal(out, u64::from(response.status));
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(parsed.reason.unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let coded = response.coded;
+    let replaced = |name: &str| {
+        name.eq_ignore_ascii_case("connection")
+            || name.eq_ignore_ascii_case("date")
+            || (coded && name.eq_ignore_ascii_case("content-length"))
+            || drop(name)
+    };
+    let date = pingora::protocols::http::date::get_cached_date();
+    let mut dated = false;
+    copy_fields(
+        raw,
+        parsed.headers,
+        out,
+        |h| !replaced(h.name),
+        |h, out| {
+            if h.name.eq_ignore_ascii_case("date") && !dated {
+                put_field(out, h.name.as_bytes(), date.as_bytes());
+                dated = true;
+            }
+        },
+    );
+    dated
+}
+
+/// Ends the client's head started by [`status_and_fields`]: pingora's Date when the upstream sent
+/// none (`dated` false), `Connection: keep-alive` and the empty line.
+pub fn end_head(out: &mut BytesMut, dated: bool) {
+    if !dated {
+        let date = pingora::protocols::http::date::get_cached_date();
+        put_field(out, b"Date", date.as_bytes());
+    }
+    put_field(out, b"Connection", b"keep-alive");
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Writes the client's response head for an upstream's final response head: given the buffer
 /// to write it to, the upstream's head as received, its parse and its framing.
 pub type ClientHead<'a> =
@@ -112,7 +164,7 @@ pub async fn exchange(
     head_only: bool,
     client_head: &mut ClientHead<'_>,
 ) -> Result<(TcpStream, Response), Failed> {
-    let mut kept = pool.take(address, timeouts.idle);
+    let mut kept = pool.take(address);
     loop {
         let reused = kept.is_some();
         let mut upstream = match kept.take() {

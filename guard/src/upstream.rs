@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
@@ -50,24 +50,22 @@ fn quiet(stream: &TcpStream) -> bool {
 }
 
 /// Idle kept-alive connections by thread and target, oldest first: a connection is used only on
-/// the thread (the runtime) that opened it, whose reactor it is registered with.
+/// the thread (the runtime) that opened it, whose reactor it is registered with. Each is closed
+/// when its idle time is up, as pingora's pool closes them (an origin's keep-alive timeout, a load
+/// balancer's idle timeout): by a sweeper task that runs while the pool holds any.
 #[derive(Default)]
 pub struct Pool {
-    idle: Mutex<Kept>,
+    idle: Arc<Mutex<Kept>>,
 }
 
 #[derive(Default)]
 struct Kept {
     lists: HashMap<(std::thread::ThreadId, SocketAddr), Vec<Idle>, BuildAddrHasher>,
-    /// Connections kept since the last sweep of every list.
-    puts: usize,
+    /// Whether a sweeper task is running.
+    sweeping: bool,
 }
 
-/// Every this many connections kept, lists of every target are swept of connections idle too
-/// long (and of targets no longer used).
-const SWEEP_EVERY: usize = 1024;
-
-/// A kept connection and since when it has been idle.
+/// A kept connection and when its idle time is up.
 type Idle = (TcpStream, Instant);
 
 /// A hasher for upstream addresses, cheaper than the default SipHash (which guards against keys an
@@ -97,14 +95,15 @@ impl std::hash::Hasher for AddrHasher {
 }
 
 impl Pool {
-    /// The most recently used idle connection to `target` of this thread, if one has been idle
-    /// less than `max_idle` and is still quiet (older ones are closed).
-    pub fn take(&self, target: SocketAddr, max_idle: Duration) -> Option<TcpStream> {
+    /// The most recently used idle connection to `target` of this thread, if its idle time is not
+    /// up and it is still quiet (older ones are closed).
+    pub fn take(&self, target: SocketAddr) -> Option<TcpStream> {
         let mut kept = self.idle.lock().ok()?;
         let list = kept.lists.get_mut(&(std::thread::current().id(), target))?;
-        while let Some((stream, since)) = list.pop() {
-            if since.elapsed() >= max_idle {
-                // The rest are older still.
+        let now = Instant::now();
+        while let Some((stream, until)) = list.pop() {
+            if now >= until {
+                // The rest were kept earlier still.
                 list.clear();
                 return None;
             }
@@ -115,38 +114,62 @@ impl Pool {
         None
     }
 
-    /// Keeps `stream` for the next request to `target` from this thread; connections idle for
-    /// `max_idle` or more are closed on the way.
+    /// Keeps `stream` for the next request to `target` from this thread, for `max_idle` at most.
     pub fn put(&self, target: SocketAddr, stream: TcpStream, max_idle: Duration) {
         let Ok(mut kept) = self.idle.lock() else {
             return;
         };
         let now = Instant::now();
-        kept.puts += 1;
-        if kept.puts >= SWEEP_EVERY {
-            kept.puts = 0;
-            kept.lists.retain(|_, list| {
-                drop_stale(list, now, max_idle);
-                !list.is_empty()
-            });
-        }
         let list = kept
             .lists
             .entry((std::thread::current().id(), target))
             .or_default();
-        drop_stale(list, now, max_idle);
+        drop_stale(list, now);
         if list.len() >= MAX_IDLE {
             list.remove(0);
         }
-        list.push((stream, now));
+        list.push((stream, now + max_idle));
+        if !kept.sweeping {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                kept.sweeping = true;
+                runtime.spawn(sweep(Arc::downgrade(&self.idle)));
+            }
+        }
     }
 }
 
-/// Closes the connections of `list` (oldest first) idle for `max_idle` or more at `now`.
-fn drop_stale(list: &mut Vec<Idle>, now: Instant, max_idle: Duration) {
-    let stale =
-        list.partition_point(|(_, since)| now.saturating_duration_since(*since) >= max_idle);
-    list.drain(..stale);
+/// Closes each kept connection of `pool` when its idle time is up; ends when the pool holds none
+/// (the next one kept starts another) or is gone.
+async fn sweep(pool: Weak<Mutex<Kept>>) {
+    loop {
+        let next = {
+            let Some(pool) = pool.upgrade() else {
+                return;
+            };
+            let Ok(mut kept) = pool.lock() else {
+                return;
+            };
+            let now = Instant::now();
+            kept.lists.retain(|_, list| {
+                drop_stale(list, now);
+                !list.is_empty()
+            });
+            let next = kept.lists.values().flatten().map(|(_, until)| *until).min();
+            if next.is_none() {
+                kept.sweeping = false;
+            }
+            next
+        };
+        match next {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => return,
+        }
+    }
+}
+
+/// Closes the connections of `list` whose idle time is up at `now`.
+fn drop_stale(list: &mut Vec<Idle>, now: Instant) {
+    list.retain(|(_, until)| now < *until);
 }
 
 #[cfg(test)]
@@ -161,25 +184,25 @@ mod tests {
         let target = listener.local_addr().expect("address");
         let pool = Pool::default();
         let hour = Duration::from_secs(3600);
-        assert!(pool.take(target, hour).is_none());
+        assert!(pool.take(target).is_none());
         let a = connect(target, hour).await.expect("connect");
         let b = connect(target, hour).await.expect("connect");
         let (a_port, b_port) = (a.local_addr().ok(), b.local_addr().ok());
         pool.put(target, a, hour);
         pool.put(target, b, hour);
-        let first = pool.take(target, hour).expect("kept");
+        let first = pool.take(target).expect("kept");
         assert_eq!(
             first.local_addr().ok(),
             b_port,
             "the last one kept comes first"
         );
-        pool.put(target, first, hour);
-        assert!(
-            pool.take(target, Duration::ZERO).is_none(),
-            "too old: closed, and the rest with it"
-        );
-        assert!(pool.take(target, hour).is_none());
-        let _ = a_port;
+        // Kept again for a moment only: once that is up, it is closed, and the one kept for an
+        // hour comes next.
+        pool.put(target, first, Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let next = pool.take(target).expect("the one kept for an hour");
+        assert_eq!(next.local_addr().ok(), a_port, "idle too long: closed");
+        assert!(pool.take(target).is_none());
         // A kept connection the target has written to (or closed) is not handed out.
         let other = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -194,11 +217,38 @@ mod tests {
             .await
             .expect("write");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(pool.take(talker, hour).is_none(), "stray bytes: not reused");
+        assert!(pool.take(talker).is_none(), "stray bytes: not reused");
         drop(listener);
         assert_eq!(
             connect(target, hour).await.err(),
             Some(ConnectError::Refused)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_is_closed_when_its_idle_time_is_up_without_another_call() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let target = listener.local_addr().expect("address");
+        let pool = Pool::default();
+        let stream = connect(target, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let (mut served, _) = listener.accept().await.expect("accept");
+        let kept_at = std::time::Instant::now();
+        pool.put(target, stream, Duration::from_millis(200));
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), served.read(&mut byte)).await;
+        assert!(
+            matches!(read, Ok(Ok(0))),
+            "the upstream sees the close: {read:?}"
+        );
+        let after = kept_at.elapsed();
+        assert!(
+            after >= Duration::from_millis(190) && after < Duration::from_secs(2),
+            "closed {after:?} after it was kept for 200 ms"
         );
     }
 }

@@ -3,6 +3,27 @@
 
 use bytes::BytesMut;
 
+/// Whether a request field sends its request to pingora's path, on either fast path: a body or its
+/// announcement (or a name that could be read as one), an upgrade, or a hop-by-hop field pingora
+/// strips from what it forwards (`Proxy-*` among them).
+pub fn refused_field(name: &str) -> bool {
+    const REFUSED: &[&str] = &[
+        "content-length",
+        "transfer-encoding",
+        "expect",
+        "upgrade",
+        "te",
+        "trailer",
+        "keep-alive",
+        "http2-settings",
+    ];
+    REFUSED.iter().any(|r| name.eq_ignore_ascii_case(r))
+        || name
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"))
+        || ferry_config::desync::frames_body(name.as_bytes())
+}
+
 /// One `name: value` line of a head.
 pub fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);

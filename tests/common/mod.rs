@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod raw_target;
 pub mod recorded;
 
 /// How long a process gets to answer HTTP on all of its addresses.
