@@ -25,17 +25,21 @@ use ferry_config::model::{Behavior, Distribution, Origin, OriginTarget};
 use ferry_config::origin_request;
 use ferry_config::rules::header_text;
 use ferry_config::spec::{OriginProtocolPolicy, ViewerProtocolPolicy};
-use ferry_guard::front::{Served, KEEPALIVE};
+use ferry_guard::front::{Served, KEEPALIVE, MAX_HEAD};
 use ferry_guard::relay::{self, Failed, Response, Timeouts};
 use ferry_guard::upstream::Pool;
 use ferry_guard::wire::{copy_fields, crlf_only, put_field};
 use ferry_guard::Timed;
 use pingora::cache::CachePhase;
 use pingora::ErrorType;
+use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// The most header lines of a request this path parses: more go to pingora.
+const MAX_HEADERS: usize = 64;
 
 /// The edge's forwards without caching (see the module's comment), with their own connections to
 /// origins.
@@ -242,17 +246,24 @@ struct Route<'s> {
 }
 
 impl Forwards {
-    /// Forwards the request `parsed` from the head `raw`, or says why not.
+    /// Forwards the request at the start of `buf`, or says why not.
     pub(crate) async fn serve(
         &self,
         (state, ids): (&ArcSwap<EdgeState>, &IdSource),
         conn: &mut Timed,
         cx: &mut Conn,
-        parsed: &httparse::Request<'_, '_>,
-        raw: &[u8],
+        buf: &[u8],
         stopping: bool,
     ) -> Served {
-        let Some(request) = Request::of(parsed, raw) else {
+        let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut parsed = httparse::Request::new(&mut []);
+        let raw = match parsed.parse_with_uninit_headers(buf, &mut headers) {
+            Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => &buf[..n],
+            Ok(httparse::Status::Partial) => return Served::Incomplete,
+            // Too large, malformed or too many fields: pingora answers as its parser sees it.
+            _ => return Served::HandOver,
+        };
+        let Some(request) = Request::of(&parsed, raw) else {
             return Served::HandOver;
         };
         if stopping {

@@ -97,29 +97,18 @@ impl FastPath for FastHits {
     }
 
     async fn serve(&self, conn: &mut Timed, cx: &mut Conn, buf: &[u8], stopping: bool) -> Served {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Request::new(&mut headers);
-        let head = match parsed.parse(buf) {
-            // pingora's limit on a head (413) applies to a larger one.
-            Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
-            Ok(httparse::Status::Complete(_)) => return Served::HandOver,
-            Ok(httparse::Status::Partial) => return Served::Incomplete,
-            // pingora answers it (400, or as its parser sees it).
-            Err(_) => return Served::HandOver,
-        };
-        let hit = Request::of(&parsed)
-            .filter(|_| self.hits)
-            .and_then(|r| self.hit(&r, &cx.viewer, &mut cx.out));
-        let Some(reply) = hit else {
-            return match (&self.forwards, &mut cx.forward) {
-                (Some(forwards), Some(fcx)) => {
-                    let source = (&*self.source.state, &*self.source.ids);
-                    forwards
-                        .serve(source, conn, fcx, &parsed, &buf[..head], stopping)
-                        .await
-                }
-                _ => Served::HandOver,
-            };
+        let (head, reply) = match self.answer(buf, &cx.viewer, &mut cx.out) {
+            Step::Incomplete => return Served::Incomplete,
+            Step::HandOver => return Served::HandOver,
+            Step::Hit { head, reply } => (head, reply),
+            Step::NoHit => {
+                let (Some(forwards), Some(fcx)) = (&self.forwards, &mut cx.forward) else {
+                    return Served::HandOver;
+                };
+                let source = (&*self.source.state, &*self.source.ids);
+                // Boxed: the hits' future stays small (a forward's holds a parsed head).
+                return Box::pin(forwards.serve(source, conn, fcx, buf, stopping)).await;
+            }
         };
         if stopping {
             // A stopping server closes the connection after this request: pingora says so in
@@ -153,6 +142,27 @@ impl FastPath for FastHits {
 }
 
 impl FastHits {
+    /// What to do with the bytes read so far.
+    fn answer(&self, buf: &[u8], viewer: &Viewer, out: &mut BytesMut) -> Step {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        let head = match request.parse(buf) {
+            // pingora's limit on a head (413) applies to a larger one.
+            Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+            Ok(httparse::Status::Complete(_)) => return Step::HandOver,
+            Ok(httparse::Status::Partial) => return Step::Incomplete,
+            // pingora answers it (400, or as its parser sees it).
+            Err(_) => return Step::HandOver,
+        };
+        let hit = Request::of(&request)
+            .filter(|_| self.hits)
+            .and_then(|r| self.hit(&r, viewer, out));
+        match hit {
+            Some(reply) => Step::Hit { head, reply },
+            None => Step::NoHit,
+        }
+    }
+
     /// The hit for `request`, its response head written to `out`; `None` when pingora's path must
     /// answer it.
     fn hit(&self, request: &Request<'_>, viewer: &Viewer, out: &mut BytesMut) -> Option<Reply> {
@@ -239,6 +249,19 @@ impl FastHits {
         object.served.store(Some(made.clone()));
         made.parts.is_some().then_some(made)
     }
+}
+
+enum Step {
+    /// The head is not complete yet.
+    Incomplete,
+    HandOver,
+    /// A complete head that is not a hit here (perhaps a forward).
+    NoHit,
+    /// A hit: the head was `head` bytes long, the response head is in the output buffer.
+    Hit {
+        head: usize,
+        reply: Reply,
+    },
 }
 
 struct Reply {
