@@ -383,9 +383,9 @@ fn the_viewer_gets_the_response_pingora_s_path_sends() {
         let what = format!("{method} {target}");
         let ((fast, fast_r), (slow, _)) = (&answers[0][i], &answers[1][i]);
         assert_eq!(
-            (&fast.line, &fast.fields),
-            (&slow.line, &slow.fields),
-            "{what}: the viewer's response head from the fast path (left) and pingora's path (right)"
+            (&fast.interim, &fast.line, &fast.fields),
+            (&slow.interim, &slow.line, &slow.fields),
+            "{what}: the viewer's response heads from the fast path (left) and pingora's path (right)"
         );
         assert!(
             fast.body == slow.body,

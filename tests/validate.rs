@@ -173,6 +173,21 @@ fn wrong_type() {
 }
 
 #[test]
+fn a_custom_origin_header_value_with_a_line_break() {
+    check(
+        "custom_header_value.toml",
+        &[Expected {
+            context: "X-Origin-Verify = ",
+            nth: 1,
+            token: "X-Origin-Verify",
+            path: "distributions[0].origins[0].custom_headers.X-Origin-Verify",
+            all: &["visible ASCII"],
+            any: &[],
+        }],
+    );
+}
+
+#[test]
 fn dangling_origin_reference() {
     check(
         "dangling_origin.toml",

@@ -504,7 +504,8 @@ impl Exchange<'_> {
             target.address,
             &timeouts,
             &mut cx.bufs,
-            self.head_only,
+            // Every method this path forwards may be sent again (it has no body).
+            (self.head_only, true),
             &mut client_head,
         )
         .await;
@@ -554,6 +555,11 @@ impl Exchange<'_> {
         response: &Response,
         reply: &Reply<'_>,
     ) {
+        if (100..200).contains(&response.status) {
+            // An interim response goes to the client as the target sent it.
+            out.extend_from_slice(raw);
+            return;
+        }
         let edits = &self.state.listener.response_headers;
         // After any interim responses.
         let drop = |name: &str| {

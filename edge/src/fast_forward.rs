@@ -344,7 +344,8 @@ impl Forwards {
                 address,
                 &timeouts,
                 &mut cx.bufs,
-                route.head_only,
+                // pingora's path sends no other method again on a fresh connection.
+                (route.head_only, route.method_retries()),
                 &mut client_head,
             )
             .await;
@@ -506,8 +507,8 @@ fn origin_request(
 
 /// The response head the viewer gets for the origin's, as the proxy's filters and pingora's
 /// session make it: the origin's fields less Set-Cookie when cookies are not forwarded, Vary as
-/// CloudFront keeps it, CloudFront's headers in place of any the origin sent, pingora's Date and
-/// Connection, and chunked framing for a body read to its end.
+/// CloudFront keeps it, CloudFront's headers in place of any the origin sent, and for a final
+/// response pingora's Date and Connection and chunked framing for a body read to its end.
 fn viewer_head(
     out: &mut BytesMut,
     raw: &[u8],
@@ -531,7 +532,15 @@ fn viewer_head(
             || (!cookies_forwarded && name.eq_ignore_ascii_case("set-cookie"))
             || (vary.is_some() && name.eq_ignore_ascii_case("vary"))
     };
-    let dated = relay::status_and_fields(out, raw, parsed, response, drop);
+    // pingora's session adds no Date or Connection to an interim (1xx) response.
+    let interim = (100..200).contains(&response.status);
+    let dated = if interim {
+        relay::put_status_line(out, response.status, parsed.reason);
+        copy_fields(raw, parsed.headers, out, |h| !drop(h.name), |_, _| {});
+        true
+    } else {
+        relay::status_and_fields(out, raw, parsed, response, drop)
+    };
     if let Some(vary) = vary.filter(|v| !v.is_empty()) {
         put_field(out, b"Vary", vary.as_bytes());
     }
@@ -543,7 +552,11 @@ fn viewer_head(
     put_field(out, b"Via", route.state.via_header.as_bytes());
     put_field(out, b"X-Amz-Cf-Pop", route.state.pop_header.as_bytes());
     put_field(out, b"X-Amz-Cf-Id", route.request_id.as_bytes());
-    relay::end_head(out, dated);
+    if interim {
+        out.extend_from_slice(b"\r\n");
+    } else {
+        relay::end_head(out, dated);
+    }
 }
 
 /// CloudFront's error page for a forward that got no response (as the proxy's `fail_to_proxy`
@@ -600,7 +613,11 @@ async fn fail(
         status: written.then_some(status),
         cache_result: crate::access_log::result_type(Some(x_cache)),
         bytes_in: 0,
-        bytes_out: 0,
+        bytes_out: if written && !route.head_only {
+            body.len()
+        } else {
+            0
+        },
         origin: None,
     });
     ferry_guard::front::close(conn).await;

@@ -7,7 +7,7 @@ use crate::chunked::Chunked;
 use crate::upstream::{self, ConnectError, Pool};
 use crate::wire::{copy_fields, put_field};
 use crate::Timed;
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use pingora::ErrorType;
 use std::future::Future;
 use std::mem::MaybeUninit;
@@ -17,8 +17,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The most header lines, and bytes, of an upstream's response head.
+/// (pingora's client takes as many, and heads of up to 1 MiB.)
 const MAX_RESPONSE_HEADERS: usize = 256;
-const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+const MAX_RESPONSE_HEAD: usize = 1024 * 1024;
 /// A body up to this size goes out in the same write as its head.
 const ONE_WRITE: usize = 16 * 1024;
 /// Reads of an upstream's response take up to this much at a time.
@@ -106,11 +107,7 @@ pub fn status_and_fields(
     response: &Response,
     drop: impl Fn(&str) -> bool,
 ) -> bool {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    crate::front::put_decimal(out, u64::from(response.status));
-    out.extend_from_slice(b" ");
-    out.extend_from_slice(parsed.reason.unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
+    put_status_line(out, response.status, parsed.reason);
     let coded = response.coded;
     let replaced = |name: &str| {
         name.eq_ignore_ascii_case("connection")
@@ -135,6 +132,15 @@ pub fn status_and_fields(
     dated
 }
 
+/// A status line as pingora writes it: HTTP/1.1, the status, the reason phrase received.
+pub fn put_status_line(out: &mut BytesMut, status: u16, reason: Option<&str>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    crate::front::put_decimal(out, u64::from(status));
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(reason.unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Ends the client's head started by [`status_and_fields`]: pingora's Date when the upstream sent
 /// none (`dated` false), `Connection: keep-alive` and the empty line.
 pub fn end_head(out: &mut BytesMut, dated: bool) {
@@ -146,22 +152,23 @@ pub fn end_head(out: &mut BytesMut, dated: bool) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes the client's response head for an upstream's final response head: given the buffer
-/// to write it to, the upstream's head as received, its parse and its framing.
+/// Writes the client's response head for each of an upstream's response heads, interim (1xx) ones
+/// first and then the final one: given the buffer to write it to, the upstream's head as
+/// received, its parse and its framing.
 pub type ClientHead<'a> =
     dyn FnMut(&mut BytesMut, &[u8], &httparse::Response<'_, '_>, &Response) + Send + 'a;
 
 /// Sends the request in `cx.request` to `address` and reads the response head, writing the
 /// client's into `cx.to_client` (after any interim responses) with `client_head`: over a
-/// kept-alive connection when there is one, and again over a new one when the kept one turns out
-/// closed before any byte of a response (the upstream closed it while idle; the request has no
-/// body to repeat).
+/// kept-alive connection when there is one, and, when `resend` allows it, again over a new one
+/// when the kept one turns out closed before any byte of a response (the upstream closed it while
+/// idle; the request has no body to repeat).
 pub async fn exchange(
     pool: &Pool,
     address: SocketAddr,
     timeouts: &Timeouts,
     cx: &mut Buffers,
-    head_only: bool,
+    (head_only, resend): (bool, bool),
     client_head: &mut ClientHead<'_>,
 ) -> Result<(TcpStream, Response), Failed> {
     let mut kept = pool.take(address);
@@ -181,7 +188,7 @@ pub async fn exchange(
         match head {
             Ok(response) => return Ok((upstream, response)),
             // Closed (or reset) before a byte of a response: closed while it was idle.
-            Err((Failed(ErrorType::ConnectionClosed), 0)) if reused => continue,
+            Err((Failed(ErrorType::ConnectionClosed), 0)) if reused && resend => continue,
             Err((e, _)) => return Err(e),
         }
     }
@@ -209,9 +216,8 @@ async fn response_head(
                         return Err((Failed(ErrorType::InvalidHTTPHeader), received));
                     }
                     // An interim response (103 Early Hints, an unasked 100): passed on before
-                    // the final one, as pingora's path passes it.
-                    let interim = cx.from_upstream.split_to(response.head);
-                    cx.to_client.extend_from_slice(&interim);
+                    // the final one (as `client_head` wrote it), as pingora's path passes it.
+                    cx.from_upstream.advance(response.head);
                     if cx.to_client.len() > MAX_RESPONSE_HEAD {
                         // Interim responses without end.
                         return Err((Failed(ErrorType::InvalidHTTPHeader), received));
@@ -223,7 +229,8 @@ async fn response_head(
                 _ => return Err((Failed(ErrorType::InvalidHTTPHeader), received)),
             }
         }
-        cx.from_upstream.reserve(4096);
+        // Doubling: a large head is parsed again a few times, not once per 4 KiB.
+        cx.from_upstream.reserve(cx.from_upstream.len().max(4096));
         match within(read, upstream.read_buf(&mut cx.from_upstream)).await {
             Ok(0) => return Err((Failed(ErrorType::ConnectionClosed), received)),
             Ok(n) => received += n,
@@ -259,11 +266,11 @@ pub enum Body {
 pub struct Malformed;
 
 /// An upstream's response head: `Ok(None)` while incomplete, `Err` when it is not HTTP/1 or its
-/// framing is contradictory.
+/// framing is contradictory; `each_head` sees a complete one.
 pub fn parse_response(
     bytes: &[u8],
     head_only: bool,
-    final_head: impl FnOnce(&[u8], &httparse::Response<'_, '_>, &Response),
+    each_head: impl FnOnce(&[u8], &httparse::Response<'_, '_>, &Response),
 ) -> Result<Option<Response>, Malformed> {
     let mut fields = [const { MaybeUninit::uninit() }; MAX_RESPONSE_HEADERS];
     let mut parsed = httparse::Response::new(&mut []);
@@ -330,9 +337,7 @@ pub fn parse_response(
         reusable: !close && body != Body::UntilClose,
         coded: te,
     };
-    if !(100..200).contains(&status) {
-        final_head(&bytes[..head], &parsed, &response);
-    }
+    each_head(&bytes[..head], &parsed, &response);
     Ok(Some(response))
 }
 

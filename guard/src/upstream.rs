@@ -55,14 +55,21 @@ fn quiet(stream: &TcpStream) -> bool {
 /// balancer's idle timeout): by a sweeper task that runs while the pool holds any.
 #[derive(Default)]
 pub struct Pool {
-    idle: Arc<Mutex<Kept>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    idle: Mutex<Kept>,
+    /// Wakes the sweeper when a connection is kept whose time is up before it would wake.
+    wake: tokio::sync::Notify,
 }
 
 #[derive(Default)]
 struct Kept {
     lists: HashMap<(std::thread::ThreadId, SocketAddr), Vec<Idle>, BuildAddrHasher>,
-    /// Whether a sweeper task is running.
-    sweeping: bool,
+    /// When the running sweeper wakes next (`None`: no sweeper runs).
+    sweep_at: Option<Instant>,
 }
 
 /// A kept connection and when its idle time is up.
@@ -95,19 +102,14 @@ impl std::hash::Hasher for AddrHasher {
 }
 
 impl Pool {
-    /// The most recently used idle connection to `target` of this thread, if its idle time is not
-    /// up and it is still quiet (older ones are closed).
+    /// The most recently used idle connection to `target` of this thread whose idle time is not
+    /// up and that is still quiet (the others on the way are closed).
     pub fn take(&self, target: SocketAddr) -> Option<TcpStream> {
-        let mut kept = self.idle.lock().ok()?;
+        let mut kept = self.shared.idle.lock().ok()?;
         let list = kept.lists.get_mut(&(std::thread::current().id(), target))?;
         let now = Instant::now();
         while let Some((stream, until)) = list.pop() {
-            if now >= until {
-                // The rest were kept earlier still.
-                list.clear();
-                return None;
-            }
-            if quiet(&stream) {
+            if now < until && quiet(&stream) {
                 return Some(stream);
             }
         }
@@ -116,60 +118,66 @@ impl Pool {
 
     /// Keeps `stream` for the next request to `target` from this thread, for `max_idle` at most.
     pub fn put(&self, target: SocketAddr, stream: TcpStream, max_idle: Duration) {
-        let Ok(mut kept) = self.idle.lock() else {
+        let Ok(mut kept) = self.shared.idle.lock() else {
             return;
         };
         let now = Instant::now();
+        let until = now + max_idle;
         let list = kept
             .lists
             .entry((std::thread::current().id(), target))
             .or_default();
-        drop_stale(list, now);
         if list.len() >= MAX_IDLE {
             list.remove(0);
         }
-        list.push((stream, now + max_idle));
-        if !kept.sweeping {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                kept.sweeping = true;
-                runtime.spawn(sweep(Arc::downgrade(&self.idle)));
+        list.push((stream, until));
+        match kept.sweep_at {
+            Some(at) if at <= until => {}
+            Some(_) => {
+                kept.sweep_at = Some(until);
+                self.shared.wake.notify_one();
+            }
+            None => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    kept.sweep_at = Some(until);
+                    runtime.spawn(sweep(Arc::downgrade(&self.shared)));
+                }
             }
         }
     }
 }
 
-/// Closes each kept connection of `pool` when its idle time is up; ends when the pool holds none
+/// Closes each kept connection of a pool when its idle time is up; ends when the pool holds none
 /// (the next one kept starts another) or is gone.
-async fn sweep(pool: Weak<Mutex<Kept>>) {
+async fn sweep(pool: Weak<Shared>) {
     loop {
         let next = {
-            let Some(pool) = pool.upgrade() else {
+            let Some(shared) = pool.upgrade() else {
                 return;
             };
-            let Ok(mut kept) = pool.lock() else {
+            let Ok(mut kept) = shared.idle.lock() else {
                 return;
             };
             let now = Instant::now();
             kept.lists.retain(|_, list| {
-                drop_stale(list, now);
+                list.retain(|(_, until)| now < *until);
                 !list.is_empty()
             });
             let next = kept.lists.values().flatten().map(|(_, until)| *until).min();
-            if next.is_none() {
-                kept.sweeping = false;
-            }
+            kept.sweep_at = next;
             next
         };
-        match next {
-            Some(at) => tokio::time::sleep_until(at.into()).await,
-            None => return,
+        let Some(at) = next else {
+            return;
+        };
+        let Some(shared) = pool.upgrade() else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(at.into()) => {}
+            _ = shared.wake.notified() => {}
         }
     }
-}
-
-/// Closes the connections of `list` whose idle time is up at `now`.
-fn drop_stale(list: &mut Vec<Idle>, now: Instant) {
-    list.retain(|(_, until)| now < *until);
 }
 
 #[cfg(test)]
@@ -237,6 +245,14 @@ mod tests {
             .await
             .expect("connect");
         let (mut served, _) = listener.accept().await.expect("accept");
+        // One kept for a minute first: the sweeper then sleeps until it is due, and the one kept
+        // for 200 ms after it must wake it up.
+        let long = connect(target, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let (_long_served, _) = listener.accept().await.expect("accept");
+        pool.put(target, long, Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let kept_at = std::time::Instant::now();
         pool.put(target, stream, Duration::from_millis(200));
         let mut byte = [0u8; 1];

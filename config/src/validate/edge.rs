@@ -1123,6 +1123,25 @@ fn origin(ctx: &mut Ctx<'_, '_>, path: &FieldPath, o: &spec::Origin) -> model::O
                 format!("CloudFront does not allow `{name}` as a custom origin header"),
             );
         }
+        // A control byte (CR, LF...) would end the field and start another in the origin
+        // request; visible ASCII, spaces and tabs only, as a header value takes.
+        if crate::rules::header_text(value.as_bytes()).is_none() {
+            ctx.error(
+                &path.key("custom_headers").key(name),
+                "a custom origin header's value has visible ASCII characters, spaces and tabs only",
+            );
+        }
+        if o.custom_headers
+            .keys()
+            .filter(|other| other.eq_ignore_ascii_case(name))
+            .count()
+            > 1
+        {
+            ctx.error(
+                &path.key("custom_headers").key(name),
+                format!("`{name}` is named twice (header names are not case-sensitive)"),
+            );
+        }
         custom_headers.push((name.clone(), value.clone()));
     }
     let connection_attempts = ctx.range(
