@@ -334,11 +334,12 @@ impl Forwards {
                                response: &Response| {
             viewer_head(out, raw, parsed, response, route, cookies_forwarded)
         };
-        let started = Instant::now();
         let mut attempt: usize = 0;
-        let (address, (mut upstream, response)) = loop {
+        let (address, started, (mut upstream, response)) = loop {
             let ip = addresses[(base + attempt) % addresses.len()];
             let address = SocketAddr::new(ip, origin.http_port);
+            // The origin's latency, as the proxy's metric has it: from this attempt on.
+            let started = Instant::now();
             let exchanged = relay::exchange(
                 &self.pool,
                 address,
@@ -350,7 +351,7 @@ impl Forwards {
             )
             .await;
             let failed = match exchanged {
-                Ok(got) => break (address, got),
+                Ok(got) => break (address, started, got),
                 Err(failed) => failed,
             };
             attempt += 1;
