@@ -313,7 +313,10 @@ fn the_origin_gets_the_request_pingora_s_path_sends() {
 fn edge_shapes(r: &Received) -> Reply {
     let head_only = r.method() == "HEAD";
     let body = |b: &[u8]| if head_only { Vec::new() } else { b.to_vec() };
-    let path = r.path().strip_prefix("/bare").unwrap_or(r.path());
+    let path = ["/bare", "/cors", "/site"]
+        .iter()
+        .find_map(|p| r.path().strip_prefix(p))
+        .unwrap_or(r.path());
     match path {
         "/headers" => Reply::Keep(wire(
             "HTTP/1.1 200 OK",
@@ -326,6 +329,9 @@ fn edge_shapes(r: &Received) -> Reply {
                 ("Via", "1.1 origin-proxy"),
                 ("X-Amz-Cf-Pop", "FAKE"),
                 ("Server", "origin/1.0"),
+                ("X-Powered-By", "php"),
+                ("X-Kept", "origin"),
+                ("X-Replaced", "origin"),
                 ("Content-Length", "5"),
             ],
             &body(b"hello"),
@@ -356,8 +362,12 @@ fn edge_shapes(r: &Received) -> Reply {
 #[test]
 fn the_viewer_gets_the_response_pingora_s_path_sends() {
     let origin = RawTarget::start(edge_shapes);
-    let top = api_policies();
-    let spec = Spec::api(&top);
+    let top = format!("{}\n{SITE_POLICY}", api_policies());
+    let behaviors = format!("{API_BEHAVIORS}\n{POLICY_BEHAVIORS}");
+    let spec = Spec {
+        behaviors: &behaviors,
+        ..Spec::api(&top)
+    };
     let pair = Pair::start("viewer-sees", origin.port, &spec);
     let cases: Vec<Case> = vec![
         ("GET", "/length", &[]),
@@ -375,6 +385,18 @@ fn the_viewer_gets_the_response_pingora_s_path_sends() {
         ("GET", "/missing", &[]),
         ("GET", "/unavailable", &[]),
         ("OPTIONS", "/length", &[]),
+        ("GET", "/cors/headers", &[("Origin", "https://app.test")]),
+        (
+            "OPTIONS",
+            "/cors/length",
+            &[
+                ("Origin", "https://app.test"),
+                ("Access-Control-Request-Method", "PUT"),
+            ],
+        ),
+        ("GET", "/site/headers", &[]),
+        ("GET", "/site/chunked", &[]),
+        ("GET", "/site/interim", &[]),
         ("GET", "/length", &[]),
     ];
     let answers = run_both(&pair, &cases);
@@ -429,7 +451,55 @@ fn the_viewer_gets_the_response_pingora_s_path_sends() {
         "{bare:?}"
     );
     assert_eq!(answers[0][12].1.body_text(), "not here\n");
+    let cors = &answers[0][15].1;
+    assert_eq!(
+        cors.header("access-control-allow-origin"),
+        Some("*"),
+        "{cors:?}"
+    );
+    assert!(
+        cors.header("strict-transport-security").is_some(),
+        "{cors:?}"
+    );
+    let preflight = &answers[0][16].1;
+    assert!(
+        preflight.header("access-control-allow-methods").is_some(),
+        "{preflight:?}"
+    );
+    let site = &answers[0][17].1;
+    for (name, value) in [
+        ("server", Some("CloudFront")),
+        ("x-powered-by", None),
+        ("x-kept", Some("origin")),
+        ("x-replaced", Some("policy")),
+        ("x-added", Some("policy")),
+    ] {
+        assert_eq!(site.header(name), value, "{name} in {site:?}");
+    }
+    assert_eq!(body_of("/site/chunked"), CHUNKS.concat().into_bytes());
 }
+
+/// A response headers policy of every kind but Server-Timing (which pingora's path serves).
+const SITE_POLICY: &str = "[[response_headers_policies]]\nname = \"site-headers\"\n\
+    custom_headers_config = [\
+    { header = \"X-Kept\", value = \"policy\", override = false }, \
+    { header = \"X-Replaced\", value = \"policy\", override = true }, \
+    { header = \"X-Added\", value = \"policy\", override = false }]\n\
+    remove_headers_config = [{ header = \"X-Powered-By\" }, { header = \"Server\" }]\n\
+    security_headers_config = { \
+    strict_transport_security = { access_control_max_age_sec = 63072000, include_subdomains = true, preload = true, override = true }, \
+    frame_options = { frame_option = \"DENY\", override = false } }\n";
+
+/// `/cors/*` with a managed CORS and security headers policy, `/site/*` with [`SITE_POLICY`].
+const POLICY_BEHAVIORS: &str =
+    "  [[distributions.cache_behaviors]]\n  path_pattern = \"/cors/*\"\n  \
+    target_origin_id = \"o\"\n  viewer_protocol_policy = \"allow-all\"\n  \
+    cache_policy = \"Managed-CachingDisabled\"\n  \
+    allowed_methods = [\"GET\", \"HEAD\", \"OPTIONS\"]\n  \
+    response_headers_policy = \"Managed-CORS-with-preflight-and-SecurityHeadersPolicy\"\n\n  \
+    [[distributions.cache_behaviors]]\n  path_pattern = \"/site/*\"\n  target_origin_id = \"o\"\n  \
+    viewer_protocol_policy = \"allow-all\"\n  cache_policy = \"Managed-CachingDisabled\"\n  \
+    response_headers_policy = \"site-headers\"\n";
 
 // ---------------------------------------------------------------------------------------------
 // Connections to the origin, and failures
@@ -559,11 +629,15 @@ fn requests_the_fast_path_does_not_take_go_through_pingora() {
          cache_policy = \"Managed-CachingOptimized\"\n\n  \
          [[distributions.cache_behaviors]]\n  path_pattern = \"/policy/*\"\n  target_origin_id = \"o\"\n  \
          viewer_protocol_policy = \"allow-all\"\n  cache_policy = \"Managed-CachingDisabled\"\n  \
-         response_headers_policy = \"Managed-SecurityHeadersPolicy\"\n\n  \
+         response_headers_policy = \"timing\"\n\n  \
          [[distributions.cache_behaviors]]\n  path_pattern = \"/https/*\"\n  target_origin_id = \"o\"\n  \
          viewer_protocol_policy = \"redirect-to-https\"\n  cache_policy = \"Managed-CachingDisabled\"\n"
     );
-    let top = api_policies();
+    let top = format!(
+        "{}\n[[response_headers_policies]]\nname = \"timing\"\n\
+         server_timing_headers_config = {{ enabled = true, sampling_rate = 100 }}\n",
+        api_policies()
+    );
     let spec = Spec {
         behaviors: &behaviors,
         ..Spec::api(&top)
@@ -575,7 +649,7 @@ fn requests_the_fast_path_does_not_take_go_through_pingora() {
     assert_from_edge(&r, "Miss from cloudfront");
     let (r, _) = exchange(&mut conn, "GET", "/policy/a", &host);
     assert!(
-        r.header("strict-transport-security").is_some(),
+        r.header("server-timing").is_some(),
         "the response headers policy applies: {r:?}"
     );
     let (r, _) = exchange(&mut conn, "GET", "/https/a", &host);

@@ -12,13 +12,14 @@
 //!
 //! Every other request goes through pingora with the bytes already read: a body, another method or
 //! version, a behavior that caches, an origin group (failover), an HTTPS origin, custom error
-//! pages, a response headers policy, signed URLs, geo restriction, CloudFront-* headers, cache-key
-//! compression, an access log to write, a name that does not resolve. The decision is made before
+//! pages, a response headers policy with Server-Timing, signed URLs, geo restriction, CloudFront-*
+//! headers, cache-key compression, an access log to write, a name that does not resolve. The decision is made before
 //! anything is sent, so that no request reaches an origin twice.
 
 use crate::caching;
 use crate::ids::IdSource;
 use crate::proxy::EdgeState;
+use crate::response_policy::FieldList;
 use arc_swap::ArcSwap;
 use bytes::BytesMut;
 use ferry_config::model::{Behavior, Distribution, Origin, OriginTarget};
@@ -28,7 +29,7 @@ use ferry_config::spec::{OriginProtocolPolicy, ViewerProtocolPolicy};
 use ferry_guard::front::{Served, KEEPALIVE, MAX_HEAD};
 use ferry_guard::relay::{self, Failed, Response, Timeouts};
 use ferry_guard::upstream::Pool;
-use ferry_guard::wire::{copy_fields, crlf_only, put_field};
+use ferry_guard::wire::{copy_fields, crlf_only, put_field, put_unfolded};
 use ferry_guard::Timed;
 use pingora::cache::CachePhase;
 use pingora::ErrorType;
@@ -121,7 +122,13 @@ fn origin<'d>(
             .iter()
             .all(|e| e.response_page_path.is_none())
         && behavior.trusted_keys.is_none()
-        && behavior.response_headers_policy.is_none()
+        // A policy with Server-Timing times the request: pingora's path does.
+        && behavior.response_headers_policy.as_deref().is_none_or(|p| {
+            p.policy
+                .server_timing_headers_config
+                .as_ref()
+                .is_none_or(|t| !t.enabled)
+        })
         && ferry_config::viewer_headers::to_origin(behavior)
             .next()
             .is_none();
@@ -233,6 +240,17 @@ fn with_lowercase<T>(name: &str, f: impl FnOnce(&str) -> T) -> T {
     }
 }
 
+impl<'h> Request<'h> {
+    /// The text values of the fields called `name`, in order (as the proxy's header map gives
+    /// them to the response headers policy).
+    fn values(&self, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .filter_map(|h| header_text(h.value))
+    }
+}
+
 /// Where a request goes: its distribution, behavior and origin, the origin's addresses, and the
 /// request id.
 struct Route<'s> {
@@ -243,6 +261,8 @@ struct Route<'s> {
     request_id: String,
     method: &'s str,
     head_only: bool,
+    /// What the behavior's response headers policy sees of the request.
+    viewer: ferry_config::response_headers::Viewer<'s>,
 }
 
 impl Forwards {
@@ -290,6 +310,7 @@ impl Forwards {
             // pingora's path answers with its error page.
             _ => return Served::HandOver,
         };
+        let pragma = request.values("pragma").collect::<Vec<_>>().join(",");
         let route = Route {
             state: &state,
             distribution,
@@ -298,6 +319,14 @@ impl Forwards {
             request_id: ids.request_id(),
             method: request.method,
             head_only: request.method == "HEAD",
+            viewer: ferry_config::response_headers::Viewer {
+                method: request.method,
+                origin: request.values("origin").next(),
+                access_control_request_method: request
+                    .values("access-control-request-method")
+                    .next(),
+                pragma: (!pragma.is_empty()).then_some(pragma.as_str()),
+            },
         };
         if !origin_request(&mut cx.bufs.request, &request, &route, cx.client) {
             return Served::HandOver;
@@ -526,25 +555,58 @@ fn viewer_head(
             .filter(|h| h.name.eq_ignore_ascii_case("vary"))
             .filter_map(|h| header_text(h.value)),
     );
+    let vary_rewritten = vary.is_some();
     let drop = |name: &str| {
         ["x-cache", "via", "x-amz-cf-pop", "x-amz-cf-id"]
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n))
             || (!cookies_forwarded && name.eq_ignore_ascii_case("set-cookie"))
-            || (vary.is_some() && name.eq_ignore_ascii_case("vary"))
+            || (vary_rewritten && name.eq_ignore_ascii_case("vary"))
     };
     // pingora's session adds no Date or Connection to an interim (1xx) response.
     let interim = (100..200).contains(&response.status);
-    let dated = if interim {
+    let vary = vary.filter(|v| !v.is_empty());
+    let dated = if let Some(policy) = route.behavior.response_headers_policy.as_deref() {
+        // The policy edits the fields as a list; pingora's Date then takes the place of any.
         relay::put_status_line(out, response.status, parsed.reason);
-        copy_fields(raw, parsed.headers, out, |h| !drop(h.name), |_, _| {});
-        true
+        let framing = |name: &str| {
+            !interim
+                && (name.eq_ignore_ascii_case("connection")
+                    || name.eq_ignore_ascii_case("date")
+                    || (response.coded && name.eq_ignore_ascii_case("content-length")))
+        };
+        let mut fields = FieldList(
+            parsed
+                .headers
+                .iter()
+                .filter(|h| !drop(h.name) && !framing(h.name))
+                .map(|h| (h.name.to_string(), h.value.to_vec()))
+                .collect(),
+        );
+        if let Some(vary) = vary {
+            fields.0.push(("Vary".to_string(), vary.into_bytes()));
+        }
+        let ids = (route.state.pop.as_str(), route.request_id.as_str());
+        crate::response_policy::apply_to_list(policy, &route.viewer, ids, &mut fields);
+        for (name, value) in &fields.0 {
+            if interim || !name.eq_ignore_ascii_case("date") {
+                put_unfolded(out, name.as_bytes(), value);
+            }
+        }
+        interim
     } else {
-        relay::status_and_fields(out, raw, parsed, response, drop)
+        let dated = if interim {
+            relay::put_status_line(out, response.status, parsed.reason);
+            copy_fields(raw, parsed.headers, out, |h| !drop(h.name), |_, _| {});
+            true
+        } else {
+            relay::status_and_fields(out, raw, parsed, response, drop)
+        };
+        if let Some(vary) = vary {
+            put_field(out, b"Vary", vary.as_bytes());
+        }
+        dated
     };
-    if let Some(vary) = vary.filter(|v| !v.is_empty()) {
-        put_field(out, b"Vary", vary.as_bytes());
-    }
     if response.body == relay::Body::UntilClose {
         put_field(out, b"Transfer-Encoding", b"chunked");
     }

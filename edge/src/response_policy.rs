@@ -212,6 +212,55 @@ pub fn apply(
     response_headers::apply(&policy.policy, &viewer, &served, &mut Pingora(response));
 }
 
+/// [`apply`] for a miss that the edge's forward fast path serves, to the response's fields as a
+/// list: the viewer's request as `viewer`. A policy with Server-Timing takes pingora's path,
+/// which times the request (here the timing is left out).
+pub fn apply_to_list(
+    policy: &NamedPolicy<ResponseHeadersPolicy>,
+    viewer: &Viewer<'_>,
+    (pop, request_id): (&str, &str),
+    fields: &mut FieldList,
+) {
+    let served = Served {
+        result: CacheResult::Miss,
+        pop,
+        request_id,
+        upstream: None,
+        downstream_fbl_ms: 0,
+        sample: sample(request_id),
+        now: SystemTime::now(),
+    };
+    response_headers::apply(&policy.policy, viewer, &served, fields);
+}
+
+/// Response fields as received (names as written, values as bytes), for [`apply_to_list`]: the
+/// policy reads values as text and sets its own, and every other field keeps its bytes.
+#[derive(Debug, Default)]
+pub struct FieldList(pub Vec<(String, Vec<u8>)>);
+
+impl Fields for FieldList {
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    fn values(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    }
+
+    fn set(&mut self, name: &str, value: &str) {
+        self.remove(name);
+        self.0.push((name.to_string(), value.as_bytes().to_vec()));
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
