@@ -336,6 +336,15 @@ fn edge_shapes(r: &Received) -> Reply {
             ],
             &body(b"hello"),
         )),
+        "/early-hints" => Reply::KeepThen(
+            wire(
+                "HTTP/1.1 103 Early Hints",
+                &[("Link", "</a.css>; rel=preload"), ("Set-Cookie", "early=1")],
+                b"",
+            ),
+            Duration::from_millis(800),
+            ok("after the hints"),
+        ),
         "/vary-star" => Reply::Keep(wire(
             "HTTP/1.1 200 OK",
             &[("Vary", "*"), ("Content-Length", "2")],
@@ -684,4 +693,60 @@ fn requests_the_fast_path_does_not_take_go_through_pingora() {
     let (r, _) = exchange(&mut conn, "GET", "/api/plain", &host);
     assert_eq!((r.status, r.body_text()), (200, "ok".to_string()), "{r:?}");
     assert_eq!(fast_forwards(&pair.fast, 1), 1, "{}", pair.report());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interim responses
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_interim_response_reaches_the_viewer_before_the_final_one_with_cloudfront_s_headers() {
+    use std::io::{Read, Write};
+    let origin = RawTarget::start(edge_shapes);
+    let top = api_policies();
+    let pair = Pair::start("early-hints", origin.port, &Spec::api(&top));
+    let mut interims = Vec::new();
+    for (name, edge) in pair.sides() {
+        let mut stream = std::net::TcpStream::connect(&edge.node).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let request = format!("GET /bare/early-hints HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while position(&got, b"\r\n\r\n").is_none() {
+            let n = stream.read(&mut chunk).expect("read");
+            assert!(n > 0, "{name}: closed after {:?}", text(&got));
+            got.extend_from_slice(&chunk[..n]);
+        }
+        let head = text(&got);
+        assert!(
+            head.starts_with("HTTP/1.1 103 Early Hints\r\n") && !head.contains("200 OK"),
+            "{name}: the 103 comes alone, while the origin holds the final response back: {head:?}"
+        );
+        while !text(&got).ends_with("after the hints") {
+            let n = stream.read(&mut chunk).expect("read");
+            assert!(n > 0, "{name}: closed after {:?}", text(&got));
+            got.extend_from_slice(&chunk[..n]);
+        }
+        let interim = head.split("\r\n\r\n").next().unwrap_or("").to_string();
+        let mut fields: Vec<(String, String)> = fields_of(&interim)
+            .into_iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v))
+            .collect();
+        fields.sort();
+        interims.push(blanked(name, &fields));
+    }
+    assert_eq!(
+        interims[0], interims[1],
+        "the 103's fields on the fast path (left) and pingora's path (right)"
+    );
+    let fields = &interims[0];
+    assert!(
+        fields.contains(&("x-cache".to_string(), "Miss from cloudfront".to_string()))
+            && !fields.iter().any(|(n, _)| n == "set-cookie"),
+        "CloudFront's headers, and no Set-Cookie (no cookie is forwarded on /bare/*): {fields:?}"
+    );
+    assert_counted(&pair, 1, "the request with early hints");
 }

@@ -501,7 +501,7 @@ impl Exchange<'_> {
         };
         let exchanged = relay::exchange(
             &fast.pool,
-            target.address,
+            (target.address, &mut *conn),
             &timeouts,
             &mut cx.bufs,
             // Every method this path forwards may be sent again (it has no body).
@@ -511,6 +511,12 @@ impl Exchange<'_> {
         .await;
         let (mut upstream, response) = match exchanged {
             Ok(got) => got,
+            Err(Failed(kind)) if cx.bufs.sent_interim => {
+                // The client has an interim response: as pingora's path, cut the connection.
+                tracing::warn!(load_balancer = %self.state.lb.name, zone = %self.zone, "target response cut short: {}", kind.as_str());
+                target.record(true);
+                return Done::Close;
+            }
             Err(Failed(kind)) => {
                 let (status, reason, what) =
                     crate::errors::classify(&pingora::Error::new(kind.clone()));

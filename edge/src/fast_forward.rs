@@ -371,7 +371,7 @@ impl Forwards {
             let started = Instant::now();
             let exchanged = relay::exchange(
                 &self.pool,
-                address,
+                (address, &mut *conn),
                 &timeouts,
                 &mut cx.bufs,
                 // pingora's path sends no other method again on a fresh connection.
@@ -383,6 +383,11 @@ impl Forwards {
                 Ok(got) => break (address, started, got),
                 Err(failed) => failed,
             };
+            if cx.bufs.sent_interim {
+                // The viewer has an interim response: as pingora's path, cut the connection.
+                tracing::warn!(request_id = %route.request_id, origin = %origin.id, %address, "origin response cut short: {}", failed.0.as_str());
+                return Served::Close;
+            }
             attempt += 1;
             // As the proxy's `fail_to_connect` and `error_while_proxy`: a failed connection, and
             // a read timeout on GET and HEAD, are tried again up to the connection attempts.

@@ -78,11 +78,15 @@ pub struct Buffers {
     pub from_upstream: BytesMut,
     /// What goes to the client.
     pub to_client: BytesMut,
+    /// Whether the client got an interim (1xx) response for this request: a failure after it
+    /// can only close the connection (the final response is not sent again, nor an error page).
+    pub sent_interim: bool,
 }
 
 impl Buffers {
     /// Empties the buffers for the next request, and lets go of any grown large.
     pub fn recycle(&mut self) {
+        self.sent_interim = false;
         for b in [
             &mut self.request,
             &mut self.from_upstream,
@@ -159,13 +163,13 @@ pub type ClientHead<'a> =
     dyn FnMut(&mut BytesMut, &[u8], &httparse::Response<'_, '_>, &Response) + Send + 'a;
 
 /// Sends the request in `cx.request` to `address` and reads the response head, writing the
-/// client's into `cx.to_client` (after any interim responses) with `client_head`: over a
-/// kept-alive connection when there is one, and, when `resend` allows it, again over a new one
-/// when the kept one turns out closed before any byte of a response (the upstream closed it while
-/// idle; the request has no body to repeat).
+/// client's into `cx.to_client` with `client_head` (interim responses are written to `conn` as
+/// they come, as pingora's path writes them): over a kept-alive connection when there is one,
+/// and, when `resend` allows it, again over a new one when the kept one turns out closed before
+/// any byte of a response (the upstream closed it while idle; the request has no body to repeat).
 pub async fn exchange(
     pool: &Pool,
-    address: SocketAddr,
+    (address, conn): (SocketAddr, &mut Timed),
     timeouts: &Timeouts,
     cx: &mut Buffers,
     (head_only, resend): (bool, bool),
@@ -182,7 +186,10 @@ pub async fn exchange(
         cx.to_client.clear();
         let written = within(timeouts.read, upstream.write_all(&cx.request)).await;
         let head = match written {
-            Ok(()) => response_head(&mut upstream, cx, timeouts.read, head_only, client_head).await,
+            Ok(()) => {
+                let reading = (&mut upstream, &mut *conn);
+                response_head(reading, cx, timeouts, head_only, client_head).await
+            }
             Err(e) => Err((e, 0)),
         };
         match head {
@@ -194,12 +201,12 @@ pub async fn exchange(
     }
 }
 
-/// Reads the response head (past any 1xx interim response, passed on to the client before the
-/// final one); on failure, the error and how many bytes the upstream had sent.
+/// Reads the response head (past any 1xx interim response, written to the client at once); on
+/// failure, the error and how many bytes the upstream had sent.
 async fn response_head(
-    upstream: &mut TcpStream,
+    (upstream, conn): (&mut TcpStream, &mut Timed),
     cx: &mut Buffers,
-    read: Duration,
+    timeouts: &Timeouts,
     head_only: bool,
     client_head: &mut ClientHead<'_>,
 ) -> Result<Response, (Failed, usize)> {
@@ -215,12 +222,14 @@ async fn response_head(
                     if response.status == 101 {
                         return Err((Failed(ErrorType::InvalidHTTPHeader), received));
                     }
-                    // An interim response (103 Early Hints, an unasked 100): passed on before
-                    // the final one (as `client_head` wrote it), as pingora's path passes it.
+                    // An interim response (103 Early Hints, an unasked 100): passed on at once
+                    // (as `client_head` wrote it), as pingora's path passes it.
                     cx.from_upstream.advance(response.head);
-                    if cx.to_client.len() > MAX_RESPONSE_HEAD {
-                        // Interim responses without end.
-                        return Err((Failed(ErrorType::InvalidHTTPHeader), received));
+                    cx.sent_interim = true;
+                    let written = write(conn, &cx.to_client, &[], timeouts.client).await;
+                    cx.to_client.clear();
+                    if written.is_err() {
+                        return Err((Failed(ErrorType::WriteError), received));
                     }
                     continue;
                 }
@@ -231,7 +240,7 @@ async fn response_head(
         }
         // Doubling: a large head is parsed again a few times, not once per 4 KiB.
         cx.from_upstream.reserve(cx.from_upstream.len().max(4096));
-        match within(read, upstream.read_buf(&mut cx.from_upstream)).await {
+        match within(timeouts.read, upstream.read_buf(&mut cx.from_upstream)).await {
             Ok(0) => return Err((Failed(ErrorType::ConnectionClosed), received)),
             Ok(n) => received += n,
             Err(e) => return Err((e, received)),
