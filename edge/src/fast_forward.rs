@@ -13,8 +13,8 @@
 //! Every other request goes through pingora with the bytes already read: a body, another method or
 //! version, a behavior that caches, an origin group (failover), an HTTPS origin, custom error
 //! pages, a response headers policy with Server-Timing, signed URLs, geo restriction, CloudFront-*
-//! headers, cache-key compression, an access log to write, a name that does not resolve. The decision is made before
-//! anything is sent, so that no request reaches an origin twice.
+//! headers, cache-key compression, an access log to write, a name that does not resolve. The
+//! decision is made before anything is sent, so that no request reaches an origin twice.
 
 use crate::caching;
 use crate::ids::IdSource;
@@ -167,23 +167,7 @@ impl<'h> Request<'h> {
         if parsed.version != Some(1) || !matches!(method, "GET" | "HEAD" | "OPTIONS") {
             return None;
         }
-        let target = parsed.path?;
-        if target.len() > 8_192
-            || !target.starts_with('/')
-            || target.contains('#')
-            || ferry_config::request_target::check(method, target.as_bytes()).is_err()
-        {
-            return None;
-        }
-        // The parse pingora's request header makes of it: what it cannot take, it answers.
-        let uri = http::uri::PathAndQuery::try_from(target).ok()?;
-        let (path, query) = match target.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (target, None),
-        };
-        if path != uri.path() || query != uri.query() {
-            return None;
-        }
+        let (path, query) = crate::proxy::fast_target(method, parsed.path?)?;
         let (mut host, mut forwarded_for) = (None, None);
         let headers: &'h [httparse::Header<'b>] = parsed.headers;
         for h in headers {
@@ -205,7 +189,7 @@ impl<'h> Request<'h> {
                 } else {
                     !ferry_guard::wire::refused_field(name)
                         && !name.eq_ignore_ascii_case(crate::error_pages::INTERNAL_HEADER)
-                        && !with_lowercase(name, ferry_config::viewer_headers::is_cloudfront_header)
+                        && !ferry_config::viewer_headers::is_cloudfront_header(name)
                 };
             if !fine {
                 return None;
@@ -224,6 +208,15 @@ impl<'h> Request<'h> {
             raw,
         })
     }
+
+    /// The text values of the fields called `name`, in order (as the proxy's header map gives
+    /// them to the response headers policy).
+    fn values(&self, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .filter_map(|h| header_text(h.value))
+    }
 }
 
 /// What `f` makes of `name` in lowercase (on the stack when short, as header names usually are).
@@ -240,19 +233,8 @@ fn with_lowercase<T>(name: &str, f: impl FnOnce(&str) -> T) -> T {
     }
 }
 
-impl<'h> Request<'h> {
-    /// The text values of the fields called `name`, in order (as the proxy's header map gives
-    /// them to the response headers policy).
-    fn values(&self, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
-        self.headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .filter_map(|h| header_text(h.value))
-    }
-}
-
-/// Where a request goes: its distribution, behavior and origin, the origin's addresses, and the
-/// request id.
+/// Where a request goes: its distribution, behavior and origin, its id and method, and what a
+/// response headers policy sees of it.
 struct Route<'s> {
     state: &'s EdgeState,
     distribution: &'s Distribution,
@@ -310,7 +292,13 @@ impl Forwards {
             // pingora's path answers with its error page.
             _ => return Served::HandOver,
         };
-        let pragma = request.values("pragma").collect::<Vec<_>>().join(",");
+        // Only a response headers policy looks at these.
+        let policy = behavior.response_headers_policy.is_some();
+        let pragma = match policy {
+            true => request.values("pragma").collect::<Vec<_>>().join(","),
+            false => String::new(),
+        };
+        let first = |name| request.values(name).next().filter(|_| policy);
         let route = Route {
             state: &state,
             distribution,
@@ -321,10 +309,8 @@ impl Forwards {
             head_only: request.method == "HEAD",
             viewer: ferry_config::response_headers::Viewer {
                 method: request.method,
-                origin: request.values("origin").next(),
-                access_control_request_method: request
-                    .values("access-control-request-method")
-                    .next(),
+                origin: first("origin"),
+                access_control_request_method: first("access-control-request-method"),
                 pragma: (!pragma.is_empty()).then_some(pragma.as_str()),
             },
         };
@@ -407,7 +393,7 @@ impl Forwards {
         let x_cache = caching::x_cache(CachePhase::Miss, response.status);
         crate::metrics::request(crate::metrics::Finished {
             distribution: &route.distribution.id,
-            behavior: behavior_label(route.behavior),
+            behavior: crate::metrics::behavior_label(route.behavior),
             status: Some(response.status),
             cache_result: crate::access_log::result_type(Some(x_cache)),
             bytes_in: 0,
@@ -431,11 +417,6 @@ impl Route<'_> {
     fn method_retries(&self) -> bool {
         matches!(self.method, "GET" | "HEAD")
     }
-}
-
-/// The label a behavior's requests count under (as the proxy's `logging` names it).
-fn behavior_label(behavior: &Behavior) -> &str {
-    behavior.path_pattern.as_ref().map_or("*", |p| p.as_str())
 }
 
 /// The request to the origin, in `out`, as the proxy's `upstream_request_filter` makes it: the
@@ -638,16 +619,8 @@ async fn fail(
     address: SocketAddr,
 ) -> Served {
     let kind = &failed.0;
-    let (status, reason) = match kind {
-        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => (
-            504,
-            format!("We can't connect to the server for this app or website at this time: the origin did not answer in time ({}).", kind.as_str()),
-        ),
-        _ => (
-            502,
-            format!("We can't connect to the server for this app or website at this time: {} (origin {address}).", kind.as_str()),
-        ),
-    };
+    let (status, reason) =
+        crate::pages::origin_failure(kind, format_args!("{} (origin {address})", kind.as_str()));
     tracing::warn!(status, request_id = %route.request_id, origin = %route.origin.id, %address, "{}", kind.as_str());
     let body = crate::pages::error_page(status, &reason, &route.request_id);
     let x_cache = caching::x_cache(CachePhase::Miss, status);
@@ -677,7 +650,7 @@ async fn fail(
     };
     crate::metrics::request(crate::metrics::Finished {
         distribution: &route.distribution.id,
-        behavior: behavior_label(route.behavior),
+        behavior: crate::metrics::behavior_label(route.behavior),
         status: written.then_some(status),
         cache_result: crate::access_log::result_type(Some(x_cache)),
         bytes_in: 0,

@@ -317,11 +317,6 @@ async fn write(conn: &mut Timed, out: &mut BytesMut, body: &Bytes) -> std::io::R
     conn.flush().await
 }
 
-/// The label a behavior's requests count under (as the proxy's `logging` names it).
-fn behavior_label(behavior: &Behavior) -> &str {
-    behavior.path_pattern.as_ref().map_or("*", |p| p.as_str())
-}
-
 /// Whether a behavior's hits can be answered here: nothing the proxy does on a hit beyond the
 /// lookup and CloudFront's headers (viewer protocol policy for this scheme, signed URLs, geo
 /// restriction, CloudFront-* headers for the key, a response headers policy) applies, and `GET`
@@ -376,25 +371,7 @@ impl<'a> Request<'a> {
             return None;
         }
         let target = request.path?;
-        // CloudFront's URL limit (the proxy answers 414), the same target rules, and no fragment
-        // (which pingora's parse drops: not this path's business).
-        if target.len() > 8_192
-            || !target.starts_with('/')
-            || target.contains('#')
-            || ferry_config::request_target::check("GET", target.as_bytes()).is_err()
-        {
-            return None;
-        }
-        // The parse pingora's request header makes of it: what it cannot take, it answers.
-        let uri = http::uri::PathAndQuery::try_from(target).ok()?;
-        let path = target.get(..uri.path().len())?;
-        let query = match uri.query() {
-            Some(q) => Some(target.get(path.len() + 1..)?.get(..q.len())?),
-            None => None,
-        };
-        if path != uri.path() || query != uri.query() {
-            return None;
-        }
+        let (path, query) = crate::proxy::fast_target("GET", target)?;
         let mut host = None;
         for h in request.headers.iter() {
             if h.name.eq_ignore_ascii_case("host") {
@@ -516,7 +493,7 @@ impl Template {
             Some((wire, logged)) => (Some(wire), logged),
             None => (None, Default::default()),
         };
-        let behavior = behavior_label(behavior);
+        let behavior = crate::metrics::behavior_label(behavior);
         let status_line = wire
             .as_ref()
             .and_then(|w| w.windows(2).position(|p| p == b"\r\n"))
@@ -552,7 +529,7 @@ impl Template {
         self.via == state.via_header
             && self.pop == state.pop_header
             && self.distribution == distribution
-            && self.behavior == behavior_label(behavior)
+            && self.behavior == crate::metrics::behavior_label(behavior)
             && same_policy
     }
 

@@ -113,6 +113,11 @@ pub fn init() {
     LazyLock::force(&ACCESS_LOG_DROPPED);
 }
 
+/// The label a behavior's requests count under: its path pattern, `*` for the default one.
+pub fn behavior_label(behavior: &ferry_config::model::Behavior) -> &str {
+    behavior.path_pattern.as_ref().map_or("*", |p| p.as_str())
+}
+
 /// One finished request.
 pub struct Finished<'a> {
     pub distribution: &'a str,

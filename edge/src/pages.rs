@@ -1,6 +1,23 @@
 //! CloudFront's generated error page ("The request could not be satisfied"), with the reason.
 
 use bytes::Bytes;
+use pingora::ErrorType;
+
+/// CloudFront's status and reason for an origin that got no answer through: 504 when it did not
+/// answer in time, 502 otherwise, with `what` went wrong.
+pub fn origin_failure(kind: &ErrorType, what: impl std::fmt::Display) -> (u16, String) {
+    const PREFIX: &str = "We can't connect to the server for this app or website at this time";
+    match kind {
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => (
+            504,
+            format!(
+                "{PREFIX}: the origin did not answer in time ({}).",
+                kind.as_str()
+            ),
+        ),
+        _ => (502, format!("{PREFIX}: {what}.")),
+    }
+}
 
 pub fn error_page(status: u16, reason: &str, request_id: &str) -> Bytes {
     Bytes::from(format!(

@@ -314,6 +314,26 @@ pub(crate) fn host_of(from_header: Option<Option<&str>>, from_uri: Option<&str>)
 const MAX_URL: usize = 8_192;
 const MAX_REQUEST_HEAD: usize = 20_480;
 
+/// A request target a fast path takes itself, split into path and query as pingora's URI splits
+/// it: origin-form, within CloudFront's URL limit (the proxy answers 414), accepted by the edge's
+/// target rules and by pingora's parser (which answers what it cannot take), and without a
+/// fragment (which pingora's parse drops). `None`: pingora's path answers it.
+pub(crate) fn fast_target<'t>(method: &str, target: &'t str) -> Option<(&'t str, Option<&'t str>)> {
+    if target.len() > MAX_URL
+        || !target.starts_with('/')
+        || target.contains('#')
+        || request_target::check(method, target.as_bytes()).is_err()
+    {
+        return None;
+    }
+    let uri = http::uri::PathAndQuery::try_from(target).ok()?;
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    (path == uri.path() && query == uri.query()).then_some((path, query))
+}
+
 fn too_large(header: &RequestHeader) -> Option<(u16, &'static str)> {
     let url = header
         .uri
@@ -1206,7 +1226,7 @@ impl ProxyHttp for EdgeProxy {
             distribution: distribution.unwrap_or("-"),
             behavior: ctx
                 .behavior()
-                .map(|b| b.path_pattern.as_ref().map_or("*", |p| p.as_str()))
+                .map(crate::metrics::behavior_label)
                 .unwrap_or("-"),
             status,
             cache_result: result_type,
@@ -1246,17 +1266,13 @@ impl ProxyHttp for EdgeProxy {
             };
         }
         let (status, reason) = match (e.esource(), e.etype()) {
-            (ErrorSource::Downstream, ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed) => (0, String::new()),
+            (
+                ErrorSource::Downstream,
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,
+            ) => (0, String::new()),
             (ErrorSource::Downstream, _) => (400, "Bad request.".to_string()),
-            (_, ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout) => (
-                504,
-                format!("We can't connect to the server for this app or website at this time: the origin did not answer in time ({}).", e.etype().as_str()),
-            ),
             (_, ErrorType::HTTPStatus(code)) if *code < 500 => (*code, "Bad request.".to_string()),
-            _ => (
-                502,
-                format!("We can't connect to the server for this app or website at this time: {}.", e),
-            ),
+            (_, kind) => pages::origin_failure(kind, e),
         };
         if status > 0 {
             tracing::warn!(status, request_id = %ctx.request_id, "{e}");
