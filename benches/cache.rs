@@ -84,7 +84,7 @@ fn keys(c: &mut Criterion) {
 }
 
 fn lookup(c: &mut Criterion) {
-    let store: &'static Store = Box::leak(Box::new(Store::new(64 << 20)));
+    let store: &'static Store = Box::leak(Box::new(Store::new(64 << 20, None)));
     let runtime = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(r) => r,
         Err(e) => panic!("{e}"),

@@ -478,3 +478,98 @@ fn large_pipelined_hits_arrive_whole_and_in_order_when_the_reader_lags() {
     let (again, _) = get_raw(&mut conn, "/huge-one", &host);
     assert!(again.body == want, "the hit after the pause");
 }
+
+/// `ferry_edge_cache_files`, scraped.
+fn cache_files(site: &Site) -> f64 {
+    let text = site.client.get(&site.admin, "/metrics", &[]).body_text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("ferry_edge_cache_files "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no ferry_edge_cache_files in:\n{text}"))
+}
+
+/// Bodies of 64 KiB and more are kept in unlinked files and sent from them (`sendfile` on the fast
+/// path, the mapped bytes on pingora's): every way of reading one gives the origin's bytes, as an
+/// edge that keeps every body in memory (`FERRY_CACHE_FILES=0`) gives them.
+#[test]
+fn large_bodies_kept_in_files_are_served_whole_on_both_paths_and_in_ranges() {
+    let origin = origin();
+    let files = site("cache-files-on", &origin, &[]);
+    let memory = site("cache-files-off", &origin, &[("FERRY_CACHE_FILES", "0")]);
+    let pingora = site("cache-files-pingora", &origin, &[("FERRY_FAST_HITS", "0")]);
+    let host = [("Host", SITE_HOST)];
+    let big = body_of("/big-in-file");
+    assert!(big.len() >= 64 * 1024);
+    for s in [&files, &memory, &pingora] {
+        let mut conn = Conn::open(&s.edge, TIMEOUT).expect("connect");
+        let (miss, _) = get_raw(&mut conn, "/big-in-file", &host);
+        assert_eq!(x_cache(&miss), "Miss from cloudfront", "{miss:?}");
+        assert!(
+            miss.body == big,
+            "the miss's body ({} bytes)",
+            miss.body.len()
+        );
+        let (small, _) = get_raw(&mut conn, "/small-in-memory", &host);
+        assert_eq!(small.body, body_of("/small-in-memory"));
+        // Hits, some of them after a small one on the same connection.
+        for i in 0..3 {
+            let (hit, _) = get_raw(&mut conn, "/big-in-file", &host);
+            assert_eq!(x_cache(&hit), "Hit from cloudfront", "hit {i}: {hit:?}");
+            assert_eq!(
+                hit.headers.get("content-length"),
+                Some(big.len().to_string().as_str())
+            );
+            assert!(
+                hit.body == big,
+                "hit {i}: wrong body ({} bytes)",
+                hit.body.len()
+            );
+            let (small, _) = get_raw(&mut conn, "/small-in-memory", &host);
+            assert_eq!(x_cache(&small), "Hit from cloudfront");
+            assert_eq!(small.body, body_of("/small-in-memory"));
+        }
+        // A range is sliced from the kept body by pingora's path.
+        let (range, _) = get_raw(
+            &mut conn,
+            "/big-in-file",
+            &[("Host", SITE_HOST), ("Range", "bytes=70000-70009")],
+        );
+        assert_eq!(range.status, 206, "{range:?}");
+        assert_eq!(range.body, &big[70_000..70_010]);
+        // A HEAD has the length and no body.
+        let head = conn
+            .request("HEAD", "/big-in-file", &host, b"")
+            .expect("HEAD");
+        assert_eq!(head.status, 200);
+        assert_eq!(
+            head.headers.get("content-length"),
+            Some(big.len().to_string().as_str())
+        );
+        assert!(head.body.is_empty());
+    }
+    assert_eq!(cache_files(&files), 1.0, "the large body is kept in a file");
+    assert_eq!(
+        cache_files(&pingora),
+        1.0,
+        "whichever path answers its hits"
+    );
+    assert_eq!(
+        cache_files(&memory),
+        0.0,
+        "FERRY_CACHE_FILES=0 keeps it in memory"
+    );
+    assert_eq!(origin.count_path("/big-in-file"), 3, "one miss per edge");
+
+    // An invalidation drops the object and its file.
+    let created = files.create_invalidation("site", &["/big-in-file"]);
+    assert!(created.status < 300, "{created:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while cache_files(&files) != 0.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        cache_files(&files),
+        0.0,
+        "the invalidated body's file is closed"
+    );
+}

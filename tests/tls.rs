@@ -309,6 +309,15 @@ const DEFAULT_NAME: &str = "default.example.net";
 /// distribution. Distribution `site` (`www` and `*.example.test`): `http_version` as given,
 /// `/secure/*` https-only, `/redirect/*` redirect-to-https, the rest allow-all. Distribution
 /// `strict` (`strict.example.net`): TLSv1.3_2025.
+/// `/cached/*` of distribution `site` is cached (what the origin allows).
+const CACHED_BEHAVIOR: &str = r#"
+  [[distributions.cache_behaviors]]
+  path_pattern = "/cached/*"
+  target_origin_id = "o"
+  viewer_protocol_policy = "allow-all"
+  cache_policy = "Managed-CachingOptimized"
+"#;
+
 fn topology(http: &str, https: &str, origin: &Origin, http_version: &str) -> String {
     let port = origin.port();
     let dist = |id: &str, aliases: &str, extra: &str, behaviors: &str| {
@@ -366,7 +375,7 @@ certificates = [
                 "http_version = \"{http_version}\"\nminimum_protocol_version = \"TLSv1.2_2021\""
             ),
             &format!(
-                "{}{}",
+                "{}{}{CACHED_BEHAVIOR}",
                 behavior("/secure/*", "https-only"),
                 behavior("/redirect/*", "redirect-to-https")
             ),
@@ -1240,4 +1249,89 @@ targets = [{{ id = "127.0.0.1", zone = "a" }}]
         .find_map(|l| l.strip_prefix("ferry_balancer_fast_forwards_total "))
         .and_then(|v| v.trim().parse::<f64>().ok());
     assert_eq!(fast, Some(1.0), "the kept-alive request took the fast path");
+}
+
+/// Sends one HTTP/1.1 request on a kept-alive TLS connection and reads its response by its
+/// Content-Length: (status, headers lowercased, body).
+fn http1_kept(hs: &mut Handshake, host: &str, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tls-test\r\n\r\n");
+    hs.stream
+        .write_all(request.as_bytes())
+        .expect("write the request");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16384];
+    let end = loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        let n = hs.stream.read(&mut buf).expect("read the head");
+        assert!(
+            n > 0,
+            "closed before the head: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = header(&headers, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Content-Length in {head:?}"));
+    let mut body = raw.split_off(end + 4);
+    while body.len() < length {
+        let n = hs.stream.read(&mut buf).expect("read the body");
+        assert!(n > 0, "closed after {} of {length} bytes", body.len());
+        body.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(body.len(), length, "more bytes than the Content-Length");
+    (status, headers, body)
+}
+
+/// A cached body large enough to be kept in a file (64 KiB and more) is encrypted from memory for
+/// a TLS viewer: whole, on the hit fast path (kept alive) and on pingora's (`Connection: close`).
+#[test]
+fn a_large_cached_body_is_served_whole_over_tls() {
+    let body = "0123456789abcdef".repeat(12_000);
+    let served = body.clone();
+    let origin = Origin::start_with("o", move |_| {
+        Response::new(200)
+            .with_header("Cache-Control", "max-age=600")
+            .with_body(served.clone())
+    });
+    let edge = start("tls-large-body", &origin, "http1.1");
+    let mut hs = handshake(&edge.pki, &edge.https, WWW, &H1_CLIENT).expect("handshake");
+    for i in 0..4 {
+        let (status, headers, got) = http1_kept(&mut hs, WWW, "/cached/large");
+        assert_eq!(status, 200, "request {i}");
+        let want = if i == 0 {
+            "Miss from cloudfront"
+        } else {
+            "Hit from cloudfront"
+        };
+        assert_eq!(header(&headers, "x-cache"), Some(want), "request {i}");
+        assert!(
+            got == body.as_bytes(),
+            "request {i}: wrong body ({} bytes)",
+            got.len()
+        );
+    }
+    let mut hs = handshake(&edge.pki, &edge.https, WWW, &H1_CLIENT).expect("handshake");
+    let (status, headers, got) = http1(&mut hs, WWW, "/cached/large");
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-cache"), Some("Hit from cloudfront"));
+    assert!(
+        got == body,
+        "pingora's path: wrong body ({} bytes)",
+        got.len()
+    );
+    assert_eq!(origin.count_path("/cached/large"), 1);
 }

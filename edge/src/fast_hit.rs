@@ -117,7 +117,7 @@ impl FastPath for FastHits {
             return Served::HandOver;
         }
         let _in_flight = ferry_config::drain::Guard::start();
-        let written = write(conn, &mut cx.out, &reply.body).await;
+        let written = write(conn, &mut cx.out, &reply.body, reply.file.as_deref()).await;
         // Counted as pingora's `logging` counts a request whose viewer went away.
         reply.template.count(match written {
             Ok(()) => reply.body.len(),
@@ -220,6 +220,7 @@ impl FastHits {
         });
         Some(Reply {
             body: object.body().clone(),
+            file: object.body_file().cloned(),
             template: template.clone(),
             log: log.map(|entry| Box::new((entry, started))),
         })
@@ -266,6 +267,8 @@ enum Step {
 
 struct Reply {
     body: Bytes,
+    /// The file the body is kept in, for a send without a copy.
+    file: Option<Arc<crate::cache::body_file::BodyFile>>,
     template: Arc<Template>,
     /// The access log line, when one is written, and when the request began.
     log: Option<Box<(crate::access_log::Entry, Instant)>>,
@@ -302,10 +305,17 @@ impl Viewer {
     }
 }
 
-async fn write(conn: &mut Timed, out: &mut BytesMut, body: &Bytes) -> std::io::Result<()> {
+async fn write(
+    conn: &mut Timed,
+    out: &mut BytesMut,
+    body: &Bytes,
+    file: Option<&crate::cache::body_file::BodyFile>,
+) -> std::io::Result<()> {
     if body.len() <= ONE_WRITE {
         out.extend_from_slice(body);
         conn.write_all(out).await?;
+    } else if let Some(file) = file {
+        ferry_guard::zero_copy::send_file(conn, out, file.file(), body).await?;
     } else {
         ferry_guard::front::write_both(conn, out, body).await?;
     }

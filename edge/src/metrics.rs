@@ -87,6 +87,13 @@ static CACHE_BYTES: LazyLock<Option<IntGauge>> = LazyLock::new(|| {
     ))
 });
 
+static CACHE_FILES: LazyLock<Option<IntGauge>> = LazyLock::new(|| {
+    register(IntGauge::new(
+        "ferry_edge_cache_files",
+        "Cached bodies kept in files (64 KiB and more), sent without a copy.",
+    ))
+});
+
 /// Shared with the balancer's counter of the same name (label `log`).
 pub static ACCESS_LOG_DROPPED: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
     register(IntCounter::with_opts(
@@ -110,6 +117,7 @@ pub fn init() {
     LazyLock::force(&FAST_FORWARDS);
     LazyLock::force(&CACHE_OBJECTS);
     LazyLock::force(&CACHE_BYTES);
+    LazyLock::force(&CACHE_FILES);
     LazyLock::force(&ACCESS_LOG_DROPPED);
 }
 
@@ -196,6 +204,9 @@ pub fn cache(objects: u64, bytes: u64) {
     }
     if let Some(g) = CACHE_BYTES.as_ref() {
         g.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+    if let Some(g) = CACHE_FILES.as_ref() {
+        g.set(i64::try_from(crate::cache::body_file::kept()).unwrap_or(i64::MAX));
     }
 }
 

@@ -249,6 +249,21 @@ impl Timed {
         }
     }
 
+    /// The socket of a plain TCP connection, for a send that bypasses the stream
+    /// ([`crate::zero_copy`]); `None` for TLS and anything else that is not a bare socket.
+    pub(crate) fn plain_socket(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.inner
+            .as_any()
+            .downcast_ref::<pingora::protocols::l4::stream::Stream>()
+            .map(AsRawFd::as_raw_fd)
+    }
+
+    /// Notes a response head sent on the socket itself, as a write through the stream notes it.
+    pub(crate) fn sent_on_socket(&mut self, head: &[u8]) {
+        self.note_written(&Poll::Ready(Ok(head.len())), head);
+    }
+
     /// The connection comes back from a request, kept alive for the next one.
     fn rearm(&mut self, timeout: Duration) {
         self.enter(Phase::Idle);

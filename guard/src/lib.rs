@@ -2,7 +2,8 @@
 //! a client's request head (slowloris), a deadline and a TLS version check for the ClientHello,
 //! and the count of open client connections and of what they are doing, for a graceful stop; and
 //! the fast paths both proxies put in front of pingora (`front`), with the HTTP/1 client side
-//! their forwards share (`relay`, `upstream`, `chunked`, `wire`).
+//! their forwards share (`relay`, `upstream`, `chunked`, `wire`), and the zero-copy send of a body
+//! kept in a file (`zero_copy`).
 
 mod chunked;
 pub mod front;
@@ -12,6 +13,7 @@ pub mod relay;
 mod threads;
 pub mod upstream;
 pub mod wire;
+pub mod zero_copy;
 
 pub use head::{
     active_connections, connection_phases, ConnectionPhases, HeadDeadline, Timed, TimeoutHandle,

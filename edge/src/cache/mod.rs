@@ -1,6 +1,7 @@
 //! The edge's cache: the byte-bounded store, the lock that collapses simultaneous misses, and the
 //! invalidations made through the admin API.
 
+pub mod body_file;
 pub mod invalidations;
 pub mod store;
 
@@ -22,7 +23,10 @@ impl EdgeCache {
     /// The cache of one edge process. The store and lock live for the whole process (pingora needs
     /// them `'static`), so they are created once, here.
     pub fn new(capacity: u64, max_object_size: u64) -> EdgeCache {
-        let store: &'static store::Store = Box::leak(Box::new(store::Store::new(capacity)));
+        let store: &'static store::Store = Box::leak(Box::new(store::Store::new(
+            capacity,
+            body_file::BodyFiles::from_env(),
+        )));
         let lock: &'static CacheLock = Box::leak(CacheLock::new_boxed(LOCK_TIMEOUT));
         EdgeCache {
             store,

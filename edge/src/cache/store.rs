@@ -1,6 +1,7 @@
 //! The edge's cache storage for pingora: a moka cache bounded by bytes, whose entries keep their
 //! metadata pre-parsed and their body as one shared `Bytes`, so a hit neither parses nor copies.
 
+use super::body_file::{Body, BodyFile, BodyFiles};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use pingora::cache::key::{CacheHashKey, HashBinary};
@@ -109,7 +110,7 @@ impl StoredMeta {
 /// One cached object.
 pub struct Object {
     meta: StoredMeta,
-    body: Bytes,
+    body: Body,
     /// `distribution id \n path?query`, for invalidation by path.
     pub tag: String,
     /// How the hit fast path answers with this object, made by its first fast hit.
@@ -117,7 +118,7 @@ pub struct Object {
 }
 
 impl Object {
-    fn new(meta: StoredMeta, body: Bytes, tag: String) -> Object {
+    fn new(meta: StoredMeta, body: Body, tag: String) -> Object {
         Object {
             meta,
             body,
@@ -132,7 +133,12 @@ impl Object {
     }
 
     pub fn body(&self) -> &Bytes {
-        &self.body
+        &self.body.bytes
+    }
+
+    /// The file the body is kept in, when it is kept in one (see [`super::body_file`]).
+    pub fn body_file(&self) -> Option<&Arc<BodyFile>> {
+        self.body.file.as_ref()
     }
 
     /// Whether the object may be served without revalidation at `now` (pingora's `is_fresh`).
@@ -153,18 +159,21 @@ impl Object {
     }
 
     fn weight(&self) -> u32 {
-        let bytes = self.body.len() + self.meta.weight() + self.tag.len() + 64;
+        let bytes = self.body.bytes.len() + self.meta.weight() + self.tag.len() + 64;
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 }
 
 pub struct Store {
     objects: moka::sync::Cache<HashBinary, Arc<Object>>,
+    /// Where large bodies go, when they go to files.
+    files: Option<BodyFiles>,
 }
 
 impl Store {
-    /// A store holding at most `capacity` bytes of bodies and metadata.
-    pub fn new(capacity: u64) -> Store {
+    /// A store holding at most `capacity` bytes of bodies and metadata, large bodies in `files`
+    /// when given.
+    pub fn new(capacity: u64, files: Option<BodyFiles>) -> Store {
         let objects = moka::sync::Cache::builder()
             .max_capacity(capacity)
             .weigher(|_: &HashBinary, o: &Arc<Object>| o.weight())
@@ -172,7 +181,7 @@ impl Store {
             // TinyLFU admission would keep old objects against a stream of new ones.
             .eviction_policy(moka::policy::EvictionPolicy::lru())
             .build();
-        Store { objects }
+        Store { objects, files }
     }
 
     /// Drops every object whose tag satisfies `matches`; returns how many.
@@ -193,7 +202,7 @@ impl Store {
     /// not copied).
     pub fn get(&self, key: &CacheKey) -> Option<(CacheMeta, Bytes)> {
         let object = self.objects.get(&key.combined_bin())?;
-        Some((object.meta.to_meta(), object.body.clone()))
+        Some((object.meta.to_meta(), object.body.bytes.clone()))
     }
 
     /// The object stored under `hash` (a [`CacheKey::combined_bin`]), as it is.
@@ -301,6 +310,7 @@ struct Miss {
     body: BytesMut,
     tag: String,
     objects: moka::sync::Cache<HashBinary, Arc<Object>>,
+    files: Option<BodyFiles>,
 }
 
 #[async_trait]
@@ -315,11 +325,12 @@ impl HandleMiss for Miss {
         let meta = self.meta.take().ok_or_else(|| {
             Error::explain(ErrorType::InternalError, "cache write finished twice")
         })?;
-        let object = Object::new(
-            meta,
-            std::mem::take(&mut self.body).freeze(),
-            std::mem::take(&mut self.tag),
-        );
+        let body = std::mem::take(&mut self.body);
+        let body = match &self.files {
+            Some(files) => files.keep(body).await,
+            None => Body::in_memory(body.freeze()),
+        };
+        let object = Object::new(meta, body, std::mem::take(&mut self.tag));
         self.objects.insert(self.key, Arc::new(object));
         Ok(MissFinishType::Created(size))
     }
@@ -356,6 +367,7 @@ impl Storage for Store {
             body: BytesMut::new(),
             tag: key.user_tag.clone(),
             objects: self.objects.clone(),
+            files: self.files.clone(),
         }))
     }
 
