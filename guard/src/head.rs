@@ -257,6 +257,8 @@ impl Timed {
             .as_any()
             .downcast_ref::<pingora::protocols::l4::stream::Stream>()
             .map(AsRawFd::as_raw_fd)
+            // pingora's virtual sockets have none.
+            .filter(|fd| *fd >= 0)
     }
 
     /// Notes a response head sent on the socket itself, as a write through the stream notes it.

@@ -10,12 +10,13 @@
 //! Each file holds a descriptor open, so at most a quarter of the process's open-files limit
 //! (and no more than [`MAX_FILES`]) are kept; bodies beyond it stay in memory.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Bodies from this size go to a file: below it, a copy costs less than a second system call.
 pub const MIN_BODY: usize = 64 * 1024;
@@ -25,7 +26,6 @@ const MAX_FILES: usize = 16 * 1024;
 
 /// Files kept now, over the process.
 static KEPT: AtomicUsize = AtomicUsize::new(0);
-static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// A body as the store keeps it.
 #[derive(Clone)]
@@ -112,30 +112,56 @@ impl BodyFiles {
         }
     }
 
-    /// `body` as the store keeps it: in a file when it is large enough and a file can be had,
-    /// otherwise in memory. The file is written on the blocking pool, as a write to a filesystem
-    /// can wait for the disk.
-    pub async fn keep(&self, body: BytesMut) -> Body {
-        let body = body.freeze();
-        if body.len() < MIN_BODY {
-            return Body::in_memory(body);
+    /// Writes `bytes` to a file, on the blocking pool (a write to a filesystem can wait for the
+    /// disk), and hands the body kept in it to `then`; nothing when `bytes` is smaller than
+    /// [`MIN_BODY`], no file can be had, or the write fails (the body then stays in memory).
+    /// After a failed write no file is tried for [`PAUSE`], so that a full disk costs one
+    /// attempt and one warning a minute, not one per miss.
+    pub fn keep_later(&self, bytes: &Bytes, then: impl FnOnce(Body) + Send + 'static) {
+        if bytes.len() < MIN_BODY || paused() {
+            return;
         }
         let Some(slot) = Slot::take(self.limit) else {
-            return Body::in_memory(body);
+            return;
         };
         let dir = self.dir.clone();
-        let written = body.clone();
-        match tokio::task::spawn_blocking(move || write_mapped(&dir, &written, slot)).await {
-            Ok(Ok(kept)) => kept,
-            Ok(Err(e)) => {
-                if !WARNED.swap(true, Ordering::AcqRel) {
-                    tracing::warn!(dir = %self.dir.display(), error = %e, "a cached body stays in memory: its file could not be written");
-                }
-                Body::in_memory(body)
+        let bytes = bytes.clone();
+        tokio::task::spawn_blocking(move || match write_mapped(&dir, &bytes, slot) {
+            Ok(body) => then(body),
+            Err(e) => {
+                pause();
+                tracing::warn!(
+                    dir = %dir.display(),
+                    error = %e,
+                    "cached bodies stay in memory for a minute: a file could not be written"
+                );
             }
-            Err(_) => Body::in_memory(body),
-        }
+        });
     }
+}
+
+/// How long no file is tried after a write failed.
+const PAUSE: Duration = Duration::from_secs(60);
+
+/// Until when (milliseconds after [`epoch`]) no file is tried.
+static PAUSED_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn millis_now() -> u64 {
+    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn paused() -> bool {
+    millis_now() < PAUSED_UNTIL.load(Ordering::Acquire)
+}
+
+fn pause() {
+    let until = millis_now().saturating_add(u64::try_from(PAUSE.as_millis()).unwrap_or(u64::MAX));
+    PAUSED_UNTIL.store(until, Ordering::Release);
 }
 
 fn unlinked_file(dir: &Path) -> io::Result<File> {
@@ -182,19 +208,37 @@ fn open_files_limit() -> usize {
 mod tests {
     use super::*;
 
-    fn body(len: usize) -> BytesMut {
-        (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>()[..].into()
+    fn body(len: usize) -> Bytes {
+        (0..len)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    /// What `keep_later` hands on, within 10 s (`None`: nothing).
+    async fn kept_later(files: &BodyFiles, bytes: &Bytes) -> Option<Body> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        files.keep_later(bytes, move |body| {
+            let _ = tx.send(body);
+        });
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
+    /// The files of the temporary directory; `None` (the test skips) where it takes no
+    /// `O_TMPFILE` file.
+    fn temporary(limit: usize) -> Option<BodyFiles> {
+        BodyFiles::at(std::env::temp_dir(), limit)
     }
 
     #[tokio::test]
     async fn large_bodies_go_to_files_small_ones_stay() {
-        let dir = std::env::temp_dir();
-        let files = BodyFiles::at(dir, 1000).expect("the temporary directory takes unlinked files");
-        let small = files.keep(body(MIN_BODY - 1)).await;
-        assert!(small.file.is_none());
-        assert!(small.bytes == body(MIN_BODY - 1));
+        let Some(files) = temporary(1000) else { return };
+        assert!(kept_later(&files, &body(MIN_BODY - 1)).await.is_none());
 
-        let large = files.keep(body(100 * 1024)).await;
+        let large = kept_later(&files, &body(100 * 1024)).await.expect("a file");
         assert!(large.bytes == body(100 * 1024));
         let file = large.file.as_ref().expect("a file");
         // The file holds the bytes from its start, as `sendfile` reads them.
@@ -207,18 +251,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_limit_holds_and_slots_come_back() {
-        let files = BodyFiles::at(std::env::temp_dir(), 0).unwrap();
-        assert!(files.keep(body(MIN_BODY)).await.file.is_none());
-        let before = kept();
-        let files = BodyFiles::at(std::env::temp_dir(), usize::MAX).unwrap();
-        let kept_body = files.keep(body(MIN_BODY)).await;
-        assert!(kept_body.file.is_some());
-        assert!(kept() >= before + 1);
+    async fn the_limit_holds_and_the_bytes_outlive_the_file() {
+        let Some(none) = temporary(0) else { return };
+        assert!(kept_later(&none, &body(MIN_BODY)).await.is_none());
+        let Some(files) = temporary(usize::MAX) else {
+            return;
+        };
+        let kept_body = kept_later(&files, &body(MIN_BODY)).await.expect("a file");
+        assert!(kept() >= 1);
         let bytes = kept_body.bytes.clone();
         drop(kept_body);
-        // The bytes outlive the file's descriptor: the mapping holds the pages.
+        // The mapping holds the pages after the descriptor is closed.
         assert!(bytes == body(MIN_BODY));
+    }
+
+    #[test]
+    fn no_slot_past_the_limit() {
+        assert!(Slot::take(0).is_none());
+        let slots: Vec<Slot> = (0..10).filter_map(|_| Slot::take(usize::MAX)).collect();
+        assert_eq!(slots.len(), 10);
     }
 
     #[test]

@@ -325,13 +325,27 @@ impl HandleMiss for Miss {
         let meta = self.meta.take().ok_or_else(|| {
             Error::explain(ErrorType::InternalError, "cache write finished twice")
         })?;
-        let body = std::mem::take(&mut self.body);
-        let body = match &self.files {
-            Some(files) => files.keep(body).await,
-            None => Body::in_memory(body.freeze()),
-        };
-        let object = Object::new(meta, body, std::mem::take(&mut self.tag));
-        self.objects.insert(self.key, Arc::new(object));
+        let bytes = std::mem::take(&mut self.body).freeze();
+        let object = Arc::new(Object::new(
+            meta,
+            Body::in_memory(bytes.clone()),
+            std::mem::take(&mut self.tag),
+        ));
+        self.objects.insert(self.key, object.clone());
+        if let Some(files) = &self.files {
+            // Stored in memory at once, so that neither this response nor the requests waiting
+            // on the cache lock wait for a disk; moved to its file when written, unless replaced
+            // or dropped meanwhile.
+            let (objects, key) = (self.objects.clone(), self.key);
+            files.keep_later(&bytes, move |body| {
+                objects.entry(key).and_compute_with(|entry| match entry {
+                    Some(e) if Arc::ptr_eq(e.value(), &object) => moka::ops::compute::Op::Put(
+                        Arc::new(Object::new(object.meta.clone(), body, object.tag.clone())),
+                    ),
+                    _ => moka::ops::compute::Op::Nop,
+                });
+            });
+        }
         Ok(MissFinishType::Created(size))
     }
 }
