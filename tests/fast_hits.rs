@@ -76,22 +76,32 @@ fn get_raw(conn: &mut Conn, path: &str, headers: &[(&str, &str)]) -> (Response, 
     (response, conn.received[before..].to_vec())
 }
 
-/// `ferry_edge_fast_hits_total`, scraped until it reads `want` or 5 s have passed (a hit is
-/// counted just after its response has gone out).
-fn fast_hits(site: &Site, want: f64) -> f64 {
+/// The edge's metric `name`, scraped until it reads `want` or 5 s have passed (a hit is counted
+/// just after its response has gone out, a body goes to its file just after its miss).
+fn metric(site: &Site, name: &str, want: f64) -> f64 {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let text = site.client.get(&site.admin, "/metrics", &[]).body_text();
         let count = text
             .lines()
-            .find_map(|l| l.strip_prefix("ferry_edge_fast_hits_total "))
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no ferry_edge_fast_hits_total in:\n{text}"));
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"));
         if count == want || std::time::Instant::now() > deadline {
             return count;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `ferry_edge_fast_hits_total`, once it reads `want` (or after 5 s).
+fn fast_hits(site: &Site, want: f64) -> f64 {
+    metric(site, "ferry_edge_fast_hits_total", want)
+}
+
+/// `ferry_edge_cache_files`, once it reads `want` (or after 5 s).
+fn cache_files(site: &Site, want: f64) -> f64 {
+    metric(site, "ferry_edge_cache_files", want)
 }
 
 #[test]
@@ -479,24 +489,6 @@ fn large_pipelined_hits_arrive_whole_and_in_order_when_the_reader_lags() {
     );
     let (again, _) = get_raw(&mut conn, "/huge-one", &host);
     assert!(again.body == want, "the hit after the pause");
-}
-
-/// `ferry_edge_cache_files`, scraped until it reads `want` or 5 s have passed (a body goes to its
-/// file just after the miss that stored it).
-fn cache_files(site: &Site, want: f64) -> f64 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = site.client.get(&site.admin, "/metrics", &[]).body_text();
-        let count = text
-            .lines()
-            .find_map(|l| l.strip_prefix("ferry_edge_cache_files "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no ferry_edge_cache_files in:\n{text}"));
-        if count == want || std::time::Instant::now() > deadline {
-            return count;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Bodies of 64 KiB and more are kept in unlinked files and sent from them (`sendfile` on the fast
