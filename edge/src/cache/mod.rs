@@ -1,5 +1,5 @@
-//! The edge's cache: the byte-bounded store, the lock that collapses simultaneous misses, and the
-//! invalidations made through the admin API.
+//! The edge's cache: the byte-bounded store (large bodies in files), the lock that collapses
+//! simultaneous misses, and the invalidations made through the admin API.
 
 pub mod body_file;
 pub mod invalidations;

@@ -1,5 +1,6 @@
 //! The edge's cache storage for pingora: a moka cache bounded by bytes, whose entries keep their
-//! metadata pre-parsed and their body as one shared `Bytes`, so a hit neither parses nor copies.
+//! metadata pre-parsed and their body as one shared `Bytes` (a large one mapped from its file, see
+//! [`super::body_file`]), so a hit neither parses nor copies.
 
 use super::body_file::{Body, BodyFile, BodyFiles};
 use async_trait::async_trait;
