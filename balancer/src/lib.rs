@@ -22,7 +22,6 @@ pub use proxy::{ListenerProxy, ListenerState};
 use arc_swap::ArcSwap;
 use ferry_config::admin::Reloadable;
 use ferry_config::Topology;
-use pingora::listeners::ListenerConfig;
 use pingora::server::configuration::ServerConf;
 use pingora::services::background::background_service;
 use pingora::services::ServiceWithDependents;
@@ -142,19 +141,10 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                 )));
                 let head_timeout = ferry_guard::TimeoutHandle::new(lb.idle_timeout);
                 let tls = tls::Reloadable::new(listener, lb.idle_timeout);
-                // HTTP: one service per thread (see ferry_guard::thread_listener); HTTPS: one
-                // service over every thread (see ferry_guard::shared_listener).
-                let layout: Vec<(ListenerConfig, usize)> = if tls.is_some() {
-                    vec![(ferry_guard::shared_listener(address), threads)]
-                } else {
-                    (0..threads)
-                        .map(|t| (ferry_guard::thread_listener(address, t), 1))
-                        .collect()
-                };
-                let copies = layout.len();
-                for (copy, (endpoint, service_threads)) in layout.into_iter().enumerate() {
+                // One service per thread (see ferry_guard::thread_listener), HTTP and HTTPS.
+                for copy in 0..threads {
                     let proxy =
-                        ListenerProxy::new(state.clone(), node.zone.clone(), (copy, copies));
+                        ListenerProxy::new(state.clone(), node.zone.clone(), (copy, threads));
                     let fast = fast_forward::FastForwards::new(proxy.shared());
                     // ALB closes a connection that does not send its request within the idle
                     // timeout.
@@ -167,10 +157,8 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                         &head_timeout,
                     );
                     let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
-                    let mut service = pingora::services::listening::Service::new(name, app);
-                    tls::listen(&mut service, endpoint, listener, tls.as_ref());
-                    service.threads = Some(service_threads);
-                    services.push(Box::new(service));
+                    let endpoint = ferry_guard::thread_listener(address, copy);
+                    services.extend(tls::service(name, app, endpoint, listener, tls.as_ref()));
                 }
                 sockets.push(Socket {
                     load_balancer: lb.name.clone(),

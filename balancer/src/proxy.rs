@@ -57,7 +57,7 @@ pub struct ListenerProxy {
 }
 
 impl ListenerProxy {
-    /// `(copy, copies)`: which of the listener's proxies this is (one per thread for HTTP), so that
+    /// `(copy, copies)`: which of the listener's proxies this is (one per thread), so that
     /// their trace ids never share a counter value.
     pub fn new(
         state: Arc<ArcSwap<ListenerState>>,

@@ -5,65 +5,40 @@
 //!
 //! Every ClientHello goes through `ferry_guard::HelloGate` first: it is due within the load
 //! balancer's idle timeout, and a TLS 1.3-only policy (`ELBSecurityPolicy-TLS13-1-3-*`) refuses a
-//! client that does not offer TLS 1.3 with the `protocol_version` alert (pingora builds every TLS
-//! listener for TLS 1.2 and 1.3).
+//! client that does not offer TLS 1.3 with the `protocol_version` alert (the listener is built for
+//! TLS 1.2 and 1.3). TLS is terminated on every thread by `ferry_guard::Terminate`, with one
+//! acceptor (one session cache) per listener.
 
 use arc_swap::ArcSwap;
 use ferry_config::model::Listener;
 use ferry_config::spec::ListenerProtocol;
 use ferry_config::tls::{self, VersionPolicy};
-use ferry_guard::{Gate, HelloGate};
-use pingora::listeners::tls::TlsSettings;
-use pingora::listeners::{ListenerConfig, ALPN};
+use ferry_guard::{Gate, Terminate};
+use pingora::apps::ServerApp;
+use pingora::listeners::tls::Acceptor;
+use pingora::listeners::ListenerConfig;
 use pingora::services::listening::Service;
+use pingora::services::ServiceWithDependents;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Why a listener has no TLS settings.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsSetupError {
-    #[error("the listener on port {0} is not an HTTPS listener with certificates")]
-    NotHttps(u16),
-    #[error("TLS settings for the listener on port {port}: {detail}")]
-    Settings { port: u16, detail: String },
-}
-
-/// The TLS settings of an HTTPS listener: `certificates` by SNI, and ALPN. The ssl policy's TLS 1.3
-/// minimum is not in them (pingora always allows TLS 1.2 and 1.3): [`listen`] adds that check, so
-/// add HTTPS listeners through it.
-pub fn settings(
-    listener: &Listener,
-    certificates: &Arc<tls::ReloadableCertificates>,
-) -> Result<TlsSettings, TlsSetupError> {
-    let Some(config) = &listener.tls else {
-        return Err(TlsSetupError::NotHttps(listener.port));
-    };
-    let mut settings = TlsSettings::intermediate("", "").map_err(|e| TlsSetupError::Settings {
-        port: listener.port,
-        detail: e.to_string(),
-    })?;
-    settings.set_cert_resolver(certificates.clone());
-    if config.http2 {
-        settings.enable_h2();
-    } else {
-        settings.set_alpn(ALPN::H1);
-    }
-    Ok(settings)
-}
 
 /// What a reload replaces in an HTTPS listener: its certificates and its ClientHello gate, shared
 /// by the services of every thread.
 pub struct Reloadable {
     certificates: Arc<tls::ReloadableCertificates>,
     gate: Arc<ArcSwap<Gate>>,
+    /// Built once (its ALPN is the listener's at start), shared by every thread's service.
+    acceptor: Arc<Acceptor>,
 }
 
 impl Reloadable {
     /// The reloadable parts of `listener`, when it is an HTTPS listener.
     pub fn new(listener: &Listener, idle_timeout: Duration) -> Option<Reloadable> {
         let config = listener.tls.as_ref()?;
+        let certificates = tls::ReloadableCertificates::new(config.store.clone());
         Some(Reloadable {
-            certificates: tls::ReloadableCertificates::new(config.store.clone()),
+            acceptor: ferry_guard::acceptor(certificates.clone(), config.http2),
+            certificates,
             gate: Arc::new(ArcSwap::from_pointee(gate(config, idle_timeout))),
         })
     }
@@ -85,38 +60,42 @@ fn gate(config: &ferry_config::model::ListenerTls, idle_timeout: Duration) -> Ga
     }
 }
 
-/// Adds the endpoint of `listener` to `service`: `endpoint` as it is for HTTP; for HTTPS, with
-/// [`settings`] and the ClientHello gate of `tls` (from [`Reloadable::new`]).
-pub fn listen<A>(
-    service: &mut Service<A>,
+/// The service of one thread of `listener`: `app` on `endpoint` as it is for HTTP; for HTTPS
+/// behind TLS with the acceptor and the ClientHello gate of `tls` (from [`Reloadable::new`]).
+pub fn service<A: ServerApp + Send + Sync + 'static>(
+    name: String,
+    app: A,
     endpoint: ListenerConfig,
     listener: &Listener,
     tls: Option<&Reloadable>,
-) {
-    let Some(tls) = tls else {
-        if listener.protocol == ListenerProtocol::HTTPS {
-            // Not reached after validation, which gives every HTTPS listener its certificates;
-            // never fall back to plain HTTP on an HTTPS port.
+) -> Option<Box<dyn ServiceWithDependents>> {
+    match tls {
+        Some(tls) => {
+            let app = Terminate::new(app, tls.acceptor.clone(), tls.gate.clone());
+            Some(one_thread(name, app, endpoint))
+        }
+        // Not reached after validation, which gives every HTTPS listener its certificates; never
+        // fall back to plain HTTP on an HTTPS port.
+        None if listener.protocol == ListenerProtocol::HTTPS => {
             tracing::error!(
                 "balancer: not listening on port {}: an HTTPS listener without certificates",
                 listener.port
             );
-        } else {
-            service.add_listener(endpoint);
+            None
         }
-        return;
-    };
-    let tls_settings = match settings(listener, &tls.certificates) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("balancer: not listening on port {}: {e}", listener.port);
-            return;
-        }
-    };
-    service
-        .endpoints()
-        .set_pre_tls_callback(Arc::new(HelloGate(tls.gate.clone())));
-    service.add_listener(endpoint.tls(tls_settings));
+        None => Some(one_thread(name, app, endpoint)),
+    }
+}
+
+fn one_thread<A: ServerApp + Send + Sync + 'static>(
+    name: String,
+    app: A,
+    endpoint: ListenerConfig,
+) -> Box<dyn ServiceWithDependents> {
+    let mut service = Service::new(name, app);
+    service.add_listener(endpoint);
+    service.threads = Some(1);
+    Box::new(service)
 }
 
 #[cfg(test)]
@@ -124,7 +103,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_http_listener_has_no_tls_settings() {
+    fn an_http_listener_has_no_tls() {
         let text = r#"
 stack = "t"
 [[load_balancers]]
@@ -140,11 +119,5 @@ nodes = { a = "127.0.0.1" }
             .unwrap_or_else(|e| panic!("{e}"));
         let listener = &t.load_balancers[0].listeners[0];
         assert!(Reloadable::new(listener, Duration::from_secs(60)).is_none());
-        let store = Arc::new(ferry_config::tls::CertificateStore::new(None, Vec::new()));
-        let certificates = tls::ReloadableCertificates::new(store);
-        assert!(matches!(
-            settings(listener, &certificates),
-            Err(TlsSetupError::NotHttps(8081))
-        ));
     }
 }

@@ -120,35 +120,30 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
     let threads = edge.threads.max(1);
     let fast_hits = fast_hit::enabled_by_env();
     let fast_forwards = fast_forward::enabled_by_env();
-    let new_service = |name: &str| {
+    let new_app = || {
         let thread_proxy = proxy.for_thread();
         let source = thread_proxy.hit_source();
-        let app = ferry_guard::HeadDeadline::new(
+        ferry_guard::HeadDeadline::new(
             ferry_guard::front::Front::new(
                 pingora::proxy::http_proxy(conf, thread_proxy),
                 fast_hit::FastHits::new(source, fast_hits, fast_forwards),
                 fast_hits || fast_forwards,
             ),
             &head_timeout,
-        );
-        pingora::services::listening::Service::new(name.to_string(), app)
+        )
     };
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
     if let Some(http) = edge.http {
         // One service per thread (see ferry_guard::thread_listener).
         for thread in 0..threads {
-            let mut service = new_service("edge");
+            let mut service = pingora::services::listening::Service::new("edge".into(), new_app());
             service.add_listener(ferry_guard::thread_listener(http, thread));
             service.threads = Some(1);
             services.push(Box::new(service));
         }
     }
     if let Some(https) = &https {
-        // One service over every thread (see ferry_guard::shared_listener).
-        let mut service = new_service("edge https");
-        https.listen(&mut service);
-        service.threads = Some(threads);
-        services.push(Box::new(service));
+        services.extend(https.services(threads, new_app));
     }
     Edge {
         services,

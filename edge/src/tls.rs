@@ -2,20 +2,22 @@
 //! HTTP/2 by ALPN when a distribution's `http_version` allows it, and each distribution's
 //! `minimum_protocol_version` held to its own aliases.
 //!
-//! rustls takes one ALPN list and one version list per listener, and pingora always builds its
-//! listener for TLS 1.2 and 1.3. So: ALPN offers h2 to every name as soon as one enabled
-//! distribution allows HTTP/2 (a `http1.1` distribution then also speaks HTTP/2 when another one
-//! allows it); and every ClientHello goes through `ferry_guard::HelloGate` first, which holds it to
-//! the client header timeout and the TLS 1.3 requirement of `TLSv1.3_2025` distributions' names.
+//! rustls takes one ALPN list and one version list per listener, and the listener is built for
+//! TLS 1.2 and 1.3 (as pingora builds its own). So: ALPN offers h2 to every name as soon as one
+//! enabled distribution allows HTTP/2 (a `http1.1` distribution then also speaks HTTP/2 when
+//! another one allows it); and every ClientHello goes through `ferry_guard::HelloGate` first (in
+//! `ferry_guard::Terminate`), which holds it to the client header timeout and the TLS 1.3
+//! requirement of `TLSv1.3_2025` distributions' names.
 
 use arc_swap::ArcSwap;
 use ferry_config::model::Edge;
 use ferry_config::tls::{self, VersionPolicy};
 use ferry_config::Topology;
-use ferry_guard::{Gate, HelloGate};
-use pingora::listeners::tls::TlsSettings;
-use pingora::listeners::ALPN;
+use ferry_guard::{Gate, Terminate};
+use pingora::apps::ServerApp;
+use pingora::listeners::tls::Acceptor;
 use pingora::services::listening::Service;
+use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -49,8 +51,8 @@ fn gate(topology: &Topology, edge: &Edge) -> Gate {
 }
 
 /// The edge's HTTPS listener, when the topology has one (validation has loaded its certificates:
-/// `https` needs `default_certificate`): shared by the services of every thread, so that a reload
-/// replaces the certificates and the gate of all of them at once.
+/// `https` needs `default_certificate`): its certificates and gate are shared by the services of
+/// every thread, so that a reload replaces them for all of them at once.
 pub(crate) struct Https {
     address: SocketAddr,
     http2: bool,
@@ -72,25 +74,26 @@ impl Https {
         })
     }
 
-    /// Adds the listener to `service`.
-    pub fn listen<A>(&self, service: &mut Service<A>) {
-        let mut settings = match TlsSettings::intermediate("", "") {
-            Ok(settings) => settings,
-            Err(e) => {
-                // Not reached: creating the settings only stores its arguments.
-                tracing::error!("edge: cannot set up TLS on {}: {e}", self.address);
-                return;
-            }
-        };
-        settings.set_cert_resolver(self.reloadable.certificates.clone());
-        if self.http2 {
-            settings.enable_h2();
-        } else {
-            settings.set_alpn(ALPN::H1);
-        }
-        service
-            .endpoints()
-            .set_pre_tls_callback(Arc::new(HelloGate(self.reloadable.gate.clone())));
-        service.add_listener(ferry_guard::shared_listener(self.address).tls(settings));
+    /// The acceptor the services of every thread share (see `ferry_guard::Terminate`).
+    pub fn acceptor(&self) -> Arc<Acceptor> {
+        ferry_guard::acceptor(self.reloadable.certificates.clone(), self.http2)
+    }
+
+    /// The services of every thread, each with its own socket: `app` once per thread.
+    pub fn services<A: ServerApp + Send + Sync + 'static>(
+        &self,
+        threads: usize,
+        mut app: impl FnMut() -> A,
+    ) -> Vec<Box<dyn ServiceWithDependents>> {
+        let acceptor = self.acceptor();
+        (0..threads)
+            .map(|thread| {
+                let app = Terminate::new(app(), acceptor.clone(), self.reloadable.gate.clone());
+                let mut service = Service::new("edge https".to_string(), app);
+                service.add_listener(ferry_guard::thread_listener(self.address, thread));
+                service.threads = Some(1);
+                Box::new(service) as Box<dyn ServiceWithDependents>
+            })
+            .collect()
     }
 }

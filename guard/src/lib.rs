@@ -1,15 +1,17 @@
 //! Defences that pingora leaves to its users, shared by the edge and the balancer: a deadline for
 //! a client's request head (slowloris), a deadline and a TLS version check for the ClientHello,
-//! and the count of open client connections and of what they are doing, for a graceful stop; and
-//! the fast paths both proxies put in front of pingora (`front`), with the HTTP/1 client side
-//! their forwards share (`relay`, `upstream`, `chunked`, `wire`), and the zero-copy send of a body
-//! kept in a file (`zero_copy`).
+//! TLS terminated on every thread with one shared session cache (`terminate`), and the count of
+//! open client connections and of what they are doing, for a graceful stop; and the fast paths
+//! both proxies put in front of pingora (`front`), with the HTTP/1 client side their forwards
+//! share (`relay`, `upstream`, `chunked`, `wire`), and the zero-copy send of a body kept in a file
+//! (`zero_copy`).
 
 mod chunked;
 pub mod front;
 mod head;
 mod hello;
 pub mod relay;
+mod terminate;
 mod threads;
 pub mod upstream;
 pub mod wire;
@@ -19,7 +21,8 @@ pub use head::{
     active_connections, connection_phases, ConnectionPhases, HeadDeadline, Timed, TimeoutHandle,
 };
 pub use hello::{Gate, HelloGate};
-pub use threads::{shared_listener, thread_address, thread_listener};
+pub use terminate::{acceptor, Terminate};
+pub use threads::{thread_address, thread_listener};
 
 use pingora::listeners::L4BufferSettings;
 

@@ -8,9 +8,7 @@
 //! event); pooled upstream connections did the same, as pingora also parks their idle watch on a
 //! random thread. With one thread per service, everything of a connection stays on one thread.
 //!
-//! TLS listeners are the exception ([`shared_listener`]): rustls keeps its session cache (what TLS
-//! resumption looks sessions up in) per acceptor, and pingora builds one acceptor per service, so
-//! per-thread services would resume only one session in N and do full handshakes for the rest.
+//! HTTPS ports are laid out the same way, TLS terminated by [`crate::Terminate`].
 
 use pingora::listeners::{ListenerConfig, TcpSocketOptions};
 use std::net::SocketAddr;
@@ -23,12 +21,6 @@ pub fn thread_listener(address: SocketAddr, thread: usize) -> ListenerConfig {
     ListenerConfig::tcp(thread_address(address, thread))
         .tcp_socket_options(options)
         .l4_buffer(crate::client_buffers())
-}
-
-/// The listener of `address` for one service over every thread (a TLS listener: see the module's
-/// documentation), with [`crate::client_buffers`].
-pub fn shared_listener(address: SocketAddr) -> ListenerConfig {
-    ListenerConfig::tcp(address.to_string()).l4_buffer(crate::client_buffers())
 }
 
 /// `address` spelled with `thread` leading zeros in its port. pingora keys its listening sockets

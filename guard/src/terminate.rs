@@ -1,0 +1,113 @@
+//! TLS terminated by an app of ferry's own rather than by pingora's listener, so that an HTTPS port
+//! is laid out like an HTTP one: one service per thread, each on its own `SO_REUSEPORT` socket
+//! (see [`crate::thread_listener`]), and every thread's app sharing one rustls acceptor.
+//!
+//! Why: pingora builds an acceptor (and so a rustls session cache, which TLS resumption looks
+//! sessions up in) per service. Per-thread services behind pingora's TLS would resume one session
+//! in N; one service over every thread resumed all of them but ran each connection on a random
+//! thread, its socket registered with another thread's reactor (every readiness event crossed
+//! threads), which showed as a worse p99 than nginx's for HTTPS hits and handshakes. Here the
+//! acceptor is one and the connection stays on the thread whose socket accepted it.
+
+use crate::{Gate, HelloGate};
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::listeners::tls::Acceptor;
+use pingora::listeners::PreTlsProcess;
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
+use pingora::tls::{version, ResolvesServerCert, ServerConfig};
+use std::sync::Arc;
+
+/// How many TLS sessions the shared cache keeps for resumption (rustls's default is 256, sized for
+/// one acceptor of a small server); an entry is a few hundred bytes.
+const SESSIONS: usize = 16 * 1024;
+
+/// The acceptor every thread of an HTTPS port shares: TLS 1.2 and 1.3 (as pingora builds its
+/// own), certificates from `resolver` (chosen by SNI), and ALPN offering `h2` when `http2`.
+pub fn acceptor(resolver: Arc<dyn ResolvesServerCert>, http2: bool) -> Arc<Acceptor> {
+    pingora::tls::install_default_crypto_provider();
+    let mut config =
+        ServerConfig::builder_with_protocol_versions(&[&version::TLS12, &version::TLS13])
+            .with_no_client_auth()
+            .with_cert_resolver(resolver);
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSIONS);
+    Arc::new(Acceptor::from_server_config(Arc::new(config)))
+}
+
+/// An app behind a plain TCP listener that makes each new connection a TLS one: the ClientHello
+/// through `gate` ([`HelloGate`]), then the handshake, both due within the gate's timeout.
+pub struct Terminate<A> {
+    inner: Arc<A>,
+    acceptor: Arc<Acceptor>,
+    gate: HelloGate,
+}
+
+impl<A> Terminate<A> {
+    pub fn new(inner: A, acceptor: Arc<Acceptor>, gate: Arc<ArcSwap<Gate>>) -> Terminate<A> {
+        Terminate {
+            inner: Arc::new(inner),
+            acceptor,
+            gate: HelloGate(gate),
+        }
+    }
+
+    async fn handshake(&self, stream: Stream) -> pingora::Result<Stream> {
+        let mut l4 = match stream.into_any().downcast::<L4Stream>() {
+            Ok(l4) => *l4,
+            // Not reached: a plain TCP listener hands over its sockets as they are.
+            Err(_) => {
+                return pingora::Error::e_explain(
+                    pingora::ErrorType::InternalError,
+                    "the HTTPS listener's connection is not a TCP socket",
+                )
+            }
+        };
+        self.gate.process(&mut l4).await?;
+        let timeout = self.gate.0.load().timeout;
+        match tokio::time::timeout(timeout, self.acceptor.tls_handshake(l4)).await {
+            Ok(tls) => Ok(Box::new(tls?)),
+            Err(_) => pingora::Error::e_explain(
+                pingora::ErrorType::TLSHandshakeTimedout,
+                format!("the TLS handshake did not complete within {timeout:?}"),
+            ),
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for Terminate<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        // A kept-alive connection comes back for its next request already a TLS one.
+        if !stream.as_any().is::<L4Stream>() {
+            return self.inner.process_new(stream, shutdown).await;
+        }
+        let peer = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().map(|a| a.to_string()))
+            .unwrap_or_default();
+        match self.handshake(stream).await {
+            Ok(tls) => self.inner.process_new(tls, shutdown).await,
+            Err(e) => {
+                // A client's failed handshake is its own business, as with pingora's listener.
+                tracing::debug!(%peer, "TLS handshake: {e}");
+                None
+            }
+        }
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await;
+    }
+}
