@@ -17,7 +17,11 @@
 # subset of hit-1k hit-100k miss-1k lb-1k https-hit-1k https-handshake), BENCH_DELAY_MS (0: each
 # connection waits this long between a response and its next request (pace.lua), for the same
 # offered load on every server: latency at equal load rather than at each one's saturation, where
-# wrk on the same cores becomes the bottleneck of the fastest and its queueing shows in p99).
+# wrk on the same cores becomes the bottleneck of the fastest and its queueing shows in p99),
+# BENCH_PERF (unset: a directory where each of ferry's runs is also recorded with `perf record -g`,
+# CASE-rN.data, to see where its time goes; perf adds its own cost to those runs' figures),
+# BENCH_SYSCALLS (unset: 1 counts every server's system calls per request with `perf stat`, shown
+# in the progress lines).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -178,6 +182,7 @@ stop_case() {   # stop every server but the origin
 
 # ------------------------------------------------------------------ one run
 RAW="$RUN/raw.tsv"
+perf_runs=0
 : >"$RAW"
 to_us() {   # "1.23ms" -> 1230
   awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
@@ -197,6 +202,20 @@ bench() {   # bench CASE SERVER URL PIDS...
   local case=$1 server=$2 url=$3; shift 3
   local before after out reqs rps p50 p99 errs non2xx rss ticks
   before="$(ticks_of "$@")"
+  local perf_pid=""
+  if [ -n "${BENCH_PERF:-}" ] && [ "$server" = ferry ]; then
+    mkdir -p "$BENCH_PERF"
+    perf_runs=$((perf_runs + 1))
+    # Not in `started`: perf ends with the processes it records, which the harness stops.
+    perf record -q -g -p "$(server_pids "$@" | paste -sd,)" -o "$BENCH_PERF/$case-r$perf_runs.data" \
+      >"$RUN/logs/perf.log" 2>&1 &
+    perf_pid=$!
+  fi
+  local stat_pid=""
+  if [ -n "${BENCH_SYSCALLS:-}" ]; then
+    perf stat -x, -e raw_syscalls:sys_enter -p "$(server_pids "$@" | paste -sd,)" -o "$RUN/logs/syscalls" &
+    stat_pid=$!
+  fi
   # wrk in the background and `wait`: an interrupt then stops the harness at once, wrk included
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${PACE[@]}" "${WRK_EXTRA[@]}" "$url" >"$RUN/logs/wrk.out" 2>&1 &
   local wpid=$!
@@ -207,6 +226,10 @@ bench() {   # bench CASE SERVER URL PIDS...
   started=("${keep[@]}")
   out="$(cat "$RUN/logs/wrk.out")"
   after="$(ticks_of "$@")"
+  for p in $perf_pid $stat_pid; do
+    kill -INT "$p" 2>/dev/null || true
+    wait "$p" || true
+  done
   rss="$(hwm_kib "$@")"
   ticks="$(python3 - "$before" "$after" <<'PY'
 import sys
@@ -224,7 +247,11 @@ PY
   [ -n "$reqs" ] && [ -n "$rps" ] || die "cannot read wrk's output for $case/$server: $out"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$server" "$rps" "$p50" "$p99" \
     "$reqs" "$ticks" "$rss" "${errs:-0}" "${non2xx:-0}" >>"$RAW"
-  say "  $case $server: $rps req/s, p50 ${p50}us, p99 ${p99}us, $ticks ticks, RSS ${rss} KiB${errs:+, socket errors $errs}${non2xx:+, non-2xx $non2xx}"
+  local calls=""
+  if [ -n "$stat_pid" ]; then
+    calls="$(awk -F, -v n="$reqs" '/raw_syscalls/ { printf ", %.2f system calls per request", $1 / n }' "$RUN/logs/syscalls")"
+  fi
+  say "  $case $server: $rps req/s, p50 ${p50}us, p99 ${p99}us, $ticks ticks, RSS ${rss} KiB${errs:+, socket errors $errs}${non2xx:+, non-2xx $non2xx}$calls"
 }
 
 # run_case CASE PATH SERVER=URL=PIDVAR... : warm each, then RUNS rounds alternating servers

@@ -21,12 +21,9 @@ use pingora::server::ShutdownWatch;
 use pingora::tls::{version, ResolvesServerCert, ServerConfig};
 use std::sync::Arc;
 
-/// How many TLS sessions the shared cache keeps for resumption (rustls's default is 256, sized for
-/// one acceptor of a small server); an entry is a few hundred bytes.
-const SESSIONS: usize = 16 * 1024;
-
 /// The acceptor every thread of an HTTPS port shares: TLS 1.2 and 1.3 (as pingora builds its
-/// own), certificates from `resolver` (chosen by SNI), and ALPN offering `h2` when `http2`.
+/// own), certificates from `resolver` (chosen by SNI), ALPN offering `h2` when `http2`, and
+/// stateless session tickets (as nginx's default), so that a session resumes on any thread.
 pub fn acceptor(resolver: Arc<dyn ResolvesServerCert>, http2: bool) -> Arc<Acceptor> {
     pingora::tls::install_default_crypto_provider();
     let mut config =
@@ -38,7 +35,13 @@ pub fn acceptor(resolver: Arc<dyn ResolvesServerCert>, http2: bool) -> Arc<Accep
     } else {
         vec![b"http/1.1".to_vec()]
     };
-    config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSIONS);
+    // Without a ticketer, rustls keeps TLS 1.3 sessions in its cache, whose every resumption
+    // scans the cache's whole eviction queue: a cache large enough for many clients cost more per
+    // handshake than the handshake's own cryptography.
+    match rustls::crypto::ring::Ticketer::new() {
+        Ok(ticketer) => config.ticketer = ticketer,
+        Err(e) => tracing::warn!("TLS: no session tickets ({e}); sessions resume from a cache"),
+    }
     Arc::new(Acceptor::from_server_config(Arc::new(config)))
 }
 
