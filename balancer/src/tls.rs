@@ -7,7 +7,7 @@
 //! balancer's idle timeout, and a TLS 1.3-only policy (`ELBSecurityPolicy-TLS13-1-3-*`) refuses a
 //! client that does not offer TLS 1.3 with the `protocol_version` alert (the listener is built for
 //! TLS 1.2 and 1.3). TLS is terminated on every thread by `ferry_guard::Terminate`, with one
-//! acceptor (one session cache) per listener.
+//! acceptor (one ticket key, so sessions resume on any thread) per listener.
 
 use arc_swap::ArcSwap;
 use ferry_config::model::Listener;

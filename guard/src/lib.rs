@@ -1,6 +1,6 @@
 //! Defences that pingora leaves to its users, shared by the edge and the balancer: a deadline for
 //! a client's request head (slowloris), a deadline and a TLS version check for the ClientHello,
-//! TLS terminated on every thread with one shared session cache (`terminate`), and the count of
+//! TLS terminated on every thread with one shared acceptor (`terminate`), and the count of
 //! open client connections and of what they are doing, for a graceful stop; and the fast paths
 //! both proxies put in front of pingora (`front`), with the HTTP/1 client side their forwards
 //! share (`relay`, `upstream`, `chunked`, `wire`), and the zero-copy send of a body kept in a file

@@ -2,12 +2,12 @@
 //! is laid out like an HTTP one: one service per thread, each on its own `SO_REUSEPORT` socket
 //! (see [`crate::thread_listener`]), and every thread's app sharing one rustls acceptor.
 //!
-//! Why: pingora builds an acceptor (and so a rustls session cache, which TLS resumption looks
-//! sessions up in) per service. Per-thread services behind pingora's TLS would resume one session
-//! in N; one service over every thread resumed all of them but ran each connection on a random
-//! thread, its socket registered with another thread's reactor (every readiness event crossed
-//! threads), which showed as a worse p99 than nginx's for HTTPS hits and handshakes. Here the
-//! acceptor is one and the connection stays on the thread whose socket accepted it.
+//! Why: pingora builds an acceptor (and so a rustls session cache or ticket key, what TLS
+//! resumption needs) per service. Per-thread services behind pingora's TLS would resume one
+//! session in N; one service over every thread resumed all of them but ran each connection on a
+//! random thread, its socket registered with another thread's reactor (every readiness event
+//! crossed threads), which showed as a worse p99 than nginx's for HTTPS hits and handshakes. Here
+//! the acceptor is one and the connection stays on the thread whose socket accepted it.
 
 use crate::{Gate, HelloGate};
 use arc_swap::ArcSwap;
