@@ -46,7 +46,8 @@ pub fn acceptor(resolver: Arc<dyn ResolvesServerCert>, http2: bool) -> Arc<Accep
 }
 
 /// An app behind a plain TCP listener that makes each new connection a TLS one: the ClientHello
-/// through `gate` ([`HelloGate`]), then the handshake, both due within the gate's timeout.
+/// through `gate` ([`HelloGate`]), then the rest of the handshake, each due within the gate's
+/// timeout.
 pub struct Terminate<A> {
     inner: Arc<A>,
     acceptor: Arc<Acceptor>,
@@ -98,13 +99,12 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Terminate<A> {
         }
         let peer = stream
             .get_socket_digest()
-            .and_then(|d| d.peer_addr().map(|a| a.to_string()))
-            .unwrap_or_default();
+            .and_then(|d| d.peer_addr().cloned());
         match self.handshake(stream).await {
             Ok(tls) => self.inner.process_new(tls, shutdown).await,
             Err(e) => {
                 // A client's failed handshake is its own business, as with pingora's listener.
-                tracing::debug!(%peer, "TLS handshake: {e}");
+                tracing::debug!(?peer, "TLS handshake: {e}");
                 None
             }
         }
