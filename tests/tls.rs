@@ -238,6 +238,21 @@ fn handshake_with(
     })
 }
 
+/// A response head's status and its headers, names lowercased.
+fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers)
+}
+
 /// Sends one HTTP/1.1 request on an established TLS connection and reads the response to the end
 /// (`Connection: close`): (status, headers lowercased, body).
 fn http1(hs: &mut Handshake, host: &str, path: &str) -> (u16, Vec<(String, String)>, String) {
@@ -263,16 +278,7 @@ fn http1(hs: &mut Handshake, host: &str, path: &str) -> (u16, Vec<(String, Strin
     }
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let (status, headers) = parse_head(head);
     (status, headers, body.to_string())
 }
 
@@ -1296,16 +1302,7 @@ fn http1_kept(hs: &mut Handshake, host: &str, path: &str) -> (u16, Vec<(String, 
         raw.extend_from_slice(&buf[..n]);
     };
     let head = String::from_utf8_lossy(&raw[..end]).to_string();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {head:?}"));
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let (status, headers) = parse_head(&head);
     let length: usize = header(&headers, "content-length")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no Content-Length in {head:?}"));

@@ -15,7 +15,6 @@ use ferry_config::tls::{self, VersionPolicy};
 use ferry_config::Topology;
 use ferry_guard::{Gate, Terminate};
 use pingora::apps::ServerApp;
-use pingora::listeners::tls::Acceptor;
 use pingora::services::listening::Service;
 use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
@@ -74,18 +73,14 @@ impl Https {
         })
     }
 
-    /// The acceptor the services of every thread share (see `ferry_guard::Terminate`).
-    pub fn acceptor(&self) -> Arc<Acceptor> {
-        ferry_guard::acceptor(self.reloadable.certificates.clone(), self.http2)
-    }
-
-    /// The services of every thread, each with its own socket: `app` once per thread.
+    /// The services of every thread, each with its own socket and `app` once per thread, all
+    /// sharing one acceptor (see `ferry_guard::Terminate`).
     pub fn services<A: ServerApp + Send + Sync + 'static>(
         &self,
         threads: usize,
         mut app: impl FnMut() -> A,
     ) -> Vec<Box<dyn ServiceWithDependents>> {
-        let acceptor = self.acceptor();
+        let acceptor = ferry_guard::acceptor(self.reloadable.certificates.clone(), self.http2);
         (0..threads)
             .map(|thread| {
                 let app = Terminate::new(app(), acceptor.clone(), self.reloadable.gate.clone());
