@@ -129,6 +129,8 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
     let mut sockets = Vec::new();
     let threads = conf.threads.max(1);
+    // Threads are set in [edge] for the whole process.
+    let pin = topology.edge.as_ref().is_some_and(|e| e.pin_threads);
     let fast_forwards = fast_forward::enabled_by_env();
     for lb in &topology.load_balancers {
         for node in lb.nodes.iter().filter(|n| zone.is_none_or(|z| z == n.zone)) {
@@ -141,7 +143,7 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                 )));
                 let head_timeout = ferry_guard::TimeoutHandle::new(lb.idle_timeout);
                 let tls = tls::Reloadable::new(listener, lb.idle_timeout);
-                // One service per thread (see ferry_guard::thread_listener), HTTP and HTTPS.
+                // One service per thread (see ferry_guard::thread_service), HTTP and HTTPS.
                 for copy in 0..threads {
                     let proxy =
                         ListenerProxy::new(state.clone(), node.zone.clone(), (copy, threads));
@@ -157,8 +159,8 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                         &head_timeout,
                     );
                     let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
-                    let endpoint = ferry_guard::thread_listener(address, copy);
-                    services.extend(tls::service(name, app, endpoint, listener, tls.as_ref()));
+                    let slot = (address, copy, pin);
+                    services.extend(tls::service(name, app, slot, listener, tls.as_ref()));
                 }
                 sockets.push(Socket {
                     load_balancer: lb.name.clone(),

@@ -16,9 +16,8 @@ use ferry_config::tls::{self, VersionPolicy};
 use ferry_guard::{Gate, Terminate};
 use pingora::apps::ServerApp;
 use pingora::listeners::tls::Acceptor;
-use pingora::listeners::ListenerConfig;
-use pingora::services::listening::Service;
 use pingora::services::ServiceWithDependents;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,14 +64,15 @@ fn gate(config: &ferry_config::model::ListenerTls, idle_timeout: Duration) -> Ga
 pub fn service<A: ServerApp + Send + Sync + 'static>(
     name: String,
     app: A,
-    endpoint: ListenerConfig,
+    (address, thread, pin): (SocketAddr, usize, bool),
     listener: &Listener,
     tls: Option<&Reloadable>,
 ) -> Option<Box<dyn ServiceWithDependents>> {
+    use ferry_guard::thread_service;
     match tls {
         Some(tls) => {
             let app = Terminate::new(app, tls.acceptor.clone(), tls.gate.clone());
-            Some(one_thread(name, app, endpoint))
+            Some(thread_service(name, app, address, thread, pin))
         }
         // Not reached after validation, which gives every HTTPS listener its certificates; never
         // fall back to plain HTTP on an HTTPS port.
@@ -83,19 +83,8 @@ pub fn service<A: ServerApp + Send + Sync + 'static>(
             );
             None
         }
-        None => Some(one_thread(name, app, endpoint)),
+        None => Some(thread_service(name, app, address, thread, pin)),
     }
-}
-
-fn one_thread<A: ServerApp + Send + Sync + 'static>(
-    name: String,
-    app: A,
-    endpoint: ListenerConfig,
-) -> Box<dyn ServiceWithDependents> {
-    let mut service = Service::new(name, app);
-    service.add_listener(endpoint);
-    service.threads = Some(1);
-    Box::new(service)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@
 # BENCH_PERF (unset: a directory where each of ferry's runs is also recorded with `perf record -g`,
 # CASE-rN.data, to see where its time goes; perf adds its own cost to those runs' figures),
 # BENCH_SYSCALLS (unset: 1 counts every server's system calls per request with `perf stat`, shown
-# in the progress lines).
+# in the progress lines), BENCH_PIN_THREADS (0: 1 runs ferry with `[edge] pin_threads = true`).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -38,6 +38,11 @@ WORKERS="${BENCH_WORKERS:-2}"   # ferry's balancer-only topology runs 2 threads;
 PORT_BASE="${BENCH_PORT_BASE:-18180}"
 CASES="${BENCH_CASES:-hit-1k hit-100k miss-1k lb-1k https-hit-1k https-handshake}"
 DELAY_MS="${BENCH_DELAY_MS:-0}"
+case "${BENCH_PIN_THREADS:-0}" in
+  0) PIN_THREADS=false ;;
+  1) PIN_THREADS=true ;;
+  *) echo "run.sh: BENCH_PIN_THREADS must be 0 or 1, not $BENCH_PIN_THREADS" >&2; exit 1 ;;
+esac
 
 say() { echo "run.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -123,7 +128,10 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench.test" \
   -keyout "$RUN/tls/key.pem" -out "$RUN/tls/cert.pem" 2>/dev/null
 
 render() {   # render TEMPLATE NAME -> $RUN/conf/NAME.<ext>, placeholders filled in
-  render_conf "$conf_dir/$1" "$2" "$WORKERS" "$conf_dir/nginx-common.inc"
+  local c
+  c="$(render_conf "$conf_dir/$1" "$2" "$WORKERS" "$conf_dir/nginx-common.inc")"
+  sed -i "s|@PIN_THREADS@|$PIN_THREADS|g" "$c"
+  echo "$c"
 }
 
 wait_port() {   # wait_port PORT PID WHAT
@@ -334,7 +342,7 @@ python3 "$here/report.py" "$RAW" "$json" \
   --date "$(date -u +%Y-%m-%d)" --nproc "$(nproc)" \
   --cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
   --clk-tck "$(getconf CLK_TCK)" \
-  --command "benches/wrk/run.sh (wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency${pace_note}, $RUNS runs each, alternating; $WORKERS workers/threads per server)" \
+  --command "benches/wrk/run.sh (wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency${pace_note}, $RUNS runs each, alternating; $WORKERS workers/threads per server$([ "$PIN_THREADS" = true ] && echo ", ferry with pin_threads"))" \
   --ferry "$("$FERRY" --version 2>/dev/null || echo ferry) $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || true)"
 cp "$json" "$CARGO_TARGET_DIR/bench/wrk-latest.json"
 say "JSON: $json (and wrk-latest.json beside it)"

@@ -63,6 +63,8 @@ pub struct Edge {
     /// `default_certificate` and `certificates`, loaded and checked at validation, for SNI.
     pub certificate_store: Option<Arc<crate::tls::CertificateStore>>,
     pub threads: usize,
+    /// Each thread pinned to a CPU, connections steered to the thread of their CPU.
+    pub pin_threads: bool,
     /// How long a viewer may take to send a request head, from its first byte.
     pub client_header_timeout: std::time::Duration,
     /// The country of viewer addresses, for geo restriction.

@@ -66,6 +66,7 @@ fn edge(old: &Topology, new: &Topology, why: &mut Vec<String>) {
                 e.cache_size,
                 e.cache_max_object_size,
                 e.threads,
+                e.pin_threads,
             )
         })
     };
@@ -82,6 +83,7 @@ fn edge(old: &Topology, new: &Topology, why: &mut Vec<String>) {
             changed(why, "edge.cache_size", a.4, b.4);
             changed(why, "edge.cache_max_object_size", a.5, b.5);
             changed(why, "edge.threads", a.6, b.6);
+            changed(why, "edge.pin_threads", a.7, b.7);
         }
         _ => why.push("edge: the [edge] section was added or removed".into()),
     }
@@ -194,6 +196,12 @@ nodes = { a = "127.0.0.1", b = "127.0.0.2" }
             ("", "status_code = \"200\"", "status_code = \"404\"", ALL),
             ("edge.http", "127.0.0.1:8080", "127.0.0.1:8090", ALL),
             ("edge.cache_size", "64MiB", "32MiB", ALL),
+            (
+                "edge.pin_threads",
+                "cache_size = \"64MiB\"",
+                "cache_size = \"64MiB\"\npin_threads = true",
+                ALL,
+            ),
             (
                 "would listen on 127.0.0.3:8081",
                 "b = \"127.0.0.2\"",

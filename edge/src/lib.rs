@@ -134,16 +134,19 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
     };
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
     if let Some(http) = edge.http {
-        // One service per thread (see ferry_guard::thread_listener).
+        // One service per thread (see ferry_guard::thread_service).
         for thread in 0..threads {
-            let mut service = pingora::services::listening::Service::new("edge".into(), new_app());
-            service.add_listener(ferry_guard::thread_listener(http, thread));
-            service.threads = Some(1);
-            services.push(Box::new(service));
+            services.push(ferry_guard::thread_service(
+                "edge".into(),
+                new_app(),
+                http,
+                thread,
+                edge.pin_threads,
+            ));
         }
     }
     if let Some(https) = &https {
-        services.extend(https.services(threads, new_app));
+        services.extend(https.services(threads, edge.pin_threads, new_app));
     }
     Edge {
         services,

@@ -15,7 +15,6 @@ use ferry_config::tls::{self, VersionPolicy};
 use ferry_config::Topology;
 use ferry_guard::{Gate, Terminate};
 use pingora::apps::ServerApp;
-use pingora::services::listening::Service;
 use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,16 +77,15 @@ impl Https {
     pub fn services<A: ServerApp + Send + Sync + 'static>(
         &self,
         threads: usize,
+        pin: bool,
         mut app: impl FnMut() -> A,
     ) -> Vec<Box<dyn ServiceWithDependents>> {
         let acceptor = ferry_guard::acceptor(self.reloadable.certificates.clone(), self.http2);
         (0..threads)
             .map(|thread| {
                 let app = Terminate::new(app(), acceptor.clone(), self.reloadable.gate.clone());
-                let mut service = Service::new("edge https".to_string(), app);
-                service.add_listener(ferry_guard::thread_listener(self.address, thread));
-                service.threads = Some(1);
-                Box::new(service) as Box<dyn ServiceWithDependents>
+                let name = "edge https".to_string();
+                ferry_guard::thread_service(name, app, self.address, thread, pin)
             })
             .collect()
     }

@@ -10,6 +10,7 @@ mod chunked;
 pub mod front;
 mod head;
 mod hello;
+pub mod pin;
 pub mod relay;
 mod terminate;
 mod threads;
@@ -22,7 +23,7 @@ pub use head::{
 };
 pub use hello::{Gate, HelloGate};
 pub use terminate::{acceptor, Terminate};
-pub use threads::{thread_address, thread_listener};
+pub use threads::{thread_address, thread_service};
 
 use pingora::listeners::L4BufferSettings;
 

@@ -1,6 +1,6 @@
 //! TLS terminated by an app of ferry's own rather than by pingora's listener, so that an HTTPS port
 //! is laid out like an HTTP one: one service per thread, each on its own `SO_REUSEPORT` socket
-//! (see [`crate::thread_listener`]), and every thread's app sharing one rustls acceptor.
+//! (see [`crate::thread_service`]), and every thread's app sharing one rustls acceptor.
 //!
 //! Why: pingora builds an acceptor (and so a rustls session cache or ticket key, what TLS
 //! resumption needs) per service. Per-thread services behind pingora's TLS would resume one

@@ -10,12 +10,39 @@
 //!
 //! HTTPS ports are laid out the same way, TLS terminated by [`crate::Terminate`].
 
+use pingora::apps::ServerApp;
 use pingora::listeners::{ListenerConfig, TcpSocketOptions};
+use pingora::services::listening::Service;
+use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
+
+/// The service of thread `thread` on `address`: `app` on one runtime thread and its own socket,
+/// and with `pin`, that thread pinned to a CPU of its own (see [`crate::pin`]).
+pub fn thread_service<A: ServerApp + Send + Sync + 'static>(
+    name: String,
+    app: A,
+    address: SocketAddr,
+    thread: usize,
+    pin: bool,
+) -> Box<dyn ServiceWithDependents> {
+    let mut service = Service::new(name, app);
+    service.add_listener(thread_listener(address, thread));
+    service.threads = Some(1);
+    if pin {
+        crate::pin::pinned(
+            Box::new(service),
+            address,
+            thread_address(address, thread),
+            thread,
+        )
+    } else {
+        Box::new(service)
+    }
+}
 
 /// The listener of `address` for thread `thread`: its own `SO_REUSEPORT` socket, with
 /// [`crate::client_buffers`].
-pub fn thread_listener(address: SocketAddr, thread: usize) -> ListenerConfig {
+fn thread_listener(address: SocketAddr, thread: usize) -> ListenerConfig {
     let mut options = TcpSocketOptions::default();
     options.so_reuseport = Some(true);
     ListenerConfig::tcp(thread_address(address, thread))

@@ -33,6 +33,12 @@ pub struct EdgeSection {
     pub certificates: Vec<CertificatePair>,
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Local only: pin thread N (of the edge and of the balancer) to the Nth CPU ferry may run
+    /// on, and have the kernel hand each new connection to the thread on the CPU that received
+    /// it (`SO_INCOMING_CPU`). For NICs with a queue per CPU and for local clients; not when one
+    /// CPU takes all of the NIC's interrupts. Default false.
+    #[serde(default)]
+    pub pin_threads: Option<bool>,
     /// Local only: seconds a viewer has to send a whole request head once it has begun (nginx's
     /// `client_header_timeout`); a slower one is disconnected. Default 60.
     #[serde(default)]

@@ -84,6 +84,7 @@ fn edge_section(
         default_certificate: None,
         certificates: Vec::new(),
         threads: None,
+        pin_threads: None,
         client_header_timeout: None,
         client_countries: Default::default(),
     };
@@ -205,6 +206,7 @@ fn edge_section(
         certificates,
         certificate_store,
         threads,
+        pin_threads: s.pin_threads.unwrap_or(false),
     })
 }
 
