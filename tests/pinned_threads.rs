@@ -48,7 +48,8 @@ fn threads_named(pid: u32, name: &str) -> Vec<(String, String)> {
         let tid = dir.file_name().unwrap().to_string_lossy().into_owned();
         out.push((tid, cpus));
     }
-    out.sort_by(|a, b| a.1.cmp(&b.1));
+    // By CPU number (a thread allowed several sorts after them, by text).
+    out.sort_by_key(|(_, cpus)| (cpus.parse::<usize>().unwrap_or(usize::MAX), cpus.clone()));
     out
 }
 
