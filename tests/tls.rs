@@ -620,24 +620,65 @@ fn sni_chooses_exact_then_wildcard_then_default_and_alpn_gives_http2() {
 /// be full handshakes).
 #[test]
 fn every_new_connection_resumes_the_session() {
+    resumes_every_time("tls-resume", &H1_CLIENT, None);
+}
+
+/// TLS 1.2 clients resume too: with a session ticket, or from the session ID alone for a client
+/// that takes no tickets (as older clients do).
+#[test]
+fn tls12_sessions_resume_by_ticket_and_by_session_id() {
+    const TLS12: ClientOptions = ClientOptions {
+        versions: &[&rustls::version::TLS12],
+        ..H1_CLIENT
+    };
+    let tls12 = &TLS12;
+    resumes_every_time(
+        "tls12-ticket",
+        tls12,
+        Some(rustls::client::Tls12Resumption::SessionIdOrTickets),
+    );
+    resumes_every_time(
+        "tls12-id",
+        tls12,
+        Some(rustls::client::Tls12Resumption::SessionIdOnly),
+    );
+}
+
+/// 16 connections in turn to a new edge: the first a full handshake, every other one resumed.
+fn resumes_every_time(
+    label: &str,
+    options: &ClientOptions,
+    tls12: Option<rustls::client::Tls12Resumption>,
+) {
     let origin = Origin::start("o");
-    let edge = start("tls-resume", &origin, "http1.1");
-    let config = client_config(&edge.pki, &H1_CLIENT);
+    let edge = start(label, &origin, "http1.1");
+    let mut config = (*client_config(&edge.pki, options)).clone();
+    if let Some(tls12) = tls12 {
+        config.resumption = rustls::client::Resumption::default().tls12_resumption(tls12);
+    }
+    let config = Arc::new(config);
     let mut kinds = Vec::new();
     for i in 0..16 {
         let mut hs = handshake_with(&edge.pki, config.clone(), &edge.https, WWW)
-            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            .unwrap_or_else(|e| panic!("{label}: connection {i}: {e}"));
         kinds.push(hs.stream.conn.handshake_kind());
+        if tls12.is_some() {
+            assert_eq!(
+                hs.version,
+                Some(rustls::ProtocolVersion::TLSv1_2),
+                "{label}"
+            );
+        }
         // Reading the response also takes in the session tickets sent after the handshake.
         let (status, headers, body) = http1(&mut hs, WWW, &format!("/resume/{i}"));
-        assert_eq!(status, 200, "{headers:?} {body}");
+        assert_eq!(status, 200, "{label}: {headers:?} {body}");
     }
-    assert_eq!(kinds[0], Some(rustls::HandshakeKind::Full));
+    assert_eq!(kinds[0], Some(rustls::HandshakeKind::Full), "{label}");
     let resumed = kinds
         .iter()
         .filter(|k| **k == Some(rustls::HandshakeKind::Resumed))
         .count();
-    assert_eq!(resumed, kinds.len() - 1, "{kinds:?}");
+    assert_eq!(resumed, kinds.len() - 1, "{label}: {kinds:?}");
 }
 
 #[test]
