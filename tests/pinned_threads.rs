@@ -70,50 +70,40 @@ fn switches(pid: u32, tid: &str) -> u64 {
         .sum()
 }
 
-#[test]
-fn each_thread_has_its_cpu_and_serves_the_connections_that_arrive_there() {
+/// The first two CPUs this process may run on, or None (the test is skipped) with fewer.
+fn two_cpus() -> Option<[usize; 2]> {
     let cpus = allowed_cpus();
     if cpus.len() < 2 {
         eprintln!("skipped: this test needs 2 CPUs, this process may run on {cpus:?}");
-        return;
+        return None;
     }
-    let cpus = [cpus[0], cpus[1]];
-    let origin = Origin::start("o");
-    let site = SiteBuilder::new("pinned", &origin)
-        .edge("threads = 2")
-        .edge("pin_threads = true")
-        .start();
-    let pid = site.ferry.pid();
+    Some([cpus[0], cpus[1]])
+}
 
+/// The threads of ferry (`pid`) named `name` are pinned one to each of `cpus`, and connections to
+/// `address` opened from a CPU are served by that CPU's thread alone.
+fn pinned_and_steered(pid: u32, name: &str, cpus: [usize; 2], address: &str, host: &str) {
     // Pinned: one thread per CPU, in the order the CPUs are allowed.
-    let threads = threads_named(pid, "edge");
+    let threads = threads_named(pid, name);
     let pinned: Vec<&str> = threads.iter().map(|(_, c)| c.as_str()).collect();
     assert_eq!(
         pinned,
         cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-        "the HTTP threads' CPUs"
-    );
-    let https = threads_named(pid, "edge https");
-    assert!(
-        https.is_empty(),
-        "no HTTPS listener, no HTTPS threads: {https:?}"
+        "the CPUs of the threads named {name:?}"
     );
 
-    // Steered: connections opened on a CPU are served by that CPU's thread alone.
-    let edge = site.edge.clone();
-    let warm = site.client.get(&edge, "/warm", &[("Host", SITE_HOST)]);
-    assert_eq!(warm.status, 200);
+    // Steered.
     for (i, &cpu) in cpus.iter().enumerate() {
         let (mine, other) = (&threads[i].0, &threads[1 - i].0);
         let before = (switches(pid, mine), switches(pid, other));
-        let edge = edge.clone();
+        let (address, host) = (address.to_string(), host.to_string());
         std::thread::spawn(move || {
             pin_to(cpu);
             for _ in 0..CONNECTIONS {
-                let mut conn = Conn::open(&edge, TIMEOUT).unwrap();
+                let mut conn = Conn::open(&address, TIMEOUT).unwrap();
                 for _ in 0..REQUESTS {
                     let resp = conn
-                        .request("GET", "/warm", &[("Host", SITE_HOST)], b"")
+                        .request("GET", "/warm", &[("Host", &host)], b"")
                         .unwrap();
                     assert_eq!(resp.status, 200);
                 }
@@ -125,14 +115,76 @@ fn each_thread_has_its_cpu_and_serves_the_connections_that_arrive_there() {
         let requests = (CONNECTIONS * REQUESTS) as u64;
         assert!(
             after.0 - before.0 >= requests,
-            "CPU {cpu}'s thread left its CPU {} times over {requests} requests from CPU {cpu} (the other {})",
+            "{name}: CPU {cpu}'s thread left its CPU {} times over {requests} requests from CPU {cpu} (the other {})",
             after.0 - before.0,
             after.1 - before.1
         );
         assert!(
             after.1 - before.1 < requests / 4,
-            "the other CPU's thread left its CPU {} times over {requests} requests from CPU {cpu}: it served some",
+            "{name}: the other CPU's thread left its CPU {} times over {requests} requests from CPU {cpu}: it served some",
             after.1 - before.1
         );
     }
+}
+
+#[test]
+fn each_edge_thread_has_its_cpu_and_serves_the_connections_that_arrive_there() {
+    let Some(cpus) = two_cpus() else { return };
+    let origin = Origin::start("o");
+    let site = SiteBuilder::new("pinned", &origin)
+        .edge("threads = 2")
+        .edge("pin_threads = true")
+        .start();
+    let pid = site.ferry.pid();
+    let https = threads_named(pid, "edge https");
+    assert!(
+        https.is_empty(),
+        "no HTTPS listener, no HTTPS threads: {https:?}"
+    );
+    let warm = site.client.get(&site.edge, "/warm", &[("Host", SITE_HOST)]);
+    assert_eq!(warm.status, 200);
+    pinned_and_steered(pid, "edge", cpus, &site.edge, SITE_HOST);
+}
+
+/// `[edge] threads` and `pin_threads` are the whole process's: a load balancer's listener in the
+/// same process gets them too.
+#[test]
+fn each_balancer_thread_has_its_cpu_and_serves_the_connections_that_arrive_there() {
+    let Some(cpus) = two_cpus() else { return };
+    let ports = free_ports(2);
+    let (edge, listener) = (
+        format!("127.0.0.1:{}", ports[0]),
+        format!("127.0.0.1:{}", ports[1]),
+    );
+    let topology = Topology::write(
+        "pinned-balancer",
+        &format!(
+            r#"stack = "pinned"
+
+[edge]
+http = "{edge}"
+threads = 2
+pin_threads = true
+
+[[load_balancers]]
+name = "alb"
+dns_name = "alb.internal"
+nodes = {{ a = "127.0.0.1" }}
+
+  [[load_balancers.listeners]]
+  port = {port}
+  protocol = "HTTP"
+  default_actions = [{{ type = "fixed-response", fixed_response_config = {{ status_code = "200", content_type = "text/plain", message_body = "ok" }} }}]
+"#,
+            port = ports[1]
+        ),
+    );
+    let ferry = Ferry::up(&topology, &[&edge, &listener]);
+    pinned_and_steered(
+        ferry.pid(),
+        "balancer alb zo",
+        cpus,
+        &listener,
+        "alb.internal",
+    );
 }
