@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use ferry_guard::pin::{allowed_cpus, pin_current_thread};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -11,23 +12,6 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// them land on their CPU's thread once in 2^(2 * CONNECTIONS).
 const CONNECTIONS: usize = 4;
 const REQUESTS: usize = 50;
-
-/// The CPUs this process may run on.
-fn allowed_cpus() -> Vec<usize> {
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let size = std::mem::size_of::<libc::cpu_set_t>();
-    assert_eq!(unsafe { libc::sched_getaffinity(0, size, &mut set) }, 0);
-    (0..libc::CPU_SETSIZE as usize)
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
-}
-
-fn pin_to(cpu: usize) {
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    let size = std::mem::size_of::<libc::cpu_set_t>();
-    assert_eq!(unsafe { libc::sched_setaffinity(0, size, &set) }, 0);
-}
 
 /// Ferry's threads named `name`: (thread id, `Cpus_allowed_list`).
 fn threads_named(pid: u32, name: &str) -> Vec<(String, String)> {
@@ -72,7 +56,7 @@ fn switches(pid: u32, tid: &str) -> u64 {
 
 /// The first two CPUs this process may run on, or None (the test is skipped) with fewer.
 fn two_cpus() -> Option<[usize; 2]> {
-    let cpus = allowed_cpus();
+    let cpus = allowed_cpus().unwrap();
     if cpus.len() < 2 {
         eprintln!("skipped: this test needs 2 CPUs, this process may run on {cpus:?}");
         return None;
@@ -98,7 +82,7 @@ fn pinned_and_steered(pid: u32, name: &str, cpus: [usize; 2], address: &str, hos
         let before = (switches(pid, mine), switches(pid, other));
         let (address, host) = (address.to_string(), host.to_string());
         std::thread::spawn(move || {
-            pin_to(cpu);
+            pin_current_thread(cpu).unwrap();
             for _ in 0..CONNECTIONS {
                 let mut conn = Conn::open(&address, TIMEOUT).unwrap();
                 for _ in 0..REQUESTS {

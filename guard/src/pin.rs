@@ -25,18 +25,16 @@ use std::time::Duration;
 /// pingora's backlog for the listening sockets it binds.
 const BACKLOG: libc::c_int = 65535;
 
-/// `inner`, the service of thread `thread` listening on `key` (its spelling of `address`, see
-/// [`crate::thread_address`]), pinned to that thread's CPU.
+/// `inner`, the service of thread `thread` on `address`, pinned to that thread's CPU.
 pub fn pinned(
     inner: Box<dyn ServiceWithDependents>,
     address: SocketAddr,
-    key: String,
     thread: usize,
 ) -> Box<dyn ServiceWithDependents> {
     Box::new(Pinned {
         inner,
         address,
-        key,
+        key: crate::thread_address(address, thread),
         cpu: cpu_of(thread),
     })
 }
@@ -44,6 +42,7 @@ pub fn pinned(
 struct Pinned {
     inner: Box<dyn ServiceWithDependents>,
     address: SocketAddr,
+    /// Its listening socket's key in pingora's table (see [`crate::thread_address`]).
     key: String,
     cpu: usize,
 }
@@ -151,7 +150,8 @@ fn cpu_of(thread: usize) -> usize {
     }
 }
 
-fn allowed_cpus() -> io::Result<Vec<usize>> {
+/// The CPUs this process may run on.
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
     // SAFETY: a zeroed cpu_set_t is an empty set, and sched_getaffinity writes at most its size.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::cpu_set_t>();
@@ -163,7 +163,8 @@ fn allowed_cpus() -> io::Result<Vec<usize>> {
         .collect())
 }
 
-fn pin_current_thread(cpu: usize) -> io::Result<()> {
+/// Pins the calling thread to `cpu`.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     if cpu >= libc::CPU_SETSIZE as usize {
         return Err(io::Error::other(format!("CPU {cpu} is beyond CPU_SETSIZE")));
     }

@@ -29,12 +29,7 @@ pub fn thread_service<A: ServerApp + Send + Sync + 'static>(
     service.add_listener(thread_listener(address, thread));
     service.threads = Some(1);
     if pin {
-        crate::pin::pinned(
-            Box::new(service),
-            address,
-            thread_address(address, thread),
-            thread,
-        )
+        crate::pin::pinned(Box::new(service), address, thread)
     } else {
         Box::new(service)
     }
