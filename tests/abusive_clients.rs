@@ -75,26 +75,6 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Whether the server has closed `stream` (waits up to `wait`).
-fn closed(stream: &mut TcpStream, wait: Duration) -> bool {
-    let deadline = Instant::now() + wait;
-    let mut buf = [0u8; 65536];
-    while Instant::now() < deadline {
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return true,
-        }
-    }
-    false
-}
-
 /// One flood of idle connections on `front`: each is closed by the server soon after the timeout,
 /// and a client is served during and after it. Returns ferry's resident memory at its peak, KiB.
 fn flood(stack: &Stack, tier: &str, front: &str, host: &[(&str, &str)]) -> u64 {
@@ -114,7 +94,7 @@ fn flood(stack: &Stack, tier: &str, front: &str, host: &[(&str, &str)]) -> u64 {
     let mut open = 0;
     for s in &mut idle {
         let wait = deadline.saturating_duration_since(Instant::now());
-        if !closed(s, wait.max(Duration::from_millis(1))) {
+        if !closed_by_server(s, wait.max(Duration::from_millis(1))) {
             open += 1;
         }
     }
@@ -171,7 +151,7 @@ fn a_stalled_upload_and_a_client_that_stops_reading_are_cut_at_the_idle_timeout(
     upload.write_all(&[b'u'; 1000]).expect("some of the body");
     let started = Instant::now();
     assert!(
-        closed(&mut upload, Duration::from_secs(TIMEOUT + 6)),
+        closed_by_server(&mut upload, Duration::from_secs(TIMEOUT + 6)),
         "the stalled upload was never cut"
     );
     let after = started.elapsed();
@@ -187,7 +167,7 @@ fn a_stalled_upload_and_a_client_that_stops_reading_are_cut_at_the_idle_timeout(
         .expect("request");
     std::thread::sleep(Duration::from_secs(TIMEOUT + 3));
     assert!(
-        closed(&mut reader, Duration::from_secs(TIMEOUT + 6)),
+        closed_by_server(&mut reader, Duration::from_secs(TIMEOUT + 6)),
         "the connection of a client that stopped reading was never cut"
     );
 

@@ -149,13 +149,14 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                         ListenerProxy::new(state.clone(), node.zone.clone(), (copy, threads));
                     let fast = fast_forward::FastForwards::new(proxy.shared());
                     // ALB closes a connection that does not send its request within the idle
-                    // timeout.
+                    // timeout, or that takes nothing of its response for as long.
                     let app = ferry_guard::HeadDeadline::new(
                         ferry_guard::front::Front::new(
                             pingora::proxy::http_proxy(conf, proxy),
                             fast,
                             fast_forwards,
                         ),
+                        &head_timeout,
                         &head_timeout,
                     );
                     let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);

@@ -20,8 +20,8 @@
 # wrk on the same cores becomes the bottleneck of the fastest and its queueing shows in p99),
 # BENCH_PERF (unset: a directory where each of ferry's runs is also recorded with `perf record -g`,
 # CASE-rN.data, to see where its time goes; perf adds its own cost to those runs' figures),
-# BENCH_SYSCALLS (unset: 1 counts every server's system calls per request with `perf stat`, shown
-# in the progress lines), BENCH_PIN_THREADS (0: 1 runs ferry with `[edge] pin_threads = true`).
+# BENCH_SYSCALLS (unset: 1 counts every server's system calls, context switches and CPU migrations per
+# request with `perf stat`, shown in the progress lines), BENCH_PIN_THREADS (0: 1 runs ferry with `[edge] pin_threads = true`).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -221,7 +221,7 @@ bench() {   # bench CASE SERVER URL PIDS...
   fi
   local stat_pid=""
   if [ -n "${BENCH_SYSCALLS:-}" ]; then
-    perf stat -x, -e raw_syscalls:sys_enter -p "$(server_pids "$@" | paste -sd,)" -o "$RUN/logs/syscalls" &
+    perf stat -x, -e raw_syscalls:sys_enter,context-switches,cpu-migrations -p "$(server_pids "$@" | paste -sd,)" -o "$RUN/logs/syscalls" &
     stat_pid=$!
   fi
   # wrk in the background and `wait`: an interrupt then stops the harness at once, wrk included
@@ -257,7 +257,7 @@ PY
     "$reqs" "$ticks" "$rss" "${errs:-0}" "${non2xx:-0}" >>"$RAW"
   local calls=""
   if [ -n "$stat_pid" ]; then
-    calls="$(awk -F, -v n="$reqs" '/raw_syscalls/ { printf ", %.2f system calls per request", $1 / n }' "$RUN/logs/syscalls")"
+    calls="$(awk -F, -v n="$reqs" '/raw_syscalls/ { printf ", %.2f system calls", $1 / n } /context-switches/ { printf ", %.3f context switches", $1 / n } /cpu-migrations/ { printf ", %.4f migrations", $1 / n } END { printf " per request" }' "$RUN/logs/syscalls")"
   fi
   say "  $case $server: $rps req/s, p50 ${p50}us, p99 ${p99}us, $ticks ticks, RSS ${rss} KiB${errs:+, socket errors $errs}${non2xx:+, non-2xx $non2xx}$calls"
 }

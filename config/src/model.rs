@@ -67,6 +67,8 @@ pub struct Edge {
     pub pin_threads: bool,
     /// How long a viewer may take to send a request head, from its first byte.
     pub client_header_timeout: std::time::Duration,
+    /// How long a viewer may take none of a response being sent to it.
+    pub send_timeout: std::time::Duration,
     /// The country of viewer addresses, for geo restriction.
     pub client_countries: crate::geo::Countries,
 }

@@ -693,6 +693,13 @@ fn rejects() -> Vec<Reject> {
             "edge.threads",
             "0 is out of range: allowed 1 to 256",
         ),
+        no(
+            "edge send timeout of 0 seconds",
+            &[(r#"pop = "LOC1""#, "pop = \"LOC1\"\nsend_timeout = 0")],
+            "send_timeout",
+            "edge.send_timeout",
+            "0 is out of range: allowed 1 to 3600",
+        ),
         // ------------------------------------------------ distributions
         no(
             "duplicate distribution id",

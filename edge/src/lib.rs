@@ -51,6 +51,7 @@ pub struct Edge {
 pub struct Reload {
     cache: Arc<cache::EdgeCache>,
     head_timeout: Option<ferry_guard::TimeoutHandle>,
+    send_timeout: Option<ferry_guard::TimeoutHandle>,
     admin: Arc<Reloadable<admin::Admin>>,
     proxy: Option<proxy::StateHandle>,
     tls: Option<tls::Reloadable>,
@@ -68,6 +69,9 @@ impl Reload {
     fn swap(&self, old: &Topology, new: &Topology) -> admin::Admin {
         if let (Some(handle), Some(edge)) = (&self.head_timeout, &new.edge) {
             handle.set(edge.client_header_timeout);
+        }
+        if let (Some(handle), Some(edge)) = (&self.send_timeout, &new.edge) {
+            handle.set(edge.send_timeout);
         }
         if let Some(proxy) = &self.proxy {
             proxy.replace(new);
@@ -108,6 +112,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
             reload: Reload {
                 cache,
                 head_timeout: None,
+                send_timeout: None,
                 admin,
                 proxy: None,
                 tls: None,
@@ -116,6 +121,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
     };
     let (proxy, handle) = EdgeProxy::new(topology, cache.clone());
     let head_timeout = ferry_guard::TimeoutHandle::new(edge.client_header_timeout);
+    let send_timeout = ferry_guard::TimeoutHandle::new(edge.send_timeout);
     let https = tls::Https::new(topology, edge);
     let threads = edge.threads.max(1);
     let fast_hits = fast_hit::enabled_by_env();
@@ -130,6 +136,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
                 fast_hits || fast_forwards,
             ),
             &head_timeout,
+            &send_timeout,
         )
     };
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
@@ -154,6 +161,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
         reload: Reload {
             cache,
             head_timeout: Some(head_timeout),
+            send_timeout: Some(send_timeout),
             admin,
             proxy: Some(handle),
             tls: https.map(|h| h.reloadable),

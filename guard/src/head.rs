@@ -7,6 +7,11 @@
 //! the empty line that ends a head, so an idle kept-alive connection between requests (pingora's
 //! keep-alive timeout) and a slow body (the tiers' own timeouts) are not its business. HTTP/2 streams, framed otherwise, are not wrapped.
 //!
+//! The same wrapper bounds a stalled send: a write that makes no progress for the send timeout
+//! (a client that stopped reading its response) fails with `TimedOut`, and the connection with it,
+//! on every path that writes to the client (nginx's `send_timeout`; pingora sets no write timeout
+//! on a downstream session unless told, and the fast paths write to the socket themselves).
+//!
 //! The same wrapper tells a graceful stop what each connection is doing (just accepted, in a
 //! request, idle between requests: [`connection_phases`]), and holds pingora's cleanup, which
 //! drops connections waiting for a head, until the just-accepted ones have begun their request.
@@ -30,20 +35,28 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// An app whose HTTP/1 connections must send each request head within a timeout.
+/// An app whose HTTP/1 connections must send each request head within a timeout, and whose
+/// connections (HTTP/2 too) must take some of what is sent to them within another.
 pub struct HeadDeadline<A> {
     inner: Arc<A>,
-    /// The timeout in milliseconds, which a topology reload may change.
+    /// The timeouts in milliseconds, which a topology reload may change.
     timeout: Arc<AtomicU64>,
+    send_timeout: Arc<AtomicU64>,
 }
 
 impl<A> HeadDeadline<A> {
-    /// The app, whose timeout `handle` sets (one handle may serve the apps of several threads).
-    pub fn new(inner: A, handle: &TimeoutHandle) -> HeadDeadline<A> {
+    /// The app, whose head timeout `head` sets and whose send timeout `send` sets (one handle may
+    /// serve the apps of several threads, and both timeouts).
+    pub fn new(inner: A, head: &TimeoutHandle, send: &TimeoutHandle) -> HeadDeadline<A> {
         HeadDeadline {
             inner: Arc::new(inner),
-            timeout: handle.0.clone(),
+            timeout: head.0.clone(),
+            send_timeout: send.0.clone(),
         }
+    }
+
+    fn send_timeout(&self) -> Duration {
+        Duration::from_millis(self.send_timeout.load(Ordering::Relaxed))
     }
 }
 
@@ -78,6 +91,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadline<A> {
             match stream.into_any().downcast::<Timed>() {
                 Ok(mut timed) => {
                     timed.rearm(Duration::from_millis(self.timeout.load(Ordering::Relaxed)));
+                    timed.send_timeout = self.send_timeout();
                     timed
                 }
                 // Not reached: `is` said it was one.
@@ -85,14 +99,14 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadline<A> {
             }
         } else if stream.selected_alpn_proto() == Some(ALPN::H2) {
             // Framed otherwise: counted, never timed.
-            let mut timed = Timed::new(stream, Duration::MAX);
+            let mut timed = Timed::new(stream, Duration::MAX, self.send_timeout());
             timed.head = Head::Done;
             // Its requests are counted one by one (in flight) as HTTP/2 streams.
             timed.enter(Phase::Idle);
             Box::new(timed)
         } else {
             let timeout = Duration::from_millis(self.timeout.load(Ordering::Relaxed));
-            let mut timed = Timed::new(stream, timeout);
+            let mut timed = Timed::new(stream, timeout, self.send_timeout());
             // A new connection's first head is due `timeout` after the connection, as nginx's
             // client_header_timeout: a connection that never sends a byte is not kept either.
             timed.arm();
@@ -140,6 +154,13 @@ pub struct Timed {
     /// Bytes already read (and followed) by an app in front of pingora's, which reads them again
     /// first: see [`Timed::replay`].
     replay: bytes::Bytes,
+    /// How long a write may wait for the client to take some of what was sent.
+    send_timeout: Duration,
+    /// The clock of a write waiting for room; kept between waits so that a large response's
+    /// waits do not each allocate one.
+    stall: Option<Pin<Box<Sleep>>>,
+    /// Whether `stall` times the wait under way (no write made progress since it was set).
+    stalled: bool,
 }
 
 /// What a connection is doing, as a graceful stop sees it: it waits for the connections reading a
@@ -199,7 +220,7 @@ impl Drop for Timed {
 }
 
 impl Timed {
-    fn new(inner: Stream, timeout: Duration) -> Timed {
+    fn new(inner: Stream, timeout: Duration, send_timeout: Duration) -> Timed {
         ACTIVE.add(1);
         FRESH.add(1);
         Timed {
@@ -210,6 +231,43 @@ impl Timed {
             phase: Phase::Fresh,
             answered: false,
             replay: bytes::Bytes::new(),
+            send_timeout,
+            stall: None,
+            stalled: false,
+        }
+    }
+
+    /// Follows a write (or flush) to the client: progress stops the stall clock; a write that must
+    /// wait starts it, or finds it run out (the client took nothing for the send timeout).
+    fn watch_send<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if !polled.is_pending() {
+            self.stalled = false;
+            return polled;
+        }
+        if !self.stalled {
+            self.stalled = true;
+            let due = Instant::now() + self.send_timeout;
+            match &mut self.stall {
+                Some(clock) => clock.as_mut().reset(due),
+                None => self.stall = Some(Box::pin(tokio::time::sleep_until(due))),
+            }
+        }
+        let due = self
+            .stall
+            .as_mut()
+            .is_some_and(|clock| clock.as_mut().poll(cx).is_ready());
+        if due {
+            tracing::info!(timeout = ?self.send_timeout, "closing a connection whose client took none of its response in time");
+            Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took none of the response in time (send timeout)",
+            )))
+        } else {
+            Poll::Pending
         }
     }
 
@@ -404,11 +462,12 @@ impl AsyncWrite for Timed {
     ) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.note_written(&written, buf);
-        written
+        self.watch_send(cx, written)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let flushed = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch_send(cx, flushed)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -426,7 +485,7 @@ impl AsyncWrite for Timed {
             .find(|b| !b.is_empty())
             .map_or(&[][..], |b| &b[..]);
         self.note_written(&written, first);
-        written
+        self.watch_send(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -512,7 +571,11 @@ mod tests {
 
     fn scanned(bytes: &[u8]) -> Timed {
         let (client, _server) = tokio::io::duplex(64);
-        let mut t = Timed::new(Box::new(client), Duration::from_secs(1));
+        let mut t = Timed::new(
+            Box::new(client),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         t.scan(bytes);
         t
     }
@@ -550,7 +613,11 @@ mod tests {
     #[tokio::test]
     async fn a_connection_is_in_a_request_from_its_first_byte_to_the_end_of_its_head() {
         let (client, _server) = tokio::io::duplex(64);
-        let mut t = Timed::new(Box::new(client), Duration::from_secs(1));
+        let mut t = Timed::new(
+            Box::new(client),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         assert_eq!(t.phase, Phase::Fresh);
         t.arm();
         t.scan(b"");
@@ -573,7 +640,11 @@ mod tests {
     async fn the_next_head_after_an_answer_is_timed_again() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (client, mut server) = tokio::io::duplex(256);
-        let mut t = Timed::new(Box::new(client), Duration::from_secs(1));
+        let mut t = Timed::new(
+            Box::new(client),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         t.arm();
         let mut buf = [0u8; 64];
         server
@@ -609,7 +680,11 @@ mod tests {
     #[tokio::test]
     async fn a_head_already_read_behind_an_answered_one_is_followed() {
         let (client, _server) = tokio::io::duplex(64);
-        let mut t = Timed::new(Box::new(client), Duration::from_secs(1));
+        let mut t = Timed::new(
+            Box::new(client),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         t.arm();
         // One read holds a whole head and the start of the next: the scan stops at the first.
         t.scan(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n");
@@ -648,5 +723,53 @@ mod tests {
         for (bytes, want) in cases {
             assert_eq!(states(bytes), *want, "{:?}", String::from_utf8_lossy(bytes));
         }
+    }
+
+    /// A client that takes nothing fails the write after the send timeout; one that takes a
+    /// little at a time, each time sooner than the timeout, is never cut, however long the
+    /// whole response takes.
+    #[tokio::test]
+    async fn a_send_fails_only_when_the_client_takes_nothing_for_the_send_timeout() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let timeout = Duration::from_millis(300);
+        let (client, _never_reads) = tokio::io::duplex(64);
+        let mut t = Timed::new(Box::new(client), Duration::from_secs(1), timeout);
+        let started = std::time::Instant::now();
+        let err = tokio::time::timeout(Duration::from_secs(5), t.write_all(&[b'x'; 1000]))
+            .await
+            .expect("the write was never cut")
+            .expect_err("a write nobody reads succeeded");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            started.elapsed() >= timeout,
+            "cut after {:?}",
+            started.elapsed()
+        );
+
+        let (client, mut slow) = tokio::io::duplex(64);
+        let mut t = Timed::new(Box::new(client), Duration::from_secs(1), timeout);
+        let reader = tokio::spawn(async move {
+            let mut got = 0;
+            let mut buf = [0u8; 64];
+            while got < 1000 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                match slow.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+            got
+        });
+        let started = std::time::Instant::now();
+        t.write_all(&[b'y'; 1000])
+            .await
+            .expect("a slow reader is cut");
+        t.flush().await.expect("flush");
+        assert!(
+            started.elapsed() > timeout,
+            "the whole send took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(reader.await.expect("reader"), 1000);
     }
 }

@@ -1223,6 +1223,27 @@ impl Conn {
     }
 }
 
+/// Whether the server has closed `stream` (waits up to `wait`, reading and dropping what comes;
+/// a reset counts as closed).
+pub fn closed_by_server(stream: &mut TcpStream, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 65536];
+    while Instant::now() < deadline {
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
 /// Polls `addr` with `GET /__ferry_ready` (`Host: ferry-readiness.invalid`) until it answers
 /// with any HTTP response, or the timeout passes.
 pub fn wait_http(addr: &str, timeout: Duration) -> Result<(), String> {

@@ -43,6 +43,11 @@ pub struct EdgeSection {
     /// `client_header_timeout`); a slower one is disconnected. Default 60.
     #[serde(default)]
     pub client_header_timeout: Option<u64>,
+    /// Local only: seconds a viewer may take none of a response being sent to it before it is
+    /// disconnected (nginx's `send_timeout`): a client that stops reading holds no connection,
+    /// task or origin connection for ever. Default 60.
+    #[serde(default)]
+    pub send_timeout: Option<u64>,
     /// Local only: the country of viewer addresses for geo restriction, CIDR → ISO 3166-1
     /// alpha-2 code (`"127.0.0.2/32" = "FR"`); the longest prefix wins. CloudFront uses its GeoIP
     /// database; ferry has none.

@@ -86,6 +86,7 @@ fn edge_section(
         threads: None,
         pin_threads: None,
         client_header_timeout: None,
+        send_timeout: None,
         client_countries: Default::default(),
     };
     let s = section.unwrap_or(&default_section);
@@ -177,6 +178,10 @@ fn edge_section(
         Some(t) => ctx.range(&path.key("client_header_timeout"), t, 1, 3600),
         None => 60,
     });
+    let send_timeout = std::time::Duration::from_secs(match s.send_timeout {
+        Some(t) => ctx.range(&path.key("send_timeout"), t, 1, 3600),
+        None => 60,
+    });
     let mut countries = Vec::new();
     for (network, country) in &s.client_countries {
         let at = path.key("client_countries").key(network);
@@ -194,6 +199,7 @@ fn edge_section(
     Some(model::Edge {
         client_countries: crate::geo::Countries::new(countries),
         client_header_timeout,
+        send_timeout,
         http,
         https,
         admin,
