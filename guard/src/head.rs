@@ -239,6 +239,7 @@ impl Timed {
 
     /// Follows a write (or flush) to the client: progress stops the stall clock; a write that must
     /// wait starts it, or finds it run out (the client took nothing for the send timeout).
+    #[inline]
     fn watch_send<T>(
         &mut self,
         cx: &mut Context<'_>,
@@ -248,6 +249,16 @@ impl Timed {
             self.stalled = false;
             return polled;
         }
+        match self.stall_overdue(cx) {
+            Some(e) => Poll::Ready(Err(e)),
+            None => Poll::Pending,
+        }
+    }
+
+    /// A write waits: the error to fail it with once the client has taken nothing for the send
+    /// timeout.
+    #[cold]
+    fn stall_overdue(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
         if !self.stalled {
             self.stalled = true;
             let due = Instant::now() + self.send_timeout;
@@ -260,15 +271,13 @@ impl Timed {
             .stall
             .as_mut()
             .is_some_and(|clock| clock.as_mut().poll(cx).is_ready());
-        if due {
+        due.then(|| {
             tracing::info!(timeout = ?self.send_timeout, "closing a connection whose client took none of its response in time");
-            Poll::Ready(Err(io::Error::new(
+            io::Error::new(
                 io::ErrorKind::TimedOut,
                 "the client took none of the response in time (send timeout)",
-            )))
-        } else {
-            Poll::Pending
-        }
+            )
+        })
     }
 
     /// Has the next reads return `bytes` before anything from the connection: an app that read
