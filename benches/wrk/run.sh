@@ -21,7 +21,7 @@
 # BENCH_PERF (unset: a directory where each of ferry's runs is also recorded with `perf record -g`,
 # CASE-rN.data, to see where its time goes; perf adds its own cost to those runs' figures),
 # BENCH_SYSCALLS (unset: 1 counts every server's system calls, context switches and CPU migrations per
-# request with `perf stat`, shown in the progress lines), BENCH_PIN_THREADS (0: 1 runs ferry with `[edge] pin_threads = true`).
+# request with `perf stat`, and the machine's TCP segments per request, shown in the progress lines), BENCH_PIN_THREADS (0: 1 runs ferry with `[edge] pin_threads = true`).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -92,6 +92,9 @@ trap 'say "interrupted: stopping everything it started"; exit 130' INT TERM
 server_pids() {   # the root PIDs of a server and all their descendants
   local p
   for p in "$@"; do echo "$p"; children_of "$p" | tr ' ' '\n'; done | grep -v '^$' | sort -un
+}
+tcp_out_segs() {   # TCP segments the machine has sent (every process: client, server, origin)
+  awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ { print $12 }' /proc/net/snmp
 }
 ticks_of() {   # "pid:ticks ..." (utime+stime, all threads) for every process of a server
   local p rest
@@ -219,8 +222,9 @@ bench() {   # bench CASE SERVER URL PIDS...
       >"$RUN/logs/perf.log" 2>&1 &
     perf_pid=$!
   fi
-  local stat_pid=""
+  local stat_pid="" segs_before=""
   if [ -n "${BENCH_SYSCALLS:-}" ]; then
+    segs_before="$(tcp_out_segs)"
     perf stat -x, -e raw_syscalls:sys_enter,context-switches,cpu-migrations -p "$(server_pids "$@" | paste -sd,)" -o "$RUN/logs/syscalls" &
     stat_pid=$!
   fi
@@ -257,7 +261,7 @@ PY
     "$reqs" "$ticks" "$rss" "${errs:-0}" "${non2xx:-0}" >>"$RAW"
   local calls=""
   if [ -n "$stat_pid" ]; then
-    calls="$(awk -F, -v n="$reqs" '/raw_syscalls/ { printf ", %.2f system calls", $1 / n } /context-switches/ { printf ", %.3f context switches", $1 / n } /cpu-migrations/ { printf ", %.4f migrations", $1 / n } END { printf " per request" }' "$RUN/logs/syscalls")"
+    calls="$(awk -F, -v n="$reqs" -v segs="$(( $(tcp_out_segs) - segs_before ))" '/raw_syscalls/ { printf ", %.2f system calls", $1 / n } /context-switches/ { printf ", %.3f context switches", $1 / n } /cpu-migrations/ { printf ", %.4f migrations", $1 / n } END { printf ", %.2f TCP segments (machine-wide) per request", segs / n }' "$RUN/logs/syscalls")"
   fi
   say "  $case $server: $rps req/s, p50 ${p50}us, p99 ${p99}us, $ticks ticks, RSS ${rss} KiB${errs:+, socket errors $errs}${non2xx:+, non-2xx $non2xx}$calls"
 }
