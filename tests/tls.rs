@@ -2,9 +2,10 @@
 //! `ferry up` with an HTTPS listener, and real rustls clients that verify the chain against that CA
 //! and the host name. SNI picks the exact certificate, then the wildcard one, then the default;
 //! ALPN gives HTTP/2 when a distribution's `http_version` allows it (and a request really goes over
-//! HTTP/2), HTTP/1.1 otherwise; a `TLSv1.3_2025` distribution refuses TLS 1.2-only clients for its
-//! names while the other names still take them; the viewer protocol policy redirects or refuses
-//! plain HTTP and serves HTTPS. `ferry validate` locates a bad certificate or key at its field.
+//! HTTP/2), HTTP/1.1 otherwise; a viewer that stops reading is cut at the send timeout; a
+//! `TLSv1.3_2025` distribution refuses TLS 1.2-only clients for its names while the other names
+//! still take them; the viewer protocol policy redirects or refuses plain HTTP and serves HTTPS.
+//! `ferry validate` locates a bad certificate or key at its field.
 
 mod common;
 
@@ -364,6 +365,7 @@ aliases = [{aliases}]
 http = "{http}"
 https = "{https}"
 client_header_timeout = 2
+send_timeout = 2
 default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
 certificates = [
   {{ cert = "certs/wildcard.pem", key = "certs/wildcard.key" }},
@@ -484,6 +486,39 @@ fn a_stalled_handshake_is_closed_at_the_client_header_timeout() {
             "stalled {what} its ClientHello: closed after {after:?}, not at the 2 s client header timeout"
         );
     }
+}
+
+/// A viewer that asks for a large response over TLS and stops reading it is closed once it has
+/// taken none of it for the send timeout (2 s here), as over plain HTTP (tests/stalled_viewers.rs);
+/// a handshake and a request meanwhile are served.
+#[test]
+fn a_viewer_that_stops_reading_over_tls_is_cut_at_the_send_timeout() {
+    let origin = Origin::start_with("o", |req| {
+        if req.path().starts_with("/big") {
+            Response::new(200).with_body(vec![b'x'; 32 << 20])
+        } else {
+            default_origin_response("o", req)
+        }
+    });
+    let edge = start("tls-send-stall", &origin, "http1.1");
+    let mut stalled = handshake(&edge.pki, &edge.https, WWW, &H1_CLIENT).expect("handshake");
+    stalled
+        .stream
+        .write_all(format!("GET /big HTTP/1.1\r\nHost: {WWW}\r\n\r\n").as_bytes())
+        .expect("request");
+    stalled.stream.flush().expect("flush");
+    let asked = Instant::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let mut hs = handshake(&edge.pki, &edge.https, WWW, &H1_CLIENT).expect("a handshake meanwhile");
+    let (status, _, body) = http1(&mut hs, WWW, "/meanwhile");
+    assert_eq!(status, 200, "{body}");
+    // The TLS records the edge wrote before it gave up, then the close.
+    assert!(
+        closed_by_server(&mut stalled.stream.sock, Duration::from_secs(8)),
+        "the connection of a viewer that stopped reading is still open {:?} after its request",
+        asked.elapsed()
+    );
+    assert_eq!(origin.count_path("/big"), 1);
 }
 
 #[test]
