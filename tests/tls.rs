@@ -802,6 +802,114 @@ async fn h2_get(edge: &Edge, path: &str) -> u16 {
         .unwrap_or(0)
 }
 
+/// How an HTTP/2 test viewer takes a body.
+#[derive(Clone, Copy)]
+enum Take {
+    /// As it comes, releasing its flow-control capacity.
+    All,
+    /// The same, pausing this long after each MiB.
+    Paced(Duration),
+    /// Not at all: the window stays shut once the first ones are spent.
+    Nothing,
+}
+
+/// The body of `response`, taken as `take` says: `Ok(bytes)` when the body ended, `Err` when the
+/// stream was reset or the connection closed, `None` when it had not ended after `wait`.
+async fn h2_body(
+    response: http::Response<h2::RecvStream>,
+    take: Take,
+    wait: Duration,
+) -> Option<Result<usize, h2::Error>> {
+    let mut body = response.into_body();
+    let mut got = 0;
+    let drain = async {
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk?;
+            let before = got;
+            got += chunk.len();
+            match take {
+                Take::Nothing => continue,
+                Take::Paced(pause) if got >> 20 != before >> 20 => tokio::time::sleep(pause).await,
+                Take::All | Take::Paced(_) => {}
+            }
+            let _ = body.flow_control().release_capacity(chunk.len());
+        }
+        Ok(got)
+    };
+    tokio::time::timeout(wait, drain).await.ok()
+}
+
+/// An HTTP/2 viewer that leaves its flow-control window shut, taking none of its body, has its
+/// stream ended once it has taken nothing for the send timeout (2 s here), on a miss and on a hit
+/// (whose body the store hands out in pieces, each one write); a viewer on another connection is
+/// served meanwhile, and one that takes its body, however slowly, gets all of it.
+#[test]
+fn an_http2_viewer_that_leaves_its_window_shut_is_cut_at_the_send_timeout() {
+    const BIG: usize = 32 << 20;
+    let origin = Origin::start_with("o", |req| {
+        if req.path().contains("/big") {
+            Response::new(200).with_body(vec![b'x'; BIG])
+        } else {
+            default_origin_response("o", req)
+        }
+    });
+    let edge = start("tls-h2-stall", &origin, "http2");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let get = |path: &str| {
+            http::Request::get(format!("https://{WWW}{path}"))
+                .body(())
+                .expect("request")
+        };
+        // A viewer that takes its body: the hit is stored whole.
+        let (mut client, _connection) = h2_client(&edge).await;
+        let (response, _) = client.send_request(get("/cached/big"), true).expect("send");
+        let response = tokio::time::timeout(IO_TIMEOUT, response)
+            .await
+            .expect("in time")
+            .expect("response");
+        let whole = h2_body(response, Take::All, Duration::from_secs(30)).await;
+        assert!(matches!(whole, Some(Ok(BIG))), "{whole:?}");
+        // One that takes it slowly but steadily, over more than the send timeout in all.
+        let (response, _) = client.send_request(get("/cached/big"), true).expect("send");
+        let response = tokio::time::timeout(IO_TIMEOUT, response)
+            .await
+            .expect("in time")
+            .expect("response");
+        let started = Instant::now();
+        let paced = Take::Paced(Duration::from_millis(150));
+        let whole = h2_body(response, paced, Duration::from_secs(30)).await;
+        assert!(matches!(whole, Some(Ok(BIG))), "a slow viewer: {whole:?}");
+        assert!(started.elapsed() > Duration::from_secs(3), "{:?}", started.elapsed());
+        for (what, path) in [("a miss", "/big"), ("a hit", "/cached/big")] {
+            let (mut client, _connection) = h2_client(&edge).await;
+            let (response, _) = client.send_request(get(path), true).expect("send");
+            let response = tokio::time::timeout(IO_TIMEOUT, response)
+                .await
+                .expect("in time")
+                .expect("response");
+            assert_eq!(response.status(), 200, "{what}");
+            let asked = Instant::now();
+            let ended = h2_body(response, Take::Nothing, Duration::from_secs(10)).await;
+            let after = asked.elapsed();
+            match ended {
+                Some(Err(_)) => {}
+                Some(Ok(n)) => panic!("{what}: the body ended after {n} bytes of {BIG} with the window shut"),
+                None => panic!("{what}: the stream is still open {after:?} after the viewer stopped taking its body"),
+            }
+            assert!(
+                after >= Duration::from_millis(1500),
+                "{what}: cut after {after:?}, before the 2 s send timeout"
+            );
+            assert_eq!(h2_get(&edge, "/meanwhile").await, 200, "{what}: another viewer");
+        }
+    });
+    assert_eq!(origin.count_path("/cached/big"), 1, "the hit was a hit");
+}
+
 /// HTTP/2 spoken badly: a client that opens and resets streams as fast as it can (rapid reset,
 /// CVE-2023-44487) and one that sends a 64 KiB header block. Neither reaches the origin in bulk
 /// nor stops the edge: a well-behaved viewer is served during and after.

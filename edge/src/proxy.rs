@@ -49,6 +49,10 @@ pub(crate) struct EdgeState {
     pub(crate) fast_hits: bool,
     /// Whether any behavior's requests can be forwarded by the fast path.
     pub(crate) fast_forwards: bool,
+    /// `[edge] send_timeout`: an HTTP/1 connection's stream enforces it itself (ferry_guard's
+    /// `Timed`); an HTTP/2 stream, whose flow-control window a viewer can leave shut while the
+    /// socket stays open, gets it as pingora's write timeout.
+    send_timeout: std::time::Duration,
 }
 
 impl EdgeState {
@@ -77,6 +81,9 @@ impl EdgeState {
             countries: edge.map(|e| e.client_countries.clone()).unwrap_or_default(),
             fast_hits: crate::fast_hit::possible(&topology.distributions),
             fast_forwards: crate::fast_forward::possible(&topology.distributions),
+            send_timeout: edge
+                .map(|e| e.send_timeout)
+                .unwrap_or(std::time::Duration::from_secs(60)),
         }
     }
 }
@@ -520,6 +527,13 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if session.as_downstream().is_http2() {
+            // Each write of a body piece must end within it (the store hands bodies out in
+            // pieces of at most `store::HIT_PIECE`, so that a slow but steady viewer is not cut).
+            session
+                .as_downstream_mut()
+                .set_write_timeout(Some(ctx.state.send_timeout));
+        }
         ctx.https_viewer = session
             .digest()
             .and_then(|d| d.ssl_digest.as_ref())

@@ -249,6 +249,10 @@ impl Store {
     }
 }
 
+/// The most of a body one read of a hit gives: each goes out in one timed write, and an HTTP/2
+/// viewer must take it within the send timeout (1 MiB in 60 s by default).
+pub const HIT_PIECE: usize = 1 << 20;
+
 struct Hit {
     body: Bytes,
     start: usize,
@@ -262,8 +266,11 @@ impl HandleHit for Hit {
         if self.done {
             return Ok(None);
         }
-        self.done = true;
-        Ok(Some(self.body.slice(self.start..self.end)))
+        let end = self.end.min(self.start.saturating_add(HIT_PIECE));
+        let piece = self.body.slice(self.start..end);
+        self.start = end;
+        self.done = end >= self.end;
+        Ok(Some(piece))
     }
 
     async fn finish(
@@ -421,5 +428,49 @@ impl Storage for Store {
 
     fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pieces(hit: &mut Hit) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        while let Ok(Some(piece)) = hit.read_body().await {
+            out.push(piece);
+        }
+        out
+    }
+
+    /// A hit's body comes in pieces of at most HIT_PIECE, whole and in order, from a seek too.
+    #[tokio::test]
+    async fn a_hit_is_read_in_pieces_that_make_the_whole_body() {
+        let body: Bytes = (0..(2 * HIT_PIECE + 5))
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        let cases: &[(usize, Option<usize>, &[usize])] = &[
+            (0, None, &[HIT_PIECE, HIT_PIECE, 5]),
+            (10, Some(20), &[10]),
+            (HIT_PIECE - 1, Some(HIT_PIECE + 1), &[2]),
+            (3, Some(3 * HIT_PIECE), &[HIT_PIECE, HIT_PIECE, 2]),
+            (body.len(), None, &[0]),
+        ];
+        for (start, end, sizes) in cases {
+            let mut hit = Hit {
+                body: body.clone(),
+                start: 0,
+                end: body.len(),
+                done: false,
+            };
+            assert!(hit.seek(*start, *end).is_ok());
+            let got = pieces(&mut hit).await;
+            let lens: Vec<usize> = got.iter().map(Bytes::len).collect();
+            assert_eq!(&lens, sizes, "seek({start}, {end:?})");
+            let joined: Vec<u8> = got.concat();
+            let stop = end.unwrap_or(body.len()).min(body.len());
+            assert_eq!(&joined[..], &body[*start..stop], "seek({start}, {end:?})");
+        }
     }
 }
