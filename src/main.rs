@@ -39,9 +39,17 @@ struct Cli {
     log_format: run::LogFormat,
 }
 
-/// Graceful stop and zero-downtime restart, for the commands that serve.
+/// Threads, graceful stop and zero-downtime restart, for the commands that serve.
 #[derive(clap::Args, Clone, Debug)]
 struct Restart {
+    /// How many threads serve, edge and balancer alike, each with its own listening sockets
+    /// (1 to 256). Default: `[edge] threads`, or one per CPU.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+    /// Pin thread N to the Nth CPU ferry may run on and hand each new connection to the thread on
+    /// the CPU that received it, as `[edge] pin_threads = true` does (which also turns it on).
+    #[arg(long)]
+    pin_threads: bool,
     /// On SIGTERM or SIGINT (and after handing the sockets over on SIGQUIT), how long requests in
     /// flight may take to finish: ferry stops accepting, exits as soon as none is left, and after
     /// this many seconds at the latest.
@@ -420,6 +428,8 @@ fn reload_remote(admin: &str, token: Option<&str>) -> Result<ExitCode> {
 impl From<Restart> for run::Lifecycle {
     fn from(r: Restart) -> run::Lifecycle {
         run::Lifecycle {
+            threads: r.threads.map(usize::from),
+            pin_threads: r.pin_threads,
             upgrade: r.upgrade,
             socket: r.upgrade_socket,
             grace_period: std::time::Duration::from_secs(r.grace_period),

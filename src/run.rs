@@ -44,6 +44,10 @@ pub fn init_logging(format: LogFormat) {
 /// (pingora's graceful upgrade), and how long a graceful stop waits for requests in flight.
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
+    /// `--threads`, over `[edge] threads`.
+    pub threads: Option<usize>,
+    /// `--pin-threads`, or'ed with `[edge] pin_threads`.
+    pub pin_threads: bool,
     pub upgrade: bool,
     pub socket: Option<PathBuf>,
     pub grace_period: std::time::Duration,
@@ -233,7 +237,13 @@ fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<Ex
         // Every timeout on the runtime's own timer wheel: pingora's shared timer thread would wake
         // tasks across threads on every request.
         fast_timeout_to_tokio_threshold_seconds: Some(0),
-        threads: topology.edge.as_ref().map(|e| e.threads).unwrap_or(2),
+        threads: parts
+            .lifecycle
+            .threads
+            .unwrap_or_else(|| match &topology.edge {
+                Some(edge) => edge.threads,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            }),
         ..ServerConf::default()
     };
     let opt = pingora::server::configuration::Opt {
@@ -243,6 +253,8 @@ fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<Ex
     let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
     let conf: Arc<ServerConf> = server.configuration.clone();
     let mut addresses: Vec<(String, SocketAddr)> = Vec::new();
+    let pin_threads =
+        parts.lifecycle.pin_threads || topology.edge.as_ref().is_some_and(|e| e.pin_threads);
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
     let mut handlers: Vec<Box<dyn ferry_config::admin::Handler>> = Vec::new();
     let mut edge_reload = None;
@@ -251,7 +263,7 @@ fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<Ex
         for (what, a) in ferry_edge::listeners(&topology) {
             addresses.push((what.into(), a));
         }
-        let edge = ferry_edge::edge(&topology, &conf);
+        let edge = ferry_edge::edge(&topology, &conf, pin_threads);
         services.extend(edge.services);
         handlers.push(Box::new(edge.admin));
         edge_reload = Some(edge.reload);
@@ -263,7 +275,7 @@ fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<Ex
                 l.address,
             ));
         }
-        let balancer = ferry_balancer::balancer(&topology, zone, &conf);
+        let balancer = ferry_balancer::balancer(&topology, zone, &conf, pin_threads);
         services.extend(balancer.services);
         handlers.push(Box::new(balancer.admin));
         balancer_reload = Some((balancer.reload, zone.map(str::to_string)));

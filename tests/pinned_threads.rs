@@ -172,3 +172,62 @@ nodes = {{ a = "127.0.0.1" }}
         "alb.internal",
     );
 }
+
+/// A topology of load balancers alone (no `[edge]`, so no `[edge] threads`): the command line's
+/// `--threads` and `--pin-threads` set them; without them, one thread per CPU; `--threads 0` is
+/// refused, naming the flag.
+#[test]
+fn a_balancer_alone_takes_its_threads_from_the_command_line() {
+    let port = free_ports(1)[0];
+    let listener = format!("127.0.0.1:{port}");
+    let topology = Topology::write(
+        "threads-balancer",
+        &format!(
+            r#"stack = "threads"
+
+[[load_balancers]]
+name = "alb"
+dns_name = "alb.internal"
+nodes = {{ a = "127.0.0.1" }}
+
+  [[load_balancers.listeners]]
+  port = {port}
+  protocol = "HTTP"
+  default_actions = [{{ type = "fixed-response", fixed_response_config = {{ status_code = "200", content_type = "text/plain", message_body = "ok" }} }}]
+"#
+        ),
+    );
+    let file = topology.path_str();
+    let balancer = |extra: &[&str]| {
+        let mut args = vec!["balancer", "--zone", "a"];
+        args.extend_from_slice(extra);
+        args.push(file);
+        Ferry::start(&args, &[&listener])
+    };
+    let serving = |ferry: &Ferry| threads_named(ferry.pid(), "balancer alb zo").len();
+
+    let cpus = allowed_cpus().unwrap().len();
+    assert_eq!(
+        serving(&balancer(&[])),
+        cpus,
+        "one thread per CPU by default"
+    );
+    assert_eq!(serving(&balancer(&["--threads", "3"])), 3, "--threads 3");
+
+    let refused = ferry_command(&["balancer", "--zone", "a", "--threads", "0", file])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--threads"), "{stderr}");
+
+    let Some(cpus) = two_cpus() else { return };
+    let ferry = balancer(&["--threads", "2", "--pin-threads"]);
+    pinned_and_steered(
+        ferry.pid(),
+        "balancer alb zo",
+        cpus,
+        &listener,
+        "alb.internal",
+    );
+}

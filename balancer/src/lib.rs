@@ -124,13 +124,19 @@ impl Reload {
 
 /// The balancer node(s) of `zone` (`None` = every zone): one service per listener socket, one
 /// health checker, all sharing the target groups' live state.
-pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>) -> Balancer {
+///
+/// `conf.threads` threads serve each listener, pinned to CPUs when `pin_threads` (the process's
+/// setting: `[edge]`'s or the command line's).
+pub fn balancer(
+    topology: &Topology,
+    zone: Option<&str>,
+    conf: &Arc<ServerConf>,
+    pin_threads: bool,
+) -> Balancer {
     let groups = Arc::new(select::Groups::new(&topology.target_groups));
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
     let mut sockets = Vec::new();
     let threads = conf.threads.max(1);
-    // Threads are set in [edge] for the whole process.
-    let pin = topology.edge.as_ref().is_some_and(|e| e.pin_threads);
     let fast_forwards = fast_forward::enabled_by_env();
     for lb in &topology.load_balancers {
         for node in lb.nodes.iter().filter(|n| zone.is_none_or(|z| z == n.zone)) {
@@ -160,7 +166,7 @@ pub fn balancer(topology: &Topology, zone: Option<&str>, conf: &Arc<ServerConf>)
                         &head_timeout,
                     );
                     let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
-                    let slot = (address, copy, pin);
+                    let slot = (address, copy, pin_threads);
                     services.extend(tls::service(name, app, slot, listener, tls.as_ref()));
                 }
                 sockets.push(Socket {

@@ -34,7 +34,7 @@ RUNS="${BENCH_RUNS:-3}"
 DURATION="${BENCH_DURATION:-10s}"
 CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 WRK_THREADS="${BENCH_THREADS:-2}"
-WORKERS="${BENCH_WORKERS:-2}"   # ferry's balancer-only topology runs 2 threads; keep peers equal
+WORKERS="${BENCH_WORKERS:-2}"   # every server's, ferry's with --threads
 PORT_BASE="${BENCH_PORT_BASE:-18180}"
 CASES="${BENCH_CASES:-hit-1k hit-100k miss-1k lb-1k https-hit-1k https-handshake}"
 DELAY_MS="${BENCH_DELAY_MS:-0}"
@@ -178,7 +178,7 @@ start_ferry() {   # start_ferry TEMPLATE PORT
   c="$(render "$1" "ferry-${1%.toml}")"
   "$FERRY" validate "$c" >"$RUN/logs/ferry-validate.log" 2>&1 ||
     die "ferry validate rejects $c: $(cat "$RUN/logs/ferry-validate.log")"
-  FERRY_LOG="${FERRY_LOG:-warn}" "$FERRY" up "$c" >"$RUN/logs/ferry.log" 2>&1 &
+  FERRY_LOG="${FERRY_LOG:-warn}" "$FERRY" up --threads "$WORKERS" "$c" >"$RUN/logs/ferry.log" 2>&1 &
   pid=$!; started+=("$pid")
   wait_port "$2" "$pid" ferry
 }

@@ -95,8 +95,10 @@ impl Reload {
     }
 }
 
-/// The edge's pingora services (none when the topology has no edge) and its admin handler.
-pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
+/// The edge's pingora services (none when the topology has no edge) and its admin handler:
+/// `conf.threads` threads serve each listener, pinned to CPUs when `pin_threads` (the process's
+/// setting: `[edge]`'s or the command line's).
+pub fn edge(topology: &Topology, conf: &Arc<ServerConf>, pin_threads: bool) -> Edge {
     let (capacity, max_object) = topology
         .edge
         .as_ref()
@@ -123,7 +125,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
     let head_timeout = ferry_guard::TimeoutHandle::new(edge.client_header_timeout);
     let send_timeout = ferry_guard::TimeoutHandle::new(edge.send_timeout);
     let https = tls::Https::new(topology, edge);
-    let threads = edge.threads.max(1);
+    let threads = conf.threads.max(1);
     let fast_hits = fast_hit::enabled_by_env();
     let fast_forwards = fast_forward::enabled_by_env();
     let new_app = || {
@@ -148,12 +150,12 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>) -> Edge {
                 new_app(),
                 http,
                 thread,
-                edge.pin_threads,
+                pin_threads,
             ));
         }
     }
     if let Some(https) = &https {
-        services.extend(https.services(threads, edge.pin_threads, new_app));
+        services.extend(https.services(threads, pin_threads, new_app));
     }
     Edge {
         services,
