@@ -40,8 +40,9 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
-/// How the process starts and stops: taking the listening sockets over from a running ferry
-/// (pingora's graceful upgrade), and how long a graceful stop waits for requests in flight.
+/// How the process runs, starts and stops: its threads (over the topology's), taking the
+/// listening sockets over from a running ferry (pingora's graceful upgrade), and how long a
+/// graceful stop waits for requests in flight.
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     /// `--threads`, over `[edge] threads`.
