@@ -130,6 +130,23 @@ fn each_edge_thread_has_its_cpu_and_serves_the_connections_that_arrive_there() {
     pinned_and_steered(pid, "edge", cpus, &site.edge, SITE_HOST);
 }
 
+/// A load balancer `alb` with one node (zone `a`, 127.0.0.1) and a listener on `port` that
+/// answers 200 itself.
+fn load_balancer(port: u16) -> String {
+    format!(
+        r#"[[load_balancers]]
+name = "alb"
+dns_name = "alb.internal"
+nodes = {{ a = "127.0.0.1" }}
+
+  [[load_balancers.listeners]]
+  port = {port}
+  protocol = "HTTP"
+  default_actions = [{{ type = "fixed-response", fixed_response_config = {{ status_code = "200", content_type = "text/plain", message_body = "ok" }} }}]
+"#
+    )
+}
+
 /// `[edge] threads` and `pin_threads` are the whole process's: a load balancer's listener in the
 /// same process gets them too.
 #[test]
@@ -150,17 +167,8 @@ http = "{edge}"
 threads = 2
 pin_threads = true
 
-[[load_balancers]]
-name = "alb"
-dns_name = "alb.internal"
-nodes = {{ a = "127.0.0.1" }}
-
-  [[load_balancers.listeners]]
-  port = {port}
-  protocol = "HTTP"
-  default_actions = [{{ type = "fixed-response", fixed_response_config = {{ status_code = "200", content_type = "text/plain", message_body = "ok" }} }}]
-"#,
-            port = ports[1]
+{balancer}"#,
+            balancer = load_balancer(ports[1])
         ),
     );
     let ferry = Ferry::up(&topology, &[&edge, &listener]);
@@ -182,20 +190,7 @@ fn a_balancer_alone_takes_its_threads_from_the_command_line() {
     let listener = format!("127.0.0.1:{port}");
     let topology = Topology::write(
         "threads-balancer",
-        &format!(
-            r#"stack = "threads"
-
-[[load_balancers]]
-name = "alb"
-dns_name = "alb.internal"
-nodes = {{ a = "127.0.0.1" }}
-
-  [[load_balancers.listeners]]
-  port = {port}
-  protocol = "HTTP"
-  default_actions = [{{ type = "fixed-response", fixed_response_config = {{ status_code = "200", content_type = "text/plain", message_body = "ok" }} }}]
-"#
-        ),
+        &format!("stack = \"threads\"\n\n{}", load_balancer(port)),
     );
     let file = topology.path_str();
     let balancer = |extra: &[&str]| {
