@@ -36,6 +36,10 @@ pub struct Reloader {
     balancer: Option<ferry_balancer::Reload>,
     zone: Option<Option<String>>,
     demo_targets: bool,
+    /// `--threads` was given: the topology's threads do not count.
+    threads_from_cli: bool,
+    /// `--pin-threads` was given: the topology's `pin_threads` does not count.
+    pinned_by_cli: bool,
 }
 
 impl Reloader {
@@ -45,6 +49,7 @@ impl Reloader {
         edge: Option<ferry_edge::Reload>,
         balancer: Option<(ferry_balancer::Reload, Option<String>)>,
         demo_targets: bool,
+        lifecycle: &crate::run::Lifecycle,
     ) -> Reloader {
         let (balancer, zone) = match balancer {
             Some((reload, zone)) => (Some(reload), Some(zone)),
@@ -57,6 +62,8 @@ impl Reloader {
             balancer,
             zone,
             demo_targets,
+            threads_from_cli: lifecycle.threads.is_some(),
+            pinned_by_cli: lifecycle.pin_threads,
         }
     }
 
@@ -84,6 +91,8 @@ impl Reloader {
             edge: self.edge.is_some(),
             zone: self.zone.as_ref().map(|z| z.as_deref()),
             demo_targets: self.demo_targets,
+            threads_from_cli: self.threads_from_cli,
+            pinned_by_cli: self.pinned_by_cli,
         };
         let why = needs_restart(&current, &new, scope);
         if !why.is_empty() {

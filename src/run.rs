@@ -287,6 +287,7 @@ fn serve(topology: Topology, file: Option<&Path>, parts: Parts<'_>) -> Result<Ex
         edge_reload,
         balancer_reload,
         parts.demo_targets,
+        &parts.lifecycle,
     ));
     services.push(Box::new(pingora::services::background::background_service(
         "drain on stop",

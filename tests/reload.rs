@@ -300,3 +300,40 @@ fn text_of(out: &std::process::Output) -> String {
         text(&out.stderr)
     )
 }
+
+/// The threads are fixed at start, from `[edge] threads` or from `--threads`: a changed
+/// `[edge] threads` is refused by a process that took it from the file, and taken (it changes
+/// nothing there) by one started with `--threads`, whose other changes then still apply.
+#[test]
+fn a_thread_count_from_the_command_line_lets_the_files_change_through() {
+    let origin = Origin::start("o");
+    let t1 = Origin::start("t1");
+    for (args, refused) in [(&[][..], true), (&["--threads", "1"][..], false)] {
+        let ports = ports();
+        let lb = format!("127.0.0.1:{}", ports.lb);
+        let good = topology(&ports, &origin, &[&t1], "v1", "");
+        let file = Topology::write("reload-threads", &good);
+        let mut up = vec!["up", file.path_str()];
+        up.extend_from_slice(args);
+        let _ferry = Ferry::start(&up, &[&ports.edge, &lb, &ports.admin]);
+        let more = good
+            .replace("[edge]\n", "[edge]\nthreads = 97\n")
+            .replace("\"v1\"", "\"v2\"");
+        std::fs::write(file.path(), more).expect("rewrite");
+        let answer = reload(&ports.admin);
+        let body = Client::new().get(&lb, "/fixed", &[]).body_text();
+        if refused {
+            assert_eq!(answer.status, 409, "{}", answer.body_text());
+            assert!(
+                answer.body_text().contains("edge.threads: ")
+                    && answer.body_text().contains(" -> 97"),
+                "{}",
+                answer.body_text()
+            );
+            assert_eq!(body, "v1", "the old topology serves");
+        } else {
+            assert_eq!(answer.status, 200, "{}", answer.body_text());
+            assert_eq!(body, "v2", "the new topology serves");
+        }
+    }
+}

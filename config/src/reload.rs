@@ -15,12 +15,17 @@ pub struct Scope<'a> {
     /// The balancer nodes: `None` = none, `Some(None)` = every zone, `Some(Some(z))` = zone `z`.
     pub zone: Option<Option<&'a str>>,
     pub demo_targets: bool,
+    /// The command line sets the process's threads (`--threads`): `[edge] threads` does not.
+    pub threads_from_cli: bool,
+    /// The command line pins the threads (`--pin-threads`): `[edge] pin_threads` adds nothing.
+    pub pinned_by_cli: bool,
 }
 
 /// Why `new` cannot replace `old` in a running process of `scope`, one line per reason (empty:
 /// it can). Each line names the field and both values.
 pub fn needs_restart(old: &Topology, new: &Topology, scope: Scope<'_>) -> Vec<String> {
     let mut why = Vec::new();
+    threads(old, new, scope, &mut why);
     if scope.edge {
         edge(old, new, &mut why);
     }
@@ -55,6 +60,31 @@ pub fn edge_offers_http2(topology: &Topology) -> bool {
         .any(|d| d.enabled && tls::allows_http2(d.http_version))
 }
 
+/// The worker threads, which every process (edge, balancer or both) takes from `[edge]` unless the
+/// command line says otherwise.
+fn threads(old: &Topology, new: &Topology, scope: Scope<'_>, why: &mut Vec<String>) {
+    let edge = |t: &Topology| t.edge.as_ref().map(|e| (e.threads, e.pin_threads));
+    let (a, b) = (edge(old), edge(new));
+    if !scope.threads_from_cli {
+        let count = |e: Option<(usize, bool)>| match e {
+            Some((n, _)) => n.to_string(),
+            None => "one per CPU (no [edge] section)".into(),
+        };
+        let (a, b) = (count(a), count(b));
+        if a != b {
+            why.push(format!("edge.threads: {a} -> {b}"));
+        }
+    }
+    if !scope.pinned_by_cli {
+        changed(
+            why,
+            "edge.pin_threads",
+            a.is_some_and(|e| e.1),
+            b.is_some_and(|e| e.1),
+        );
+    }
+}
+
 fn edge(old: &Topology, new: &Topology, why: &mut Vec<String>) {
     let field = |e: Option<&Edge>| {
         e.map(|e| {
@@ -65,8 +95,6 @@ fn edge(old: &Topology, new: &Topology, why: &mut Vec<String>) {
                 e.admin_token.is_some(),
                 e.cache_size,
                 e.cache_max_object_size,
-                e.threads,
-                e.pin_threads,
             )
         })
     };
@@ -82,8 +110,6 @@ fn edge(old: &Topology, new: &Topology, why: &mut Vec<String>) {
             }
             changed(why, "edge.cache_size", a.4, b.4);
             changed(why, "edge.cache_max_object_size", a.5, b.5);
-            changed(why, "edge.threads", a.6, b.6);
-            changed(why, "edge.pin_threads", a.7, b.7);
         }
         _ => why.push("edge: the [edge] section was added or removed".into()),
     }
@@ -186,6 +212,22 @@ nodes = { a = "127.0.0.1", b = "127.0.0.2" }
         edge: true,
         zone: Some(None),
         demo_targets: true,
+        threads_from_cli: false,
+        pinned_by_cli: false,
+    };
+    /// A process of zone b alone, its threads as the topology says.
+    const ZONE_B: Scope<'static> = Scope {
+        edge: false,
+        zone: Some(Some("b")),
+        demo_targets: false,
+        threads_from_cli: false,
+        pinned_by_cli: false,
+    };
+    /// Every part, started with `--threads N --pin-threads`.
+    const ALL_FROM_CLI: Scope<'static> = Scope {
+        threads_from_cli: true,
+        pinned_by_cli: true,
+        ..ALL
     };
 
     #[test]
@@ -203,6 +245,32 @@ nodes = { a = "127.0.0.1", b = "127.0.0.2" }
                 ALL,
             ),
             (
+                "edge.threads: ",
+                "cache_size = \"64MiB\"",
+                "cache_size = \"64MiB\"\nthreads = 97",
+                ALL,
+            ),
+            // A balancer takes its threads from [edge] too.
+            (
+                "edge.threads: ",
+                "cache_size = \"64MiB\"",
+                "cache_size = \"64MiB\"\nthreads = 97",
+                ZONE_B,
+            ),
+            // The command line's --threads and --pin-threads decide: [edge]'s do not count.
+            (
+                "",
+                "cache_size = \"64MiB\"",
+                "cache_size = \"64MiB\"\nthreads = 97",
+                ALL_FROM_CLI,
+            ),
+            (
+                "",
+                "cache_size = \"64MiB\"",
+                "cache_size = \"64MiB\"\npin_threads = true",
+                ALL_FROM_CLI,
+            ),
+            (
                 "would listen on 127.0.0.3:8081",
                 "b = \"127.0.0.2\"",
                 "b = \"127.0.0.2\", c = \"127.0.0.3\"",
@@ -215,26 +283,8 @@ nodes = { a = "127.0.0.1", b = "127.0.0.2" }
                 ALL,
             ),
             // A process of zone b does not mind zone a's node, nor the edge.
-            (
-                "",
-                "a = \"127.0.0.1\"",
-                "a = \"127.0.0.5\"",
-                Scope {
-                    edge: false,
-                    zone: Some(Some("b")),
-                    demo_targets: false,
-                },
-            ),
-            (
-                "",
-                "127.0.0.1:8080",
-                "127.0.0.1:8090",
-                Scope {
-                    edge: false,
-                    zone: Some(Some("b")),
-                    demo_targets: false,
-                },
-            ),
+            ("", "a = \"127.0.0.1\"", "a = \"127.0.0.5\"", ZONE_B),
+            ("", "127.0.0.1:8080", "127.0.0.1:8090", ZONE_B),
             (
                 "would listen on 127.0.0.5:8081",
                 "a = \"127.0.0.1\"",
@@ -243,6 +293,8 @@ nodes = { a = "127.0.0.1", b = "127.0.0.2" }
                     edge: false,
                     zone: Some(Some("a")),
                     demo_targets: false,
+                    threads_from_cli: false,
+                    pinned_by_cli: false,
                 },
             ),
         ];
