@@ -198,3 +198,48 @@ fn a_slow_second_head_on_a_kept_alive_connection_is_closed_too() {
     );
     assert_eq!(stack.origin.count_prefix("/slow-second"), 0);
 }
+
+/// Empty lines before a request line are skipped (RFC 9112 §2.2), not taken for the end of a
+/// head: a client that sends them first and then trickles its head is closed on time all the
+/// same, on a new connection (both tiers) and before the second head of a kept-alive one.
+#[test]
+fn empty_lines_before_a_trickled_head_do_not_stop_its_clock() {
+    let stack = start("slow-blank-lines");
+    let host = [("Host", "site.test")];
+    let every = Duration::from_millis(250);
+    let give_up = Duration::from_secs(12);
+    std::thread::scope(|s| {
+        let fresh = |front: &'static str| {
+            let address = if front == "edge" {
+                &stack.edge
+            } else {
+                &stack.lb
+            };
+            s.spawn(move || {
+                let mut stream = TcpStream::connect(address).expect("connect");
+                stream.write_all(b"\r\n\r\n").expect("blank lines");
+                (front, trickle(&mut stream, "/blank", every, give_up))
+            })
+        };
+        let kept = s.spawn(|| {
+            let mut conn = Conn::open(&stack.edge, IO_TIMEOUT).expect("connect");
+            let r = conn.request("GET", "/first", &host, b"").expect("first");
+            assert_eq!(r.status, 200, "{r:?}");
+            conn.stream().write_all(b"\r\n\r\n").expect("blank lines");
+            (
+                "edge, second head",
+                trickle(conn.stream(), "/blank", every, give_up),
+            )
+        });
+        for handle in [fresh("edge"), fresh("balancer"), kept] {
+            let (what, closed) = handle.join().expect("client thread");
+            let after = closed.unwrap_or_else(|| panic!("{what}: never closed"));
+            assert!(
+                on_time(after),
+                "{what}: closed after {after:?}, not about {HEAD_TIMEOUT} s"
+            );
+        }
+    });
+    assert_eq!(stack.origin.count_prefix("/blank"), 0);
+    assert_eq!(stack.target.count_prefix("/blank"), 0);
+}

@@ -133,6 +133,10 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadline<A> {
 enum Head {
     /// No byte of the next request yet: no deadline.
     Waiting,
+    /// Only empty lines so far, which a client may send before a request line and a server
+    /// skips (RFC 9112 §2.2; httparse, and so pingora, skips them all): timed, not yet a head,
+    /// so that blank lines can neither end one nor hold a connection untimed.
+    Blank,
     /// In a head; the number of line-end bytes just seen (`\n`, then optionally `\r`).
     Reading { line_end: u8 },
     /// The head is complete: no deadline until the next request.
@@ -363,7 +367,7 @@ impl Timed {
     /// Starts the clock on the head: it is due `timeout` from now.
     fn arm(&mut self) {
         self.start_clock();
-        self.head = Head::Reading { line_end: 0 };
+        self.head = Head::Blank;
     }
 
     fn start_clock(&mut self) {
@@ -391,9 +395,8 @@ impl Timed {
                     }
                     Head::Reading { line_end: 0 }
                 }
-                (Head::Waiting, _) => Head::Reading {
-                    line_end: u8::from(b == b'\n'),
-                },
+                (Head::Waiting | Head::Blank, b'\r' | b'\n') => Head::Blank,
+                (Head::Waiting | Head::Blank, _) => Head::Reading { line_end: 0 },
                 // `\n\n` or `\n\r\n`: the empty line that ends the head. The request is
                 // counted in flight from here (ferry_config::drain::Guard).
                 (Head::Reading { line_end: 1 | 2 }, b'\n') => {
@@ -406,7 +409,7 @@ impl Timed {
                 (Head::Reading { .. }, _) => Head::Reading { line_end: 0 },
             };
         }
-        if matches!(self.head, Head::Reading { .. }) && self.deadline.is_none() {
+        if matches!(self.head, Head::Reading { .. } | Head::Blank) && self.deadline.is_none() {
             self.start_clock();
         }
     }
@@ -600,6 +603,7 @@ mod tests {
             ),
             (b"G", true),
             (b"GET / HTTP/1.1\r\nHost: a\r\n\r", true),
+            (b"\r\n\r\n", true),
         ];
         for (bytes, clock) in cases {
             assert_eq!(
@@ -727,7 +731,11 @@ mod tests {
                 b"GET / HTTP/1.1\r\nX: \r\r\n",
                 Head::Reading { line_end: 1 },
             ),
-            (b"\r\n\r\n", Head::Done),
+            // Empty lines before a request line are skipped, not the end of a head.
+            (b"\r\n\r\n", Head::Blank),
+            (b"\n\n\n", Head::Blank),
+            (b"\r\n\r\nGET / HTTP/1.1\r\n", Head::Reading { line_end: 1 }),
+            (b"\r\nGET / HTTP/1.1\r\n\r\n", Head::Done),
         ];
         for (bytes, want) in cases {
             assert_eq!(states(bytes), *want, "{:?}", String::from_utf8_lossy(bytes));
