@@ -243,3 +243,129 @@ fn empty_lines_before_a_trickled_head_do_not_stop_its_clock() {
     assert_eq!(stack.origin.count_prefix("/blank"), 0);
     assert_eq!(stack.target.count_prefix("/blank"), 0);
 }
+
+/// Reads from `stream` until what came so far contains `want` (or `give_up` passes); returns
+/// what came.
+fn read_until(stream: &mut TcpStream, want: &str, give_up: Duration) -> String {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < give_up && !String::from_utf8_lossy(&got).contains(want) {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A target that begins its answer to each request as soon as the head is in (a 200, chunked, its
+/// first chunk "early"), reads the request's body (by its Content-Length) meanwhile, and ends the
+/// answer once the body is in, as a server streaming progress on an upload does; returns its port
+/// and the requests whose body it read whole.
+fn early_answering_target() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let paths = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = paths.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
+                let mut got: Vec<u8> = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match conn.read(&mut buf) {
+                            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                            _ => return,
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                    let path = head.split(' ').nth(1).unwrap_or("").to_string();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if conn
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nearly\r\n",
+                        )
+                        .is_err()
+                    {
+                        return;
+                    }
+                    got.drain(..end + 4);
+                    while got.len() < length {
+                        match conn.read(&mut buf) {
+                            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                            _ => return,
+                        }
+                    }
+                    got.drain(..length);
+                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    seen.push(format!("{path}, {length} bytes"));
+                    drop(seen);
+                    if conn.write_all(b"0\r\n\r\n").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, paths)
+}
+
+/// An upload whose answer begins before its body is in (a target streaming progress) goes on
+/// arriving after the answer's head: those bytes are the body, not the next head, and are not
+/// timed as one: the connection takes the whole body, however slowly (each byte sooner than the
+/// idle timeout), and the answer ends. (pingora then closes the connection: it keeps none whose
+/// answer began before the request's body was in.)
+#[test]
+fn a_body_still_arriving_after_an_early_answer_is_not_timed_as_a_head() {
+    let origin = Origin::start("o");
+    let unused = Origin::start("t");
+    let (early, paths) = early_answering_target();
+    let ports = free_ports(2);
+    let edge = format!("127.0.0.1:{}", ports[0]);
+    let lb = format!("127.0.0.1:{}", ports[1]);
+    let text = topology(&edge, ports[1], &origin, &unused).replace(
+        &format!("port = {}, zone", unused.port()),
+        &format!("port = {early}, zone"),
+    );
+    assert!(text.contains(&format!("port = {early}, zone")));
+    let file = Topology::write("slow-early-answer", &text);
+    let _ferry = Ferry::up(&file, &[&edge, &lb]);
+
+    let mut stream = TcpStream::connect(&lb).expect("connect");
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: alb.internal\r\nContent-Length: 40\r\n\r\nxxxx")
+        .expect("head");
+    let answer = read_until(&mut stream, "early", Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The rest of the body, a byte every 100 ms: 3.6 s, longer than the 2 s head timeout.
+    let start = Instant::now();
+    for _ in 4..40 {
+        stream
+            .write_all(b"x")
+            .unwrap_or_else(|e| panic!("cut during the body after {:?}: {e}", start.elapsed()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(start.elapsed() > Duration::from_secs(HEAD_TIMEOUT));
+    let end = read_until(&mut stream, "0\r\n\r\n", Duration::from_secs(5));
+    assert!(end.ends_with("0\r\n\r\n"), "the answer's end: {end:?}");
+    let paths = paths.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let uploads: Vec<&String> = paths.iter().filter(|p| p.starts_with("/upload")).collect();
+    assert_eq!(
+        uploads,
+        ["/upload, 40 bytes"],
+        "the target's requests: {paths:?}"
+    );
+}

@@ -101,26 +101,28 @@ impl<A: HttpServerApp + Send + Sync + 'static, F: FastPath> ServerApp for Front<
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let cx = match stream.as_any().downcast_ref::<Timed>() {
-            Some(timed) if self.enabled && stream.selected_alpn_proto() != Some(ALPN::H2) => {
-                self.fast.connection(timed)
-            }
-            _ => None,
-        };
-        let Some(mut cx) = cx else {
+        // HTTP/2 (and any other protocol by ALPN) is pingora's, whole.
+        if matches!(
+            stream.selected_alpn_proto(),
+            Some(ALPN::H2) | Some(ALPN::Custom(_))
+        ) || !stream.as_any().is::<Timed>()
+        {
             return self.inner.process_new(stream, shutdown).await;
-        };
+        }
         let mut conn = timed(stream)?;
+        let mut cx = self.enabled.then(|| self.fast.connection(&conn)).flatten();
         // What pingora kept of the connection's last request through it (`None`: none yet).
         // pingora's pipelining, which would leave read bytes in them, is off (its default).
         let mut reused: Option<Option<HttpPersistentSettings>> = None;
         loop {
-            let read = match self.serve(&mut conn, &mut cx, shutdown).await {
-                Outcome::Closed => return None,
-                Outcome::HandOver(read) => read,
-            };
-            // One request through pingora, set up as pingora's own HTTP/1 loop sets up each.
-            conn.replay(read);
+            if let Some(cx) = cx.as_mut() {
+                match self.serve(&mut conn, cx, shutdown).await {
+                    Outcome::Closed => return None,
+                    Outcome::HandOver(read) => conn.replay(read),
+                }
+            }
+            // One request through pingora, set up as pingora's own HTTP/1 loop sets up each
+            // (which this loop stands in for, so that each request's end is known here).
             let mut session = ServerSession::new_http1(conn);
             match reused.take() {
                 Some(Some(settings)) => settings.apply_to_session(&mut session),
@@ -142,6 +144,9 @@ impl<A: HttpServerApp + Send + Sync + 'static, F: FastPath> ServerApp for Front<
                 .consume();
             reused = Some(kept);
             conn = timed(stream)?;
+            // pingora has read the request to its end (draining a body its answer left unread):
+            // what follows begins the next head.
+            conn.request_done();
         }
     }
 

@@ -151,10 +151,6 @@ pub struct Timed {
     head: Head,
     deadline: Option<Pin<Box<Sleep>>>,
     phase: Phase,
-    /// A response was written since the head was read: the next bytes read begin the next
-    /// request's head. (pingora 0.9 serves a kept-alive HTTP/1 connection's requests in its own
-    /// loop and never hands the stream back to [`HeadDeadline`], so the stream itself must tell.)
-    answered: bool,
     /// Bytes already read (and followed) by an app in front of pingora's, which reads them again
     /// first: see [`Timed::replay`].
     replay: bytes::Bytes,
@@ -233,7 +229,6 @@ impl Timed {
             head: Head::Waiting,
             deadline: None,
             phase: Phase::Fresh,
-            answered: false,
             replay: bytes::Bytes::new(),
             send_timeout,
             stall: None,
@@ -306,20 +301,6 @@ impl Timed {
         self.phase = phase;
     }
 
-    /// Notes a final response head going out after the request head was read (`bytes` are what
-    /// the write began with). An interim `1xx` (a `100 Continue` before an upload) is not one:
-    /// the request body still follows.
-    fn note_written(&mut self, written: &Poll<io::Result<usize>>, bytes: &[u8]) {
-        let final_head = bytes.starts_with(b"HTTP/1.") && bytes.get(9).is_some_and(|b| *b != b'1');
-        if self.head == Head::Done
-            && final_head
-            && self.timeout != Duration::MAX
-            && matches!(written, Poll::Ready(Ok(n)) if *n > 0)
-        {
-            self.answered = true;
-        }
-    }
-
     /// The socket of a plain TCP connection, for a send that bypasses the stream
     /// ([`crate::zero_copy`]); `None` for TLS and anything else that is not a bare socket.
     pub(crate) fn plain_socket(&self) -> Option<std::os::fd::RawFd> {
@@ -330,11 +311,6 @@ impl Timed {
             .map(AsRawFd::as_raw_fd)
             // pingora's virtual sockets have none.
             .filter(|fd| *fd >= 0)
-    }
-
-    /// Notes a response head sent on the socket itself, as a write through the stream notes it.
-    pub(crate) fn sent_on_socket(&mut self, head: &[u8]) {
-        self.note_written(&Poll::Ready(Ok(head.len())), head);
     }
 
     /// The connection comes back from a request, kept alive for the next one.
@@ -354,7 +330,6 @@ impl Timed {
     /// (pipelined) tells the stream where each head ends, so that the next one is timed from its
     /// first byte as if it had been read now.
     pub fn next_head(&mut self, buffered: &[u8]) {
-        self.answered = false;
         if self.timeout == Duration::MAX {
             return;
         }
@@ -362,6 +337,15 @@ impl Timed {
         self.head = Head::Waiting;
         self.deadline = None;
         self.scan(buffered);
+    }
+
+    /// The request is over, its body read to the end: the next bytes begin the next head (those
+    /// still to be replayed first). The app that reads the connection says so, as only it knows
+    /// where a request's body ends; until then nothing read is taken for a head, so that a body
+    /// still arriving after an early answer is never timed as one.
+    pub fn request_done(&mut self) {
+        let rest = self.replay.clone();
+        self.next_head(&rest);
     }
 
     /// Starts the clock on the head: it is due `timeout` from now.
@@ -437,15 +421,8 @@ impl AsyncRead for Timed {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let read = &buf.filled()[before..];
-                if this.head == Head::Done && this.answered && !read.is_empty() {
-                    // The next request of a kept-alive connection: its head is timed as the
-                    // first one was, from its first byte.
-                    this.head = Head::Waiting;
-                    this.answered = false;
-                }
                 if this.head != Head::Done {
-                    this.scan(read);
+                    this.scan(&buf.filled()[before..]);
                 }
                 Poll::Ready(Ok(()))
             }
@@ -473,7 +450,6 @@ impl AsyncWrite for Timed {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.note_written(&written, buf);
         self.watch_send(cx, written)
     }
 
@@ -492,11 +468,6 @@ impl AsyncWrite for Timed {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        let first = bufs
-            .iter()
-            .find(|b| !b.is_empty())
-            .map_or(&[][..], |b| &b[..]);
-        self.note_written(&written, first);
         self.watch_send(cx, written)
     }
 
@@ -649,8 +620,11 @@ mod tests {
         assert_eq!(t.phase, Phase::InRequest, "the next request");
     }
 
+    /// A body still arriving after an early answer (an upload its upstream refused at once) is
+    /// not a head, however long it takes; the next head is timed once the app says the request
+    /// is over.
     #[tokio::test]
-    async fn the_next_head_after_an_answer_is_timed_again() {
+    async fn only_the_end_of_a_request_makes_what_follows_a_head() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (client, mut server) = tokio::io::duplex(256);
         let mut t = Timed::new(
@@ -661,23 +635,22 @@ mod tests {
         t.arm();
         let mut buf = [0u8; 64];
         server
-            .write_all(b"GET / HTTP/1.1\r\n\r\n")
+            .write_all(b"POST / HTTP/1.1\r\nContent-Length: 99\r\n\r\n")
             .await
             .expect("write");
         let n = t.read(&mut buf).await.expect("read");
         assert!(n > 0);
         assert_eq!(t.head, Head::Done);
-        t.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            .await
-            .expect("interim");
-        assert!(
-            !t.answered,
-            "a 100 Continue: the body follows, not a new head"
-        );
-        t.write_all(b"HTTP/1.1 200 OK\r\n\r\n")
+        t.write_all(b"HTTP/1.1 413 Payload Too Large\r\n\r\n")
             .await
             .expect("answer");
-        assert!(t.answered);
+        server.write_all(b"body bytes").await.expect("write");
+        let n = t.read(&mut buf).await.expect("read");
+        assert_eq!(n, 10);
+        assert_eq!(t.head, Head::Done, "the body is not a head");
+        assert!(t.deadline.is_none(), "nor timed");
+        t.request_done();
+        assert_eq!(t.phase, Phase::Idle);
         server.write_all(b"GET /next").await.expect("write");
         let n = t.read(&mut buf).await.expect("read");
         assert_eq!(n, 9);

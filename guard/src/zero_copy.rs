@@ -26,10 +26,6 @@ pub async fn send_file(conn: &mut Timed, head: &[u8], file: &File, body: &[u8]) 
     let mut at = 0;
     while at < total {
         let (now, stop) = send_now(socket, head, file, body.len(), at)?;
-        if at == 0 && now > 0 {
-            // The head began on the socket: Timed did not see it.
-            conn.sent_on_socket(head);
-        }
         at = now;
         let (rest_of_head, rest_of_body) = match head.get(at..) {
             Some(h) => (h, body),
