@@ -2,7 +2,9 @@
 //! of a connection itself and lets a [`FastPath`] answer the requests it can (the edge's fresh
 //! hits, the balancer's plain forwards) without pingora's session, header maps or state machines.
 //! Any other request goes through pingora, for that request only, with the bytes already read;
-//! when pingora keeps the connection alive, it comes back here for its next request.
+//! when pingora keeps the connection alive, it comes back here for its next request. Connections
+//! without a fast path run the same loop, one request through pingora at a time, so that the head
+//! deadline learns where each request ends.
 
 use crate::Timed;
 use async_trait::async_trait;

@@ -3,9 +3,11 @@
 //! [`HeadDeadline`] wraps an HTTP app: every HTTP/1 connection's stream is wrapped in a [`Timed`]
 //! whose reads fail once the head of the request being read is not complete `timeout` after its
 //! first byte (nginx's `client_header_timeout`, HAProxy's `timeout http-request`). The deadline is
-//! armed when a connection is accepted and by each later request's first byte, and disarmed by
-//! the empty line that ends a head, so an idle kept-alive connection between requests (pingora's
-//! keep-alive timeout) and a slow body (the tiers' own timeouts) are not its business. HTTP/2 streams, framed otherwise, are not wrapped.
+//! armed when a connection is accepted and by the first byte after each request's end (which
+//! the app that reads the connection marks: [`Timed::next_head`], [`Timed::request_done`]), and
+//! disarmed by the empty line that ends a head, so an idle kept-alive connection between requests
+//! (pingora's keep-alive timeout) and a slow body (the tiers' own timeouts) are not its business.
+//! HTTP/2 streams, framed otherwise, are not timed.
 //!
 //! The same wrapper bounds a stalled send: a write that makes no progress for the send timeout
 //! (a client that stopped reading its response) fails with `TimedOut`, and the connection with it,
