@@ -26,6 +26,8 @@ const NO_CHECKS: &str = "enabled = false";
 const FAST_IP: &str = "127.0.0.1";
 const SLOW_IP: &str = "127.0.0.2";
 const METRIC: &str = "ferry_balancer_fast_forwards_total";
+/// The body bytes a balancer counts as sent to its clients.
+const SENT_BYTES: &str = r#"ferry_balancer_bytes_total{direction="sent",load_balancer="alb"}"#;
 
 // ---------------------------------------------------------------------------------------------
 // Two balancers: the fast path on, and off
@@ -312,7 +314,8 @@ fn the_client_gets_the_response_pingora_s_path_sends() {
     ];
     let mut answers: Vec<Vec<(Seen, Response)>> = Vec::new();
     let mut reopened: Vec<Vec<String>> = Vec::new();
-    for (name, _, node) in pair.sides() {
+    for (name, alb, node) in pair.sides() {
+        let before = counter_now(&alb.admin, SENT_BYTES);
         let mut conn = connect(&node);
         let mut got = Vec::new();
         let mut closed = Vec::new();
@@ -330,6 +333,10 @@ fn the_client_gets_the_response_pingora_s_path_sends() {
             );
             got.push((seen(&raw, &r), r));
         }
+        // Both paths count the bodies' payload as sent, whatever their framing.
+        let want = before + got.iter().map(|(_, r)| r.body.len() as u64).sum::<u64>();
+        let sent = counter(&alb.admin, SENT_BYTES, want);
+        assert_eq!(sent, want, "{name}: body bytes counted as sent");
         answers.push(got);
         reopened.push(closed);
     }
@@ -1082,7 +1089,9 @@ fn a_group_without_targets_gets_a_503_and_the_connection_stays_open() {
     ];
     let pair = Pair::start("no-targets", "", &listener, &groups);
     let mut answers = Vec::new();
-    for (name, _, node) in pair.sides() {
+    for (name, alb, node) in pair.sides() {
+        // (What the readiness probes' answers counted before.)
+        let before = counter_now(&alb.admin, SENT_BYTES);
         let mut conn = connect(&node);
         let (r, raw) = exchange(&mut conn, "GET", "/empty/x", &[]);
         if let Some(problem) = error_page_problem(&r, 503, "Service Temporarily Unavailable") {
@@ -1094,6 +1103,13 @@ fn a_group_without_targets_gets_a_503_and_the_connection_stays_open() {
             (next.status, next.body_text()),
             (200, "answer to /next".to_string()),
             "{name}: the same connection serves the next request"
+        );
+        // The page's body bytes count as sent, as every answer's do.
+        let want = before + (r.body.len() + next.body.len()) as u64;
+        assert_eq!(
+            counter(&alb.admin, SENT_BYTES, want),
+            want,
+            "{name}: body bytes sent"
         );
         answers.push(seen(&raw, &r));
     }

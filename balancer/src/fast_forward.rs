@@ -616,10 +616,15 @@ impl Exchange<'_> {
             self.head_only,
             keep_alive,
         );
-        let written = page.is_ok()
-            && relay::write(conn, &cx.bufs.to_client, &[], self.state.lb.idle_timeout)
+        // The page's body bytes once it went out, as pingora's path counts them.
+        let sent = match page {
+            Ok(body) => relay::write(conn, &cx.bufs.to_client, &[], self.state.lb.idle_timeout)
                 .await
-                .is_ok();
+                .ok()
+                .map(|()| body),
+            Err(_) => None,
+        };
+        let written = sent.is_some();
         let group = match target {
             Some((target, group)) => {
                 target.record(true);
@@ -634,7 +639,7 @@ impl Exchange<'_> {
             status: written.then_some(status),
             target_response: None,
             received: 0,
-            sent: 0,
+            sent: sent.unwrap_or(0),
         });
         if keep_alive && written {
             return Done::KeepAlive;

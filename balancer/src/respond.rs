@@ -92,14 +92,15 @@ fn escape(text: &str) -> String {
 
 /// ALB's own error page for `status` as the bytes of a whole HTTP/1.1 response (for the fast
 /// path, which writes without a pingora session): the head [`send`] gives it, with pingora's Date
-/// and `Connection` (`close` when the connection closes after it).
+/// and `Connection` (`close` when the connection closes after it). Returns the page's body bytes
+/// (none for HEAD), which the request's metrics count.
 pub fn error_wire(
     out: &mut bytes::BytesMut,
     edits: &ResponseHeaderEdits,
     (status, reason, why): (u16, &str, &str),
     head_only: bool,
     keep_alive: bool,
-) -> Result<()> {
+) -> Result<usize> {
     let body = error_page(status, reason, why);
     let mut response = page(edits, status, &[("Content-Type", "text/html")], body.len())?;
     response.insert_header(
@@ -110,8 +111,9 @@ pub fn error_wire(
     response.insert_header(http::header::CONNECTION, connection)?;
     out.clear();
     ferry_guard::front::put_head(out, &response);
-    if !head_only {
-        out.extend_from_slice(&body);
+    if head_only {
+        return Ok(0);
     }
-    Ok(())
+    out.extend_from_slice(&body);
+    Ok(body.len())
 }

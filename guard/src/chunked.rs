@@ -5,6 +5,8 @@
 #[derive(Debug, Default)]
 pub struct Chunked {
     state: State,
+    /// Chunk data bytes so far (the payload, without the framing).
+    data: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +87,7 @@ impl Chunked {
                         .unwrap_or(usize::MAX)
                         .min(bytes.len() - i);
                     i += take;
+                    self.data += take as u64;
                     let left = left - take as u64;
                     self.state = if left == 0 {
                         State::DataCr
@@ -106,6 +109,13 @@ impl Chunked {
             i += 1;
         }
         Ok((self.state == State::Done).then_some(bytes.len()))
+    }
+}
+
+impl Chunked {
+    /// The chunk data fed so far: the body's payload, as counted when it is sent.
+    pub fn data(&self) -> u64 {
+        self.data
     }
 }
 
@@ -174,6 +184,18 @@ mod tests {
                     String::from_utf8_lossy(body)
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_payload_is_counted_without_the_framing() {
+        let body = b"5;ext=1\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-T: 1\r\n\r\n";
+        for step in [1, 3, body.len()] {
+            let mut c = Chunked::default();
+            for piece in body.chunks(step) {
+                assert!(c.feed(piece).is_ok());
+            }
+            assert_eq!(c.data(), 5 + 26, "in pieces of {step}");
         }
     }
 }

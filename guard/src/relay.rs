@@ -419,7 +419,8 @@ pub async fn relay(
                     .await
                     .map_err(|_| sent)?;
                 first = false;
-                sent += take;
+                // The payload, as the other bodies (and pingora) count theirs: not the framing.
+                sent = usize::try_from(chunked.data()).unwrap_or(usize::MAX);
                 if end.is_some() {
                     break;
                 }

@@ -452,17 +452,21 @@ pub fn connect(node: &str) -> Conn {
     .unwrap_or_else(|e| panic!("connect to {node}: {e}"))
 }
 
+/// `metric` (a whole series: name and labels) as `admin` reads it now.
+pub fn counter_now(admin: &str, metric: &str) -> u64 {
+    let text = super::Client::new().get(admin, "/metrics", &[]).body_text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(metric).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no {metric} in:\n{text}")) as u64
+}
+
 /// The counter `metric` of the admin listener at `admin`, scraped until it reads `want` or 5 s
 /// have passed.
 pub fn counter(admin: &str, metric: &str, want: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let text = super::Client::new().get(admin, "/metrics", &[]).body_text();
-        let count = text
-            .lines()
-            .find_map(|l| l.strip_prefix(metric).and_then(|r| r.strip_prefix(' ')))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("no {metric} in:\n{text}")) as u64;
+        let count = counter_now(admin, metric);
         if count == want || Instant::now() > deadline {
             return count;
         }
