@@ -300,7 +300,7 @@ fn the_client_gets_the_response_pingora_s_path_sends() {
         "",
     )];
     let pair = Pair::start("client-sees", "", listener, &groups);
-    let cases: [Case; 10] = [
+    let cases: [Case; 11] = [
         ("GET", "/length", &[]),
         ("GET", "/big", &[]),
         ("GET", "/chunked", &[]),
@@ -309,6 +309,7 @@ fn the_client_gets_the_response_pingora_s_path_sends() {
         ("GET", "/not-modified", &[("If-None-Match", "\"v1\"")]),
         ("GET", "/until-close", &[]),
         ("GET", "/interim", &[]),
+        ("GET", "/early-hints", &[]),
         ("GET", "/length-and-chunked", &[]),
         ("GET", "/length", &[]),
     ];
@@ -346,7 +347,7 @@ fn the_client_gets_the_response_pingora_s_path_sends() {
         let (slow, _) = &answers[1][i];
         // A Content-Length beside chunks is dropped on both paths (RFC 9112 6.3).
         assert_alike(&format!("{method} {path}"), fast, slow);
-        if *path == "/interim" {
+        if *path == "/interim" || *path == "/early-hints" {
             // Both paths pass the target's interim response on before the final one.
             assert_eq!(
                 (fast.interim.len(), slow.interim.len()),
@@ -367,6 +368,7 @@ fn the_client_gets_the_response_pingora_s_path_sends() {
             (_, "/chunked") => CHUNKS.concat().into_bytes(),
             (_, "/until-close") => numbered(3000),
             (_, "/interim") => b"after an interim response".to_vec(),
+            (_, "/early-hints") => b"after early hints".to_vec(),
             (_, "/length-and-chunked") => b"hello".to_vec(),
             _ => unreachable!(),
         };

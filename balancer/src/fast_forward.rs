@@ -562,8 +562,12 @@ impl Exchange<'_> {
         reply: &Reply<'_>,
     ) {
         if (100..200).contains(&response.status) {
-            // An interim response goes to the client as the target sent it.
-            out.extend_from_slice(raw);
+            // An interim response goes to the client with the target's fields, written out as
+            // pingora writes a head (whatever line ends or folding the target used), and no Date
+            // or Connection of pingora's.
+            relay::put_status_line(out, response.status, parsed.reason);
+            copy_fields(raw, parsed.headers, out, |_| true, |_, _| {});
+            out.extend_from_slice(b"\r\n");
             return;
         }
         let edits = &self.state.listener.response_headers;

@@ -432,6 +432,12 @@ pub fn shapes(r: &Received) -> Reply {
             ],
             &body(b"5\r\nhello\r\n0\r\n\r\n".to_vec()),
         )),
+        // Bare LF line ends, which a parser takes and a writer must not pass on.
+        "/early-hints" => {
+            let mut out = b"HTTP/1.1 103 Early Hints\nLink: </a.css>; rel=preload\n\n".to_vec();
+            out.extend_from_slice(&ok("after early hints"));
+            Reply::Keep(out)
+        }
         "/interim" => {
             let mut out = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
             out.extend_from_slice(&ok("after an interim response"));
