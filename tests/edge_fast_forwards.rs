@@ -750,3 +750,34 @@ fn an_interim_response_reaches_the_viewer_before_the_final_one_with_cloudfront_s
     );
     assert_counted(&pair, 1, "the request with early hints");
 }
+
+/// An origin that sends an interim response and then hangs up: the viewer gets the interim head
+/// and the connection closes (as pingora's path closes it), and the request is counted on both
+/// paths all the same.
+const REQUESTS: &str = "ferry_edge_requests_total";
+
+#[test]
+fn a_request_cut_short_after_an_interim_response_is_still_counted() {
+    let cut = RawTarget::start(|_| {
+        Reply::Close(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n".to_vec())
+    });
+    let top = api_policies();
+    let pair = Pair::start("interim-cut", cut.port, &Spec::api(&top));
+    for (name, edge) in pair.sides() {
+        let before = metric_sum(&edge.admin, REQUESTS, None);
+        let mut conn = connect(&edge.node);
+        conn.send("GET", "/hints", &[("Host", HOST)], b"")
+            .expect("send");
+        assert!(
+            conn.closed_by_peer(Duration::from_secs(5)),
+            "{name}: the connection closes"
+        );
+        assert_eq!(
+            metric_sum(&edge.admin, REQUESTS, Some(before + 1)),
+            before + 1,
+            "{name}: the request is counted\n{}",
+            pair.report()
+        );
+    }
+    assert_counted(&pair, 1, "the forward");
+}

@@ -1118,3 +1118,34 @@ fn a_group_without_targets_gets_a_503_and_the_connection_stays_open() {
     assert_alike("GET /empty/x", &answers[0], &answers[1]);
     assert_counted(&pair, 2, "the 503 and the next request");
 }
+
+/// A target that sends an interim response and then hangs up: the client gets the interim head
+/// and the connection closes (as pingora's path closes it), and the request is counted on both
+/// paths all the same.
+const REQUESTS: &str = "ferry_balancer_requests_total";
+
+#[test]
+fn a_request_cut_short_after_an_interim_response_is_still_counted() {
+    let cut = RawTarget::start(|_| {
+        Reply::Close(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n".to_vec())
+    });
+    let listener = r#"  default_actions = [{ type = "forward", target_group = "t" }]"#;
+    let groups = [target_group_block("t", &[(cut.port, "a")], NO_CHECKS, "")];
+    let pair = Pair::start("interim-cut", "", listener, &groups);
+    for (name, alb, node) in pair.sides() {
+        let before = metric_sum(&alb.admin, REQUESTS, None);
+        let mut conn = connect(&node);
+        conn.send("GET", "/hints", &[], b"").expect("send");
+        assert!(
+            conn.closed_by_peer(Duration::from_secs(5)),
+            "{name}: the connection closes"
+        );
+        assert_eq!(
+            metric_sum(&alb.admin, REQUESTS, Some(before + 1)),
+            before + 1,
+            "{name}: the request is counted\n{}",
+            pair.report()
+        );
+    }
+    assert_counted(&pair, 1, "the forward");
+}

@@ -515,6 +515,16 @@ impl Exchange<'_> {
                 // The client has an interim response: as pingora's path, cut the connection.
                 tracing::warn!(load_balancer = %self.state.lb.name, zone = %self.zone, "target response cut short: {}", kind.as_str());
                 target.record(true);
+                // Counted as every request is, with no final status.
+                crate::metrics::request(crate::metrics::Finished {
+                    load_balancer: &self.state.lb.name,
+                    zone: self.zone,
+                    target_group: group_name,
+                    status: None,
+                    target_response: None,
+                    received: 0,
+                    sent: 0,
+                });
                 return Done::Close;
             }
             Err(Failed(kind)) => {

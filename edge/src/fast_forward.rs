@@ -372,6 +372,16 @@ impl Forwards {
             if cx.bufs.sent_interim {
                 // The viewer has an interim response: as pingora's path, cut the connection.
                 tracing::warn!(request_id = %route.request_id, origin = %origin.id, %address, "origin response cut short: {}", failed.0.as_str());
+                // Counted as every request is, with no final status.
+                crate::metrics::request(crate::metrics::Finished {
+                    distribution: &route.distribution.id,
+                    behavior: crate::metrics::behavior_label(route.behavior),
+                    status: None,
+                    cache_result: crate::access_log::result_type(None),
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    origin: None,
+                });
                 return Served::Close;
             }
             attempt += 1;

@@ -467,6 +467,25 @@ pub fn counter_now(admin: &str, metric: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {metric} in:\n{text}")) as u64
 }
 
+/// The sum of every series of the metric named `name` that `admin` shows: now (`want` `None`),
+/// or scraped until it reads `want` or 5 s have passed.
+pub fn metric_sum(admin: &str, name: &str, want: Option<u64>) -> u64 {
+    let prefix = format!("{name}{{");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = super::Client::new().get(admin, "/metrics", &[]).body_text();
+        let sum = text
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64;
+        if want.is_none_or(|w| w == sum) || Instant::now() > deadline {
+            return sum;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The counter `metric` of the admin listener at `admin`, scraped until it reads `want` or 5 s
 /// have passed.
 pub fn counter(admin: &str, metric: &str, want: u64) -> u64 {
