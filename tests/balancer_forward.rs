@@ -568,4 +568,38 @@ fn cross_zone_off_keeps_each_node_to_its_own_zone() {
     assert_eq!(oa.count_prefix("/onlya/"), 0);
     let r = c.get(&node_a, "/onlya/y", &[]);
     assert_eq!(served_by(&r), "oa", "{r:?}");
+
+    // A target registered without an AvailabilityZone is ALB's `all`: every zone's node sends
+    // to it, cross-zone off or not. A zone no node has is refused.
+    let anywhere = Origin::start("anywhere");
+    let port = anywhere.port().to_string();
+    let register = |zone: Option<&str>| {
+        let mut params = vec![
+            ("Action", "RegisterTargets"),
+            ("TargetGroupArn", "onlya"),
+            ("Targets.member.1.Id", "127.0.0.1"),
+            ("Targets.member.1.Port", port.as_str()),
+        ];
+        if let Some(zone) = zone {
+            params.push(("Targets.member.1.AvailabilityZone", zone));
+        }
+        alb.elbv2(&params)
+    };
+    let r = register(Some("c"));
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.body_text().contains("availability zone `c`"), "{r:?}");
+    assert!(
+        alb.health_of("onlya", anywhere.port()).is_none(),
+        "nothing registered"
+    );
+    let r = register(None);
+    assert_eq!(r.status, 200, "RegisterTargets: {r:?}");
+    let h = alb.health_of("onlya", anywhere.port()).expect("registered");
+    assert_eq!(h.zone.as_deref(), Some("all"), "{h:?}");
+    let r = c.get(&node_b, "/onlya/z", &[]);
+    assert_eq!(
+        served_by(&r),
+        "anywhere",
+        "zone b's node reaches the `all` target: {r:?}"
+    );
 }

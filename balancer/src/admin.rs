@@ -274,6 +274,29 @@ impl BalancerAdmin {
         out
     }
 
+    /// A target's `AvailabilityZone`: a zone of the load balancers' nodes, or `all` (ALB refuses
+    /// a zone that is not enabled).
+    fn zone_param(&self, zone: &str) -> Result<String, Reply> {
+        let mut zones: Vec<&str> = self
+            .load_balancers
+            .iter()
+            .flat_map(|lb| lb.nodes.iter().map(|n| n.zone.as_str()))
+            .collect();
+        if zone == Target::ALL_ZONES || zones.contains(&zone) {
+            return Ok(zone.to_string());
+        }
+        zones.sort_unstable();
+        zones.dedup();
+        Err(error(
+            400,
+            "ValidationError",
+            &format!(
+                "availability zone `{zone}` has no load balancer node: give one of {} or `all`",
+                zones.join(", ")
+            ),
+        ))
+    }
+
     fn targets_param(
         &self,
         params: &BTreeMap<String, String>,
@@ -300,10 +323,10 @@ impl BalancerAdmin {
                     })?,
                     None => group.config.port,
                 };
-                let zone = m
-                    .get("AvailabilityZone")
-                    .map(|z| z.to_string())
-                    .unwrap_or_else(|| "all".into());
+                let zone = match m.get("AvailabilityZone") {
+                    None => Target::ALL_ZONES.to_string(),
+                    Some(z) => self.zone_param(z)?,
+                };
                 Ok(Target {
                     address,
                     port,

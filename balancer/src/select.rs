@@ -207,7 +207,7 @@ pub fn pick_target(
     let cross_zone = config.cross_zone.unwrap_or(true);
     let usable: Vec<&Arc<TargetState>> = targets
         .iter()
-        .filter(|t| !t.is_draining() && (cross_zone || t.target.zone == zone))
+        .filter(|t| !t.is_draining() && (cross_zone || t.target.serves_zone(zone)))
         .collect();
     if usable.is_empty() {
         let any_registered = targets.iter().any(|t| !t.is_draining());

@@ -487,10 +487,20 @@ impl HealthCheck {
 pub struct Target {
     pub address: IpAddr,
     pub port: u16,
+    /// A zone of the load balancers' nodes, or [`Target::ALL_ZONES`].
     pub zone: String,
 }
 
 impl Target {
+    /// The zone of a target that every zone's nodes send to, cross-zone or not: what
+    /// `RegisterTargets` gives one registered without an `AvailabilityZone` (ALB's `all`).
+    pub const ALL_ZONES: &'static str = "all";
+
+    /// Whether the nodes of `zone` send to this target when cross-zone load balancing is off.
+    pub fn serves_zone(&self, zone: &str) -> bool {
+        self.zone == zone || self.zone == Target::ALL_ZONES
+    }
+
     pub fn socket_addr(&self) -> SocketAddr {
         SocketAddr::new(self.address, self.port)
     }
