@@ -323,6 +323,13 @@ const CACHED_BEHAVIOR: &str = r#"
   target_origin_id = "o"
   viewer_protocol_policy = "allow-all"
   cache_policy = "Managed-CachingOptimized"
+
+  [[distributions.cache_behaviors]]
+  path_pattern = "/by-host/*"
+  target_origin_id = "o"
+  viewer_protocol_policy = "allow-all"
+  cache_policy = "Managed-UseOriginCacheControlHeaders"
+  origin_request_policy = "Managed-AllViewer"
 "#;
 
 fn topology(http: &str, https: &str, origin: &Origin, http_version: &str) -> String {
@@ -765,6 +772,76 @@ fn a_request_goes_over_http2_end_to_end() {
         (seen.method.as_str(), seen.version.as_str()),
         ("GET", "HTTP/1.1"),
         "{seen:?}"
+    );
+}
+
+/// Over HTTP/2 the host is named by `:authority` alone: a cache policy that keys on Host keys on
+/// it, so two aliases of one distribution never share an object (as over HTTP/1.1), and an origin
+/// request policy that forwards Host forwards it.
+#[test]
+fn http2_requests_are_keyed_by_their_authority_as_host() {
+    let origin = Origin::start_with("o", |req| {
+        let host = req.headers.get("host").unwrap_or("(none)").to_string();
+        Response::text(200, &format!("for {host}")).with_header("Cache-Control", "max-age=60")
+    });
+    let edge = start("tls-h2-host", &origin, "http2");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let get = |host: &'static str| {
+        let config = client_config(&edge.pki, &DEFAULT_CLIENT);
+        let https = edge.https.clone();
+        runtime.block_on(async move {
+            let tcp = tokio::net::TcpStream::connect(&https)
+                .await
+                .expect("connect");
+            let name = ServerName::try_from(host.to_string()).expect("name");
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .expect("handshake");
+            let (mut client, connection) = h2::client::handshake(tls).await.expect("h2 handshake");
+            tokio::spawn(connection);
+            let request = http::Request::get(format!("https://{host}/by-host/page"))
+                .body(())
+                .expect("request");
+            let (response, _) = client.send_request(request, true).expect("send");
+            let response = tokio::time::timeout(IO_TIMEOUT, response)
+                .await
+                .expect("in time")
+                .expect("response");
+            let x_cache = response
+                .headers()
+                .get("x-cache")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let body = h2_body(response, Take::All, IO_TIMEOUT)
+                .await
+                .map(|r| r.map(|_| ()));
+            (x_cache, body.is_some())
+        })
+    };
+    let (first, _) = get("a.example.test");
+    assert!(first.starts_with("Miss"), "{first}");
+    let (again, _) = get("a.example.test");
+    assert!(again.starts_with("Hit"), "the same host hits: {again}");
+    let (other, _) = get("b.example.test");
+    assert!(
+        other.starts_with("Miss"),
+        "another alias is another object: {other}"
+    );
+    let hosts: Vec<String> = origin
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/by-host/page")
+        .map(|r| r.headers.get("host").unwrap_or("(none)").to_string())
+        .collect();
+    assert_eq!(
+        hosts,
+        ["a.example.test", "b.example.test"],
+        "Host as forwarded"
     );
 }
 

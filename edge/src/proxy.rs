@@ -559,6 +559,25 @@ impl ProxyHttp for EdgeProxy {
             .await?;
             return Ok(true);
         };
+        if session
+            .req_header()
+            .headers
+            .get(http::header::HOST)
+            .is_none()
+        {
+            // HTTP/2 names the host in `:authority` alone: the cache key, `Vary` and the origin
+            // request policies read Host, as CloudFront's do, so it is given the authority.
+            let authority = session
+                .req_header()
+                .uri
+                .authority()
+                .map(|a| a.as_str().to_string());
+            if let Some(authority) = authority {
+                session
+                    .req_header_mut()
+                    .insert_header(http::header::HOST, authority)?;
+            }
+        }
         let internal = session
             .req_header()
             .headers
