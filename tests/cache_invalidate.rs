@@ -189,6 +189,49 @@ fn query_string_variants_are_invalidated_with_their_path() {
     expect(&site, "/qi/other?v=1", SITE_HOST, "Hit from cloudfront");
 }
 
+/// An object is invalidated by the path it is cached under, the query as its key holds it: with
+/// the query out of the key, `/app.js` removes the object first fetched as `/app.js?v=123`; with a
+/// whitelist, the path with the listed parameters removes the object whatever else its first
+/// request carried.
+#[test]
+fn an_object_is_invalidated_by_the_path_its_key_names() {
+    let o = Origin::start("o");
+    let site = SiteBuilder::new("invalidate-keyed", &o)
+        .wait_admin()
+        .start();
+    expect(&site, "/qk/app.js?v=123", SITE_HOST, "Miss from cloudfront");
+    expect(&site, "/qk/app.js?v=456", SITE_HOST, "Hit from cloudfront");
+    invalidate(&site, "site", &["/qk/app.js"]);
+    expect(&site, "/qk/app.js?v=789", SITE_HOST, "Miss from cloudfront");
+    assert_eq!(o.count_path("/qk/app.js"), 2, "{:#?}", o.requests());
+
+    let o = Origin::start("o");
+    let site = SiteBuilder::new("invalidate-whitelist", &o)
+        .cache_policy(
+            "qs-v",
+            "min_ttl = 0\ndefault_ttl = 3600\nmax_ttl = 86400\nquery_strings_config = { query_string_behavior = \"whitelist\", query_strings = [\"v\"] }",
+        )
+        .policy("qs-v")
+        .wait_admin()
+        .start();
+    expect(
+        &site,
+        "/qw/app.js?utm=a&v=1",
+        SITE_HOST,
+        "Miss from cloudfront",
+    );
+    expect(
+        &site,
+        "/qw/app.js?v=1&utm=b",
+        SITE_HOST,
+        "Hit from cloudfront",
+    );
+    expect(&site, "/qw/app.js?v=2", SITE_HOST, "Miss from cloudfront");
+    invalidate(&site, "site", &["/qw/app.js?v=1"]);
+    expect(&site, "/qw/app.js?v=1", SITE_HOST, "Miss from cloudfront");
+    expect(&site, "/qw/app.js?v=2", SITE_HOST, "Hit from cloudfront");
+}
+
 #[test]
 fn ferry_invalidate_on_the_command_line() {
     let o = Origin::start("o");

@@ -70,20 +70,30 @@ pub fn collapses(behavior: &Behavior) -> bool {
 }
 
 /// The cache key: the distribution, the path and what the cache policy adds; OPTIONS responses
-/// are cached apart from GET/HEAD. The user tag carries `distribution\npath?query` so that
-/// invalidations can find the object.
+/// are cached apart from GET/HEAD. The user tag carries `distribution\npath?query`, the query as
+/// the key holds it (none when the policy keys on none, only the selected parameters of a
+/// whitelist), so that invalidations find the object by what it is cached as: `/app.js` removes
+/// the object first fetched as `/app.js?v=123` when the query is not in the key.
 pub fn key(distribution: &Distribution, behavior: &Behavior, request: &RequestHeader) -> CacheKey {
     let primary = cache_key::primary_key(&distribution.id, &behavior.cache_policy, &View(request));
     let hash = primary_hash(&primary);
-    let target = request
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let mut tag = String::with_capacity(distribution.id.len() + 1 + target.len());
+    let path = request.uri.path();
+    let queries = &behavior.cache_policy.query_strings;
+    let query = cache_key::selected_query(
+        queries.query_string_behavior,
+        &queries.query_strings,
+        request.uri.query(),
+    );
+    let mut tag = String::with_capacity(
+        distribution.id.len() + 2 + path.len() + query.as_deref().map_or(0, str::len),
+    );
     tag.push_str(&distribution.id);
     tag.push('\n');
-    tag.push_str(target);
+    tag.push_str(path);
+    if let Some(query) = query {
+        tag.push('?');
+        tag.push_str(&query);
+    }
     let mut key = CacheKey::new(primary, tag);
     // pingora would hash the primary key again on each `primary_bin` call (lookup, cache lock,
     // miss handler): computed once, here.
