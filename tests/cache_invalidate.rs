@@ -232,6 +232,46 @@ fn an_object_is_invalidated_by_the_path_its_key_names() {
     expect(&site, "/qw/app.js?v=2", SITE_HOST, "Hit from cloudfront");
 }
 
+/// An object whose fill was under way when an invalidation of it completed (its origin's answer
+/// begun before, ended after) is not stored: the next request goes to the origin, as CloudFront
+/// serves nothing fetched before an invalidation once it is complete.
+#[test]
+fn a_fill_under_way_during_an_invalidation_is_not_kept() {
+    use std::time::Duration;
+    let body = "x".repeat(2000);
+    let origin = raw_target::RawTarget::start(move |_| {
+        let whole = raw_target::wire(
+            "HTTP/1.1 200 OK",
+            &[
+                ("Cache-Control", "max-age=3600"),
+                ("Content-Length", "2000"),
+            ],
+            body.as_bytes(),
+        );
+        let (first, rest) = whole.split_at(whole.len() - 1000);
+        raw_target::Reply::KeepThen(first.to_vec(), Duration::from_millis(1500), rest.to_vec())
+    });
+    let site = SiteBuilder::on_port("invalidate-in-flight", origin.port)
+        .wait_admin()
+        .start();
+    std::thread::scope(|s| {
+        let during = s.spawn(|| site.get("/slow/big.js", &[("Host", SITE_HOST)]));
+        // The origin's head is in, its body not yet.
+        std::thread::sleep(Duration::from_millis(500));
+        invalidate(&site, "site", &["/slow/big.js"]);
+        let r = during.join().expect("client thread");
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_from_edge(&r, "Miss from cloudfront");
+    });
+    expect(&site, "/slow/big.js", SITE_HOST, "Miss from cloudfront");
+    assert_eq!(
+        origin.seen().len(),
+        2,
+        "fetched again after the invalidation"
+    );
+    expect(&site, "/slow/big.js", SITE_HOST, "Hit from cloudfront");
+}
+
 #[test]
 fn ferry_invalidate_on_the_command_line() {
     let o = Origin::start("o");

@@ -1731,13 +1731,18 @@ pub struct SiteBuilder {
 
 impl SiteBuilder {
     pub fn new(label: &str, origin: &Origin) -> SiteBuilder {
+        SiteBuilder::on_port(label, origin.port())
+    }
+
+    /// The same with an origin of another kind (a raw target) on 127.0.0.1:`port`.
+    pub fn on_port(label: &str, port: u16) -> SiteBuilder {
         SiteBuilder {
             label: label.to_string(),
             edge_lines: Vec::new(),
             blocks: Vec::new(),
             aliases: vec![SITE_HOST.to_string()],
             dist_keys: Vec::new(),
-            origins: vec![("o".to_string(), origin.port(), Vec::new(), Vec::new())],
+            origins: vec![("o".to_string(), port, Vec::new(), Vec::new())],
             default_policy: "Managed-CachingOptimized".to_string(),
             default_lines: Vec::new(),
             behaviors: Vec::new(),

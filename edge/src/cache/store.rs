@@ -169,6 +169,9 @@ pub struct Store {
     objects: moka::sync::Cache<HashBinary, Arc<Object>>,
     /// Where large bodies go, when they go to files.
     files: Option<BodyFiles>,
+    /// Counts invalidations: a fill that began before one ended stores nothing (see
+    /// [`Store::invalidate_where`]).
+    invalidations: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -182,11 +185,21 @@ impl Store {
             // TinyLFU admission would keep old objects against a stream of new ones.
             .eviction_policy(moka::policy::EvictionPolicy::lru())
             .build();
-        Store { objects, files }
+        Store {
+            objects,
+            files,
+            invalidations: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
-    /// Drops every object whose tag satisfies `matches`; returns how many.
+    /// Drops every object whose tag satisfies `matches`; returns how many. A fill under way (its
+    /// origin's answer fetched before the invalidation) stores nothing: CloudFront serves nothing
+    /// fetched before an invalidation once it is complete. The count goes up before the objects
+    /// are dropped and a fill looks at it after storing, so that either the fill sees it and takes
+    /// its object back, or the invalidation comes after the object and drops it.
     pub fn invalidate_where(&self, matches: impl Fn(&str) -> bool) -> usize {
+        self.invalidations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let doomed: Vec<Arc<HashBinary>> = self
             .objects
             .iter()
@@ -319,6 +332,9 @@ struct Miss {
     tag: String,
     objects: moka::sync::Cache<HashBinary, Arc<Object>>,
     files: Option<BodyFiles>,
+    /// The store's invalidation count, and what it was when the fill began.
+    invalidations: &'static std::sync::atomic::AtomicU64,
+    began: u64,
 }
 
 #[async_trait]
@@ -340,6 +356,16 @@ impl HandleMiss for Miss {
             std::mem::take(&mut self.tag),
         ));
         self.objects.insert(self.key, object.clone());
+        if self.invalidations.load(std::sync::atomic::Ordering::SeqCst) != self.began {
+            // An invalidation ran during the fill: the object may be one it removed.
+            self.objects
+                .entry(self.key)
+                .and_compute_with(|entry| match entry {
+                    Some(e) if Arc::ptr_eq(e.value(), &object) => moka::ops::compute::Op::Remove,
+                    _ => moka::ops::compute::Op::Nop,
+                });
+            return Ok(MissFinishType::Created(size));
+        }
         if let Some(files) = &self.files {
             // Stored in memory at once, so that neither this response nor the requests waiting
             // on the cache lock wait for a disk; moved to its file when written, unless replaced
@@ -390,6 +416,8 @@ impl Storage for Store {
             tag: key.user_tag.clone(),
             objects: self.objects.clone(),
             files: self.files.clone(),
+            invalidations: &self.invalidations,
+            began: self.invalidations.load(std::sync::atomic::Ordering::SeqCst),
         }))
     }
 
