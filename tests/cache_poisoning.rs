@@ -415,3 +415,66 @@ fn method_override_headers_never_make_a_get_anything_else() {
         o.requests()
     );
 }
+
+/// An origin request policy that forwards `Authorization` while the cache key leaves it out (the
+/// design's `forward-auth` beside a short cache policy; CloudFront refuses such a policy, since the
+/// key must hold the header): the answer to one viewer's credentials is never stored for all. It
+/// is stored when the origin says a shared cache may (`public`, RFC 9111 §3.5), and a cache policy
+/// that keys on Authorization keeps one object per credential.
+#[test]
+fn an_answer_to_credentials_the_key_leaves_out_is_not_served_to_others() {
+    let o = Origin::start_with("o", |req| {
+        let who = req.header("Authorization").unwrap_or("nobody").to_string();
+        let cache_control = if req.path().starts_with("/public/") {
+            "public, max-age=60"
+        } else {
+            "max-age=60"
+        };
+        Response::text(200, format!("for {who}")).with_header("Cache-Control", cache_control)
+    });
+    let site = SiteBuilder::new("authorization-unkeyed", &o)
+        .cache_policy(
+            "short",
+            "min_ttl = 0\ndefault_ttl = 60\nmax_ttl = 3600",
+        )
+        .cache_policy(
+            "by-auth",
+            "min_ttl = 0\ndefault_ttl = 60\nmax_ttl = 3600\nheaders_config = { header_behavior = \"whitelist\", headers = [\"Authorization\"] }",
+        )
+        .block(
+            "[[origin_request_policies]]\nname = \"forward-auth\"\nheaders_config = { header_behavior = \"whitelist\", headers = [\"Authorization\"] }",
+        )
+        .policy("short")
+        .default_behavior("origin_request_policy = \"forward-auth\"")
+        .behavior("/keyed/*", "o", "by-auth", &[])
+        .start();
+    let alice = [("Host", SITE_HOST), ("Authorization", "Bearer alice")];
+    let anonymous = [("Host", SITE_HOST)];
+
+    let r = site.get("/api/me", &alice);
+    assert_eq!(r.body_text(), "for Bearer alice", "{r:?}");
+    let r = site.get("/api/me", &anonymous);
+    assert_eq!(
+        r.body_text(),
+        "for nobody",
+        "alice's answer was stored for all: {r:?}"
+    );
+    assert_eq!(o.count_path("/api/me"), 2);
+
+    let r = site.get("/public/logo", &alice);
+    assert_eq!(r.body_text(), "for Bearer alice", "{r:?}");
+    let r = site.get("/public/logo", &anonymous);
+    assert_from_edge(&r, "Hit from cloudfront");
+    assert_eq!(
+        o.count_path("/public/logo"),
+        1,
+        "`public` lets it be stored"
+    );
+
+    let r = site.get("/keyed/me", &alice);
+    assert_eq!(r.body_text(), "for Bearer alice", "{r:?}");
+    let r = site.get("/keyed/me", &alice);
+    assert_from_edge(&r, "Hit from cloudfront");
+    let r = site.get("/keyed/me", &anonymous);
+    assert_eq!(r.body_text(), "for nobody", "keyed apart: {r:?}");
+}

@@ -212,6 +212,16 @@ impl CachePolicy {
     pub fn is_legacy(&self) -> bool {
         self.name.is_empty()
     }
+
+    /// Whether the cache key holds the viewer header `lower` (a lowercased name).
+    pub fn keys_header(&self, lower: &str) -> bool {
+        self.headers.header_behavior == spec::CacheHeaderBehavior::Whitelist
+            && self
+                .headers
+                .headers
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(lower))
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 
 use crate::cache_key::{cookie_selected, param_selected};
 use crate::model::Behavior;
-use crate::spec::{CacheHeaderBehavior, CookieBehavior, OriginHeaderBehavior, QueryStringBehavior};
+use crate::spec::{CookieBehavior, OriginHeaderBehavior, QueryStringBehavior};
 use std::borrow::Cow;
 
 /// Headers CloudFront always removes, whatever the policies say.
@@ -71,13 +71,7 @@ pub fn policy_forwards(behavior: &Behavior, lower: &str) -> bool {
             .is_some_and(|p| p.policy.cookies_config.cookie_behavior != CookieBehavior::None);
         return cache.cookies.cookie_behavior != CookieBehavior::None || cookies_in_orp;
     }
-    if cache.headers.header_behavior == CacheHeaderBehavior::Whitelist
-        && cache
-            .headers
-            .headers
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(lower))
-    {
+    if cache.keys_header(lower) {
         return true;
     }
     let Some(orp) = &behavior.origin_request_policy else {
@@ -172,7 +166,8 @@ mod tests {
     use super::*;
     use crate::model::{CachePolicy, NamedPolicy, OriginTarget};
     use crate::spec::{
-        self, CacheHeadersConfig, CookiesConfig, QueryStringsConfig, ViewerProtocolPolicy,
+        self, CacheHeaderBehavior, CacheHeadersConfig, CookiesConfig, QueryStringsConfig,
+        ViewerProtocolPolicy,
     };
     use crate::ttl::TtlSettings;
     use std::sync::Arc;

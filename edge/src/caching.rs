@@ -167,13 +167,47 @@ pub fn decision(
     (decision, sent_stale_if_error)
 }
 
-/// Whether and how long to store an origin response, per CloudFront's TTL rules.
+/// `public`, `s-maxage` or `must-revalidate` in the response's Cache-Control: what lets a shared
+/// cache store an answer to a request with credentials (RFC 9111 §3.5).
+fn shared_cache_may_store(response: &ResponseHeader) -> bool {
+    response
+        .headers
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|d| d.split('=').next().unwrap_or("").trim())
+        .any(|d| {
+            d.eq_ignore_ascii_case("public")
+                || d.eq_ignore_ascii_case("s-maxage")
+                || d.eq_ignore_ascii_case("must-revalidate")
+        })
+}
+
+/// Whether the origin got the viewer's `Authorization` without the cache key holding it: an origin
+/// request policy that forwards it (CloudFront refuses one that names it, and lets `AllViewer`
+/// carry it only where nothing is cached), so that an answer for one viewer's credentials would be
+/// stored under a key every viewer shares.
+pub fn authorization_unkeyed(behavior: &Behavior, request: &RequestHeader) -> bool {
+    request.headers.contains_key(http::header::AUTHORIZATION)
+        && origin_request::forwards(behavior, "authorization", request.method.as_str())
+        && !behavior.cache_policy.keys_header("authorization")
+}
+
+/// Whether and how long to store an origin response, per CloudFront's TTL rules. `authorized`:
+/// the request carried credentials the key does not hold ([`authorization_unkeyed`]); its answer
+/// is stored only when the origin says a shared cache may (`public`, `s-maxage` or
+/// `must-revalidate`, RFC 9111 §3.5), never as one viewer's answer for all.
 pub fn cacheability(
     distribution: &Distribution,
     behavior: &Behavior,
     response: &ResponseHeader,
+    authorized: bool,
 ) -> RespCacheable {
     let headers = &response.headers;
+    if authorized && !shared_cache_may_store(response) {
+        return RespCacheable::Uncacheable(NoCacheReason::OriginNotCache);
+    }
     let now = SystemTime::now();
     let (decision, sent_stale_if_error) = decision(distribution, behavior, response, now);
     match decision {

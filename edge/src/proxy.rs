@@ -822,7 +822,7 @@ impl ProxyHttp for EdgeProxy {
 
     fn response_cache_filter(
         &self,
-        _session: &Session,
+        session: &Session,
         response: &ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<RespCacheable> {
@@ -832,7 +832,13 @@ impl ProxyHttp for EdgeProxy {
                 "caching an unrouted response",
             ));
         };
-        Ok(caching::cacheability(distribution, behavior, response))
+        let authorized = caching::authorization_unkeyed(behavior, session.req_header());
+        Ok(caching::cacheability(
+            distribution,
+            behavior,
+            response,
+            authorized,
+        ))
     }
 
     fn range_header_filter(
