@@ -6,13 +6,12 @@ use crate::targets::{now_ms, Group, TargetState};
 use ferry_config::model::{Algorithm, Forward, TargetGroup};
 use rand::Rng;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Every target group's live state, shared by the nodes and listeners of one process.
 pub struct Groups {
     pub groups: Vec<Group>,
-    weighted: AtomicUsize,
 }
 
 /// Why no target could be chosen.
@@ -28,7 +27,6 @@ impl Groups {
     pub fn new(configs: &[Arc<TargetGroup>]) -> Groups {
         Groups {
             groups: configs.iter().map(|c| Group::new(c.clone())).collect(),
-            weighted: AtomicUsize::new(0),
         }
     }
 
@@ -45,7 +43,6 @@ impl Groups {
                     },
                 )
                 .collect(),
-            weighted: AtomicUsize::new(self.weighted.load(Ordering::Relaxed)),
         }
     }
 
@@ -72,8 +69,8 @@ impl Groups {
         if forward.target_groups.len() == 1 || total == 0 {
             return forward.target_groups.first().map(|(g, _)| *g);
         }
-        // Spread by weight over a rotating counter: exact proportions, no lock.
-        let n = self.weighted.fetch_add(1, Ordering::Relaxed) as u64 % total;
+        // Spread by weight over the action's rotating counter: exact proportions, no lock.
+        let n = forward.rotation.fetch_add(1, Ordering::Relaxed) as u64 % total;
         let mut acc = 0;
         for (group, weight) in &forward.target_groups {
             acc += u64::from(*weight);
@@ -233,7 +230,9 @@ pub fn pick_target(
     }
     let now = now_ms();
     let chosen = match config.algorithm {
-        Algorithm::LeastOutstandingRequests => least_outstanding(&pool, &group.round_robin),
+        Algorithm::LeastOutstandingRequests => {
+            least_outstanding(&pool, group.round_robin.next(zone))
+        }
         Algorithm::WeightedRandom { anomaly_mitigation } => weighted(&pool, |t| {
             let w = t.ramp(config.slow_start, now);
             if anomaly_mitigation {
@@ -248,7 +247,7 @@ pub fn pick_target(
             if ramping {
                 weighted(&pool, |t| t.ramp(config.slow_start, now))
             } else {
-                let n = group.round_robin.fetch_add(1, Ordering::Relaxed);
+                let n = group.round_robin.next(zone);
                 pool.get(n % pool.len()).copied()
             }
         }
@@ -259,9 +258,8 @@ pub fn pick_target(
 /// The target with the fewest requests in flight; ties rotate.
 fn least_outstanding<'a>(
     pool: &[&'a Arc<TargetState>],
-    rotation: &AtomicUsize,
+    start: usize,
 ) -> Option<&'a Arc<TargetState>> {
-    let start = rotation.fetch_add(1, Ordering::Relaxed);
     (0..pool.len())
         .map(|i| pool[(start + i) % pool.len()])
         .min_by_key(|t| t.outstanding.load(Ordering::Acquire))
@@ -441,17 +439,45 @@ mod tests {
         );
 
         let groups = Groups::new(&[]);
-        let forward = Forward {
-            target_groups: vec![(0, 1), (1, 3), (2, 0)],
+        let forward = |target_groups| Forward {
+            target_groups,
             stickiness: None,
+            rotation: Default::default(),
         };
+        let weights = forward(vec![(0, 1), (1, 3), (2, 0)]);
         let mut counts = [0; 3];
         for _ in 0..400 {
-            if let Some(g) = groups.pick_group(&forward, None) {
+            if let Some(g) = groups.pick_group(&weights, None) {
                 counts[g] += 1;
             }
         }
         assert_eq!(counts, [100, 300, 0]);
+        // Two actions split apart: taking turns, each still gives both its groups half.
+        let (first, second) = (forward(vec![(0, 1), (1, 1)]), forward(vec![(0, 1), (1, 1)]));
+        let mut counts = [[0; 2]; 2];
+        for _ in 0..100 {
+            for (i, action) in [&first, &second].into_iter().enumerate() {
+                if let Some(g) = groups.pick_group(action, None) {
+                    counts[i][g] += 1;
+                }
+            }
+        }
+        assert_eq!(counts, [[50, 50], [50, 50]]);
+    }
+
+    /// Each zone's nodes rotate on their own: requests taking turns between zones a and b (cross
+    /// zone off) still reach both of zone a's targets alike.
+    #[test]
+    fn each_zone_rotates_on_its_own() {
+        let zonal = Group::new(config(Algorithm::RoundRobin, Some(false), 0));
+        healthy_all(&zonal);
+        let mut from_a = Vec::new();
+        for _ in 0..10 {
+            from_a.extend(ports(&zonal, "a", 1));
+            assert_eq!(ports(&zonal, "b", 1), [2]);
+        }
+        let ones = from_a.iter().filter(|p| **p == 1).count();
+        assert_eq!((ones, from_a.len() - ones), (5, 5), "{from_a:?}");
     }
 
     #[test]

@@ -126,7 +126,48 @@ impl Drop for InFlight {
 pub struct Group {
     pub config: Arc<TargetGroup>,
     targets: ArcSwap<Vec<Arc<TargetState>>>,
-    pub round_robin: AtomicUsize,
+    pub round_robin: Rotation,
+}
+
+/// Round-robin positions, one per zone: each of ALB's nodes rotates over its targets on its own,
+/// so that with cross-zone off one zone's requests do not move another zone's position (and
+/// starve one of its targets).
+#[derive(Default)]
+pub struct Rotation {
+    zones: ArcSwap<Vec<(Box<str>, Arc<AtomicUsize>)>>,
+}
+
+impl Rotation {
+    /// The next position of the nodes of `zone`.
+    pub fn next(&self, zone: &str) -> usize {
+        if let Some(n) = self.advance(zone) {
+            return n;
+        }
+        // The zone's first request: its counter joins the list.
+        self.zones.rcu(|zones| {
+            let mut zones = Vec::clone(zones);
+            if !zones.iter().any(|(z, _)| &**z == zone) {
+                zones.push((zone.into(), Arc::default()));
+            }
+            zones
+        });
+        self.advance(zone).unwrap_or(0)
+    }
+
+    fn advance(&self, zone: &str) -> Option<usize> {
+        self.zones
+            .load()
+            .iter()
+            .find(|(z, _)| &**z == zone)
+            .map(|(_, n)| n.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The same positions, for the group under a reloaded config.
+    fn carried(&self) -> Rotation {
+        Rotation {
+            zones: ArcSwap::new(self.zones.load_full()),
+        }
+    }
 }
 
 impl Group {
@@ -140,7 +181,7 @@ impl Group {
         Group {
             config,
             targets: ArcSwap::from_pointee(targets),
-            round_robin: AtomicUsize::new(0),
+            round_robin: Rotation::default(),
         }
     }
 
@@ -178,7 +219,7 @@ impl Group {
         let group = Group {
             config,
             targets: ArcSwap::new(self.targets.load_full()),
-            round_robin: AtomicUsize::new(self.round_robin.load(Ordering::Relaxed)),
+            round_robin: self.round_robin.carried(),
         };
         group.register(&added);
         group.deregister(&removed);

@@ -348,6 +348,9 @@ pub struct Forward {
     pub target_groups: Vec<(usize, u32)>,
     /// Target-group stickiness (`AWSALBTG`) duration, when enabled.
     pub stickiness: Option<Duration>,
+    /// This action's own position in its rotation over the weights (one per action, as each of
+    /// ALB's rules splits its traffic apart from the others).
+    pub rotation: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -952,6 +952,7 @@ fn action(
                 return Some(model::Action::Forward(model::Forward {
                     target_groups: vec![(tg, 1)],
                     stickiness: None,
+                    rotation: Default::default(),
                 }));
             }
             let fc = a.forward_config.as_ref()?;
@@ -1004,6 +1005,7 @@ fn action(
                 model::Forward {
                     target_groups: groups,
                     stickiness,
+                    rotation: Default::default(),
                 },
             ))
         }
