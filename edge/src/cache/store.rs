@@ -325,6 +325,20 @@ impl HandleHit for Hit {
     }
 }
 
+/// Spare capacity a stored body may keep (see [`sized`]).
+const SLACK: usize = 4096;
+
+/// A filled body as the store keeps it. The store weighs an object by its length, and a body grown
+/// piece by piece may hold up to twice that in capacity, which would let the cache outgrow its
+/// bound: such a body is copied to its size (once per fill).
+fn sized(body: BytesMut) -> Bytes {
+    if body.capacity() - body.len() > SLACK {
+        Bytes::copy_from_slice(&body)
+    } else {
+        body.freeze()
+    }
+}
+
 struct Miss {
     key: HashBinary,
     meta: Option<StoredMeta>,
@@ -349,7 +363,7 @@ impl HandleMiss for Miss {
         let meta = self.meta.take().ok_or_else(|| {
             Error::explain(ErrorType::InternalError, "cache write finished twice")
         })?;
-        let bytes = std::mem::take(&mut self.body).freeze();
+        let bytes = sized(std::mem::take(&mut self.body));
         let object = Arc::new(Object::new(
             meta,
             Body::in_memory(bytes.clone()),
@@ -462,6 +476,21 @@ impl Storage for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body with much spare capacity is kept at its size; one with little is kept as it is.
+    #[test]
+    fn a_stored_body_holds_no_more_than_its_size_and_a_little() {
+        let mut grown = BytesMut::with_capacity(64 * 1024);
+        grown.extend_from_slice(&[7; 40 * 1024]);
+        let at = grown.as_ptr();
+        let kept = sized(grown);
+        assert_eq!(kept.len(), 40 * 1024);
+        assert_ne!(kept.as_ptr(), at, "copied to its size");
+        let mut tight = BytesMut::with_capacity(40 * 1024 + 100);
+        tight.extend_from_slice(&[7; 40 * 1024]);
+        let at = tight.as_ptr();
+        assert_eq!(sized(tight).as_ptr(), at, "kept as it is");
+    }
 
     async fn pieces(hit: &mut Hit) -> Vec<Bytes> {
         let mut out = Vec::new();
