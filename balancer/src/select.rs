@@ -465,6 +465,39 @@ mod tests {
         assert_eq!(counts, [[50, 50], [50, 50]]);
     }
 
+    /// Switching health checks on or off by reload restarts every target's health, and keeps
+    /// what the API did: a target deregistered stays draining, one registered stays.
+    #[test]
+    fn switching_health_checks_by_reload_keeps_registrations() {
+        let written = config(Algorithm::RoundRobin, None, 0);
+        let g = Group::new(written.clone());
+        healthy_all(&g);
+        let address = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        assert_eq!(g.deregister(&[address(3)]), 1);
+        g.register(&[Target {
+            address: [127, 0, 0, 1].into(),
+            port: 4,
+            zone: "a".into(),
+        }]);
+        let mut unchecked = (*written).clone();
+        unchecked.health_check.enabled = false;
+        let reloaded = g.reconfigured(Arc::new(unchecked));
+        let states: Vec<(u16, bool, State)> = reloaded
+            .targets()
+            .iter()
+            .map(|t| (t.target.port, t.is_draining(), t.state()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (1, false, State::Unavailable),
+                (2, false, State::Unavailable),
+                (3, true, State::Draining),
+                (4, false, State::Unavailable),
+            ]
+        );
+    }
+
     /// Each zone's nodes rotate on their own: requests taking turns between zones a and b (cross
     /// zone off) still reach both of zone a's targets alike.
     #[test]

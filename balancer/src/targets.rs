@@ -186,22 +186,11 @@ impl Group {
     }
 
     /// This group under its reloaded `config`: the targets keep their health, in-flight counts and
-    /// slow-start clocks (and those registered at run time stay); targets the file no longer lists
-    /// drain under the new deregistration delay, targets new to the file are registered. When the
-    /// health checks are switched on or off, every target starts again from its initial state.
+    /// slow-start clocks (and those registered or deregistered at run time stay so); targets the
+    /// file no longer lists drain under the new deregistration delay, targets new to the file are
+    /// registered. When the health checks are switched on or off, every target that is not
+    /// draining starts again from its initial state (the draining ones drain on).
     pub fn reconfigured(&self, config: Arc<TargetGroup>) -> Group {
-        if config.health_check.enabled != self.config.health_check.enabled {
-            let fresh = Group::new(config);
-            let written: Vec<SocketAddr> = fresh.targets().iter().map(|t| t.address).collect();
-            let extra: Vec<Target> = self
-                .targets()
-                .iter()
-                .filter(|t| !t.is_draining() && !written.contains(&t.address))
-                .map(|t| t.target.clone())
-                .collect();
-            fresh.register(&extra);
-            return fresh;
-        }
         let old: Vec<SocketAddr> = self
             .config
             .targets
@@ -216,9 +205,26 @@ impl Group {
             .cloned()
             .collect();
         let removed: Vec<SocketAddr> = old.into_iter().filter(|a| !new.contains(a)).collect();
+        let checks = config.health_check.enabled;
+        let targets = if checks == self.config.health_check.enabled {
+            self.targets.load_full()
+        } else {
+            let restarted: Vec<Arc<TargetState>> = self
+                .targets()
+                .iter()
+                .map(|t| {
+                    if t.is_draining() {
+                        Arc::clone(t)
+                    } else {
+                        Arc::new(TargetState::new(t.target.clone(), checks))
+                    }
+                })
+                .collect();
+            Arc::new(restarted)
+        };
         let group = Group {
             config,
-            targets: ArcSwap::new(self.targets.load_full()),
+            targets: ArcSwap::new(targets),
             round_robin: self.round_robin.carried(),
         };
         group.register(&added);
