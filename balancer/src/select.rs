@@ -498,6 +498,24 @@ mod tests {
         );
     }
 
+    /// A draining target registered again starts its health afresh and still counts the requests
+    /// it had in flight, so that least outstanding requests does not take it for idle.
+    #[test]
+    fn a_target_registered_again_keeps_counting_its_requests_in_flight() {
+        let g = Group::new(config(Algorithm::LeastOutstandingRequests, None, 0));
+        healthy_all(&g);
+        let first = Arc::clone(&g.targets()[0]);
+        let running = crate::targets::InFlight::start(Arc::clone(&first));
+        assert_eq!(g.deregister(&[first.address]), 1);
+        g.register(&[first.target.clone()]);
+        let again = Arc::clone(&g.targets()[0]);
+        assert!(!Arc::ptr_eq(&first, &again) && !again.is_draining());
+        assert_eq!(again.state(), State::Initial);
+        assert_eq!(again.outstanding.load(Ordering::Acquire), 1);
+        drop(running);
+        assert_eq!(again.outstanding.load(Ordering::Acquire), 0);
+    }
+
     /// Each zone's nodes rotate on their own: requests taking turns between zones a and b (cross
     /// zone off) still reach both of zone a's targets alike.
     #[test]

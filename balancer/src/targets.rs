@@ -21,8 +21,9 @@ pub struct TargetState {
     pub target: Target,
     pub address: SocketAddr,
     state: AtomicU8,
-    /// Requests sent and not yet finished.
-    pub outstanding: AtomicUsize,
+    /// Requests sent and not yet finished (shared with the state this one took over from, see
+    /// [`TargetState::restarted`], whose requests may still be running).
+    pub outstanding: Arc<AtomicUsize>,
     /// When the target last became healthy (ms since the epoch), for slow start.
     healthy_since: AtomicU64,
     /// When a deregistered target stops draining and is removed (ms since the epoch); 0 = registered.
@@ -40,11 +41,21 @@ impl TargetState {
             address: target.socket_addr(),
             target,
             state: AtomicU8::new(tracker.state.to_u8()),
-            outstanding: AtomicUsize::new(0),
+            outstanding: Arc::default(),
             healthy_since: AtomicU64::new(0),
             draining_until: AtomicU64::new(0),
             error_score: AtomicU32::new(0),
             tracker: Mutex::new(tracker),
+        }
+    }
+
+    /// A fresh state for this target (its health from the start: registered again after a
+    /// deregistration, or its group's checks switched), whose in-flight count goes on counting
+    /// the requests still running on this one, for least outstanding requests.
+    pub fn restarted(&self, target: Target, health_checks: bool) -> TargetState {
+        TargetState {
+            outstanding: Arc::clone(&self.outstanding),
+            ..TargetState::new(target, health_checks)
         }
     }
 
@@ -216,7 +227,7 @@ impl Group {
                     if t.is_draining() {
                         Arc::clone(t)
                     } else {
-                        Arc::new(TargetState::new(t.target.clone(), checks))
+                        Arc::new(t.restarted(t.target.clone(), checks))
                     }
                 })
                 .collect();
@@ -244,7 +255,7 @@ impl Group {
             for t in new {
                 match next.iter().position(|s| s.address == t.socket_addr()) {
                     Some(i) if next[i].is_draining() => {
-                        next[i] = Arc::new(TargetState::new(t.clone(), checks))
+                        next[i] = Arc::new(next[i].restarted(t.clone(), checks))
                     }
                     Some(_) => {}
                     None => next.push(Arc::new(TargetState::new(t.clone(), checks))),
