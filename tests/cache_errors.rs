@@ -296,3 +296,33 @@ fn an_expired_object_is_served_stale_when_the_origin_answers_5xx() {
     assert_eq!(r.status, 404, "{r:?}");
     assert_eq!(o.count_path("/s/gone"), 2, "{:#?}", o.requests());
 }
+
+/// An origin error with no body (`Content-Length: 0`, as an ALB fixed response without a message
+/// sends) still gets its custom error page, whole, on a miss: the page is the body.
+#[test]
+fn a_bodiless_origin_error_still_gets_its_custom_error_page() {
+    let app = Origin::start_with("app", |req| {
+        if req.path().starts_with("/down/") {
+            Response::new(503).with_header("Content-Length", "0")
+        } else {
+            default_origin_response("app", req)
+        }
+    });
+    let pages = Origin::start_with("pages", |_| Response::text(200, "under maintenance"));
+    let site = SiteBuilder::new("errors-bodiless", &app)
+        .origin("pages", &pages, &[])
+        .behavior("/errors/*", "pages", "Managed-CachingOptimized", &[])
+        .error_response(&[
+            "error_code = 503",
+            "response_page_path = \"/errors/maintenance.html\"",
+            "response_code = 503",
+            "error_caching_min_ttl = 0",
+        ])
+        .start();
+    for path in ["/down/a", "/down/a", "/down/b"] {
+        let r = site.get(path, &[]);
+        assert_eq!(r.status, 503, "{path}: {r:?}");
+        assert_eq!(r.body_text(), "under maintenance", "{path}: {r:?}");
+        assert_from_edge(&r, "Error from cloudfront");
+    }
+}

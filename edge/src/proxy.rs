@@ -229,6 +229,9 @@ pub struct Ctx {
     /// An edge-internal request (a custom error page fetch): never given a custom error page itself.
     internal: bool,
     /// A custom error page replacing the response body.
+    /// An origin error answered with no body whose status has a custom error page: the page is
+    /// sent by `fail_to_proxy`, as pingora never calls the body filter for an empty body.
+    bodiless_error: Option<u16>,
     replacement: Option<Bytes>,
     /// When the request reached each step, for the response headers policy's `Server-Timing`.
     timing: crate::response_policy::Timing,
@@ -407,6 +410,17 @@ impl EdgeProxy {
 
     /// The custom error response for `status`, when the distribution has one with a page: (status
     /// to answer with, content type, page).
+    /// Whether the request's distribution has a custom error page for `status`.
+    fn has_custom_error_page(&self, ctx: &Ctx, status: u16) -> bool {
+        !ctx.internal
+            && ctx.route.as_ref().is_some_and(|(distribution, _)| {
+                distribution
+                    .custom_error_responses
+                    .iter()
+                    .any(|e| e.error_code == status && e.response_page_path.is_some())
+            })
+    }
+
     async fn custom_error_page(
         &self,
         ctx: &Ctx,
@@ -521,6 +535,7 @@ impl ProxyHttp for EdgeProxy {
             https_viewer: false,
             internal: false,
             replacement: None,
+            bodiless_error: None,
             timing: crate::response_policy::Timing::new(),
             compressor: None,
         }
@@ -911,6 +926,24 @@ impl ProxyHttp for EdgeProxy {
             }
         }
         ctx.timing.origin_answered();
+        let status = response.status.as_u16();
+        let bodiless = response
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        if bodiless
+            && session.req_header().method != http::Method::HEAD
+            && self.has_custom_error_page(ctx, status)
+        {
+            // The custom page is the body, and there is no body for `response_body_filter` to
+            // replace: `fail_to_proxy` answers with the page instead (not cached: the next such
+            // error goes to the origin again).
+            ctx.bodiless_error = Some(status);
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(status),
+                format!("the origin answered {status} with no body: its custom error page"),
+            ));
+        }
         if let Some(behavior) = ctx.behavior() {
             caching::process_origin_response(behavior, response);
         }
@@ -1310,7 +1343,11 @@ impl ProxyHttp for EdgeProxy {
                 ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,
             ) => (0, String::new()),
             (ErrorSource::Downstream, _) => (400, "Bad request.".to_string()),
-            (_, ErrorType::HTTPStatus(code)) if *code < 500 => (*code, "Bad request.".to_string()),
+            (_, ErrorType::HTTPStatus(code))
+                if *code < 500 || ctx.bodiless_error == Some(*code) =>
+            {
+                (*code, "Bad request.".to_string())
+            }
             (_, kind) => pages::origin_failure(kind, e),
         };
         if status > 0 {
