@@ -18,6 +18,19 @@ pub struct Desired {
     pub notes: Vec<String>,
 }
 
+/// The ACM certificate of a listener, from `[aws] listener_certificates` (by port). Only an HTTPS
+/// listener has one: another load balancer's HTTPS listener on the same port must not give an
+/// HTTP listener a certificate AWS then never shows (a change planned for ever).
+fn listener_certificate(
+    protocol: ListenerProtocol,
+    port: u16,
+    certificates: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
+    (protocol == ListenerProtocol::HTTPS)
+        .then(|| certificates.get(&port.to_string()).cloned())
+        .flatten()
+}
+
 /// The region of an ACM certificate ARN (`arn:aws:acm:REGION:ACCOUNT:certificate/ID`).
 fn arn_region(arn: &str) -> Option<&str> {
     let mut parts = arn.split(':');
@@ -177,7 +190,8 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
         )));
         for l in &lb.listeners {
             let what = format!("listener {}:{}", lb.name, l.port);
-            let certificate_arn = aws.listener_certificates.get(&l.port.to_string()).cloned();
+            let certificate_arn =
+                listener_certificate(l.protocol, l.port, &aws.listener_certificates);
             if l.protocol == ListenerProtocol::HTTPS && certificate_arn.is_none() {
                 problems.push(format!(
                     "{what}: an HTTPS listener needs an ACM certificate: add `{} = \"arn:aws:acm:...\"` to [aws] listener_certificates",
@@ -286,6 +300,24 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_https_listeners_have_a_certificate() {
+        let certificates =
+            std::collections::BTreeMap::from([("443".to_string(), "arn".to_string())]);
+        assert_eq!(
+            listener_certificate(ListenerProtocol::HTTPS, 443, &certificates).as_deref(),
+            Some("arn")
+        );
+        assert_eq!(
+            listener_certificate(ListenerProtocol::HTTP, 443, &certificates),
+            None
+        );
+        assert_eq!(
+            listener_certificate(ListenerProtocol::HTTPS, 8443, &certificates),
+            None
+        );
+    }
 
     #[test]
     fn acm_arn_regions() {
