@@ -67,6 +67,29 @@ fn forces_replacement(kind: Kind, path: &str) -> bool {
     }
 }
 
+/// `desired` with each load balancer whose security groups the topology leaves out given those it
+/// has in AWS (at creation AWS gives it its VPC's default group): they are not the topology's to
+/// change, so they are never planned away (AWS refuses an empty list anyway).
+fn with_unmanaged_security_groups(desired: &[Body], live: &[LiveResource]) -> Vec<Body> {
+    desired
+        .iter()
+        .map(|body| match body {
+            Body::LoadBalancer(lb) if lb.security_groups.is_empty() => {
+                let existing = live.iter().find_map(|l| match &l.body {
+                    Body::LoadBalancer(old) if old.name == lb.name => {
+                        Some(old.security_groups.clone())
+                    }
+                    _ => None,
+                });
+                let mut lb = lb.clone();
+                lb.security_groups = existing.unwrap_or_default();
+                Body::LoadBalancer(lb)
+            }
+            other => other.clone(),
+        })
+        .collect()
+}
+
 /// Creates and updates in creation order (what is referred to first), then deletes in reverse.
 ///
 /// Replacements carry what AWS takes away with them: a replaced load balancer's listeners and
@@ -82,6 +105,8 @@ pub fn plan(
     notes: Vec<String>,
     lb_dns: &HashMap<String, String>,
 ) -> Plan {
+    let adopted = with_unmanaged_security_groups(desired, live);
+    let desired = &adopted[..];
     let mut by_key: HashMap<(Kind, String), &LiveResource> = live
         .iter()
         .map(|l| ((l.body.kind(), l.body.key()), l))
@@ -276,5 +301,33 @@ mod tests {
             &HashMap::new()
         )
         .is_empty());
+    }
+
+    /// A load balancer whose security groups the topology leaves out keeps AWS's: no change is
+    /// planned for them; listed ones are the topology's.
+    #[test]
+    fn security_groups_left_out_are_not_planned_away() {
+        use crate::map::elbv2::LoadBalancerState;
+        let lb = |groups: &[&str]| {
+            Body::LoadBalancer(LoadBalancerState {
+                name: "alb".into(),
+                scheme: None,
+                ip_address_type: None,
+                subnets: vec!["subnet-a".into(), "subnet-b".into()],
+                security_groups: groups.iter().map(|g| g.to_string()).collect(),
+                attributes: Default::default(),
+            })
+        };
+        let in_aws = [live(lb(&["sg-default"]))];
+        assert!(plan("s", &[lb(&[])], &in_aws, Vec::new(), &HashMap::new()).is_empty());
+        let p = plan(
+            "s",
+            &[lb(&["sg-web"])],
+            &in_aws,
+            Vec::new(),
+            &HashMap::new(),
+        );
+        assert_eq!(p.steps.len(), 1);
+        assert_eq!(p.steps[0].changes[0].path, "security_groups[0]");
     }
 }
