@@ -298,7 +298,8 @@ fn an_expired_object_is_served_stale_when_the_origin_answers_5xx() {
 }
 
 /// An origin error with no body (`Content-Length: 0`, as an ALB fixed response without a message
-/// sends) still gets its custom error page, whole, on a miss: the page is the body.
+/// sends) still gets its custom error page, whole, on a miss: the page is the body. The page is
+/// fetched for the viewer's host.
 #[test]
 fn a_bodiless_origin_error_still_gets_its_custom_error_page() {
     let app = Origin::start_with("app", |req| {
@@ -311,7 +312,12 @@ fn a_bodiless_origin_error_still_gets_its_custom_error_page() {
     let pages = Origin::start_with("pages", |_| Response::text(200, "under maintenance"));
     let site = SiteBuilder::new("errors-bodiless", &app)
         .origin("pages", &pages, &[])
-        .behavior("/errors/*", "pages", "Managed-CachingOptimized", &[])
+        .behavior(
+            "/errors/*",
+            "pages",
+            "Managed-CachingOptimized",
+            &["origin_request_policy = \"Managed-AllViewer\""],
+        )
         .error_response(&[
             "error_code = 503",
             "response_page_path = \"/errors/maintenance.html\"",
@@ -325,4 +331,14 @@ fn a_bodiless_origin_error_still_gets_its_custom_error_page() {
         assert_eq!(r.body_text(), "under maintenance", "{path}: {r:?}");
         assert_from_edge(&r, "Error from cloudfront");
     }
+    // The page's fetch names the viewer's host, which a policy forwarding Host forwards.
+    let hosts: Vec<String> = pages
+        .requests()
+        .iter()
+        .map(|r| r.header("Host").unwrap_or("").to_string())
+        .collect();
+    assert!(
+        !hosts.is_empty() && hosts.iter().all(|h| h == SITE_HOST),
+        "{hosts:?}"
+    );
 }

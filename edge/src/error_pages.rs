@@ -46,14 +46,21 @@ impl ErrorPages {
         (secret == self.secret).then_some(distribution)
     }
 
-    /// Fetches `path` of `distribution` through this edge. `None` when it cannot be had: the
+    /// Fetches `path` of `distribution` through this edge, for a viewer of `host` (an alias of the
+    /// distribution, checked by the proxy: what an origin request policy that forwards Host then
+    /// forwards, as CloudFront's own fetch of the page does). `None` when it cannot be had: the
     /// viewer then gets the original error, as from CloudFront.
-    pub async fn fetch(&self, distribution: &str, path: &str) -> Option<Page> {
+    pub async fn fetch(&self, distribution: &str, path: &str, host: &str) -> Option<Page> {
         let listener = self.listener?;
         let fetch = async {
             let mut stream = tokio::net::TcpStream::connect(listener).await.ok()?;
+            let host = if host.is_empty() {
+                listener.to_string()
+            } else {
+                host.to_string()
+            };
             let request = format!(
-                "GET {path} HTTP/1.1\r\nHost: {listener}\r\n{INTERNAL_HEADER}: {} {distribution}\r\nConnection: close\r\n\r\n",
+                "GET {path} HTTP/1.1\r\nHost: {host}\r\n{INTERNAL_HEADER}: {} {distribution}\r\nConnection: close\r\n\r\n",
                 self.secret
             );
             stream.write_all(request.as_bytes()).await.ok()?;

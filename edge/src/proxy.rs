@@ -232,6 +232,8 @@ pub struct Ctx {
     /// An origin error answered with no body whose status has a custom error page: the page is
     /// sent by `fail_to_proxy`, as pingora never calls the body filter for an empty body.
     bodiless_error: Option<u16>,
+    /// The viewer's host (lowercased, without its port), the Host of a custom error page's fetch.
+    viewer_host: String,
     replacement: Option<Bytes>,
     /// When the request reached each step, for the response headers policy's `Server-Timing`.
     timing: crate::response_policy::Timing,
@@ -435,7 +437,10 @@ impl EdgeProxy {
             .iter()
             .find(|e| e.error_code == status)?;
         let path = custom.response_page_path.as_deref()?;
-        let page = self.error_pages.fetch(&distribution.id, path).await?;
+        let page = self
+            .error_pages
+            .fetch(&distribution.id, path, &ctx.viewer_host)
+            .await?;
         if !(200..300).contains(&page.status) {
             tracing::warn!(distribution = %distribution.id, path, status = page.status, "custom error page unavailable");
             // CloudFront then answers with the error the page's origin answered (custom-error-pages:
@@ -536,6 +541,7 @@ impl ProxyHttp for EdgeProxy {
             internal: false,
             replacement: None,
             bodiless_error: None,
+            viewer_host: String::new(),
             timing: crate::response_policy::Timing::new(),
             compressor: None,
         }
@@ -593,6 +599,7 @@ impl ProxyHttp for EdgeProxy {
                     .insert_header(http::header::HOST, authority)?;
             }
         }
+        ctx.viewer_host.clone_from(&host);
         let internal = session
             .req_header()
             .headers
