@@ -228,12 +228,12 @@ pub struct Ctx {
     https_viewer: bool,
     /// An edge-internal request (a custom error page fetch): never given a custom error page itself.
     internal: bool,
-    /// A custom error page replacing the response body.
     /// An origin error answered with no body whose status has a custom error page: the page is
     /// sent by `fail_to_proxy`, as pingora never calls the body filter for an empty body.
     bodiless_error: Option<u16>,
     /// The viewer's host (lowercased, without its port), the Host of a custom error page's fetch.
     viewer_host: String,
+    /// A custom error page replacing the response body.
     replacement: Option<Bytes>,
     /// When the request reached each step, for the response headers policy's `Server-Timing`.
     timing: crate::response_policy::Timing,
@@ -410,8 +410,6 @@ impl EdgeProxy {
             .await
     }
 
-    /// The custom error response for `status`, when the distribution has one with a page: (status
-    /// to answer with, content type, page).
     /// Whether the request's distribution has a custom error page for `status`.
     fn has_custom_error_page(&self, ctx: &Ctx, status: u16) -> bool {
         !ctx.internal
@@ -423,6 +421,8 @@ impl EdgeProxy {
             })
     }
 
+    /// The custom error response for `status`, when the distribution has one with a page: (status
+    /// to answer with, content type, page).
     async fn custom_error_page(
         &self,
         ctx: &Ctx,
