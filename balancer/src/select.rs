@@ -507,7 +507,7 @@ mod tests {
         let first = Arc::clone(&g.targets()[0]);
         let running = crate::targets::InFlight::start(Arc::clone(&first));
         assert_eq!(g.deregister(&[first.address]), 1);
-        g.register(&[first.target.clone()]);
+        g.register(std::slice::from_ref(&first.target));
         let again = Arc::clone(&g.targets()[0]);
         assert!(!Arc::ptr_eq(&first, &again) && !again.is_draining());
         assert_eq!(again.state(), State::Initial);
