@@ -790,19 +790,8 @@ fn http2_requests_are_keyed_by_their_authority_as_host() {
         .build()
         .expect("runtime");
     let get = |host: &'static str| {
-        let config = client_config(&edge.pki, &DEFAULT_CLIENT);
-        let https = edge.https.clone();
-        runtime.block_on(async move {
-            let tcp = tokio::net::TcpStream::connect(&https)
-                .await
-                .expect("connect");
-            let name = ServerName::try_from(host.to_string()).expect("name");
-            let tls = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-                .expect("handshake");
-            let (mut client, connection) = h2::client::handshake(tls).await.expect("h2 handshake");
-            tokio::spawn(connection);
+        runtime.block_on(async {
+            let (mut client, _connection) = h2_client_to(&edge, host).await;
             let request = http::Request::get(format!("https://{host}/by-host/page"))
                 .body(())
                 .expect("request");
@@ -851,11 +840,22 @@ async fn h2_client(
     h2::client::SendRequest<bytes::Bytes>,
     tokio::task::JoinHandle<Result<(), h2::Error>>,
 ) {
+    h2_client_to(edge, WWW).await
+}
+
+/// An HTTP/2 connection to `host` (its SNI; ALPN h2), on `runtime`.
+async fn h2_client_to(
+    edge: &Edge,
+    host: &str,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
     let config = client_config(&edge.pki, &DEFAULT_CLIENT);
     let tcp = tokio::net::TcpStream::connect(&edge.https)
         .await
         .expect("connect");
-    let name = ServerName::try_from(WWW.to_string()).expect("name");
+    let name = ServerName::try_from(host.to_string()).expect("name");
     let tls = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
