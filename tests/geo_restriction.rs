@@ -136,3 +136,61 @@ client_countries = {{ "127.0.0.2/32" = "FR" }}
 fn text_of_output(out: &std::process::Output) -> String {
     format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
+
+/// CloudFront answers a geo-restricted viewer with the distribution's custom error response for
+/// 403 when it has one; its own fetch of that page is not geo restricted (here it comes from
+/// 127.0.0.1, a country the allow list refuses).
+#[test]
+fn a_refused_viewer_gets_the_custom_error_page_for_403() {
+    let origin = Origin::start_with("o", |req| {
+        if req.path() == "/errors/where.html" {
+            Response::text(200, "<h1>not in your country</h1>")
+                .with_header("Content-Type", "text/html; charset=utf-8")
+        } else {
+            default_origin_response("o", req)
+        }
+    });
+    let edge = format!("127.0.0.1:{}", free_port());
+    let distribution = site("whitelist", "\"DE\"", &origin).replace(
+        "  [[distributions.origins]]",
+        "  [[distributions.custom_error_responses]]\n  error_code = 403\n  response_page_path = \"/errors/where.html\"\n  response_code = 404\n  [[distributions.origins]]",
+    );
+    let text = format!(
+        r#"stack = "geo-page"
+
+[edge]
+http = "{edge}"
+client_countries = {{ "127.0.0.1/32" = "US", "127.0.0.3/32" = "DE" }}
+
+[resolve]
+"{ORIGIN_DOMAIN}" = ["127.0.0.1"]
+
+{distribution}"#
+    );
+    let file = Topology::write("geo-page", &text);
+    let _ferry = Ferry::up(&file, &[&edge]);
+    let host = [("Host", "whitelist.test")];
+
+    let r = Client::new().get(&edge, "/secret", &host);
+    assert_eq!(
+        (r.status, r.body_text().as_str(), r.header("Content-Type")),
+        (
+            404,
+            "<h1>not in your country</h1>",
+            Some("text/html; charset=utf-8")
+        ),
+        "{r:?}"
+    );
+    assert_eq!(r.header("X-Cache"), Some("Error from cloudfront"));
+    assert_eq!(
+        origin.count_path("/secret"),
+        0,
+        "a refused request never reaches the origin"
+    );
+
+    let ip: IpAddr = "127.0.0.3".parse().expect("ip");
+    let r = Conn::open_from(&edge, ip, IO_TIMEOUT)
+        .and_then(|mut c| c.request("GET", "/secret", &host, b""))
+        .expect("a request from DE");
+    assert_eq!((r.status, origin.count_path("/secret")), (200, 1), "{r:?}");
+}

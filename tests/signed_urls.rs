@@ -27,6 +27,23 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// `keys/private.pem` and `keys/public.pem` under `dir`.
+fn make_keys(dir: &Path) {
+    std::fs::create_dir_all(dir.join("keys")).expect("keys dir");
+    openssl(dir, &["genrsa", "-out", "keys/private.pem", "2048"]);
+    openssl(
+        dir,
+        &[
+            "rsa",
+            "-in",
+            "keys/private.pem",
+            "-pubout",
+            "-out",
+            "keys/public.pem",
+        ],
+    );
+}
+
 fn topology(edge: &str, origin: &Origin) -> String {
     format!(
         r#"stack = "signed"
@@ -101,19 +118,7 @@ fn signed_urls_and_cookies_are_checked_as_cloudfront_checks_them() {
     let edge = format!("127.0.0.1:{}", free_port());
     let file = Topology::write("signed", &topology(&edge, &origin));
     let dir = file.dir().path().to_path_buf();
-    std::fs::create_dir_all(dir.join("keys")).expect("keys dir");
-    openssl(&dir, &["genrsa", "-out", "keys/private.pem", "2048"]);
-    openssl(
-        &dir,
-        &[
-            "rsa",
-            "-in",
-            "keys/private.pem",
-            "-pubout",
-            "-out",
-            "keys/public.pem",
-        ],
-    );
+    make_keys(&dir);
     let _ferry = Ferry::up(&file, &[&edge]);
     let client = Client::new();
     let host = [("Host", "site.test")];
@@ -272,4 +277,47 @@ fn key_groups_are_validated_where_they_are_written() {
         err.contains("key_groups[0].items[0]") && err.contains("singer"),
         "{err}"
     );
+}
+
+/// A refused signed URL gets the distribution's custom error response for 403, as from
+/// CloudFront (the single-page-application setup: 403 → `/index.html`, 200); a valid one is served.
+#[test]
+fn a_refused_signature_gets_the_custom_error_page_for_403() {
+    let origin = Origin::start_with("o", |req| {
+        if req.path() == "/index.html" {
+            Response::text(200, "the app").with_header("Content-Type", "text/html")
+        } else {
+            default_origin_response("o", req)
+        }
+    });
+    let edge = format!("127.0.0.1:{}", free_port());
+    let text = topology(&edge, &origin).replace(
+        "  [[distributions.origins]]",
+        "  [[distributions.custom_error_responses]]\n  error_code = 403\n  response_page_path = \"/index.html\"\n  response_code = 200\n  [[distributions.origins]]",
+    );
+    let file = Topology::write("signed-page", &text);
+    let dir = file.dir().path().to_path_buf();
+    make_keys(&dir);
+    let _ferry = Ferry::up(&file, &[&edge]);
+    let client = Client::new();
+    let host = [("Host", "site.test")];
+
+    let r = client.get(&edge, "/private/a.txt", &host);
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (200, "the app"),
+        "{r:?}"
+    );
+    assert_eq!(r.header("X-Cache"), Some("Error from cloudfront"));
+    assert_eq!(origin.count_prefix("/private/"), 0);
+
+    let url = sign(
+        &dir,
+        "http://site.test/private/a.txt",
+        &["--expires", "2000000000"],
+    );
+    let r = client.get(&edge, target_of(&url), &host);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_ne!(r.body_text(), "the app");
+    assert_eq!(origin.count_prefix("/private/"), 1);
 }

@@ -314,10 +314,13 @@ pub fn variance_names(response: &ResponseHeader) -> Vec<String> {
     names
 }
 
+/// The `X-Cache` of an error the viewer gets, the edge's own or the origin's.
+pub const ERROR_X_CACHE: &str = "Error from cloudfront";
+
 /// The `X-Cache` value for what the cache did.
 pub fn x_cache(phase: CachePhase, status: u16) -> &'static str {
     if status >= 400 {
-        return "Error from cloudfront";
+        return ERROR_X_CACHE;
     }
     match phase {
         CachePhase::Hit | CachePhase::Stale | CachePhase::StaleUpdating => "Hit from cloudfront",

@@ -406,7 +406,46 @@ impl EdgeProxy {
         reason: &str,
     ) -> Result<()> {
         let body = pages::error_page(status, reason, &ctx.request_id);
-        self.answer(session, ctx, status, "Error from cloudfront", &[], body)
+        self.answer(session, ctx, status, caching::ERROR_X_CACHE, &[], body)
+            .await
+    }
+
+    /// Refuses a viewer's request with `status` (geo restriction, a signed URL): with the
+    /// distribution's custom error response for it when it has one, as CloudFront does, else with
+    /// `body`.
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        ctx: &Ctx,
+        status: u16,
+        extra: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<()> {
+        match self.custom_error_page(ctx, status).await {
+            Some(page) => {
+                self.answer_page(session, ctx, page, caching::ERROR_X_CACHE)
+                    .await
+            }
+            None => {
+                self.answer(session, ctx, status, caching::ERROR_X_CACHE, extra, body)
+                    .await
+            }
+        }
+    }
+
+    /// Answers with a custom error page (`custom_error_page`).
+    async fn answer_page(
+        &self,
+        session: &mut Session,
+        ctx: &Ctx,
+        (status, content_type, body): (u16, Option<String>, Bytes),
+        x_cache: &'static str,
+    ) -> Result<()> {
+        let extra = [(
+            "Content-Type",
+            content_type.unwrap_or_else(|| "text/html".into()),
+        )];
+        self.answer(session, ctx, status, x_cache, &extra, body)
             .await
     }
 
@@ -628,20 +667,28 @@ impl ProxyHttp for EdgeProxy {
             .iter()
             .position(|b| std::ptr::eq(b, behavior))
             .unwrap_or(0);
-        if let Some(geo) = &distribution.geo_restriction {
+        // Known from here on, so that a refusal can answer with the distribution's custom error
+        // response (`refuse`).
+        ctx.route = Some((distribution.clone(), behavior_index));
+        // An internal fetch of a custom error page is CloudFront's own request: the viewer checks
+        // (geo restriction, signed URLs, the viewer protocol policy) are not its business.
+        if let Some(geo) = distribution
+            .geo_restriction
+            .as_ref()
+            .filter(|_| !ctx.internal)
+        {
             let country = session
                 .client_addr()
                 .and_then(|a| a.as_inet())
                 .and_then(|a| ctx.state.countries.country_of(a.ip()));
             if !geo.allows(country) {
                 tracing::info!(request_id = %ctx.request_id, distribution = %distribution.id, ?country, "geo restriction");
-                self.error(
-                    session,
-                    ctx,
+                let body = pages::error_page(
                     403,
                     "The Amazon CloudFront distribution is configured to block access from your country.",
-                )
-                .await?;
+                    &ctx.request_id,
+                );
+                self.refuse(session, ctx, 403, &[], body).await?;
                 return Ok(true);
             }
         }
@@ -742,18 +789,12 @@ impl ProxyHttp for EdgeProxy {
             self.error(session, ctx, 403, "This distribution is not configured to allow the HTTP request method that was used for this request.").await?;
             return Ok(true);
         }
-        if let Some(keys) = behavior.trusted_keys.clone() {
+        if let Some(keys) = behavior.trusted_keys.clone().filter(|_| !ctx.internal) {
             if let Err(denial) = check_signature(session, ctx.https_viewer, &host, &keys) {
                 tracing::info!(request_id = %ctx.request_id, code = denial.code(), "signed URL refused");
-                self.answer(
-                    session,
-                    ctx,
-                    403,
-                    "Error from cloudfront",
-                    &[("Content-Type", "text/xml".to_string())],
-                    Bytes::from(denial.body()),
-                )
-                .await?;
+                let xml = [("Content-Type", "text/xml".to_string())];
+                self.refuse(session, ctx, 403, &xml, Bytes::from(denial.body()))
+                    .await?;
                 return Ok(true);
             }
         }
@@ -788,7 +829,6 @@ impl ProxyHttp for EdgeProxy {
                     .unwrap_or(0)
             }
         };
-        ctx.route = Some((distribution, behavior_index));
         Ok(false)
     }
 
@@ -1359,13 +1399,10 @@ impl ProxyHttp for EdgeProxy {
         };
         if status > 0 {
             tracing::warn!(status, request_id = %ctx.request_id, "{e}");
-            if let Some((code, content_type, body)) = self.custom_error_page(ctx, status).await {
-                let extra = [(
-                    "Content-Type",
-                    content_type.unwrap_or_else(|| "text/html".into()),
-                )];
+            if let Some(page) = self.custom_error_page(ctx, status).await {
+                let code = page.0;
                 let x_cache = caching::x_cache(session.cache.phase(), status);
-                let sent = self.answer(session, ctx, code, x_cache, &extra, body).await;
+                let sent = self.answer_page(session, ctx, page, x_cache).await;
                 return FailToProxy {
                     error_code: if sent.is_ok() { code } else { 0 },
                     can_reuse_downstream: false,
