@@ -5,7 +5,8 @@
 //! OPTIONS request goes to the secondary when the primary answers one of the group's
 //! `failover_criteria.status_codes`, refuses the connection, or times out (after its
 //! `connection_attempts`); the viewer gets the secondary's answer, and that is what is cached; a
-//! POST never fails over; a status outside the criteria passes through.
+//! POST never fails over; a status outside the criteria passes through; an expired object is
+//! served stale only when the secondary fails too.
 //!
 //! Timeouts (RequestAndResponseBehaviorCustomOrigin): no connection within `connection_timeout`
 //! after `connection_attempts` tries is a 504, a refused connection a 502, no answer within
@@ -250,6 +251,61 @@ fn the_secondarys_failure_is_what_the_viewer_gets() {
     assert_eq!(r.body_text(), "origin s failed: GET /both");
     assert_eq!(primary.count_path("/both"), 1);
     assert_eq!(secondary.count_path("/both"), 1);
+}
+
+/// An expired object whose primary now fails: the request fails over to the secondary before
+/// the stale copy is considered (the group is one origin to CloudFront), and the stale copy stands
+/// in only when the secondary fails too.
+#[test]
+fn an_expired_object_fails_over_before_it_is_served_stale() {
+    let primary = Origin::start_with("o", |req| {
+        default_origin_response("o", req).with_header("Cache-Control", "max-age=1")
+    });
+    let secondary = Origin::start_with("s", |req| {
+        if req.path().starts_with("/cached/both") {
+            Response::text(503, "secondary down").with_header("X-Origin-Name", "s")
+        } else {
+            default_origin_response("s", req).with_header("Cache-Control", "max-age=1")
+        }
+    });
+    let (site, _unused) = group_site(
+        "failover-stale",
+        primary.port(),
+        &secondary,
+        "500, 502, 503, 504",
+        &[],
+        &[],
+    );
+    for path in ["/cached/one", "/cached/both"] {
+        let r = site.get(path, &[]);
+        assert_eq!((r.status, served_by(&r)), (200, "o"), "{r:?}");
+    }
+    std::thread::sleep(Duration::from_millis(1_500));
+    primary.respond_with(Response::text(503, "primary down").with_header("X-Origin-Name", "o"));
+
+    let r = site.get("/cached/one", &[]);
+    assert_secondary(&r, "GET", "/cached/one", &site);
+    assert_eq!(
+        (
+            primary.count_path("/cached/one"),
+            secondary.count_path("/cached/one")
+        ),
+        (2, 1)
+    );
+
+    let r = site.get("/cached/both", &[]);
+    assert_eq!(
+        (r.status, served_by(&r), r.body_text().as_str()),
+        (200, "o", "origin o: GET /cached/both"),
+        "both members failed: the stale copy: {r:?}"
+    );
+    assert_eq!(
+        (
+            primary.count_path("/cached/both"),
+            secondary.count_path("/cached/both")
+        ),
+        (2, 1)
+    );
 }
 
 #[test]

@@ -252,26 +252,30 @@ impl Ctx {
             .and_then(|(d, _)| d.origins.get(self.origin))
     }
 
+    /// The origin group whose secondary this request goes to when the primary's `outcome` is
+    /// this one: `None` when it is not on a group's primary or `outcome` does not fail it over.
+    fn failing_over_group(
+        &self,
+        method: &str,
+        outcome: PrimaryOutcome,
+    ) -> Option<&ferry_config::model::OriginGroup> {
+        let (distribution, _) = self.route.as_ref()?;
+        let group = distribution.origin_groups.get(self.failover_group?)?;
+        failover::fails_over(method, &group.failover_status_codes, outcome).then_some(group)
+    }
+
     /// Origin failover: when this request is on an origin group's primary and the primary's
     /// `outcome` fails it over (`failover::fails_over`), points the request at the secondary, with
     /// its own addresses and connection attempts, and returns true; the caller then has pingora
     /// retry the request (which asks `upstream_peer` again). Once on the secondary, never again:
     /// the viewer gets the secondary's answer, whatever it is.
     fn fail_over(&mut self, method: &str, outcome: PrimaryOutcome) -> bool {
-        let Some((distribution, _)) = &self.route else {
+        let Some(group) = self.failing_over_group(method, outcome) else {
             return false;
         };
-        let Some(group) = self
-            .failover_group
-            .and_then(|g| distribution.origin_groups.get(g))
-        else {
-            return false;
-        };
-        if !failover::fails_over(method, &group.failover_status_codes, outcome) {
-            return false;
-        }
         tracing::info!(request_id = %self.request_id, group = %group.id, ?outcome, "origin failover to the secondary");
-        self.origin = group.members[1];
+        let secondary = group.members[1];
+        self.origin = secondary;
         self.failover_group = None;
         self.attempt = 0;
         self.rotation = None;
@@ -933,6 +937,18 @@ impl ProxyHttp for EdgeProxy {
         let Some(status) = caching::stale_stands_in_for(error) else {
             return false;
         };
+        // A primary's error that fails the request over goes to the secondary first (pingora
+        // asks before `upstream_response_filter` sees the response): the stale object stands in
+        // only for what the whole group answers, as CloudFront's origin group is one origin.
+        if let ErrorType::HTTPStatus(code) = error.etype() {
+            let method = session.req_header().method.as_str();
+            if ctx
+                .failing_over_group(method, PrimaryOutcome::Status(*code))
+                .is_some()
+            {
+                return false;
+            }
+        }
         // CloudFront serves the stale object for the error caching minimum TTL before it asks
         // the origin again (custom-error-pages-expiration), so the failing origin is not asked by
         // every request meanwhile.
