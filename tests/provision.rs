@@ -38,7 +38,9 @@ impl Moto {
             server.display()
         );
         let port = free_port();
-        let child = Command::new(&server)
+        // moto's server, refusing what AWS refuses and moto lets through (moto_strict.py).
+        let child = Command::new(python())
+            .arg(project_dir().join("tests/provision/moto_strict.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -686,6 +688,87 @@ fn what_aws_would_refuse_is_refused_before_anything_changes() {
     applied(&moto, file3);
     let after = moto.ferry(&["plan", file3]);
     assert_eq!(code(&after), 0, "{}", stdout(&after));
+}
+
+/// An alias moving between distributions (CloudFront refuses an alias another distribution holds,
+/// and the test's moto refuses it too): the one that has it gives it up first, whether it is
+/// updated or deleted, and every apply goes through to a plan with nothing to do.
+#[test]
+fn an_alias_moves_between_distributions() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-alias-move");
+    let wildcard = moto.py(&["import-cert", "*.example.test"]);
+    let second = |id: &str, aliases: &str| {
+        format!(
+            r#"
+[[distributions]]
+id = "{id}"
+aliases = [{aliases}]
+  [[distributions.origins]]
+  id = "static"
+  domain_name = "static.example.com"
+  custom_origin_config = {{ origin_protocol_policy = "https-only" }}
+  [distributions.default_cache_behavior]
+  target_origin_id = "static"
+  viewer_protocol_policy = "allow-all"
+  cache_policy = "Managed-CachingOptimized"
+"#
+        )
+    };
+    let stack = |site: &str, other: String| {
+        let base = topology("s9", &net).replace(
+            "[[distributions]]\nid = \"site\"",
+            &format!("[[distributions]]\nid = \"site\"\naliases = [{site}]"),
+        );
+        let (head, aws) = base.split_once("[aws]").unwrap_or((&base, ""));
+        format!(
+            "{head}{other}\n[aws]{aws}viewer_certificate = {{ acm_certificate_arn = \"{wildcard}\", ssl_support_method = \"sni-only\" }}\n"
+        )
+    };
+    let applies = |name: &str, text: String, want_steps: &[&str]| {
+        let file = dir.write(name, &text);
+        let file = file.to_str().unwrap_or_default();
+        let plan = moto.ferry(&["plan", file]);
+        assert_eq!(code(&plan), 2, "{}\n{}", stdout(&plan), stderr(&plan));
+        let steps = steps(&stdout(&plan));
+        let distributions: Vec<&str> = steps
+            .iter()
+            .map(String::as_str)
+            .filter(|l| l.contains("distribution"))
+            .collect();
+        assert_eq!(distributions, want_steps, "{}", stdout(&plan));
+        applied(&moto, file);
+        let after = moto.ferry(&["plan", file]);
+        assert_eq!(code(&after), 0, "{name}: {}", stdout(&after));
+        stdout(&plan)
+    };
+
+    applies(
+        "1.toml",
+        stack("\"www.example.test\"", second("next", "")),
+        &["+ create distribution site", "+ create distribution next"],
+    );
+    // www moves from site (updated) to next.
+    let plan = applies(
+        "2.toml",
+        stack("", second("next", "\"www.example.test\"")),
+        &["~ update distribution site", "~ update distribution next"],
+    );
+    assert!(
+        plan.contains("distribution site first gives up www.example.test (to distribution next)"),
+        "{plan}"
+    );
+    // next goes, and a new distribution takes its alias.
+    applies(
+        "3.toml",
+        stack("", second("third", "\"WWW.example.test\"")),
+        &[
+            "~ update distribution next",
+            "+ create distribution third",
+            "- delete distribution next",
+        ],
+    );
 }
 
 #[test]

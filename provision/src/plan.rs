@@ -90,6 +90,98 @@ fn with_unmanaged_security_groups(desired: &[Body], live: &[LiveResource]) -> Ve
         .collect()
 }
 
+/// A distribution's aliases, lowercased (CloudFront compares them so).
+fn aliases_of(body: &Body) -> Vec<String> {
+    match body {
+        Body::Distribution(d) => d
+            .distribution
+            .aliases
+            .iter()
+            .map(|a| a.to_ascii_lowercase())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Puts first among the distribution steps of `forward` what frees an alias another distribution
+/// of `desired` takes over: CloudFront refuses an alias that another distribution holds, enabled
+/// or not. That is the giver's own update when it is updated and takes no alias still held
+/// elsewhere; otherwise (it is deleted, or two distributions swap aliases) an update of its own
+/// that only drops the moving aliases, its update or delete following in its place. Each move is
+/// noted.
+fn order_alias_moves(
+    forward: &mut Vec<Step>,
+    desired: &[Body],
+    live: &[LiveResource],
+    notes: &mut Vec<String>,
+) {
+    let taken: HashMap<String, String> = desired
+        .iter()
+        .flat_map(|b| aliases_of(b).into_iter().map(move |a| (a, b.key())))
+        .collect();
+    let held: HashMap<String, String> = live
+        .iter()
+        .flat_map(|l| {
+            aliases_of(&l.body)
+                .into_iter()
+                .map(move |a| (a, l.body.key()))
+        })
+        .collect();
+    let mut first = Vec::new();
+    for l in live {
+        let Body::Distribution(d) = &l.body else {
+            continue;
+        };
+        let key = l.body.key();
+        let mut moving = Vec::new();
+        let mut kept = (**d).clone();
+        kept.distribution
+            .aliases
+            .retain(|a| match taken.get(&a.to_ascii_lowercase()) {
+                Some(to) if *to != key => {
+                    moving.push(format!("{a} (to distribution {to})"));
+                    false
+                }
+                _ => true,
+            });
+        if moving.is_empty() {
+            continue;
+        }
+        notes.push(format!(
+            "distribution {key} first gives up {}: CloudFront refuses an alias that another distribution holds",
+            moving.join(", ")
+        ));
+        let own = forward.iter().position(|s| {
+            s.kind == Kind::Distribution
+                && s.key == key
+                && s.desired.as_ref().is_some_and(|b| {
+                    aliases_of(b)
+                        .iter()
+                        .all(|a| held.get(a).is_none_or(|h| *h == key))
+                })
+        });
+        if let Some(i) = own {
+            first.push(forward.remove(i));
+            continue;
+        }
+        let kept = Body::Distribution(Box::new(kept));
+        first.push(Step {
+            action: Action::Update,
+            kind: Kind::Distribution,
+            key,
+            changes: diff(&l.body.to_json(), &kept.to_json()),
+            desired: Some(kept),
+            live: Some(l.clone()),
+            targets: Vec::new(),
+        });
+    }
+    let at = forward
+        .iter()
+        .position(|s| s.kind == Kind::Distribution)
+        .unwrap_or(forward.len());
+    forward.splice(at..at, first);
+}
+
 /// Creates and updates in creation order (what is referred to first), then deletes in reverse.
 ///
 /// Replacements carry what AWS takes away with them: a replaced load balancer's listeners and
@@ -212,6 +304,8 @@ pub fn plan(
         }
     }
     forward.sort_by_key(|s| s.kind);
+    let mut notes = notes;
+    order_alias_moves(&mut forward, desired, live, &mut notes);
     let mut deletes: Vec<Step> = by_key
         .into_values()
         .filter(|l| !matches!(&l.body, Body::Targets(t) if t.targets.is_empty()))
@@ -329,5 +423,105 @@ mod tests {
         );
         assert_eq!(p.steps.len(), 1);
         assert_eq!(p.steps[0].changes[0].path, "security_groups[0]");
+    }
+
+    fn distribution(id: &str, aliases: &[&str]) -> Body {
+        let spec = serde_json::json!({
+            "id": id,
+            "aliases": aliases,
+            "origins": [{ "id": "o", "domain_name": "origin.example" }],
+            "default_cache_behavior": {
+                "target_origin_id": "o",
+                "viewer_protocol_policy": "allow-all",
+            },
+        });
+        let state = crate::map::distribution::DistributionState {
+            distribution: serde_json::from_value(spec).expect("a distribution"),
+            viewer_certificate: None,
+        };
+        Body::Distribution(Box::new(state))
+    }
+
+    fn step_aliases(step: &Step) -> Vec<String> {
+        match &step.desired {
+            Some(Body::Distribution(d)) => d.distribution.aliases.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// An alias moving from one distribution to another is first dropped from the one that has it
+    /// (CloudFront's CNAMEAlreadyExists otherwise), whether that one is updated, deleted, or takes
+    /// the other's alias in exchange; no release when nothing moves.
+    #[test]
+    fn a_moving_alias_is_released_before_it_is_taken() {
+        // (desired, live, expected steps as (action, key, aliases the step leaves))
+        type Case<'a> = (Vec<Body>, Vec<Body>, Vec<(Action, &'a str, Vec<&'a str>)>);
+        let cases: Vec<Case> = vec![
+            // a.test moves from a to a new b.
+            (
+                vec![distribution("a", &[]), distribution("b", &["a.test"])],
+                vec![distribution("a", &["a.test"])],
+                vec![
+                    (Action::Update, "a", vec![]),
+                    (Action::Create, "b", vec!["a.test"]),
+                ],
+            ),
+            // a is deleted and b, already there, takes its alias (in any case).
+            (
+                vec![distribution("b", &["b.test", "A.test"])],
+                vec![
+                    distribution("a", &["a.test", "keep.test"]),
+                    distribution("b", &["b.test"]),
+                ],
+                vec![
+                    (Action::Update, "a", vec!["keep.test"]),
+                    (Action::Update, "b", vec!["b.test", "A.test"]),
+                    (Action::Delete, "a", vec![]),
+                ],
+            ),
+            // a and b swap their aliases.
+            (
+                vec![
+                    distribution("a", &["b.test"]),
+                    distribution("b", &["a.test"]),
+                ],
+                vec![
+                    distribution("a", &["a.test"]),
+                    distribution("b", &["b.test"]),
+                ],
+                vec![
+                    (Action::Update, "a", vec![]),
+                    (Action::Update, "b", vec![]),
+                    (Action::Update, "a", vec!["b.test"]),
+                    (Action::Update, "b", vec!["a.test"]),
+                ],
+            ),
+            // Nothing moves: no release.
+            (
+                vec![distribution("a", &["a.test", "new.test"])],
+                vec![distribution("a", &["a.test"])],
+                vec![(Action::Update, "a", vec!["a.test", "new.test"])],
+            ),
+        ];
+        for (i, (desired, in_aws, want)) in cases.into_iter().enumerate() {
+            let in_aws: Vec<LiveResource> = in_aws.into_iter().map(live).collect();
+            let p = plan("s", &desired, &in_aws, Vec::new(), &HashMap::new());
+            let got: Vec<(Action, String, Vec<String>)> = p
+                .steps
+                .iter()
+                .map(|s| (s.action, s.key.clone(), step_aliases(s)))
+                .collect();
+            let want: Vec<(Action, String, Vec<String>)> = want
+                .into_iter()
+                .map(|(a, k, l)| (a, k.to_string(), l.into_iter().map(String::from).collect()))
+                .collect();
+            assert_eq!(got, want, "case {i}");
+            assert_eq!(
+                p.notes.iter().any(|n| n.contains("gives up")),
+                i < 3,
+                "case {i}: {:?}",
+                p.notes
+            );
+        }
     }
 }
