@@ -56,6 +56,19 @@ qvy67aGBoHSd9ohfHBzSBtI9j+sWhTbkTwDLKmAEoqKfEhrTiAd3oI0/glrzRmm/
 -----END PUBLIC KEY-----
 ";
 
+/// Another RSA public key, made as `PEM` was: the key file rewritten with it.
+const ROTATED_PEM: &str = "\
+-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAnbG08XwglYUR6UVuTtWl
+W53KH22oUJl3O/CDx1KMylg4JlGkKAYp8fu3DdLWmJ/w+F0ngFuNoznqcyGxVZJz
+l1rQURW/o4drxYWrKjSgJvyR5Ig85+GXprxSmSRt2dhLtT5gaHmsbpq5ihFdw1I+
+7uG+h9ekVYawkQe5exi/nMiuH3RO9nrdTyH81OSMzrV9e3u0Y+37oHz+wphN+aiy
+6Gy4KgPq/MiQAfc8AeecsN+dqv2xjDCy95RgMWU5nOI1GsmcMb89L6DLD7J6KdsO
+7DFlAXJBw05vnNmd1coDnm2BTHUGyIV+rCbt7JWjy/yrWTtm9UnCHwZ8kRDYHwZZ
+3QIDAQAB
+-----END PUBLIC KEY-----
+";
+
 /// The stack: the key (from its file), a group holding it, and a distribution whose default
 /// behavior trusts the group.
 fn topology(group_comment: &str) -> String {
@@ -1224,6 +1237,34 @@ fn public_keys_and_key_groups_from_plan_to_destroy() {
     assert_ne!(life.cloud().groups[1].etag, group_etag, "the group changed");
     let after = life.ferry(&["plan", changed]);
     assert_eq!(after.status.code(), Some(0), "{}", stdout(&after));
+
+    // 4b. Another PEM in the key's file: a replacement, which CloudFront would refuse half-way (the
+    // group holds the key). Refused before anything changes, with the rotation to do instead.
+    life.dir.write(KEY_FILE, ROTATED_PEM);
+    let mark = life.mark();
+    for command in ["plan", "apply"] {
+        let out = life
+            .ferry(&[command, changed, "--auto-approve"][..if command == "plan" { 2 } else { 3 }]);
+        let err = stderr(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{command}: {}\n{err}",
+            stdout(&out)
+        );
+        assert!(
+            err.contains(&format!(
+                "public key {KEY_NAME}: its encoded_key cannot change while key group {GROUP_NAME} holds it"
+            )) && err.contains("rotate it instead"),
+            "{command}: {err}"
+        );
+    }
+    assert_eq!(
+        writes(&life.since(mark)),
+        Vec::<String>::new(),
+        "nothing changed"
+    );
+    life.dir.write(KEY_FILE, PEM);
 
     // 5. Import writes the key with CloudFront's id (the Key-Pair-Id to sign with) and its PEM,
     // and the group; that topology is valid and plans no changes.

@@ -59,6 +59,10 @@ pub async fn plan_topology(
             .map(|l| (l.name.clone(), l.dns_name.clone()))
             .collect(),
     );
+    let refused = plan::refused(&plan, &live.resources);
+    if !refused.is_empty() {
+        return Err(ProvisionError::Invalid(refused.join("\n")));
+    }
     Ok((plan, live))
 }
 

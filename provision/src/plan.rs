@@ -90,6 +90,27 @@ fn with_unmanaged_security_groups(desired: &[Body], live: &[LiveResource]) -> Ve
         .collect()
 }
 
+/// What the plan cannot carry out and AWS would refuse half-way: a public key whose `encoded_key`
+/// changes is replaced (CloudFront changes only its comment), and CloudFront refuses to delete a
+/// key that a key group holds (PublicKeyInUse), so such a plan is refused before anything changes,
+/// with the rotation CloudFront expects.
+pub fn refused(plan: &Plan, live: &[LiveResource]) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter(|s| s.action == Action::Replace && s.kind == Kind::PublicKey)
+        .flat_map(|s| {
+            live.iter().filter_map(move |l| match &l.body {
+                Body::KeyGroup(g) if g.items.contains(&s.key) => Some(format!(
+                    "public key {key}: its encoded_key cannot change while key group {group} holds it (CloudFront cannot change a key in place, nor delete one in use); rotate it instead: add the new key under another name to {group}, apply, then remove {key}",
+                    key = s.key,
+                    group = g.name
+                )),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
 /// A distribution's aliases, lowercased (CloudFront compares them so).
 fn aliases_of(body: &Body) -> Vec<String> {
     match body {
