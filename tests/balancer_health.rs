@@ -223,6 +223,101 @@ fn when_every_target_is_unhealthy_the_group_fails_open() {
     );
 }
 
+/// When the deregistration delay is over, ALB cuts the requests still in flight to the target: one
+/// not yet answered gets a 502 (through either path: a GET, and a POST with a body), one whose
+/// answer is under way loses its connection before the rest of its body.
+#[test]
+fn requests_still_in_flight_when_the_delay_is_over_are_cut() {
+    use raw_target::{RawTarget, Reply};
+    let target = RawTarget::start(|req| match req.path() {
+        "/stream" => Reply::KeepThen(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello".to_vec(),
+            Duration::from_secs(8),
+            b"world".to_vec(),
+        ),
+        "/slow" | "/upload" => Reply::Silent,
+        _ => Reply::Keep(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()),
+    });
+    let group = target_group_block(
+        "g",
+        &[(target.port, "a")],
+        "enabled = false",
+        r#""deregistration_delay.timeout_seconds" = 1"#,
+    );
+    let (alb, node) = start("health-drain-cut", &group);
+
+    let started = std::time::Instant::now();
+    let get = {
+        let node = node.clone();
+        thread::spawn(move || {
+            Client::with_timeout(Duration::from_secs(10)).get(&node, "/slow", &[])
+        })
+    };
+    let post = {
+        let node = node.clone();
+        thread::spawn(move || {
+            Client::with_timeout(Duration::from_secs(10)).request(
+                &node,
+                "POST",
+                "/upload",
+                &[],
+                b"a body",
+            )
+        })
+    };
+    let stream = {
+        let node = node.clone();
+        thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut c = std::net::TcpStream::connect(&node).expect("connect");
+            c.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            c.write_all(b"GET /stream HTTP/1.1\r\nHost: alb\r\n\r\n")
+                .expect("write");
+            let mut got = Vec::new();
+            let ended = c.read_to_end(&mut got);
+            (ended.is_ok(), String::from_utf8_lossy(&got).into_owned())
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let in_flight = || {
+        ["/slow", "/upload", "/stream"]
+            .iter()
+            .all(|p| !target.seen_path(p).is_empty())
+    };
+    while !in_flight() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            target.seen().len()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let r = alb.deregister("g", &[target.port]);
+    assert_eq!(r.status, 200, "DeregisterTargets: {r:?}");
+
+    for (what, h) in [("GET", get), ("POST", post)] {
+        let r = h.join().expect("request thread");
+        assert_eq!(
+            r.status,
+            502,
+            "{what}: {r:?}\n{}",
+            alb.ferry.output_report()
+        );
+    }
+    let (closed, seen) = stream.join().expect("stream thread");
+    assert!(closed, "the connection was closed, not timed out: {seen:?}");
+    assert!(
+        seen.starts_with("HTTP/1.1 200") && seen.ends_with("hello") && !seen.contains("world"),
+        "{seen:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "cut at the end of the 1 s delay, not at the target's answer: {:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn deregistered_target_drains_finishes_in_flight_requests_then_leaves() {
     let slow = |name: &str| {

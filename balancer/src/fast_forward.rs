@@ -30,6 +30,7 @@ use ferry_guard::Timed;
 use pingora::protocols::{GetSocketDigest, Ssl};
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -499,7 +500,7 @@ impl Exchange<'_> {
                                response: &Response| {
             self.client_head(out, raw, head, response, &reply)
         };
-        let exchanged = relay::exchange(
+        let exchange = relay::exchange(
             &fast.pool,
             (target.address, &mut *conn),
             &timeouts,
@@ -507,8 +508,16 @@ impl Exchange<'_> {
             // Every method this path forwards may be sent again (it has no body).
             (self.head_only, true),
             &mut client_head,
-        )
-        .await;
+        );
+        // ALB cuts the requests still in flight to a target when its deregistration delay is
+        // over: one not yet answered gets a 502.
+        let expiry = target.drain_expired();
+        tokio::pin!(expiry);
+        let exchanged = tokio::select! {
+            biased;
+            got = exchange => got,
+            () = &mut expiry => Err(Failed(DRAIN_EXPIRED)),
+        };
         let (mut upstream, response) = match exchanged {
             Ok(got) => got,
             Err(Failed(kind)) if cx.bufs.sent_interim => {
@@ -527,6 +536,24 @@ impl Exchange<'_> {
                 });
                 return Done::Close;
             }
+            Err(Failed(DRAIN_EXPIRED)) => {
+                let why = format!(
+                    "target group \"{group_name}\": target {}: {}",
+                    target.address,
+                    TargetState::DRAIN_OVER
+                );
+                tracing::warn!(load_balancer = %self.state.lb.name, zone = %self.zone, status = 502, "{why}");
+                return self
+                    .fail(
+                        conn,
+                        cx,
+                        Some((&target, group_name)),
+                        502,
+                        "Bad Gateway",
+                        &why,
+                    )
+                    .await;
+            }
             Err(Failed(kind)) => {
                 let (status, reason, what) =
                     crate::errors::classify(&pingora::Error::new(kind.clone()));
@@ -541,7 +568,14 @@ impl Exchange<'_> {
             }
         };
         let answered = sent_at.elapsed();
-        let relayed = relay::relay(&mut upstream, conn, &mut cx.bufs, &response, &timeouts).await;
+        // Cut by shutting the target's connection: the relay then ends as on any broken
+        // connection, counting what it sent.
+        let connection = upstream.as_raw_fd();
+        let relayed = tokio::select! {
+            biased;
+            relayed = relay::relay(&mut upstream, conn, &mut cx.bufs, &response, &timeouts) => relayed,
+            never = cut_when(expiry, connection) => match never {},
+        };
         let (sent, outcome) = match relayed {
             Ok(relayed) => (relayed.sent, Ok(relayed.reusable)),
             Err(sent) => (sent, Err(())),
@@ -661,6 +695,21 @@ impl Exchange<'_> {
         ferry_guard::front::close(conn).await;
         Done::Close
     }
+}
+
+/// The error kind a request cut by its target's drain fails with (none of the relay's own).
+const DRAIN_EXPIRED: pingora::ErrorType = pingora::ErrorType::Custom("deregistration delay over");
+
+/// What never is.
+enum Never {}
+
+/// Shuts the connection `fd` down when `expiry` (its target's drain) is over; never ends. The
+/// caller owns the connection and drops this future before it closes it.
+async fn cut_when(expiry: impl std::future::Future<Output = ()>, fd: std::os::fd::RawFd) -> Never {
+    expiry.await;
+    // SAFETY: the caller's connection is open while this future lives.
+    ferry_guard::upstream::cut(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
+    std::future::pending::<Never>().await
 }
 
 /// What the client's response head gets beside the target's fields: the stickiness cookies, and

@@ -2,7 +2,7 @@
 //! then answer, redirect or forward to a target.
 
 use crate::select::{self, Groups, Unrouted};
-use crate::targets::{InFlight, TargetState};
+use crate::targets::{DrainCut, InFlight, TargetState};
 use crate::{errors, forwarded, respond, sticky};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -97,6 +97,8 @@ pub struct Ctx {
     target_tls: bool,
     /// Counts the request against its target until the request ends.
     in_flight: Option<InFlight>,
+    /// Cuts the target connection when the target's deregistration delay is over.
+    drain_cut: Option<DrainCut>,
     /// Stickiness cookies to set on the response.
     set_cookies: Vec<String>,
     /// Close the target connection after this request (desync mitigation).
@@ -326,6 +328,7 @@ impl ProxyHttp for ListenerProxy {
             target: None,
             target_tls: false,
             in_flight: None,
+            drain_cut: None,
             set_cookies: Vec::new(),
             close_upstream: false,
             log: Default::default(),
@@ -598,6 +601,23 @@ impl ProxyHttp for ListenerProxy {
         respond::edit(response, &ctx.state.listener.response_headers)
     }
 
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        // ALB cuts the requests in flight to a target whose deregistration delay is over.
+        ctx.drain_cut = ctx
+            .target
+            .as_ref()
+            .and_then(|(_, target)| DrainCut::watch(target, fd));
+        Ok(())
+    }
+
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut Ctx) {
         if let Some((_, target)) = &ctx.target {
             let status = session
@@ -607,6 +627,7 @@ impl ProxyHttp for ListenerProxy {
             target.record(error.is_some() || status >= 500);
         }
         ctx.in_flight = None;
+        ctx.drain_cut = None;
         self.observe(session, ctx);
     }
 
@@ -639,7 +660,11 @@ impl ProxyHttp for ListenerProxy {
                 }
             }
         } else {
-            let (status, reason, what) = errors::classify(e);
+            let (status, reason, mut what) = errors::classify(e);
+            if ctx.target.as_ref().is_some_and(|(_, t)| t.drain_over()) {
+                // Cut by `DrainCut`, as ALB cuts a drained target's requests.
+                what = TargetState::DRAIN_OVER.into();
+            }
             let group = ctx.target.as_ref().and_then(|(g, t)| {
                 ctx.state
                     .groups

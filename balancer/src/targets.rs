@@ -32,6 +32,55 @@ pub struct TargetState {
     error_score: AtomicU32,
     /// Health-check bookkeeping: only the health checker and the admin API touch it.
     pub tracker: Mutex<Tracker>,
+    /// Woken when the target starts draining, for its in-flight requests to time their cut
+    /// ([`TargetState::drain_expired`]); one per thread slot, so that threads do not share a lock.
+    drain_started: [Slot; DRAIN_SLOTS],
+}
+
+const DRAIN_SLOTS: usize = 8;
+
+/// A `Notify` on a cache line of its own.
+#[repr(align(64))]
+#[derive(Default)]
+struct Slot(tokio::sync::Notify);
+
+/// Cuts a request's connection to its target (pingora's) when the target's deregistration delay
+/// is over, from a task of its own; stops watching when dropped, at the request's end.
+pub struct DrainCut(tokio::task::AbortHandle);
+
+impl DrainCut {
+    /// Watches the connection `fd` (pingora's, open for the call) to `target`. `None` when the
+    /// descriptor cannot be held (out of descriptors): the request is then not cut.
+    pub fn watch(target: &Arc<TargetState>, fd: std::os::fd::RawFd) -> Option<DrainCut> {
+        let held = match ferry_guard::upstream::hold(fd) {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(target = %target.address, "cannot watch the connection for draining: {e}");
+                return None;
+            }
+        };
+        let target = Arc::clone(target);
+        let task = tokio::spawn(async move {
+            target.drain_expired().await;
+            ferry_guard::upstream::cut(std::os::fd::AsFd::as_fd(&held));
+        });
+        Some(DrainCut(task.abort_handle()))
+    }
+}
+
+impl Drop for DrainCut {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// This thread's drain slot.
+fn drain_slot() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed) % DRAIN_SLOTS;
+    }
+    SLOT.with(|s| *s)
 }
 
 impl TargetState {
@@ -46,6 +95,7 @@ impl TargetState {
             draining_until: AtomicU64::new(0),
             error_score: AtomicU32::new(0),
             tracker: Mutex::new(tracker),
+            drain_started: Default::default(),
         }
     }
 
@@ -76,6 +126,41 @@ impl TargetState {
 
     pub fn is_draining(&self) -> bool {
         self.draining_until.load(Ordering::Acquire) != 0
+    }
+
+    /// Why a request cut at the end of its target's drain failed.
+    pub const DRAIN_OVER: &'static str = "its deregistration delay is over";
+
+    /// Whether the target's deregistration delay is over.
+    pub fn drain_over(&self) -> bool {
+        let until = self.draining_until.load(Ordering::Acquire);
+        until != 0 && until <= now_ms()
+    }
+
+    /// Starts draining until `until` (ms since the epoch), waking the requests in flight.
+    fn start_draining(&self, until: u64) {
+        self.draining_until.store(until.max(1), Ordering::Release);
+        self.state.store(State::Draining.to_u8(), Ordering::Release);
+        for slot in &self.drain_started {
+            slot.0.notify_waiters();
+        }
+    }
+
+    /// Resolves when this target's deregistration delay is over: ALB then cuts the requests still
+    /// in flight to it (a 502 for those not yet answered). Pending for as long as it is registered.
+    pub async fn drain_expired(&self) {
+        let slot = &self.drain_started[drain_slot()].0;
+        loop {
+            // Made before the check: `notify_waiters` reaches it from here on.
+            let started = slot.notified();
+            let until = self.draining_until.load(Ordering::Acquire);
+            if until != 0 {
+                let left = Duration::from_millis(until.saturating_sub(now_ms()));
+                tokio::time::sleep(left).await;
+                return;
+            }
+            started.await;
+        }
     }
 
     /// Takes traffic as a healthy target (or as any target when health checks are off).
@@ -272,8 +357,7 @@ impl Group {
         let mut count = 0;
         for t in self.targets().iter() {
             if addresses.contains(&t.address) && !t.is_draining() {
-                t.draining_until.store(until.max(1), Ordering::Release);
-                t.state.store(State::Draining.to_u8(), Ordering::Release);
+                t.start_draining(until);
                 count += 1;
             }
         }
