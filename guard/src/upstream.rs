@@ -180,6 +180,27 @@ async fn sweep(pool: Weak<Shared>) {
     }
 }
 
+/// Shuts a connection down both ways from outside the code that reads and writes it (its owner's
+/// reads then end and its writes fail): how a request in flight is cut, as ALB cuts those to a
+/// target whose deregistration delay is over.
+pub fn cut(connection: std::os::fd::BorrowedFd<'_>) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is borrowed, so open for the call; shutdown(2) touches only the
+    // socket's state, not memory.
+    unsafe {
+        libc::shutdown(connection.as_raw_fd(), libc::SHUT_RDWR);
+    }
+}
+
+/// A descriptor of its own for the socket `fd` (what pingora shows of its upstream connection),
+/// to [`cut`] it later: the socket stays open while this is held, so the number never names
+/// another one.
+pub fn hold(fd: std::os::fd::RawFd) -> std::io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: pingora hands `fd` to the callback for the duration of the call, open; it is only
+    // duplicated here.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,25 +288,4 @@ mod tests {
             "closed {after:?} after it was kept for 200 ms"
         );
     }
-}
-
-/// Shuts a connection down both ways from outside the code that reads and writes it (its owner's
-/// reads then end and its writes fail): how a request in flight is cut, as ALB cuts those to a
-/// target whose deregistration delay is over.
-pub fn cut(connection: std::os::fd::BorrowedFd<'_>) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: the descriptor is borrowed, so open for the call; shutdown(2) touches only the
-    // socket's state, not memory.
-    unsafe {
-        libc::shutdown(connection.as_raw_fd(), libc::SHUT_RDWR);
-    }
-}
-
-/// A descriptor of its own for the socket `fd` (what pingora shows of its upstream connection),
-/// to [`cut`] it later: the socket stays open while this is held, so the number never names
-/// another one.
-pub fn hold(fd: std::os::fd::RawFd) -> std::io::Result<std::os::fd::OwnedFd> {
-    // SAFETY: pingora hands `fd` to the callback for the duration of the call, open; it is only
-    // duplicated here.
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
 }
