@@ -274,8 +274,7 @@ impl Ctx {
             return false;
         };
         tracing::info!(request_id = %self.request_id, group = %group.id, ?outcome, "origin failover to the secondary");
-        let secondary = group.members[1];
-        self.origin = secondary;
+        self.origin = group.members[1];
         self.failover_group = None;
         self.attempt = 0;
         self.rotation = None;

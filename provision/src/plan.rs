@@ -154,17 +154,17 @@ fn order_alias_moves(
             continue;
         };
         let key = l.body.key();
-        let mut moving = Vec::new();
-        let mut kept = (**d).clone();
-        kept.distribution
+        let taker = |alias: &str| {
+            taken
+                .get(&alias.to_ascii_lowercase())
+                .filter(|to| **to != key)
+        };
+        let moving: Vec<String> = d
+            .distribution
             .aliases
-            .retain(|a| match taken.get(&a.to_ascii_lowercase()) {
-                Some(to) if *to != key => {
-                    moving.push(format!("{a} (to distribution {to})"));
-                    false
-                }
-                _ => true,
-            });
+            .iter()
+            .filter_map(|a| taker(a).map(|to| format!("{a} (to distribution {to})")))
+            .collect();
         if moving.is_empty() {
             continue;
         }
@@ -185,6 +185,8 @@ fn order_alias_moves(
             first.push(forward.remove(i));
             continue;
         }
+        let mut kept = (**d).clone();
+        kept.distribution.aliases.retain(|a| taker(a).is_none());
         let kept = Body::Distribution(Box::new(kept));
         first.push(Step {
             action: Action::Update,
