@@ -264,7 +264,8 @@ enum TargetsAction {
         #[arg(required = true)]
         targets: Vec<String>,
     },
-    /// Deregister targets: they drain for the group's deregistration delay, then leave.
+    /// Deregister targets: they drain until their requests in flight end (at most the group's
+    /// deregistration delay), then leave.
     Deregister {
         #[arg(long)]
         target_group: String,

@@ -330,7 +330,8 @@ fn spray(node: &str, prefix: &str, n: usize) -> Vec<String> {
 #[test]
 fn elbv2_targets_and_rules_through_boto3() {
     let _ = python();
-    let a = Origin::start("a");
+    // a answers /slow/ requests after 3 s, for one to be in flight while it drains.
+    let a = Origin::start_slow("a", Duration::from_secs(3));
     let b = Origin::start("b");
     let port = free_port();
     let node = format!("127.0.0.1:{port}");
@@ -385,7 +386,26 @@ fn elbv2_targets_and_rules_through_boto3() {
         "both targets serve: {served:?}"
     );
 
-    // DeregisterTargets: the target drains and gets no new request.
+    // DeregisterTargets with a request in flight on a: it drains and gets no new request. Round
+    // robin puts one of two consecutive requests on a.
+    let in_flight: Vec<_> = (0..2)
+        .map(|i| {
+            let node = node.clone();
+            let h =
+                std::thread::spawn(move || Client::new().get(&node, &format!("/slow/{i}"), &[]));
+            std::thread::sleep(Duration::from_millis(100));
+            h
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while a.count_prefix("/slow/") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no slow request reached a: {:#?}",
+            a.requests()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let out = boto3(
         admin,
         "elbv2.py",
@@ -430,6 +450,27 @@ fn elbv2_targets_and_rules_through_boto3() {
         .find(|l| l.contains(&format!("127.0.0.1:{}", b.port())))
         .unwrap_or_else(|| panic!("no row for b in:\n{status}"));
     assert!(b_row.contains(" healthy "), "{b_row}\n{status}");
+
+    // Its last request in flight ends: the deregistration completes then, not after the 30 s delay.
+    for h in in_flight {
+        let r = h.join().expect("slow request thread");
+        assert_eq!(r.status, 200, "in flight during draining: {r:?}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alb.health_of("web", a.port()).is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a still listed 5 s after its last request ended (delay 30 s): {:#?}",
+            alb.target_health("web")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let health = boto3(admin, "elbv2.py", &["health", "web"]);
+    assert_eq!(
+        health,
+        [format!("target 127.0.0.1:{} healthy -", b.port())],
+        "only b is registered"
+    );
 
     // RegisterTargets: back again once healthy.
     let out = boto3(

@@ -337,7 +337,7 @@ impl BalancerAdmin {
     }
 
     fn describe_health(&self, group: &Group, only: &[Target]) -> Reply {
-        let targets = group.targets();
+        let targets = group.listed();
         let shown: Vec<&Arc<TargetState>> = targets
             .iter()
             .filter(|t| only.is_empty() || only.iter().any(|o| o.socket_addr() == t.address))
@@ -401,7 +401,7 @@ impl BalancerAdmin {
             return ok("RegisterTargets", "");
         }
         // Every target must be registered before any is deregistered: nothing half applied.
-        let registered = g.targets();
+        let registered = g.listed();
         if let Some(t) = targets
             .iter()
             .find(|t| !registered.iter().any(|r| r.address == t.socket_addr()))
@@ -872,7 +872,7 @@ impl BalancerAdmin {
             .iter()
             .map(|g| {
                 let targets: Vec<String> = g
-                    .targets()
+                    .listed()
                     .iter()
                     .map(|t| {
                         let state = t.state();

@@ -227,7 +227,7 @@ pub fn health_check(target_group: &str, check: &Check) {
 pub fn targets(groups: &Groups) {
     let mut counts: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
     for group in &groups.groups {
-        for target in group.targets().iter() {
+        for target in group.listed().iter() {
             let count = counts
                 .entry((group.config.name.clone(), target.target.zone.clone()))
                 .or_default();

@@ -396,11 +396,15 @@ mod tests {
     fn draining_targets_get_no_new_requests_then_leave() {
         let g = Group::new(config(Algorithm::RoundRobin, None, 0));
         healthy_all(&g);
+        let busy = crate::targets::InFlight::start(Arc::clone(&g.targets()[1]));
         assert_eq!(g.deregister(&["127.0.0.1:2".parse().expect("addr")]), 1);
         assert!(ports(&g, "a", 6).iter().all(|p| *p != 2));
         assert_eq!(g.targets()[1].state(), State::Draining);
+        g.sweep(now_ms() + 1_000);
+        assert_eq!(g.listed().len(), 3, "a request in flight: still draining");
         g.sweep(now_ms() + 301_000);
-        assert_eq!(g.targets().len(), 2);
+        assert_eq!(g.targets().len(), 2, "the delay is over");
+        drop(busy);
         g.deregister(&[
             "127.0.0.1:1".parse().expect("addr"),
             "127.0.0.1:3".parse().expect("addr"),
@@ -409,6 +413,30 @@ mod tests {
             pick_target(&g, "a", None).err(),
             Some(NoTarget::NoneRegistered)
         );
+        assert!(
+            g.targets().is_empty(),
+            "nothing in flight: they left at once"
+        );
+    }
+
+    /// ALB completes a deregistration without waiting for the delay once the target has nothing
+    /// in flight: at once when it had nothing, or when its last request ends.
+    #[test]
+    fn a_deregistration_completes_when_nothing_is_in_flight() {
+        let g = Group::new(config(Algorithm::RoundRobin, None, 0));
+        healthy_all(&g);
+        let busy = crate::targets::InFlight::start(Arc::clone(&g.targets()[0]));
+        let both = crate::targets::InFlight::start(Arc::clone(&g.targets()[0]));
+        assert_eq!(
+            g.deregister(&[g.targets()[0].address, g.targets()[1].address]),
+            2
+        );
+        let listed = |g: &Group| g.listed().iter().map(|t| t.target.port).collect::<Vec<_>>();
+        assert_eq!(listed(&g), [1, 3], "2 had nothing in flight");
+        drop(busy);
+        assert_eq!(listed(&g), [1, 3], "one request still in flight on 1");
+        drop(both);
+        assert_eq!(listed(&g), [3]);
     }
 
     #[test]
@@ -473,6 +501,7 @@ mod tests {
         let g = Group::new(written.clone());
         healthy_all(&g);
         let address = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let _busy = crate::targets::InFlight::start(Arc::clone(&g.targets()[2]));
         assert_eq!(g.deregister(&[address(3)]), 1);
         g.register(&[Target {
             address: [127, 0, 0, 1].into(),

@@ -137,6 +137,13 @@ impl TargetState {
         until != 0 && until <= now_ms()
     }
 
+    /// Whether this target's deregistration is complete: its delay is over, or nothing is in
+    /// flight to it (ALB then completes a deregistration at once, without waiting for the delay).
+    fn drained(&self, now: u64) -> bool {
+        let until = self.draining_until.load(Ordering::Acquire);
+        until != 0 && (until <= now || self.outstanding.load(Ordering::Acquire) == 0)
+    }
+
     /// Starts draining until `until` (ms since the epoch), waking the requests in flight.
     fn start_draining(&self, until: u64) {
         self.draining_until.store(until.max(1), Ordering::Release);
@@ -332,6 +339,13 @@ impl Group {
         self.targets.load()
     }
 
+    /// The registered targets as the API shows them: those whose deregistration completed (the
+    /// last request in flight ended since the last sweep) are removed first.
+    pub fn listed(&self) -> arc_swap::Guard<Arc<Vec<Arc<TargetState>>>> {
+        self.sweep(now_ms());
+        self.targets.load()
+    }
+
     /// Registers targets (RegisterTargets); a target draining is registered again.
     pub fn register(&self, new: &[Target]) {
         let checks = self.config.health_check.enabled;
@@ -350,8 +364,9 @@ impl Group {
         });
     }
 
-    /// Deregisters targets (DeregisterTargets): they drain for the group's deregistration delay;
-    /// returns how many were registered.
+    /// Deregisters targets (DeregisterTargets): they drain for the group's deregistration delay,
+    /// or until their last request in flight ends, whichever comes first; returns how many were
+    /// registered.
     pub fn deregister(&self, addresses: &[SocketAddr]) -> usize {
         let until = now_ms() + self.config.deregistration_delay.as_millis() as u64;
         let mut count = 0;
@@ -365,12 +380,9 @@ impl Group {
         count
     }
 
-    /// Removes targets whose draining time is over.
+    /// Removes the targets whose deregistration is complete.
     pub fn sweep(&self, now: u64) {
-        let done = |t: &Arc<TargetState>| {
-            let until = t.draining_until.load(Ordering::Acquire);
-            until != 0 && until <= now
-        };
+        let done = |t: &Arc<TargetState>| t.drained(now);
         if self.targets().iter().any(done) {
             self.targets.rcu(|current| {
                 current

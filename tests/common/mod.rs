@@ -601,6 +601,20 @@ impl Origin {
         Origin::start_with(name, move |req| default_origin_response(&n, req))
     }
 
+    /// An origin with the default answer, given `delay` late for paths under `/slow/` (to hold a
+    /// request in flight).
+    pub fn start_slow(name: &str, delay: Duration) -> Origin {
+        let n = name.to_string();
+        Origin::start_with(name, move |req| {
+            let r = default_origin_response(&n, req);
+            if req.path().starts_with("/slow/") {
+                r.with_delay(delay)
+            } else {
+                r
+            }
+        })
+    }
+
     /// An origin on a fresh 127.0.0.1 port that answers every request with `handler(request)`.
     pub fn start_with<F>(name: &str, handler: F) -> Origin
     where
