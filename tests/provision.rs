@@ -472,6 +472,65 @@ fn replacements_move_what_refers_to_the_replaced_resource() {
     assert_eq!(moto.py(&["exists", "target-group", "s8-web-r"]), "no");
 }
 
+/// A target group replacement that failed half-way (the new group created beside the old one,
+/// the listener moved to it, a rule still forwarding to the old one) leaves two groups with the
+/// topology's name: the next plan keeps the one the topology fits, moves the rule to it and
+/// deletes the other, and the apply after it leaves nothing to do.
+#[test]
+fn a_replacement_left_half_done_is_finished_by_the_next_apply() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-half-replaced");
+    let base = topology("s10", &net);
+    let file = dir.write("t.toml", &base);
+    applied(&moto, file.to_str().unwrap_or_default());
+    moto.py(&["half-replace", "s10", "s10-web", "9101", "s10-alb", "8081"]);
+
+    let changed = base.replace(
+        "name = \"s10-web\"\nport = 9001",
+        "name = \"s10-web\"\nport = 9101",
+    );
+    let file2 = dir.write("t2.toml", &changed);
+    let file2 = file2.to_str().unwrap_or_default();
+    let plan = moto.ferry(&["plan", file2]);
+    assert_eq!(code(&plan), 2, "{}", stderr(&plan));
+    let text = stdout(&plan);
+    let planned = steps(&text);
+    assert!(
+        !planned.iter().any(|s| s.contains("replace")),
+        "the group that fits the topology is kept: {text}"
+    );
+    assert!(
+        planned.contains(&"~ update rule s10-alb:8081 priority 20".to_string()),
+        "the rule still forwarding to the old group moves: {text}"
+    );
+    assert!(
+        planned.contains(&"- delete target group s10-web (left over as s10-web)".to_string()),
+        "{text}"
+    );
+    assert!(
+        !planned.iter().any(|s| s.contains("listener")),
+        "the listener already forwards to the group kept: {text}"
+    );
+    assert!(
+        text.contains("target group s10-web: a replacement stopped half-way left two AWS groups; s10-web-r is kept and s10-web is deleted once nothing forwards to it"),
+        "{text}"
+    );
+    // No topology describes the stack as it is: import says so rather than write one.
+    let import = moto.ferry(&["import", "--stack", "s10"]);
+    assert_eq!(code(&import), 1, "{}", stdout(&import));
+    assert!(
+        stderr(&import).contains("target group s10-web: AWS groups s10-web and s10-web-r"),
+        "{}",
+        stderr(&import)
+    );
+    applied(&moto, file2);
+    let after = moto.ferry(&["plan", file2]);
+    assert_eq!(code(&after), 0, "{}", stdout(&after));
+    assert_eq!(moto.py(&["exists", "target-group", "s10-web-r"]), "yes");
+    assert_eq!(moto.py(&["exists", "target-group", "s10-web"]), "no");
+}
+
 #[test]
 fn destroy_removes_the_stack_and_nothing_else() {
     let moto = Moto::start();

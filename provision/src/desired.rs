@@ -123,11 +123,7 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
         problems.push("[aws] vpc_id: target groups need the VPC they live in".into());
     }
     for tg in &spec.target_groups {
-        let mut tg = tg.clone();
-        let all_ips =
-            !tg.targets.is_empty() && tg.targets.iter().all(|t| t.id.parse::<IpAddr>().is_ok());
-        if tg.target_type.is_none() && all_ips {
-            tg.target_type = Some(TargetType::Ip);
+        if tg.target_type.is_none() && targets_are_ips(tg) {
             notes.push(format!(
                 "target group {}: target_type is not set and the targets are IP addresses, so it is provisioned as \"ip\"",
                 tg.name
@@ -149,10 +145,7 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
             .collect();
         targets.sort();
         targets.dedup();
-        resources.push(Body::TargetGroup(elbv2::target_group_state(
-            &tg,
-            aws.vpc_id.as_deref(),
-        )));
+        resources.push(Body::TargetGroup(target_group(tg, aws.vpc_id.as_deref())));
         resources.push(Body::Targets(TargetsState {
             target_group: tg.name.clone(),
             targets,
@@ -295,6 +288,22 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
     } else {
         Err(ProvisionError::Invalid(problems.join("\n")))
     }
+}
+
+/// Whether every target of the group is an IP address (and it has some).
+fn targets_are_ips(tg: &spec::TargetGroup) -> bool {
+    !tg.targets.is_empty() && tg.targets.iter().all(|t| t.id.parse::<IpAddr>().is_ok())
+}
+
+/// The target group as it is provisioned in the VPC `vpc_id`: one whose `target_type` is not set
+/// and whose targets are IP addresses is an `ip` group.
+pub fn target_group(tg: &spec::TargetGroup, vpc_id: Option<&str>) -> elbv2::TargetGroupState {
+    if tg.target_type.is_none() && targets_are_ips(tg) {
+        let mut tg = tg.clone();
+        tg.target_type = Some(TargetType::Ip);
+        return elbv2::target_group_state(&tg, vpc_id);
+    }
+    elbv2::target_group_state(tg, vpc_id)
 }
 
 #[cfg(test)]

@@ -48,11 +48,13 @@ pub async fn plan_topology(
         }
         (Err(e), _) => return Err(e),
     };
+    let mut notes = desired.notes;
+    notes.extend(live.leftovers.iter().map(live::Leftover::note));
     let plan = plan::plan(
         &desired.stack,
         &desired.resources,
         &live.resources,
-        desired.notes,
+        notes,
         &spec
             .load_balancers
             .iter()

@@ -3,14 +3,14 @@
 
 use crate::aws::{aws_error, Clients};
 use crate::error::{ProvisionError, Result};
-use crate::map::elbv2::{self, TargetRef, TargetsState};
+use crate::map::elbv2::{self, TargetGroupState, TargetRef, TargetsState};
 use crate::map::{distribution, keys, policies};
 use crate::refs::{RefKind, Refs};
-use crate::resource::{Body, LiveId, LiveResource};
+use crate::resource::{Body, Kind, LiveId, LiveResource};
 use aws_sdk_elasticloadbalancingv2::types as elb;
 use ferry_config::spec::Spec;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub const STACK_TAG: &str = "ferry:stack";
 /// A distribution's id in the topology (AWS gives it another).
@@ -40,6 +40,29 @@ pub struct LiveState {
     /// Listener key (`lb:port`) → ARN, for rules created under existing listeners.
     pub listener_arns: HashMap<String, String>,
     pub load_balancer_arns: HashMap<String, String>,
+    /// Target group replacements an earlier apply left half-done.
+    pub leftovers: Vec<Leftover>,
+}
+
+/// Two AWS groups that carry one topology name: a replacement stopped half-way.
+#[derive(Debug, Clone)]
+pub struct Leftover {
+    /// The topology's name.
+    pub name: String,
+    /// The AWS name of the group taken for the topology's.
+    pub kept: String,
+    /// The AWS name of the other one.
+    pub left: String,
+}
+
+impl Leftover {
+    /// What the plan does about it.
+    pub fn note(&self) -> String {
+        format!(
+            "target group {}: a replacement stopped half-way left two AWS groups; {} is kept and {} is deleted once nothing forwards to it",
+            self.name, self.kept, self.left
+        )
+    }
 }
 
 fn owned(tags: &[(String, String)], stack: &str) -> bool {
@@ -50,7 +73,7 @@ fn owned(tags: &[(String, String)], stack: &str) -> bool {
 /// back to the topology's local `dns_name`s.
 pub async fn read(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result<LiveState> {
     let (elb_part, cf_part, policy_part, key_part) = tokio::join!(
-        read_elb(clients, stack),
+        read_elb(clients, stack, spec),
         list_distributions(clients, stack),
         read_policies(clients, stack),
         read_keys(clients, stack)
@@ -242,7 +265,7 @@ async fn all_load_balancers(clients: &Clients) -> Result<Vec<elb::LoadBalancer>>
     }
 }
 
-async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
+async fn read_elb(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result<LiveState> {
     let mut state = LiveState {
         refs: Refs::new(),
         ..LiveState::default()
@@ -261,7 +284,7 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
             .is_some_and(|t| owned(t, stack))
     };
     // The stack's own groups are known by their topology names, over any other group's AWS name.
-    let topology_name = |g: &elb::TargetGroup| -> Option<String> {
+    let tagged_name = |g: &elb::TargetGroup| -> Option<String> {
         let tags = tags.get(g.target_group_arn.as_ref()?)?;
         if !owned(tags, stack) {
             return None;
@@ -270,6 +293,39 @@ async fn read_elb(clients: &Clients, stack: &str) -> Result<LiveState> {
             .find(|(k, _)| k == NAME_TAG)
             .map(|(_, v)| v.clone())
             .or_else(|| g.target_group_name.clone())
+    };
+    let mut by_name: BTreeMap<String, Vec<&elb::TargetGroup>> = BTreeMap::new();
+    for g in &groups {
+        if let Some(name) = tagged_name(g) {
+            by_name.entry(name).or_default().push(g);
+        }
+    }
+    // ARN → topology name, a replacement's leftover under a name of its own.
+    let mut names: HashMap<String, String> = HashMap::new();
+    for (name, same) in &by_name {
+        let wanted = spec.and_then(|s| {
+            let tg = s.target_groups.iter().find(|t| &t.name == name)?;
+            let vpc = s.aws.as_ref().and_then(|a| a.vpc_id.as_deref());
+            Some(crate::desired::target_group(tg, vpc))
+        });
+        let kept = kept_group(same, wanted.as_ref());
+        let aws_name = |g: &elb::TargetGroup| g.target_group_name.clone().unwrap_or_default();
+        for (i, g) in same.iter().enumerate() {
+            let named = if i == kept {
+                name.clone()
+            } else {
+                state.leftovers.push(Leftover {
+                    name: name.clone(),
+                    kept: aws_name(same[kept]),
+                    left: aws_name(g),
+                });
+                leftover_name(name, &aws_name(g))
+            };
+            names.insert(g.target_group_arn.clone().unwrap_or_default(), named);
+        }
+    }
+    let topology_name = |g: &elb::TargetGroup| -> Option<String> {
+        names.get(g.target_group_arn.as_ref()?).cloned()
     };
     for owned_pass in [false, true] {
         for g in &groups {
@@ -650,4 +706,75 @@ async fn read_keys(clients: &Clients, stack: &str) -> Result<(Vec<LiveResource>,
         }
     }
     Ok((resources, names))
+}
+
+/// Which of the stack's groups that carry one topology name is that group. A replacement that
+/// failed half-way leaves two (the old group and the new one beside it): the group kept is the
+/// one the topology would not have to replace, else the one under the topology's own name (an
+/// index into `same`, which is not empty).
+pub fn kept_group(same: &[&elb::TargetGroup], wanted: Option<&TargetGroupState>) -> usize {
+    let fits = |g: &elb::TargetGroup| {
+        let (Some(wanted), Ok(live)) = (wanted, elbv2::target_group_from_api(g, &[])) else {
+            return false;
+        };
+        let live = Body::TargetGroup(live).to_json();
+        let wanted = Body::TargetGroup(wanted.clone()).to_json();
+        !crate::diff::diff(&live, &wanted)
+            .iter()
+            .any(|c| crate::plan::forces_replacement(Kind::TargetGroup, &c.path))
+    };
+    let own_name = |g: &elb::TargetGroup| {
+        wanted.is_some_and(|w| g.target_group_name.as_deref() == Some(w.name.as_str()))
+    };
+    same.iter()
+        .position(|g| fits(g))
+        .or_else(|| same.iter().position(|g| own_name(g)))
+        .unwrap_or(0)
+}
+
+/// The name a replacement's leftover group goes by: not the topology's, so that the plan deletes
+/// it once the listeners and rules that still forward to it forward to the group kept.
+pub fn leftover_name(name: &str, aws_name: &str) -> String {
+    format!("{name} (left over as {aws_name})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(aws_name: &str, port: i32) -> elb::TargetGroup {
+        elb::TargetGroup::builder()
+            .target_group_name(aws_name)
+            .protocol(elb::ProtocolEnum::Http)
+            .port(port)
+            .build()
+    }
+
+    fn wanted(port: u16) -> TargetGroupState {
+        let toml = format!("name = \"web\"\nport = {port}\n");
+        let tg: ferry_config::spec::TargetGroup =
+            toml::from_str(&toml).unwrap_or_else(|e| panic!("{e}"));
+        elbv2::target_group_state(&tg, None)
+    }
+
+    #[test]
+    fn the_group_kept_is_the_one_the_topology_fits_then_the_one_under_its_name() {
+        let (old, new) = (group("web", 80), group("web-r", 8080));
+        let cases: [(&[&elb::TargetGroup], Option<TargetGroupState>, usize, &str); 5] = [
+            (&[&old, &new], Some(wanted(8080)), 1, "the replacement fits"),
+            (&[&new, &old], Some(wanted(80)), 1, "the old group fits"),
+            (
+                &[&new, &old],
+                Some(wanted(9000)),
+                1,
+                "neither fits: the topology's name",
+            ),
+            (&[&new, &old], None, 0, "not in the topology (destroy)"),
+            (&[&new], Some(wanted(9000)), 0, "only one"),
+        ];
+        for (same, wanted, kept, why) in cases {
+            assert_eq!(kept_group(same, wanted.as_ref()), kept, "{why}");
+        }
+        assert_eq!(leftover_name("web", "web-r"), "web (left over as web-r)");
+    }
 }

@@ -53,7 +53,7 @@ impl Plan {
 }
 
 /// Fields whose change AWS does not allow in place.
-fn forces_replacement(kind: Kind, path: &str) -> bool {
+pub(crate) fn forces_replacement(kind: Kind, path: &str) -> bool {
     let top = path.split(['.', '[']).next().unwrap_or_default();
     match kind {
         Kind::TargetGroup => matches!(

@@ -11,6 +11,10 @@ usage: moto.py ENDPOINT network                 -> prints "VPC SUBNET_A SUBNET_B
        moto.py ENDPOINT lb-dns NAME            -> prints the load balancer's DNS name
        moto.py ENDPOINT origin-domains         -> prints every distribution origin's domain
        moto.py ENDPOINT count-owned STACK       -> prints how many ELBv2 resources carry ferry:stack=STACK
+       moto.py ENDPOINT half-replace STACK NAME PORT LB PORT
+                                                -> what a replacement of the group NAME to PORT leaves
+                                                   when it fails half-way: NAME-r created beside it,
+                                                   the listener LB:PORT's default forward moved to it
 """
 import sys
 import boto3
@@ -108,5 +112,18 @@ elif command == "count-owned":
             if any(t["Key"] == "ferry:stack" and t["Value"] == stack for t in d["Tags"]):
                 n += 1
     print(n)
+elif command == "half-replace":
+    stack, name, port, lb, listener_port = args
+    old = elb.describe_target_groups(Names=[name])["TargetGroups"][0]
+    new = elb.create_target_group(
+        Name=name + "-r", Protocol=old["Protocol"], Port=int(port), VpcId=old["VpcId"],
+        TargetType=old["TargetType"],
+        Tags=[{"Key": "ferry:stack", "Value": stack}, {"Key": "ferry:name", "Value": name}],
+    )["TargetGroups"][0]["TargetGroupArn"]
+    lb_arn = elb.describe_load_balancers(Names=[lb])["LoadBalancers"][0]["LoadBalancerArn"]
+    listener = next(l for l in elb.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
+                    if l["Port"] == int(listener_port))
+    elb.modify_listener(ListenerArn=listener["ListenerArn"],
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": new}])
 else:
     raise SystemExit("unknown command " + command)
