@@ -191,18 +191,11 @@ pub fn import(stack: &str, options: &AwsOptions) -> Result<ExitCode> {
     let text = rt.block_on(async {
         let clients = aws::connect(options, None).await;
         let live = ferry_provision::live::read(&clients, stack, None).await?;
-        if !live.leftovers.is_empty() {
-            let pairs: Vec<String> = live
-                .leftovers
-                .iter()
-                .map(|l| {
-                    let (a, b) = (l.kept.as_str().min(&l.left), l.kept.as_str().max(&l.left));
-                    format!("target group {}: AWS groups {a} and {b}", l.name)
-                })
-                .collect();
+        let refused = import::unimportable(&live);
+        if !refused.is_empty() {
             return Err(anyhow!(
-                "stack {stack:?} has a target group replacement left half-done, which no topology describes:\n  {}\nFinish it with `ferry apply` on the topology it came from, or delete the AWS group not wanted.",
-                pairs.join("\n  ")
+                "stack {stack:?} has what no topology describes:\n  {}",
+                refused.join("\n  ")
             ));
         }
         let spec = import::to_spec(stack, &clients.region, &live);

@@ -520,7 +520,8 @@ fn a_replacement_left_half_done_is_finished_by_the_next_apply() {
     let import = moto.ferry(&["import", "--stack", "s10"]);
     assert_eq!(code(&import), 1, "{}", stdout(&import));
     assert!(
-        stderr(&import).contains("target group s10-web: AWS groups s10-web and s10-web-r"),
+        stderr(&import)
+            .contains("target group s10-web: AWS groups s10-web and s10-web-r both carry it"),
         "{}",
         stderr(&import)
     );
@@ -529,6 +530,45 @@ fn a_replacement_left_half_done_is_finished_by_the_next_apply() {
     assert_eq!(code(&after), 0, "{}", stdout(&after));
     assert_eq!(moto.py(&["exists", "target-group", "s10-web-r"]), "yes");
     assert_eq!(moto.py(&["exists", "target-group", "s10-web"]), "no");
+}
+
+/// An authentication action added to a stack's rule outside ferry (whose topology refuses them)
+/// is drift like any other: the plan shows it going, the apply puts the topology's actions back,
+/// and import, which could not write it, says so.
+#[test]
+fn an_authentication_action_added_outside_ferry_is_planned_away() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-auth-drift");
+    let file = dir.write("t.toml", topology("s11", &net));
+    let file = file.to_str().unwrap_or_default();
+    applied(&moto, file);
+    assert_eq!(
+        moto.py(&["add-auth", "s11-alb", "8081", "10"]),
+        "authenticate-oidc forward"
+    );
+
+    let plan = moto.ferry(&["plan", file]);
+    assert_eq!(code(&plan), 2, "{}", stderr(&plan));
+    let text = stdout(&plan);
+    assert_eq!(
+        steps(&text),
+        ["~ update rule s11-alb:8081 priority 10"],
+        "{text}"
+    );
+    assert!(text.contains("\"authenticate-oidc\""), "{text}");
+    let import = moto.ferry(&["import", "--stack", "s11"]);
+    assert_eq!(code(&import), 1, "{}", stdout(&import));
+    assert!(
+        stderr(&import).contains(
+            "rule s11-alb:8081 priority 10: an authentication action, which ferry's balancer does not serve"
+        ),
+        "{}",
+        stderr(&import)
+    );
+    applied(&moto, file);
+    let after = moto.ferry(&["plan", file]);
+    assert_eq!(code(&after), 0, "{}", stdout(&after));
 }
 
 #[test]

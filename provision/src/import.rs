@@ -17,6 +17,53 @@ pub fn zone_name(region: &str, az: &str) -> String {
         .to_string()
 }
 
+/// What in the stack no topology can describe, each with what to do about it: a target group
+/// replacement left half-done, an authentication action added outside ferry (whose topology
+/// refuses them). Import writes nothing while there is any.
+pub fn unimportable(live: &LiveState) -> Vec<String> {
+    let mut found: Vec<String> = live
+        .leftovers
+        .iter()
+        .map(|l| {
+            let (a, b) = (l.kept.as_str().min(&l.left), l.kept.as_str().max(&l.left));
+            format!(
+                "target group {}: AWS groups {a} and {b} both carry it, a replacement left half-done (finish it with `ferry apply` on the topology it came from, or delete the AWS group not wanted)",
+                l.name
+            )
+        })
+        .collect();
+    let authenticates = |actions: &[spec::Action]| {
+        actions.iter().any(|a| {
+            matches!(
+                a.r#type,
+                spec::ActionType::AuthenticateOidc | spec::ActionType::AuthenticateCognito
+            )
+        })
+    };
+    for r in &live.resources {
+        let (what, actions) = match &r.body {
+            Body::Listener(l) => (
+                format!("listener {}:{}", l.load_balancer, l.port),
+                &l.default_actions,
+            ),
+            Body::Rule(r) => (
+                format!(
+                    "rule {}:{} priority {}",
+                    r.load_balancer, r.port, r.priority
+                ),
+                &r.actions,
+            ),
+            _ => continue,
+        };
+        if authenticates(actions) {
+            found.push(format!(
+                "{what}: an authentication action, which ferry's balancer does not serve (remove it in AWS first)"
+            ));
+        }
+    }
+    found
+}
+
 pub fn to_spec(stack: &str, region: &str, live: &LiveState) -> Spec {
     let mut aws = AwsSection {
         region: region.to_string(),

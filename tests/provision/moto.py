@@ -15,6 +15,8 @@ usage: moto.py ENDPOINT network                 -> prints "VPC SUBNET_A SUBNET_B
                                                 -> what a replacement of the group NAME to PORT leaves
                                                    when it fails half-way: NAME-r created beside it,
                                                    the listener LB:PORT's default forward moved to it
+       moto.py ENDPOINT add-auth LB PORT PRIORITY  -> puts an authenticate-oidc action before the
+                                                   actions of that rule (as the console would)
 """
 import sys
 import boto3
@@ -125,5 +127,19 @@ elif command == "half-replace":
                     if l["Port"] == int(listener_port))
     elb.modify_listener(ListenerArn=listener["ListenerArn"],
                         DefaultActions=[{"Type": "forward", "TargetGroupArn": new}])
+elif command == "add-auth":
+    lb, listener_port, priority = args
+    lb_arn = elb.describe_load_balancers(Names=[lb])["LoadBalancers"][0]["LoadBalancerArn"]
+    listener = next(l for l in elb.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
+                    if l["Port"] == int(listener_port))
+    rule = next(r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+                if r["Priority"] == priority)
+    auth = {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": {
+        "Issuer": "https://idp.example.test", "AuthorizationEndpoint": "https://idp.example.test/auth",
+        "TokenEndpoint": "https://idp.example.test/token", "UserInfoEndpoint": "https://idp.example.test/user",
+        "ClientId": "ferry", "ClientSecret": "secret"}}
+    rest = [dict(a, Order=i + 2) for i, a in enumerate(rule["Actions"])]
+    elb.modify_rule(RuleArn=rule["RuleArn"], Actions=[auth] + rest)
+    print(" ".join(a["Type"] for a in elb.describe_rules(RuleArns=[rule["RuleArn"]])["Rules"][0]["Actions"]))
 else:
     raise SystemExit("unknown command " + command)

@@ -530,12 +530,10 @@ pub fn actions_from_api(
                         message_body: f.message_body.clone().filter(|m| !m.is_empty()),
                     });
                 }
-                spec::ActionType::AuthenticateOidc | spec::ActionType::AuthenticateCognito => {
-                    return Err(ProvisionError::shape(
-                        what,
-                        format!("{} actions are not managed by ferry", kind.as_str()),
-                    ))
-                }
+                // Added outside ferry (the topology refuses them): read as their kind alone, so
+                // that the plan shows them going and the update puts the topology's actions back
+                // (a destroy deletes them with the rest).
+                spec::ActionType::AuthenticateOidc | spec::ActionType::AuthenticateCognito => {}
             }
             Ok(out)
         })
