@@ -749,6 +749,10 @@ fn what_aws_would_refuse_is_refused_before_anything_changes() {
     let same_zone = moto.py(&["subnet", &net.vpc, "10.0.3.0/24", "us-east-1a"]);
     let looked_up = https
         .replace(&format!("b = \"{}\"", net.b), &format!("b = \"{same_zone}\", c = \"subnet-0000dead\""))
+        .replace(
+            "targets = [{ id = \"10.0.1.11\", zone = \"a\" }]",
+            "targets = [{ id = \"10.0.1.11\", zone = \"a\" }, { id = \"127.0.0.1\", zone = \"a\" }, { id = \"192.168.7.7\", zone = \"a\" }]",
+        )
         + &format!(
             "viewer_certificate = {{ acm_certificate_arn = \"{www_only}\", ssl_support_method = \"sni-only\" }}\nlistener_certificates = {{ 8081 = \"{pending}\" }}\n"
         );
@@ -762,10 +766,15 @@ fn what_aws_would_refuse_is_refused_before_anything_changes() {
         "[aws] subnets.c: subnet subnet-0000dead does not exist in us-east-1".to_string(),
         format!("[aws] listener_certificates.8081: certificate {pending} is PENDING_VALIDATION, not ISSUED"),
         format!("distribution site: alias api.example.test is not covered by certificate {www_only}"),
+        "target group s6-api: target 127.0.0.1 is not an address AWS registers".to_string(),
     ] {
         assert!(err.contains(&problem), "plan says {problem:?}:\n{err}");
     }
     assert!(!err.contains("alias www.example.test"), "{err}");
+    assert!(
+        !err.contains("192.168.7.7"),
+        "a private address outside the VPC is one AWS registers: {err}"
+    );
     let apply = moto.ferry(&["apply", file2, "--auto-approve"]);
     assert_eq!(code(&apply), 1);
     assert_eq!(moto.py(&["count-owned", "s6"]), "0", "nothing was created");
@@ -779,7 +788,8 @@ fn what_aws_would_refuse_is_refused_before_anything_changes() {
             &format!("b = \"{}\"", net.b),
         )
         .replace(&www_only, &wildcard)
-        .replace(&pending, &listener_cert);
+        .replace(&pending, &listener_cert)
+        .replace(", { id = \"127.0.0.1\", zone = \"a\" }", "");
     let file3 = dir.write("t3.toml", &fixed);
     let file3 = file3.to_str().unwrap_or_default();
     let plan = moto.ferry(&["plan", file3]);

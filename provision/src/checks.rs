@@ -1,13 +1,15 @@
 //! What AWS requires of the account, looked up before anything changes: that the load balancers'
-//! subnets exist in the topology's VPC and span two availability zones, and that the ACM
+//! subnets exist in the topology's VPC and span two availability zones, that `ip` targets are
+//! addresses AWS registers (from the VPC's CIDR blocks or the private ranges), and that the ACM
 //! certificates exist, are issued, and (for distributions) cover every alias. The rules are pure
-//! functions of the looked-up facts; `check` does the lookups (EC2 DescribeSubnets, ACM
-//! DescribeCertificate), concurrently.
+//! functions of the looked-up facts; `check` does the lookups (EC2 DescribeSubnets and
+//! DescribeVpcs, ACM DescribeCertificate), concurrently.
 
 use crate::aws::{aws_error, Clients};
 use crate::error::Result;
-use ferry_config::spec::Spec;
+use ferry_config::spec::{Spec, TargetType};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 
 /// A subnet as EC2 describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,73 @@ pub fn subnet_problems(spec: &Spec, found: &BTreeMap<String, Subnet>, findings: 
                 subnets.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", "),
                 zones.iter().next().copied().unwrap_or_default()
             ));
+        }
+    }
+}
+
+/// An IPv4 network, `address/length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    base: u32,
+    length: u32,
+}
+
+impl Cidr {
+    /// `a.b.c.d/n`, as EC2 gives a VPC's CIDR blocks; `None` for anything else (IPv6 blocks).
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (address, length) = text.split_once('/')?;
+        let length: u32 = length.parse().ok().filter(|l| *l <= 32)?;
+        let base = u32::from(address.parse::<Ipv4Addr>().ok()?);
+        Some(Cidr { base, length })
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = u32::MAX.checked_shl(32 - self.length).unwrap_or(0);
+        u32::from(ip) & mask == self.base & mask
+    }
+}
+
+/// Where `ip` targets may be from beside the VPC's own blocks: RFC 1918 and RFC 6598 (AWS refuses
+/// publicly routable, loopback and link-local addresses).
+const TARGET_RANGES: [&str; 4] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+];
+
+/// The `ip` targets' rule: each IPv4 target is in one of the VPC's CIDR blocks (`vpc`, `None` when
+/// the VPC does not exist, itself a problem) or in the private ranges AWS accepts from outside it.
+pub fn target_problems(spec: &Spec, vpc: Option<&[Cidr]>, findings: &mut Findings) {
+    let Some(aws) = &spec.aws else { return };
+    let Some(vpc_blocks) = vpc else {
+        if let Some(id) = &aws.vpc_id {
+            findings.problems.push(format!(
+                "[aws] vpc_id: VPC {id} does not exist in {}",
+                aws.region
+            ));
+        }
+        return;
+    };
+    let ranges: Vec<Cidr> = TARGET_RANGES
+        .iter()
+        .filter_map(|r| Cidr::parse(r))
+        .collect();
+    for tg in &spec.target_groups {
+        let provisioned = crate::desired::target_group(tg, None);
+        if provisioned.target_type != Some(TargetType::Ip) {
+            continue;
+        }
+        for t in &tg.targets {
+            let Ok(ip) = t.id.parse::<Ipv4Addr>() else {
+                continue;
+            };
+            if !vpc_blocks.iter().chain(&ranges).any(|c| c.contains(ip)) {
+                findings.problems.push(format!(
+                    "target group {}: target {ip} is not an address AWS registers: an ip target comes from the VPC's CIDR blocks or from 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10 (not loopback, link-local or public addresses)",
+                    tg.name
+                ));
+            }
         }
     }
 }
@@ -177,6 +246,39 @@ async fn describe_subnets(clients: &Clients, ids: Vec<String>) -> Result<BTreeMa
         .collect())
 }
 
+/// The IPv4 CIDR blocks of the VPC `id`, or `None` when EC2 does not know it.
+async fn describe_vpc(clients: &Clients, id: &str) -> Result<Option<Vec<Cidr>>> {
+    // A filter, not VpcIds: an unknown id is then missing from the answer, not an error.
+    let out = clients
+        .ec2
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(id)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeVpcs", id, e))?;
+    Ok(out.vpcs.unwrap_or_default().into_iter().next().map(|vpc| {
+        let mut blocks: Vec<Cidr> = vpc
+            .cidr_block
+            .as_deref()
+            .and_then(Cidr::parse)
+            .into_iter()
+            .collect();
+        for association in vpc.cidr_block_association_set.unwrap_or_default() {
+            if let Some(block) = association.cidr_block.as_deref().and_then(Cidr::parse) {
+                if !blocks.contains(&block) {
+                    blocks.push(block);
+                }
+            }
+        }
+        blocks
+    }))
+}
+
 /// A certificate, or `None` when ACM does not know it.
 async fn describe_certificate(
     client: &aws_sdk_acm::Client,
@@ -227,8 +329,18 @@ pub async fn check(clients: &Clients, spec: &Spec) -> Result<Findings> {
         .and_then(|v| v.acm_certificate_arn.clone())
         .filter(|_| spec.distributions.iter().any(|d| !d.aliases.is_empty()));
     let listener_arns: BTreeSet<String> = aws.listener_certificates.values().cloned().collect();
-    let (subnets, viewer, listeners) = tokio::join!(
+    let vpc_id = aws
+        .vpc_id
+        .as_deref()
+        .filter(|_| !spec.target_groups.is_empty());
+    let (subnets, vpc, viewer, listeners) = tokio::join!(
         describe_subnets(clients, subnet_ids),
+        async {
+            match vpc_id {
+                Some(id) => describe_vpc(clients, id).await.map(Some),
+                None => Ok(None),
+            }
+        },
         async {
             match &viewer_arn {
                 Some(arn) => describe_certificate(&clients.acm_us_east_1, arn).await,
@@ -240,6 +352,7 @@ pub async fn check(clients: &Clients, spec: &Spec) -> Result<Findings> {
         }))
     );
     let subnets = subnets?;
+    let vpc = vpc?;
     let viewer = viewer?;
     let mut by_arn = BTreeMap::new();
     for (arn, found) in listeners {
@@ -247,6 +360,9 @@ pub async fn check(clients: &Clients, spec: &Spec) -> Result<Findings> {
     }
     if !spec.load_balancers.is_empty() {
         subnet_problems(spec, &subnets, &mut findings);
+    }
+    if let Some(vpc) = vpc {
+        target_problems(spec, vpc.as_deref(), &mut findings);
     }
     certificate_problems(spec, viewer.as_ref(), &by_arn, &mut findings);
     Ok(findings)
@@ -389,5 +505,50 @@ listener_certificates = { 443 = "arn:aws:acm:eu-west-1:1:certificate/l" }
         assert!(p[1].contains("is PENDING_VALIDATION, not ISSUED"), "{p:?}");
         let p = run(Some(good), None);
         assert!(p[0].starts_with("[aws] listener_certificates.443: arn:aws:acm:eu-west-1:1:certificate/l does not exist in ACM (eu-west-1)"), "{p:?}");
+    }
+
+    #[test]
+    fn ip_targets_come_from_the_vpc_or_the_private_ranges() {
+        let cidr = |t: &str| Cidr::parse(t).unwrap_or_else(|| panic!("{t}"));
+        assert!(cidr("10.1.0.0/16").contains("10.1.255.1".parse().unwrap()));
+        assert!(!cidr("10.1.0.0/16").contains("10.2.0.1".parse().unwrap()));
+        assert!(cidr("0.0.0.0/0").contains("8.8.8.8".parse().unwrap()));
+        assert_eq!(Cidr::parse("2600:1f18::/56"), None);
+        let s = spec(
+            r#"
+stack = "s"
+[[target_groups]]
+name = "web"
+port = 80
+targets = [{ id = "10.1.0.5", zone = "a" }, { id = "192.168.7.7", zone = "a" }, { id = "100.64.0.1", zone = "a" }, { id = "127.0.0.1", zone = "a" }, { id = "8.8.8.8", zone = "a" }, { id = "169.254.0.1", zone = "a" }, { id = "54.0.0.1", zone = "a" }]
+[[target_groups]]
+name = "hosts"
+port = 80
+target_type = "instance"
+targets = [{ id = "i-0123456789abcdef0", zone = "a" }]
+[aws]
+region = "us-east-1"
+vpc_id = "vpc-1"
+"#,
+        );
+        let mut findings = Findings::default();
+        target_problems(&s, Some(&[cidr("54.0.0.0/24")]), &mut findings);
+        let refused: Vec<&str> = findings
+            .problems
+            .iter()
+            .map(|p| p.split(' ').nth(4).unwrap_or_default())
+            .collect();
+        assert_eq!(
+            refused,
+            ["127.0.0.1", "8.8.8.8", "169.254.0.1"],
+            "{:#?}",
+            findings.problems
+        );
+        let mut findings = Findings::default();
+        target_problems(&s, None, &mut findings);
+        assert_eq!(
+            findings.problems,
+            ["[aws] vpc_id: VPC vpc-1 does not exist in us-east-1"]
+        );
     }
 }
