@@ -104,6 +104,21 @@ fn answer(req: &Request) -> Response {
         "/c/revalidate.html" => html(200, PAGE_SIZE).with_header("Cache-Control", "max-age=1"),
         "/c/slow.html" => html(200, PAGE_SIZE).with_delay(std::time::Duration::from_millis(300)),
         "/c/vary.html" => html(200, PAGE_SIZE).with_header("Vary", "Origin, accept-encoding"),
+        // An origin that gzips for the viewers that accept it.
+        "/legacy/origin-gzip.js" => {
+            let accepts = req
+                .header("accept-encoding")
+                .is_some_and(|a| a.contains("gzip"));
+            let r = Response::new(200)
+                .with_header("Content-Type", "application/javascript")
+                .with_header("Vary", "Accept-Encoding");
+            if accepts {
+                r.with_header("Content-Encoding", "gzip")
+                    .with_body(gzip(&text(PAGE_SIZE)))
+            } else {
+                r.with_body(text(PAGE_SIZE))
+            }
+        }
         _ => html(200, PAGE_SIZE),
     }
 }
@@ -505,4 +520,55 @@ fn a_304_refresh_keeps_the_compressed_object_and_its_weak_etag() {
     assert_from_edge(&hit, "Hit from cloudfront");
     assert_eq!(hit.header("etag"), Some("W/\"v1\""), "{hit:?}");
     assert_eq!(o.count_path("/c/revalidate.html"), 2);
+}
+
+/// Legacy cache settings (`forwarded_values`) gzip as CloudFront does (Brotli needs a cache
+/// policy): the viewer's Accept-Encoding, normalized to gzip, is in the cache key and goes to the
+/// origin, so an origin's gzip body never reaches a viewer that did not ask for it, and the edge
+/// compresses with gzip only.
+#[test]
+fn legacy_settings_key_the_normalized_accept_encoding_and_gzip_only() {
+    let o = Origin::start_with("o", answer);
+    let s = SiteBuilder::new("compress-legacy", &o)
+        .legacy_behavior(
+            "/legacy/*",
+            "o",
+            &[
+                "forwarded_values = { query_string = false, cookies = { forward = \"none\" } }",
+                "compress = true",
+            ],
+        )
+        .start();
+    let page = text(PAGE_SIZE);
+    let path = "/legacy/origin-gzip.js";
+
+    let zipped = s.get(path, &[("Accept-Encoding", "deflate, gzip;q=0.8")]);
+    assert_from_edge(&zipped, "Miss from cloudfront");
+    assert_eq!(
+        zipped.header("content-encoding"),
+        Some("gzip"),
+        "{zipped:?}"
+    );
+    let plain = s.get(path, &[]);
+    assert_from_edge(&plain, "Miss from cloudfront");
+    assert_identity(&plain, &page);
+    let sent: Vec<Option<String>> = o
+        .requests_matching(|r| r.path() == path)
+        .iter()
+        .map(|r| r.header("accept-encoding").map(str::to_string))
+        .collect();
+    assert_eq!(
+        sent,
+        [Some("gzip".to_string()), None],
+        "the origin gets the normalized header"
+    );
+    let again = s.get(path, &[("Accept-Encoding", "br, gzip")]);
+    assert_from_edge(&again, "Hit from cloudfront");
+    assert_eq!(again.header("content-encoding"), Some("gzip"), "{again:?}");
+    let plain = s.get(path, &[("Accept-Encoding", "br")]);
+    assert_from_edge(&plain, "Hit from cloudfront");
+    assert_identity(&plain, &page);
+
+    let compressed = s.get("/legacy/page.html", &[("Accept-Encoding", "br, gzip")]);
+    assert_compressed(&compressed, "gzip", &page);
 }

@@ -318,6 +318,51 @@ fn managed_all_viewer_forwards_every_viewer_header_but_the_always_removed_ones()
     c.finish();
 }
 
+/// Legacy settings that forward all headers (`headers = ["*"]`): "CloudFront doesn't cache the
+/// objects that are associated with this cache behavior. Instead, CloudFront sends every request
+/// to the origin" (API reference, `ForwardedValues.Headers`), with every viewer header, as
+/// Managed-AllViewer does; cookies go by their own setting.
+#[test]
+fn legacy_forwarding_of_all_headers_sends_every_request_with_every_header() {
+    let o = origin();
+    let site = site("legacy-all-headers", &o, "Managed-CachingDisabled", None)
+        .legacy_behavior(
+            "/legacy/*",
+            "o",
+            &[r#"forwarded_values = { query_string = true, cookies = { forward = "all" }, headers = ["*"] }"#],
+        )
+        .start();
+
+    let (r, q) = send(&site, &o, "GET", "/legacy/all", &[]);
+    assert_from_edge(&r, "Miss from cloudfront");
+    let mut c = Check::new("legacy headers = [\"*\"], GET", &q);
+    check_edge_headers(&mut c, &r);
+    check_policy_headers(
+        &mut c,
+        &[
+            "Accept",
+            "Accept-Charset",
+            "Accept-Language",
+            "Referer",
+            "Cookie",
+            "Authorization",
+            "Origin",
+            "X-Custom-Thing",
+        ],
+        "legacy forwarding of all headers",
+    );
+    c.eq("Host", SITE_HOST, "all headers: the viewer's Host");
+    c.forwarded("User-Agent", "all headers: the viewer's User-Agent");
+    c.finish();
+    let again = site.get("/legacy/all", VIEWER);
+    assert_from_edge(&again, "Miss from cloudfront");
+    assert_eq!(
+        o.requests_matching(|q| q.path() == "/legacy/all").len(),
+        2,
+        "nothing is cached: every request goes to the origin"
+    );
+}
+
 #[test]
 fn managed_all_viewer_except_host_header_sends_the_origin_domain_as_host() {
     let o = origin();

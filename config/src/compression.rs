@@ -20,8 +20,8 @@
 //!
 //! ferry compresses only with a coding that the cache policy puts in the cache key (`gzip` /
 //! `br` enabled): the key is what keeps a compressed object away from a viewer that did not ask for
-//! it. Legacy cache settings (`forwarded_values`) key on no coding in ferry, so they never compress,
-//! where CloudFront gzips under them.
+//! it. Legacy cache settings (`forwarded_values`) key on gzip alone (Brotli needs a cache policy),
+//! unless they key on `Accept-Encoding` itself or forward all headers.
 
 /// The content types CloudFront compresses ("File types that CloudFront compresses"), as listed;
 /// `vnd.apple.mpegurl` (no `/`) included verbatim.

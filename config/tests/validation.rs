@@ -2654,11 +2654,17 @@ fn accepts() -> Vec<Accept> {
                 "\"redirect-to-https\"\n  forwarded_values = { query_string = false, cookies = { forward = \"all\" }, headers = [\"*\"] }",
             )],
             |t| {
-                let ttl = t.distributions[0].behavior_for("/").cache_policy.ttl;
-                assert_eq!(
-                    (ttl.min_ttl, ttl.default_ttl, ttl.max_ttl),
-                    (0, 86_400, 31_536_000)
-                );
+                // "CloudFront doesn't cache the objects that are associated with this cache
+                // behavior. Instead, CloudFront sends every request to the origin", with every
+                // header.
+                let behavior = t.distributions[0].behavior_for("/");
+                let ttl = behavior.cache_policy.ttl;
+                assert_eq!((ttl.min_ttl, ttl.default_ttl, ttl.max_ttl), (0, 0, 0));
+                assert!(!behavior.cache_policy.gzip && !behavior.cache_policy.keys_header("*"));
+                assert!(behavior.origin_request_policy.as_ref().is_some_and(|p| {
+                    p.policy.headers_config.header_behavior
+                        == ferry_config::spec::OriginHeaderBehavior::AllViewer
+                }));
             },
         ),
         yes(

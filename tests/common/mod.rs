@@ -1858,6 +1858,19 @@ impl SiteBuilder {
         self
     }
 
+    /// A cache behavior on legacy cache settings: `forwarded_values` (and TTLs) in `lines`, no
+    /// cache policy.
+    pub fn legacy_behavior(mut self, pattern: &str, origin_id: &str, lines: &[&str]) -> Self {
+        let mut b = format!(
+            "  [[distributions.cache_behaviors]]\n  path_pattern = \"{pattern}\"\n  target_origin_id = \"{origin_id}\"\n  viewer_protocol_policy = \"allow-all\"\n"
+        );
+        for l in lines {
+            b.push_str(&format!("  {l}\n"));
+        }
+        self.behaviors.push(b);
+        self
+    }
+
     /// A `[[distributions.custom_error_responses]]` table with these keys.
     pub fn error_response(mut self, keys: &[&str]) -> Self {
         let mut b = String::from("  [[distributions.custom_error_responses]]\n");

@@ -1399,19 +1399,27 @@ fn behavior(
             None
         }
     };
-    let origin_request_policy = b.origin_request_policy.as_ref().and_then(|name| {
-        let found = policies.origin_request.get(name).cloned();
-        if found.is_none() {
-            reference_error(
-                ctx,
-                &path.key("origin_request_policy"),
-                "origin request policy",
-                name,
-                policies.origin_request.keys().map(String::as_str),
-            );
-        }
-        found
-    });
+    let forward_all = b
+        .forwarded_values
+        .as_ref()
+        .is_some_and(|fv| fv.headers.iter().any(|h| h == "*"));
+    let origin_request_policy = if forward_all && b.origin_request_policy.is_none() {
+        Some(legacy_forward_all())
+    } else {
+        b.origin_request_policy.as_ref().and_then(|name| {
+            let found = policies.origin_request.get(name).cloned();
+            if found.is_none() {
+                reference_error(
+                    ctx,
+                    &path.key("origin_request_policy"),
+                    "origin request policy",
+                    name,
+                    policies.origin_request.keys().map(String::as_str),
+                );
+            }
+            found
+        })
+    };
     let response_headers_policy = b.response_headers_policy.as_ref().and_then(|name| {
         let found = policies.response_headers.get(name).cloned();
         if found.is_none() {
@@ -1471,6 +1479,25 @@ fn behavior(
     })
 }
 
+/// What legacy `headers = ["*"]` forwards: every viewer header (Host and User-Agent included),
+/// as the origin request policy it amounts to (the cache policy's cookies and query strings go
+/// with it).
+fn legacy_forward_all() -> Arc<NamedPolicy<spec::OriginRequestPolicy>> {
+    Arc::new(NamedPolicy {
+        managed_id: None,
+        policy: spec::OriginRequestPolicy {
+            name: String::new(),
+            comment: None,
+            headers_config: spec::OriginHeadersConfig {
+                header_behavior: spec::OriginHeaderBehavior::AllViewer,
+                headers: Vec::new(),
+            },
+            cookies_config: Default::default(),
+            query_strings_config: Default::default(),
+        },
+    })
+}
+
 /// Legacy `forwarded_values` + behavior TTLs, expressed as the cache policy they amount to.
 fn legacy_policy(
     ctx: &mut Ctx<'_, '_>,
@@ -1503,6 +1530,13 @@ fn legacy_policy(
         );
     }
     use spec::{CookieBehavior as C, ForwardCookies as F, QueryStringBehavior as Q};
+    // "CloudFront doesn't cache the objects that are associated with this cache behavior.
+    // Instead, CloudFront sends every request to the origin."
+    let (default_ttl, max_ttl) = if all_headers {
+        (0, 0)
+    } else {
+        (default_ttl, max_ttl)
+    };
     CachePolicy {
         name: String::new(),
         managed_id: None,
@@ -1511,15 +1545,28 @@ fn legacy_policy(
             default_ttl,
             max_ttl,
         },
-        gzip: false,
+        // Legacy settings gzip (Brotli needs a cache policy): the viewer's Accept-Encoding,
+        // normalized to gzip, is in the key and goes to the origin, unless the behavior keys on
+        // the header itself, which turns compression off.
+        gzip: !all_headers
+            && !fv
+                .headers
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case("accept-encoding")),
         brotli: false,
+        // All headers (`*`) go to the origin (see `legacy_forward_all`) and nothing is cached:
+        // there is no key to make.
         headers: spec::CacheHeadersConfig {
-            header_behavior: if fv.headers.is_empty() {
+            header_behavior: if fv.headers.is_empty() || all_headers {
                 spec::CacheHeaderBehavior::None
             } else {
                 spec::CacheHeaderBehavior::Whitelist
             },
-            headers: fv.headers.clone(),
+            headers: if all_headers {
+                Vec::new()
+            } else {
+                fv.headers.clone()
+            },
         },
         cookies: spec::CookiesConfig {
             cookie_behavior: match fv.cookies.forward {
