@@ -37,13 +37,17 @@ struct Stack {
 }
 
 fn start(label: &str) -> Stack {
+    start_with_env(label, &[])
+}
+
+fn start_with_env(label: &str, env: &[(&str, &str)]) -> Stack {
     let origin = Origin::start("o");
     let target = Origin::start("t");
     let ports = free_ports(2);
     let edge = format!("127.0.0.1:{}", ports[0]);
     let lb = format!("127.0.0.1:{}", ports[1]);
     let file = Topology::write(label, &topology(&edge, ports[1], &origin, &target));
-    let ferry = Ferry::up(&file, &[&edge, &lb]);
+    let ferry = Ferry::start_with_env(&["up", file.path_str()], env, &[&edge, &lb]);
     Stack {
         _ferry: ferry,
         _file: file,
@@ -175,6 +179,34 @@ fn a_kept_alive_connection_may_idle_longer_than_the_head_timeout_between_request
         .unwrap_or_else(|e| panic!("the idle kept-alive connection was cut: {e}"));
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(stack.origin.count_prefix("/second"), 1);
+}
+
+/// ALB closes a connection that stays idle for its idle timeout, between requests too (pingora
+/// alone would keep an HTTP/1.1 connection forever, and ferry's fast path kept it 60 s): on the
+/// fast path and on pingora's (`FERRY_FAST_FORWARDS=0`).
+#[test]
+fn an_idle_kept_alive_connection_is_closed_at_the_load_balancers_idle_timeout() {
+    for env in [&[][..], &[("FERRY_FAST_FORWARDS", "0")][..]] {
+        let stack = start_with_env("lb-idle", env);
+        let mut conn = Conn::open(&stack.lb, IO_TIMEOUT).expect("connect");
+        let r = conn.request("GET", "/first", &[], b"").expect("first");
+        assert_eq!(r.status, 200, "{env:?}: {r:?}");
+        let idle = Instant::now();
+        let stream = conn.stream();
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(HEAD_TIMEOUT + 6)));
+        let mut buf = [0u8; 64];
+        let read = stream.read(&mut buf);
+        let after = idle.elapsed();
+        assert!(
+            matches!(read, Ok(0))
+                || matches!(&read, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+            "{env:?}: the idle connection was not closed after {after:?}: {read:?}"
+        );
+        assert!(
+            on_time(after),
+            "{env:?}: closed after {after:?} idle, not about the {HEAD_TIMEOUT} s idle timeout"
+        );
+    }
 }
 
 /// The second head of a kept-alive connection has the same deadline as the first.

@@ -157,10 +157,12 @@ pub fn balancer(
                     // ALB closes a connection that does not send its request within the idle
                     // timeout, or that takes nothing of its response for as long.
                     let app = ferry_guard::HeadDeadline::new(
+                        // ALB keeps an idle connection open for its idle timeout.
                         ferry_guard::front::Front::new(
                             pingora::proxy::http_proxy(conf, proxy),
                             fast,
                             fast_forwards,
+                            &head_timeout,
                         ),
                         &head_timeout,
                         &head_timeout,

@@ -128,6 +128,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>, pin_threads: bool) -> E
     let threads = conf.threads.max(1);
     let fast_hits = fast_hit::enabled_by_env();
     let fast_forwards = fast_forward::enabled_by_env();
+    let keepalive = ferry_guard::TimeoutHandle::new(ferry_guard::front::KEEPALIVE);
     let new_app = || {
         let thread_proxy = proxy.for_thread();
         let source = thread_proxy.hit_source();
@@ -136,6 +137,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>, pin_threads: bool) -> E
                 pingora::proxy::http_proxy(conf, thread_proxy),
                 fast_hit::FastHits::new(source, fast_hits, fast_forwards),
                 fast_hits || fast_forwards,
+                &keepalive,
             ),
             &head_timeout,
             &send_timeout,

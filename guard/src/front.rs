@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
-/// How long a kept-alive connection may wait for its next request: pingora's default, which the
-/// requests it answers get.
+/// How long a kept-alive connection of the edge may wait for its next request (pingora's default);
+/// the balancer's wait is its load balancer's idle timeout.
 pub const KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// The largest head a fast path reads: a larger one goes to pingora, whose limits then apply.
@@ -67,16 +67,25 @@ pub struct Front<A, F> {
     inner: Arc<A>,
     fast: F,
     enabled: bool,
+    /// How long a kept-alive connection may wait for its next request, on either path.
+    keepalive: crate::TimeoutHandle,
 }
 
 impl<A, F> Front<A, F> {
-    /// `enabled` false hands every connection straight to `inner`.
-    pub fn new(inner: A, fast: F, enabled: bool) -> Front<A, F> {
+    /// `enabled` false hands every connection straight to `inner`; `keepalive` is how long an
+    /// idle kept-alive connection waits for its next request (reloadable).
+    pub fn new(inner: A, fast: F, enabled: bool, keepalive: &crate::TimeoutHandle) -> Front<A, F> {
         Front {
             inner: Arc::new(inner),
             fast,
             enabled,
+            keepalive: keepalive.clone(),
         }
+    }
+
+    /// The keep-alive wait in pingora's whole seconds (at least 1: 0 is "forever" to pingora).
+    fn keepalive_secs(&self) -> u64 {
+        self.keepalive.get().as_secs().max(1)
     }
 }
 
@@ -127,10 +136,17 @@ impl<A: HttpServerApp + Send + Sync + 'static, F: FastPath> ServerApp for Front<
             // (which this loop stands in for, so that each request's end is known here).
             let mut session = ServerSession::new_http1(conn);
             match reused.take() {
-                Some(Some(settings)) => settings.apply_to_session(&mut session),
+                Some(Some(settings)) => {
+                    settings.apply_to_session(&mut session);
+                    // pingora keeps an HTTP/1.1 connection waiting forever (its reading of the
+                    // last request's `Connection` header): the wait is ours to bound.
+                    if session.get_keepalive().is_some() {
+                        session.set_keepalive(Some(self.keepalive_secs()));
+                    }
+                }
                 Some(None) => {}
                 None => {
-                    session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE.as_secs()));
+                    session.set_keepalive((!*shutdown.borrow()).then_some(self.keepalive_secs()));
                     session.set_keepalive_reuses_remaining(
                         self.inner
                             .server_options()
@@ -195,7 +211,7 @@ impl<A, F: FastPath> Front<A, F> {
             // pingora, which closes it at its cleanup.
             let read = tokio::select! {
                 biased;
-                read = tokio::time::timeout(KEEPALIVE, conn.read_buf(&mut buf)) => read,
+                read = tokio::time::timeout(self.keepalive.get(), conn.read_buf(&mut buf)) => read,
                 _ = watch.changed() => return Outcome::HandOver(buf.freeze()),
             };
             match read {

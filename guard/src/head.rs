@@ -79,6 +79,10 @@ impl TimeoutHandle {
             .max(1);
         self.0.store(ms, Ordering::Relaxed);
     }
+
+    pub fn get(&self) -> Duration {
+        Duration::from_millis(self.0.load(Ordering::Relaxed))
+    }
 }
 
 #[async_trait]
