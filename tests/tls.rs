@@ -1272,12 +1272,12 @@ fn text_of(bytes: &[u8]) -> String {
 // ---------------------------------------------------------------- balancer
 
 /// HTTPS listeners of a load balancer: SNI among the listener's certificates, HTTP/2 by ALPN, and
-/// the ssl policy: the default `ELBSecurityPolicy-2016-08` takes TLS 1.2, a `TLS13-1-3` policy
-/// refuses it.
+/// the ssl policy: the default `ELBSecurityPolicy-2016-08` stops at TLS 1.2 (it has no TLS 1.3),
+/// a `TLS13-1-2` policy takes both, a `TLS13-1-3` policy refuses TLS 1.2.
 #[test]
 fn balancer_https_listeners_follow_their_certificates_and_ssl_policy() {
-    let ports = free_ports(3);
-    let (plain, open, strict) = (ports[0], ports[1], ports[2]);
+    let ports = free_ports(4);
+    let (plain, open, strict, modern) = (ports[0], ports[1], ports[2], ports[3]);
     let fixed = |body: &str| {
         format!(
             r#"default_actions = [{{ type = "fixed-response", fixed_response_config = {{ status_code = "200", content_type = "text/plain", message_body = "{body}" }} }}]"#
@@ -1309,10 +1309,18 @@ nodes = {{ a = "127.0.0.1" }}
   ssl_policy = "ELBSecurityPolicy-TLS13-1-3-2021-06"
   default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
   {strict_action}
+
+  [[load_balancers.listeners]]
+  port = {modern}
+  protocol = "HTTPS"
+  ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
+  {modern_action}
 "#,
         plain_action = fixed("plain"),
         open_action = fixed("open"),
         strict_action = fixed("strict"),
+        modern_action = fixed("modern"),
     );
     let topology = Topology::write("tls-alb", &text);
     let pki = Pki::write(
@@ -1322,11 +1330,17 @@ nodes = {{ a = "127.0.0.1" }}
     let plain = format!("127.0.0.1:{plain}");
     let open = format!("127.0.0.1:{open}");
     let strict = format!("127.0.0.1:{strict}");
+    let modern = format!("127.0.0.1:{modern}");
     let _ferry = Ferry::up(&topology, &[&plain]);
     wait_https(&pki, &open, WWW);
 
     let hs = handshake(&pki, &open, WWW, &DEFAULT_CLIENT).expect("www");
     assert_eq!(hs.certificate, "www");
+    assert_eq!(
+        hs.version,
+        Some(rustls::ProtocolVersion::TLSv1_2),
+        "ELBSecurityPolicy-2016-08 has no TLS 1.3"
+    );
     assert_eq!(
         hs.alpn.as_deref(),
         Some(&b"h2"[..]),
@@ -1357,6 +1371,13 @@ nodes = {{ a = "127.0.0.1" }}
     assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_3));
     let (status, _, body) = http1(&mut hs, DEFAULT_NAME, "/");
     assert_eq!((status, body.as_str()), (200, "strict"));
+
+    let mut hs = handshake(&pki, &modern, DEFAULT_NAME, &H1_CLIENT).expect("TLS 1.3");
+    assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_3));
+    let (status, _, body) = http1(&mut hs, DEFAULT_NAME, "/");
+    assert_eq!((status, body.as_str()), (200, "modern"));
+    let hs = handshake(&pki, &modern, DEFAULT_NAME, &tls12_only).expect("TLS 1.2 under TLS13-1-2");
+    assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_2));
 }
 
 /// Listener attributes (ALB's header modification) on an HTTPS listener: the Server header removed,
@@ -1383,6 +1404,7 @@ attributes = {{ "routing.http.x_amzn_tls_version_and_cipher_suite.enabled" = tru
   [[load_balancers.listeners]]
   port = {port}
   protocol = "HTTPS"
+  ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
   default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
   attributes = {{ "routing.http.response.server.enabled" = false, "routing.http.response.x_frame_options.header_value" = "DENY", "routing.http.response.strict_transport_security.header_value" = "max-age=31536000", "routing.http.request.x_amzn_tls_version.header_name" = "X-Tls-Version" }}
   default_actions = [{{ type = "forward", target_group = "web" }}]
@@ -1509,16 +1531,17 @@ targets = [{{ id = "127.0.0.1", zone = "a" }}]
     let seen = origin.requests();
     let sent: Vec<_> = seen[before..].iter().collect();
     assert_eq!(sent.len(), 2, "{sent:?}");
+    // The listener's default policy (ELBSecurityPolicy-2016-08) stops at TLS 1.2.
     for request in &sent {
         assert_eq!(
             request.header("x-tls-version"),
-            Some("TLSv1.3"),
+            Some("TLSv1.2"),
             "{request:?}"
         );
         assert!(
             request
                 .header("x-amzn-tls-cipher-suite")
-                .is_some_and(|c| c.starts_with("TLS_")),
+                .is_some_and(|c| c.starts_with("ECDHE-")),
             "{request:?}"
         );
         assert_eq!(request.header("x-forwarded-proto"), Some("https"));

@@ -5,9 +5,10 @@
 //!
 //! Every ClientHello goes through `ferry_guard::HelloGate` first: it is due within the load
 //! balancer's idle timeout, and a TLS 1.3-only policy (`ELBSecurityPolicy-TLS13-1-3-*`) refuses a
-//! client that does not offer TLS 1.3 with the `protocol_version` alert (the listener is built for
-//! TLS 1.2 and 1.3). TLS is terminated on every thread by `ferry_guard::Terminate`, with one
-//! acceptor (one ticket key, so sessions resume on any thread) per listener.
+//! client that does not offer TLS 1.3 with the `protocol_version` alert; a policy without TLS 1.3
+//! (`ELBSecurityPolicy-2016-08`, `FS-*`, `TLS-1-*`) gets an acceptor built for TLS 1.2 alone. TLS
+//! is terminated on every thread by `ferry_guard::Terminate`, with the acceptors (one ticket key
+//! each, so sessions resume on any thread) shared by the listener's threads.
 
 use arc_swap::ArcSwap;
 use ferry_config::model::Listener;
@@ -26,8 +27,9 @@ use std::time::Duration;
 pub struct Reloadable {
     certificates: Arc<tls::ReloadableCertificates>,
     gate: Arc<ArcSwap<Gate>>,
-    /// Built once (its ALPN is the listener's at start), shared by every thread's service.
-    acceptor: Arc<Acceptor>,
+    /// Built once (their ALPN is the listener's at start), shared by every thread's service: TLS
+    /// 1.2 only, and TLS 1.2 and 1.3, for the policy of the moment to pick from.
+    acceptors: [Arc<Acceptor>; 2],
 }
 
 impl Reloadable {
@@ -35,27 +37,40 @@ impl Reloadable {
     pub fn new(listener: &Listener, idle_timeout: Duration) -> Option<Reloadable> {
         let config = listener.tls.as_ref()?;
         let certificates = tls::ReloadableCertificates::new(config.store.clone());
+        let acceptors = [false, true]
+            .map(|tls13| ferry_guard::acceptor(certificates.clone(), config.http2, tls13));
         Some(Reloadable {
-            acceptor: ferry_guard::acceptor(certificates.clone(), config.http2),
+            gate: Arc::new(ArcSwap::from_pointee(gate(
+                config,
+                idle_timeout,
+                &acceptors,
+            ))),
+            acceptors,
             certificates,
-            gate: Arc::new(ArcSwap::from_pointee(gate(config, idle_timeout))),
         })
     }
 
     pub fn replace(&self, listener: &Listener, idle_timeout: Duration) {
         let Some(config) = &listener.tls else { return };
         self.certificates.replace(config.store.clone());
-        self.gate.store(Arc::new(gate(config, idle_timeout)));
+        self.gate
+            .store(Arc::new(gate(config, idle_timeout, &self.acceptors)));
     }
 }
 
 /// The ClientHello is due within the load balancer's idle timeout; a TLS 1.3-only ssl policy
-/// refuses clients that do not offer TLS 1.3.
-fn gate(config: &ferry_config::model::ListenerTls, idle_timeout: Duration) -> Gate {
+/// refuses clients that do not offer TLS 1.3, and a policy without TLS 1.3 (the API's default
+/// `ELBSecurityPolicy-2016-08` among them) negotiates TLS 1.2.
+fn gate(
+    config: &ferry_config::model::ListenerTls,
+    idle_timeout: Duration,
+    acceptors: &[Arc<Acceptor>; 2],
+) -> Gate {
     Gate {
         policy: VersionPolicy::uniform(config.minimum),
         timeout: idle_timeout,
         requirement: config.ssl_policy.clone(),
+        acceptor: acceptors[usize::from(config.tls13)].clone(),
     }
 }
 
@@ -71,7 +86,7 @@ pub fn service<A: ServerApp + Send + Sync + 'static>(
     use ferry_guard::thread_service;
     match tls {
         Some(tls) => {
-            let app = Terminate::new(app, tls.acceptor.clone(), tls.gate.clone());
+            let app = Terminate::new(app, tls.gate.clone());
             Some(thread_service(name, app, address, thread, pin))
         }
         // Not reached after validation, which gives every HTTPS listener its certificates; never

@@ -309,6 +309,8 @@ pub struct ListenerTls {
     pub ssl_policy: String,
     /// What the policy means on rustls.
     pub minimum: crate::tls::MinimumTls,
+    /// Whether the policy allows TLS 1.3 (else TLS 1.2 is the most a client gets).
+    pub tls13: bool,
     /// HTTP/2 by ALPN: the load balancer's `routing.http2.enabled` (on unless set to false).
     pub http2: bool,
     pub default_certificate: CertificateFiles,

@@ -596,6 +596,13 @@ pub fn elb_policy_minimum(name: &str) -> Option<MinimumTls> {
     })
 }
 
+/// Whether an ELB security policy allows TLS 1.3: only the `ELBSecurityPolicy-TLS13-*` ones do
+/// (`ELBSecurityPolicy-2016-08`, the API's default, and the `FS-*` and `TLS-1-*` policies stop at
+/// TLS 1.2).
+pub fn elb_policy_allows_tls13(name: &str) -> bool {
+    name.starts_with("ELBSecurityPolicy-TLS13-")
+}
+
 /// Whether `s` ends with a policy's `YYYY-MM` release date.
 fn ends_with_date(s: &str) -> bool {
     let b = s.as_bytes();
@@ -1176,6 +1183,15 @@ mod tests {
             elb_policy_minimum(ELB_DEFAULT_POLICY),
             Some(MinimumTls::Tls12)
         );
+        for (name, tls13) in [
+            (ELB_DEFAULT_POLICY, false),
+            ("ELBSecurityPolicy-FS-1-2-Res-2020-10", false),
+            ("ELBSecurityPolicy-TLS-1-2-Ext-2018-06", false),
+            ("ELBSecurityPolicy-TLS13-1-0-2021-06", true),
+            ("ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09", true),
+        ] {
+            assert_eq!(elb_policy_allows_tls13(name), tls13, "{name}");
+        }
         assert_eq!(MinimumTls::Tls13.versions().len(), 1);
         assert_eq!(MinimumTls::Tls12.versions().len(), 2);
         assert!(allows_http2(HttpVersion::Http2) && allows_http2(HttpVersion::Http2And3));

@@ -15,6 +15,7 @@ use ferry_config::tls::{self, VersionPolicy};
 use ferry_config::Topology;
 use ferry_guard::{Gate, Terminate};
 use pingora::apps::ServerApp;
+use pingora::listeners::tls::Acceptor;
 use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,9 @@ use std::sync::Arc;
 pub(crate) struct Reloadable {
     pub certificates: Arc<tls::ReloadableCertificates>,
     pub gate: Arc<ArcSwap<Gate>>,
+    /// One for the listener (its ALPN is the topology's at start): CloudFront offers TLS 1.3
+    /// under every `minimum_protocol_version`.
+    acceptor: Arc<Acceptor>,
 }
 
 impl Reloadable {
@@ -31,14 +35,16 @@ impl Reloadable {
         if let Some(store) = &edge.certificate_store {
             self.certificates.replace(store.clone());
         }
-        self.gate.store(Arc::new(gate(topology, edge)));
+        self.gate
+            .store(Arc::new(gate(topology, edge, self.acceptor.clone())));
     }
 }
 
 /// Every ClientHello must arrive within the client header timeout; names of `TLSv1.3_2025`
 /// distributions require TLS 1.3.
-fn gate(topology: &Topology, edge: &Edge) -> Gate {
+fn gate(topology: &Topology, edge: &Edge, acceptor: Arc<Acceptor>) -> Gate {
     Gate {
+        acceptor,
         policy: VersionPolicy::for_distributions(
             &topology.distributions,
             edge.default_distribution,
@@ -53,7 +59,6 @@ fn gate(topology: &Topology, edge: &Edge) -> Gate {
 /// every thread, so that a reload replaces them for all of them at once.
 pub(crate) struct Https {
     address: SocketAddr,
-    http2: bool,
     pub reloadable: Reloadable,
 }
 
@@ -62,12 +67,19 @@ impl Https {
         let (Some(address), Some(store)) = (edge.https, &edge.certificate_store) else {
             return None;
         };
+        let certificates = tls::ReloadableCertificates::new(store.clone());
+        let http2 = ferry_config::reload::edge_offers_http2(topology);
+        let acceptor = ferry_guard::acceptor(certificates.clone(), http2, true);
         Some(Https {
             address,
-            http2: ferry_config::reload::edge_offers_http2(topology),
             reloadable: Reloadable {
-                certificates: tls::ReloadableCertificates::new(store.clone()),
-                gate: Arc::new(ArcSwap::from_pointee(gate(topology, edge))),
+                certificates,
+                gate: Arc::new(ArcSwap::from_pointee(gate(
+                    topology,
+                    edge,
+                    acceptor.clone(),
+                ))),
+                acceptor,
             },
         })
     }
@@ -80,10 +92,9 @@ impl Https {
         pin: bool,
         mut app: impl FnMut() -> A,
     ) -> Vec<Box<dyn ServiceWithDependents>> {
-        let acceptor = ferry_guard::acceptor(self.reloadable.certificates.clone(), self.http2);
         (0..threads)
             .map(|thread| {
-                let app = Terminate::new(app(), acceptor.clone(), self.reloadable.gate.clone());
+                let app = Terminate::new(app(), self.reloadable.gate.clone());
                 let name = "edge https".to_string();
                 ferry_guard::thread_service(name, app, self.address, thread, pin)
             })

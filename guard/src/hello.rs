@@ -14,13 +14,14 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What the gate holds a ClientHello to; a reload replaces it.
-#[derive(Debug)]
 pub struct Gate {
     pub policy: VersionPolicy,
     /// How long a client may take to send its whole ClientHello.
     pub timeout: Duration,
     /// What requires TLS 1.3, for the log (`its distribution's minimum_protocol_version`).
     pub requirement: String,
+    /// The handshake after the ClientHello (its TLS versions are the listener's).
+    pub acceptor: Arc<pingora::listeners::tls::Acceptor>,
 }
 
 /// The pre-TLS callback: reads the ClientHello, puts it back for rustls, and closes the

@@ -21,15 +21,20 @@ use pingora::server::ShutdownWatch;
 use pingora::tls::{version, ResolvesServerCert, ServerConfig};
 use std::sync::Arc;
 
-/// The acceptor every thread of an HTTPS port shares: TLS 1.2 and 1.3 (as pingora builds its
-/// own), certificates from `resolver` (chosen by SNI), ALPN offering `h2` when `http2`, and
-/// stateless session tickets (as nginx's default), so that a session resumes on any thread.
-pub fn acceptor(resolver: Arc<dyn ResolvesServerCert>, http2: bool) -> Arc<Acceptor> {
+/// The acceptor every thread of an HTTPS port shares: TLS 1.2 and, when `tls13`, 1.3 (as pingora
+/// builds its own), certificates from `resolver` (chosen by SNI), ALPN offering `h2` when
+/// `http2`, and stateless session tickets (as nginx's default), so that a session resumes on any
+/// thread.
+pub fn acceptor(resolver: Arc<dyn ResolvesServerCert>, http2: bool, tls13: bool) -> Arc<Acceptor> {
     pingora::tls::install_default_crypto_provider();
-    let mut config =
-        ServerConfig::builder_with_protocol_versions(&[&version::TLS12, &version::TLS13])
-            .with_no_client_auth()
-            .with_cert_resolver(resolver);
+    let versions: &[&'static rustls::SupportedProtocolVersion] = if tls13 {
+        &[&version::TLS12, &version::TLS13]
+    } else {
+        &[&version::TLS12]
+    };
+    let mut config = ServerConfig::builder_with_protocol_versions(versions)
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
     config.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
@@ -50,15 +55,13 @@ pub fn acceptor(resolver: Arc<dyn ResolvesServerCert>, http2: bool) -> Arc<Accep
 /// timeout.
 pub struct Terminate<A> {
     inner: Arc<A>,
-    acceptor: Arc<Acceptor>,
     gate: HelloGate,
 }
 
 impl<A> Terminate<A> {
-    pub fn new(inner: A, acceptor: Arc<Acceptor>, gate: Arc<ArcSwap<Gate>>) -> Terminate<A> {
+    pub fn new(inner: A, gate: Arc<ArcSwap<Gate>>) -> Terminate<A> {
         Terminate {
             inner: Arc::new(inner),
-            acceptor,
             gate: HelloGate(gate),
         }
     }
@@ -75,8 +78,11 @@ impl<A> Terminate<A> {
             }
         };
         self.gate.process(&mut l4).await?;
-        let timeout = self.gate.0.load().timeout;
-        match tokio::time::timeout(timeout, self.acceptor.tls_handshake(l4)).await {
+        let (timeout, acceptor) = {
+            let gate = self.gate.0.load();
+            (gate.timeout, gate.acceptor.clone())
+        };
+        match tokio::time::timeout(timeout, acceptor.tls_handshake(l4)).await {
             Ok(tls) => Ok(Box::new(tls?)),
             Err(_) => pingora::Error::e_explain(
                 pingora::ErrorType::TLSHandshakeTimedout,

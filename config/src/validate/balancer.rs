@@ -600,6 +600,7 @@ fn listener_tls(
         .collect();
     let store = certificate_store(ctx, &path.key("certificates"), Some(&default), &others)?;
     Some(model::ListenerTls {
+        tls13: tls::elb_policy_allows_tls13(&ssl_policy),
         ssl_policy,
         minimum: minimum?,
         http2,
