@@ -57,6 +57,11 @@ fn recipe(name: &str) -> Vec<(String, String)> {
             h.push(expires(86_400));
             h
         }
+        "vary-star" => {
+            let mut h = cc("max-age=3600");
+            h.push(("Vary".to_string(), "*".to_string()));
+            h
+        }
         "no-cache" => cc("no-cache"),
         "no-store" => cc("no-store"),
         "private" => cc("private"),
@@ -387,4 +392,33 @@ fn managed_caching_optimized_caches_by_default_ttl_and_honours_max_age() {
     assert_eq!(o.count_path("/co/plain"), 1);
     site.get("/co/ma2", &[]);
     assert_eq!(o.count_path("/co/ma2"), 2, "{:#?}", o.requests());
+}
+
+/// `Vary: *` (RequestAndResponseBehaviorCustomOrigin, "Vary"): with a MinTTL of 0 "CloudFront
+/// caches the object but still forwards every subsequent request for the object to the origin";
+/// with any other MinTTL the `*` is dropped like any other name it cannot vary on, and the object
+/// is cached by the TTL rules.
+#[test]
+fn vary_star_reaches_the_origin_every_time_only_with_a_min_ttl_of_0() {
+    let origin = ttl_origin();
+    let site = ttl_site("vary-star", &origin);
+
+    let path = "/long/vary-star";
+    for _ in 0..3 {
+        let r = site.get(path, &[]);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.header("vary"), Some("*"), "{r:?}");
+    }
+    assert_eq!(
+        origin.count_path(path),
+        3,
+        "MinTTL 0: every request goes to the origin"
+    );
+
+    // Managed-CachingOptimized: MinTTL 1.
+    let path = "/other/vary-star";
+    fetch(&site, path, "Miss from cloudfront");
+    let r = fetch(&site, path, "Hit from cloudfront");
+    assert_eq!(r.header("vary"), None, "the `*` is dropped: {r:?}");
+    assert_eq!(origin.count_path(path), 1);
 }

@@ -218,10 +218,13 @@ pub fn cacheability(
             stale_while_revalidate,
             stale_if_error,
         } => {
-            let vary_all = headers
-                .get_all(http::header::VARY)
-                .iter()
-                .any(|v| v.as_bytes().trim_ascii() == b"*");
+            // `Vary: *` sends every request to the origin with a MinTTL of 0 only; with more, its
+            // `*` is dropped (`kept_vary`) and the TTL rules apply.
+            let vary_all = behavior.cache_policy.ttl.min_ttl == 0
+                && headers
+                    .get_all(http::header::VARY)
+                    .iter()
+                    .any(|v| v.as_bytes().trim_ascii() == b"*");
             // MinTTL > 0 with no-cache/no-store/private: kept for MinTTL only as a fallback for an
             // unreachable origin; every request still goes to the origin. `Vary: *` likewise.
             let (fresh, stale_if_error) = if revalidate_always {
@@ -267,9 +270,10 @@ pub fn process_origin_response(behavior: &Behavior, response: &mut ResponseHeade
 }
 
 /// The `Vary` the viewer gets for an origin's `Vary` field values (the text ones): the names the
-/// request could have varied on as the origin saw it (`*`, `Accept-Encoding`, `Cookie` when
-/// cookies are forwarded, the headers the policies forward), joined, empty when none is kept;
-/// `None` when the values name nothing (the fields are left as they are).
+/// request could have varied on as the origin saw it (`*` when the behavior's MinTTL is 0,
+/// `Accept-Encoding`, `Cookie` when cookies are forwarded, the headers the policies forward),
+/// joined, empty when none is kept; `None` when the values name nothing (the fields are left as
+/// they are).
 pub fn kept_vary<'v>(behavior: &Behavior, values: impl Iterator<Item = &'v str>) -> Option<String> {
     let names: Vec<&str> = values
         .flat_map(|v| v.split(','))
@@ -280,11 +284,12 @@ pub fn kept_vary<'v>(behavior: &Behavior, values: impl Iterator<Item = &'v str>)
         return None;
     }
     let cookies_forwarded = origin_request::policy_forwards(behavior, "cookie");
+    let every_request = behavior.cache_policy.ttl.min_ttl == 0;
     let kept: Vec<&str> = names
         .into_iter()
         .filter(|name| {
             let lower = name.to_ascii_lowercase();
-            lower == "*"
+            (lower == "*" && every_request)
                 || lower == "accept-encoding"
                 || (lower == "cookie" && cookies_forwarded)
                 || origin_request::policy_forwards(behavior, &lower)
