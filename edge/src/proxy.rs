@@ -324,13 +324,14 @@ pub(crate) fn host_of(from_header: Option<Option<&str>>, from_uri: Option<&str>)
 }
 
 /// CloudFront's request limits ("Quotas on requests"): a URL of at most 8,192 bytes and a request
-/// line plus headers of at most 20,480 bytes. The reference table answers 413 for an oversized
-/// request; an oversized URL gets 414 (URI Too Long), a code CloudFront also emits and caches.
+/// line plus headers of at most 20,480 bytes. "If a request or a URL exceeds these maximums,
+/// CloudFront returns HTTP status code 413, Request Entity Too Large, to the viewer, and then
+/// terminates the TCP connection to the viewer."
 const MAX_URL: usize = 8_192;
 const MAX_REQUEST_HEAD: usize = 20_480;
 
 /// A request target a fast path takes itself, split into path and query as pingora's URI splits
-/// it: origin-form, within CloudFront's URL limit (the proxy answers 414), accepted by the edge's
+/// it: origin-form, within CloudFront's URL limit (the proxy answers 413), accepted by the edge's
 /// target rules and by pingora's parser (which answers what it cannot take), and without a
 /// fragment (which pingora's parse drops). `None`: pingora's path answers it.
 pub(crate) fn fast_target<'t>(method: &str, target: &'t str) -> Option<(&'t str, Option<&'t str>)> {
@@ -356,7 +357,7 @@ fn too_large(header: &RequestHeader) -> Option<(u16, &'static str)> {
         .map(|p| p.as_str().len())
         .unwrap_or(0);
     if url > MAX_URL {
-        return Some((414, "Bad request. The URL is longer than 8,192 bytes."));
+        return Some((413, "Bad request. The URL is longer than 8,192 bytes."));
     }
     // The request line, then each "name: value\r\n".
     let head = header.method.as_str().len()
@@ -602,6 +603,7 @@ impl ProxyHttp for EdgeProxy {
             .and_then(|d| d.ssl_digest.as_ref())
             .is_some();
         if let Some((status, reason)) = too_large(session.req_header()) {
+            session.set_keepalive(None);
             self.error(session, ctx, status, reason).await?;
             return Ok(true);
         }
