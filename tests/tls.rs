@@ -1179,6 +1179,62 @@ fn position(text: &str, token: &str, nth: usize) -> (usize, usize) {
     panic!("occurrence {nth} of {token:?} not found");
 }
 
+/// An edge with only an HTTPS listener still answers with its distributions' custom error
+/// responses (the page is fetched through the edge itself, here over TLS).
+#[test]
+fn an_https_only_edge_serves_custom_error_pages() {
+    let origin = Origin::start_with("pages", |req| match req.path() {
+        "/404.html" => Response::text(200, "the custom page"),
+        _ => Response::text(404, "the origin's own 404"),
+    });
+    let https = format!("127.0.0.1:{}", free_port());
+    let text = format!(
+        r#"stack = "e2e-tls-error-pages"
+
+[edge]
+https = "{https}"
+default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
+
+[resolve]
+"{ORIGIN_DOMAIN}" = ["127.0.0.1"]
+
+[[distributions]]
+id = "site"
+aliases = ["{WWW}"]
+
+  [[distributions.origins]]
+  id = "o"
+  domain_name = "{ORIGIN_DOMAIN}"
+  custom_origin_config = {{ http_port = {port}, origin_protocol_policy = "http-only" }}
+
+  [distributions.default_cache_behavior]
+  target_origin_id = "o"
+  viewer_protocol_policy = "https-only"
+  cache_policy = "Managed-CachingOptimized"
+
+  [[distributions.custom_error_responses]]
+  error_code = 404
+  response_page_path = "/404.html"
+  response_code = 200
+"#,
+        port = origin.port(),
+    );
+    let topology = Topology::write("tls-error-pages", &text);
+    let pki = Pki::write(topology.dir().path(), &[("default", &[WWW])]);
+    let _ferry = Ferry::up(&topology, &[]);
+    wait_https(&pki, &https, WWW);
+
+    let mut hs = handshake(&pki, &https, WWW, &H1_CLIENT).expect("handshake");
+    let (status, _, body) = http1(&mut hs, WWW, "/missing");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "the custom page"),
+        "{:#?}",
+        origin.requests()
+    );
+    assert_eq!(origin.count_path("/404.html"), 1);
+}
+
 #[test]
 fn validate_locates_a_bad_certificate_and_a_mismatched_key() {
     let text = r#"stack = "e2e-tls-validate"

@@ -106,7 +106,7 @@ async fn check_group(group: &Group) {
 }
 
 /// One health check request: the status code, or why there is none. Over TLS for an HTTPS
-/// check, as ALB checks HTTPS targets (their certificate unverified, see `target_tls`).
+/// check, as ALB checks HTTPS targets (their certificate unverified, see `ferry_guard::unverified_tls`).
 async fn probe(
     address: std::net::SocketAddr,
     path: &str,
@@ -120,10 +120,8 @@ async fn probe(
         if !tls {
             return exchange(stream, address, path).await;
         }
-        let config = crate::target_tls::client_config().ok_or(Check::Failed)?;
         let name = rustls::pki_types::ServerName::IpAddress(address.ip().into());
-        let stream = tokio_rustls::TlsConnector::from(config)
-            .connect(name, stream)
+        let stream = ferry_guard::unverified_tls::connect(stream, name)
             .await
             .map_err(|_| Check::Failed)?;
         exchange(stream, address, path).await

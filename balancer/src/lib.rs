@@ -13,7 +13,6 @@ mod proxy;
 mod respond;
 pub mod select;
 mod sticky;
-mod target_tls;
 pub mod targets;
 mod tls;
 

@@ -1,8 +1,10 @@
 //! Custom error responses (`custom_error_responses`): CloudFront fetches the `response_page_path`
 //! through the cache behavior that matches it, and answers with it and `response_code`. ferry makes
-//! that fetch as an internal request to its own listener, so the page is cached like any object.
+//! that fetch as an internal request to its own listener (the HTTP one, else the HTTPS one over
+//! TLS), so the page is cached like any object.
 
 use bytes::Bytes;
+use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,15 +21,22 @@ pub struct Page {
     pub body: Bytes,
 }
 
+/// The edge's own listener the pages are fetched from.
+#[derive(Clone, Copy)]
+pub enum Listener {
+    Http(SocketAddr),
+    Https(SocketAddr),
+}
+
 #[derive(Clone)]
 pub struct ErrorPages {
-    listener: Option<SocketAddr>,
+    listener: Option<Listener>,
     /// Per-process secret: a viewer cannot forge an internal request.
     secret: String,
 }
 
 impl ErrorPages {
-    pub fn new(listener: Option<SocketAddr>) -> ErrorPages {
+    pub fn new(listener: Option<Listener>) -> ErrorPages {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -53,9 +62,12 @@ impl ErrorPages {
     pub async fn fetch(&self, distribution: &str, path: &str, host: &str) -> Option<Page> {
         let listener = self.listener?;
         let fetch = async {
-            let mut stream = tokio::net::TcpStream::connect(listener).await.ok()?;
+            let address = match listener {
+                Listener::Http(a) | Listener::Https(a) => a,
+            };
+            let stream = tokio::net::TcpStream::connect(address).await.ok()?;
             let host = if host.is_empty() {
-                listener.to_string()
+                address.to_string()
             } else {
                 host.to_string()
             };
@@ -63,13 +75,19 @@ impl ErrorPages {
                 "GET {path} HTTP/1.1\r\nHost: {host}\r\n{INTERNAL_HEADER}: {} {distribution}\r\nConnection: close\r\n\r\n",
                 self.secret
             );
-            stream.write_all(request.as_bytes()).await.ok()?;
-            let mut raw = Vec::new();
-            stream
-                .take(MAX_PAGE as u64 + 16 * 1024)
-                .read_to_end(&mut raw)
-                .await
-                .ok()?;
+            let raw = match listener {
+                Listener::Http(_) => exchange(stream, &request).await?,
+                Listener::Https(_) => {
+                    // The viewer's name, for the certificate and TLS policy it would get.
+                    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+                    let name = ServerName::try_from(name.to_string())
+                        .unwrap_or(ServerName::IpAddress(address.ip().into()));
+                    let tls = ferry_guard::unverified_tls::connect(stream, name)
+                        .await
+                        .ok()?;
+                    exchange(tls, &request).await?
+                }
+            };
             parse(&raw)
         };
         tokio::time::timeout(FETCH_TIMEOUT, fetch)
@@ -77,6 +95,22 @@ impl ErrorPages {
             .ok()
             .flatten()
     }
+}
+
+/// Sends `request` and reads the answer to its end (the request asks to close).
+async fn exchange<S>(mut stream: S, request: &str) -> Option<Vec<u8>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut raw = Vec::new();
+    // A TLS peer that closes without close_notify still gave its whole answer (the parse checks
+    // its framing).
+    let _ = stream
+        .take(MAX_PAGE as u64 + 16 * 1024)
+        .read_to_end(&mut raw)
+        .await;
+    Some(raw)
 }
 
 fn parse(raw: &[u8]) -> Option<Page> {

@@ -107,7 +107,11 @@ impl EdgeProxy {
             ids: ids.clone(),
             rotation: AtomicUsize::new(0),
             cache,
-            error_pages: ErrorPages::new(topology.edge.as_ref().and_then(|e| e.http)),
+            error_pages: ErrorPages::new(topology.edge.as_ref().and_then(|e| {
+                e.http
+                    .map(crate::error_pages::Listener::Http)
+                    .or(e.https.map(crate::error_pages::Listener::Https))
+            })),
         };
         (proxy, StateHandle { state, ids })
     }

@@ -3,8 +3,8 @@
 //! TLS terminated on every thread with one shared acceptor (`terminate`), and the count of
 //! open client connections and of what they are doing, for a graceful stop; and the fast paths
 //! both proxies put in front of pingora (`front`), with the HTTP/1 client side their forwards
-//! share (`relay`, `upstream`, `chunked`, `wire`), and the zero-copy send of a body kept in a file
-//! (`zero_copy`).
+//! share (`relay`, `upstream`, `chunked`, `wire`), the zero-copy send of a body kept in a file
+//! (`zero_copy`), and a TLS client that does not verify certificates (`unverified_tls`).
 
 mod chunked;
 pub mod front;
@@ -14,6 +14,7 @@ pub mod pin;
 pub mod relay;
 mod terminate;
 mod threads;
+pub mod unverified_tls;
 pub mod upstream;
 pub mod wire;
 pub mod zero_copy;

@@ -1,6 +1,7 @@
-//! TLS to HTTPS targets, as ALB speaks it: the target's certificate is not verified (ALB does not
-//! validate target certificates, so a self-signed one works) and no SNI is sent; only the
-//! handshake's signatures are checked, as TLS requires.
+//! A TLS client that does not verify the server's certificate; only the handshake's signatures
+//! are checked, as TLS requires. The balancer speaks it to HTTPS targets as ALB does (ALB does not
+//! validate target certificates, so a self-signed one works, and sends no SNI); the edge to its
+//! own HTTPS listener, for the pages of custom error responses.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -57,7 +58,7 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-/// The client configuration of health checks to HTTPS targets (one per process).
+/// The client configuration (one per process).
 pub fn client_config() -> Option<Arc<ClientConfig>> {
     static CONFIG: OnceLock<Option<Arc<ClientConfig>>> = OnceLock::new();
     CONFIG
@@ -65,7 +66,7 @@ pub fn client_config() -> Option<Arc<ClientConfig>> {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let config = ClientConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()
-                .map_err(|e| tracing::error!("no TLS client for health checks: {e}"))
+                .map_err(|e| tracing::error!("no TLS client: {e}"))
                 .ok()?
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
@@ -73,4 +74,16 @@ pub fn client_config() -> Option<Arc<ClientConfig>> {
             Some(Arc::new(config))
         })
         .clone()
+}
+
+/// A TLS connection over `stream` to `name` (an IP address sends no SNI), the certificate
+/// unverified.
+pub async fn connect(
+    stream: tokio::net::TcpStream,
+    name: ServerName<'static>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let config = client_config().ok_or_else(|| std::io::Error::other("no TLS client"))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
 }
