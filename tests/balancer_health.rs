@@ -417,6 +417,35 @@ fn deregistered_target_drains_finishes_in_flight_requests_then_leaves() {
     assert_eq!(count(&served, "b"), 10, "{served:?}");
 }
 
+/// A target group that no listener forwards to: ALB neither checks its targets nor counts them,
+/// and shows them `unused` (`Target.NotInUse`).
+#[test]
+fn a_group_no_listener_uses_is_not_checked_and_its_targets_are_unused() {
+    let a = target("a", 200);
+    let spare = target("spare", 200);
+    let mut groups = target_group_block("g", &[(a.port(), "a")], &checks("200"), "");
+    groups.push_str(&target_group_block(
+        "spare",
+        &[(spare.port(), "a")],
+        &checks("200"),
+        "",
+    ));
+    let (alb, _node) = start("health-unused", &groups);
+    alb.wait_state("g", a.port(), "healthy", SETTLE);
+    let h = alb
+        .health_of("spare", spare.port())
+        .expect("the spare group's target is registered");
+    assert_eq!(h.state, "unused", "{h:?}");
+    assert_eq!(h.reason.as_deref(), Some("Target.NotInUse"), "{h:?}");
+    assert_eq!(
+        spare.count_path("/hc"),
+        0,
+        "no health check reaches it: {:#?}",
+        spare.requests()
+    );
+    assert!(a.count_path("/hc") >= 2, "{:#?}", a.requests());
+}
+
 #[test]
 fn registered_target_gets_traffic_once_healthy() {
     let a = target("a", 200);

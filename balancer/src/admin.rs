@@ -345,7 +345,7 @@ impl BalancerAdmin {
         let mut xml = String::from("<TargetHealthDescriptions>");
         for t in shown {
             let tracker = t.tracker.lock().map(|t| t.clone()).unwrap_or_default();
-            let state = t.state();
+            let state = group.shown_state(t);
             let mut view = tracker.clone();
             view.state = state;
             let port = group.config.health_check.port.unwrap_or(t.target.port);
@@ -875,7 +875,7 @@ impl BalancerAdmin {
                     .listed()
                     .iter()
                     .map(|t| {
-                        let state = t.state();
+                        let state = g.shown_state(t);
                         let mut tracker = t.tracker.lock().map(|t| t.clone()).unwrap_or_default();
                         tracker.state = state;
                         let reason = tracker

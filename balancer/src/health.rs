@@ -64,6 +64,11 @@ impl HealthChecker {
 /// One round: every registered target checked at once, then finished drains removed.
 async fn check_group(group: &Group) {
     let hc = &group.config.health_check;
+    if !group.config.in_use {
+        // ALB checks no target of a group that no listener uses.
+        group.sweep(now_ms());
+        return;
+    }
     let targets: Vec<Arc<TargetState>> = group
         .targets()
         .iter()

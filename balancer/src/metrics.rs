@@ -231,7 +231,7 @@ pub fn targets(groups: &Groups) {
             let count = counts
                 .entry((group.config.name.clone(), target.target.zone.clone()))
                 .or_default();
-            if target.is_draining() {
+            if target.is_draining() || !group.config.in_use {
                 continue;
             }
             if target.is_healthy() {

@@ -318,6 +318,7 @@ mod tests {
             slow_start: Duration::from_secs(slow_start),
             deregistration_delay: Duration::from_secs(300),
             stickiness: None::<Stickiness>,
+            in_use: true,
             cross_zone,
             min_healthy: Default::default(),
             attributes: Default::default(),

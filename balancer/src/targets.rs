@@ -339,6 +339,16 @@ impl Group {
         self.targets.load()
     }
 
+    /// A target's state as DescribeTargetHealth shows it: `unused` in a group no listener
+    /// forwards to (unless it is draining).
+    pub fn shown_state(&self, t: &TargetState) -> State {
+        if self.config.in_use || t.is_draining() {
+            t.state()
+        } else {
+            State::Unused
+        }
+    }
+
     /// The registered targets as the API shows them: those whose deregistration completed (the
     /// last request in flight ended since the last sweep) are removed first.
     pub fn listed(&self) -> arc_swap::Guard<Arc<Vec<Arc<TargetState>>>> {

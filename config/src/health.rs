@@ -11,6 +11,8 @@ pub enum State {
     Draining,
     /// Health checks are disabled for the group.
     Unavailable,
+    /// No listener forwards to the group: its targets are neither checked nor routed to.
+    Unused,
 }
 
 impl State {
@@ -22,6 +24,7 @@ impl State {
             State::Unhealthy => "unhealthy",
             State::Draining => "draining",
             State::Unavailable => "unavailable",
+            State::Unused => "unused",
         }
     }
 
@@ -31,6 +34,7 @@ impl State {
             2 => State::Unhealthy,
             3 => State::Draining,
             4 => State::Unavailable,
+            5 => State::Unused,
             _ => State::Initial,
         }
     }
@@ -42,6 +46,7 @@ impl State {
             State::Unhealthy => 2,
             State::Draining => 3,
             State::Unavailable => 4,
+            State::Unused => 5,
         }
     }
 }
@@ -134,6 +139,10 @@ impl Tracker {
             State::Unavailable => Some((
                 "Target.HealthCheckDisabled",
                 "Health checks are disabled".into(),
+            )),
+            State::Unused => Some((
+                "Target.NotInUse",
+                "Target group is not configured to receive traffic from the load balancer".into(),
             )),
             State::Unhealthy => Some(match self.last_failure {
                 Some(Check::Mismatch(code)) => (

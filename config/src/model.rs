@@ -388,6 +388,9 @@ pub struct TargetGroup {
     pub min_healthy: MinHealthy,
     pub attributes: BTreeMap<String, String>,
     pub targets: Vec<Target>,
+    /// Whether a listener's action forwards to it. ALB neither checks nor routes to the targets of
+    /// a group no listener uses (`unused`, `Target.NotInUse`).
+    pub in_use: bool,
 }
 
 /// How many healthy targets a target group needs before ALB stops routing to its unhealthy ones

@@ -40,18 +40,34 @@ pub(super) fn target_groups(ctx: &mut Ctx<'_, '_>, spec: &Spec) -> Vec<Arc<model
         .iter()
         .flat_map(|lb| lb.nodes.keys().map(String::as_str))
         .collect();
+    let used = used_target_groups(spec);
     spec.target_groups
         .iter()
         .enumerate()
         .map(|(i, tg)| {
-            Arc::new(target_group(
-                ctx,
-                &root.key("target_groups").index(i),
-                tg,
-                &zones,
-            ))
+            let mut group = target_group(ctx, &root.key("target_groups").index(i), tg, &zones);
+            group.in_use = used.contains(tg.name.as_str());
+            Arc::new(group)
         })
         .collect()
+}
+
+/// The target groups some listener's default actions or rules forward to.
+fn used_target_groups(spec: &Spec) -> HashSet<&str> {
+    let mut used = HashSet::new();
+    for listener in spec.load_balancers.iter().flat_map(|lb| &lb.listeners) {
+        let actions = listener
+            .default_actions
+            .iter()
+            .chain(listener.rules.iter().flat_map(|r| &r.actions));
+        for a in actions {
+            used.extend(a.target_group.as_deref());
+            if let Some(f) = &a.forward_config {
+                used.extend(f.target_groups.iter().map(|t| t.target_group.as_str()));
+            }
+        }
+    }
+    used
 }
 
 fn target_group(
@@ -199,6 +215,7 @@ fn target_group(
         min_healthy,
         attributes: attrs,
         targets,
+        in_use: false,
     }
 }
 
