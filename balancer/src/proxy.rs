@@ -651,12 +651,38 @@ impl ProxyHttp for ListenerProxy {
                 can_reuse_downstream: false,
             };
         }
-        let code = if e.esource() == &ErrorSource::Downstream {
-            match e.etype() {
-                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
-                _ => {
-                    let _ = session.respond_error(400).await;
-                    400
+        // A target waiting for the rest of a body the client stopped sending times out with it:
+        // ALB's idle timer on the client's side answers that (408), not a 504 for the target.
+        let client_stalled = e.etype() == &ErrorType::ReadTimedout && !session.is_body_done();
+        let code = if e.esource() == &ErrorSource::Downstream || client_stalled {
+            let (status, reason, why) = match e.etype() {
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                    (0, "", "")
+                }
+                // ALB's 408: "Client did not send data before the idle timeout period expired".
+                ErrorType::ReadTimedout => (
+                    408,
+                    "Request Timeout",
+                    "the client sent nothing for the idle timeout",
+                ),
+                _ => (400, "Bad Request", "the client's request could not be read"),
+            };
+            if status == 0 {
+                0
+            } else {
+                tracing::info!(load_balancer = %ctx.state.lb.name, zone = %self.zone, status, "{why}");
+                let sent = respond::error(
+                    session,
+                    &ctx.state.listener.response_headers,
+                    status,
+                    reason,
+                    why,
+                )
+                .await;
+                if sent.is_ok() {
+                    status
+                } else {
+                    0
                 }
             }
         } else {

@@ -95,6 +95,24 @@ impl Reload {
     }
 }
 
+/// Says which of the topology's behaviors associate CloudFront Functions or Lambda@Edge: ferry
+/// provisions them but does not run them, so their requests reach the origin unchanged.
+fn warn_not_run(topology: &Topology) {
+    for d in &topology.spec.distributions {
+        let behaviors = std::iter::once(&d.default_cache_behavior).chain(&d.cache_behaviors);
+        for b in behaviors {
+            let functions = b.function_associations.len() + b.lambda_function_associations.len();
+            if functions > 0 {
+                tracing::warn!(
+                    distribution = %d.id,
+                    path_pattern = b.path_pattern.as_deref().unwrap_or("*"),
+                    "{functions} function association(s) are provisioned to CloudFront but not run by ferry's edge: these requests and responses pass unchanged"
+                );
+            }
+        }
+    }
+}
+
 /// The edge's pingora services (none when the topology has no edge) and its admin handler:
 /// `conf.threads` threads serve each listener, pinned to CPUs when `pin_threads` (the process's
 /// setting: `[edge]`'s or the command line's).
@@ -105,6 +123,7 @@ pub fn edge(topology: &Topology, conf: &Arc<ServerConf>, pin_threads: bool) -> E
         .map(|e| (e.cache_size, e.cache_max_object_size))
         .unwrap_or((1 << 20, 1 << 18));
     metrics::init();
+    warn_not_run(topology);
     let cache = Arc::new(cache::EdgeCache::new(capacity, max_object));
     let admin = Reloadable::new(admin::Admin::new(cache.clone(), topology));
     let Some(edge) = &topology.edge else {
