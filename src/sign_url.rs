@@ -58,7 +58,7 @@ pub fn parameters(
     let key = private_key(private_key_file)?;
     Ok(match terms {
         Terms::Canned { expires } => {
-            let policy = signed::canned_policy(url, *expires);
+            let policy = signed::canned_policy(&without_port(url), *expires);
             vec![
                 ("Expires", expires.to_string()),
                 ("Signature", signature(key, &policy)),
@@ -78,6 +78,28 @@ pub fn parameters(
     })
 }
 
+/// The URL as CloudFront checks it, without an explicit port (CloudFront serves on 80 and 443
+/// only, and the edge, which may listen on another port, checks the URL without it): the
+/// signed URL itself keeps the port, to reach a local edge.
+fn without_port(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once(':') {
+        // Not the colons of an IPv6 address (`[::1]`).
+        Some((host, port))
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && !host.ends_with(':') =>
+        {
+            format!("{scheme}://{host}{tail}")
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// The URL with its signing parameters.
 pub fn signed_url(url: &str, parameters: &[(&'static str, String)]) -> String {
     let query: Vec<String> = parameters.iter().map(|(n, v)| format!("{n}={v}")).collect();
@@ -94,6 +116,19 @@ mod tests {
         assert_eq!(expires("1767225600", 5).ok(), Some(1767225600));
         assert_eq!(expires("+60", 1000).ok(), Some(1060));
         assert!(expires("tomorrow", 0).is_err());
+    }
+
+    #[test]
+    fn the_port_is_not_signed() {
+        for (url, signed) in [
+            ("http://site.test:8080/a?x=1", "http://site.test/a?x=1"),
+            ("https://site.test/a", "https://site.test/a"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1"),
+            ("http://[::1]:8080/a", "http://[::1]/a"),
+            ("http://[::1]/a", "http://[::1]/a"),
+        ] {
+            assert_eq!(without_port(url), signed, "{url}");
+        }
     }
 
     #[test]

@@ -166,6 +166,30 @@ fn signed_urls_and_cookies_are_checked_as_cloudfront_checks_them() {
         "the signing parameters never reach the origin"
     );
 
+    // Signed with the edge's port in the URL (a local edge): the port is not part of what is
+    // checked, as CloudFront never sees one.
+    let with_port = sign(
+        &dir,
+        &format!(
+            "http://site.test:{}/private/port.txt",
+            edge.rsplit(':').next().unwrap_or("")
+        ),
+        &["--expires", "2000000000"],
+    );
+    let path = with_port
+        .split_once("/private/")
+        .map(|(_, rest)| format!("/private/{rest}"))
+        .unwrap_or_default();
+    let r = client.get(
+        &edge,
+        &path,
+        &[(
+            "Host",
+            &format!("site.test:{}", edge.rsplit(':').next().unwrap_or("")),
+        )],
+    );
+    assert_eq!(r.status, 200, "{with_port}: {r:?}");
+
     // Another signature of the same object is a hit: they are not in the cache key.
     let again = sign(
         &dir,
