@@ -46,6 +46,13 @@ const CASES: &[(&str, &str, u16, u16, bool)] = &[
         true,
     ),
     (
+        "ambiguous: Transfer-Encoding and Content-Length",
+        "POST /tecl HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+        200,
+        400,
+        true,
+    ),
+    (
         "ambiguous: duplicate Content-Length",
         "POST /dupcl HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab",
         200,
@@ -128,4 +135,43 @@ fn monitor_forwards_everything_pingora_lets_through() {
         r.text()
     );
     assert_eq!(target.count_prefix("/te2"), 1);
+}
+
+/// Transfer-Encoding with Content-Length is Ambiguous (`BothTeClPresent`) in every mode, though
+/// pingora drops the Content-Length before the parsed head is seen: the access log says so in
+/// monitor mode as in the others.
+#[test]
+fn transfer_encoding_with_content_length_is_classed_ambiguous_in_monitor_mode() {
+    let target = Origin::start("web");
+    let port = free_port();
+    let node = format!("127.0.0.1:{port}");
+    let topology = Topology::write("desync-log", &topology(port, &target, "monitor"));
+    let log = topology.dir().path().join("balancer.log");
+    let log_s = log.to_string_lossy().to_string();
+    let _ferry = Ferry::start_with_env(
+        &["up", topology.path_str()],
+        &[("FERRY_BALANCER_ACCESS_LOG", log_s.as_str())],
+        &[node.as_str()],
+    );
+    let raw = "POST /tecl HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n";
+    let r = Client::with_timeout(Duration::from_secs(5)).send_raw(&node, raw.as_bytes());
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let fields = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let found = text
+            .lines()
+            .map(ferry_balancer::access_log::split)
+            .find(|f| f.get(12).is_some_and(|r| r.contains("/tecl")));
+        match found {
+            Some(f) => break f,
+            None if std::time::Instant::now() > deadline => panic!("no log line for /tecl: {text}"),
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    assert_eq!(
+        (fields[27].as_str(), fields[28].as_str()),
+        ("Ambiguous", "BothTeClPresent"),
+        "{fields:?}"
+    );
 }

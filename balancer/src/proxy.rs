@@ -107,13 +107,14 @@ pub struct Ctx {
     log: crate::access_log::Progress,
 }
 
-/// The request's desync classification. In strictest mode the raw head is read, because pingora
-/// drops a Content-Length that comes with Transfer-Encoding before the parsed head is seen.
+/// The request's desync classification. In strictest mode, and in every mode for a request with
+/// Transfer-Encoding, the raw head is read, because pingora drops a Content-Length that comes with
+/// Transfer-Encoding before the parsed head is seen (ALB calls the pair Ambiguous).
 fn classify(session: &Session, mode: Mode) -> desync::Verdict {
-    if mode == Mode::Strictest {
+    let header = session.req_header();
+    if mode == Mode::Strictest || header.headers.contains_key(http::header::TRANSFER_ENCODING) {
         return desync::classify_head(&session.as_downstream().to_h1_raw());
     }
-    let header = session.req_header();
     let headers: Vec<(&str, &[u8])> = header
         .headers
         .iter()
