@@ -209,6 +209,62 @@ fn an_idle_kept_alive_connection_is_closed_at_the_load_balancers_idle_timeout() 
     }
 }
 
+/// ALB's `client_keep_alive.seconds` (60 at least): a connection kept busy past it gets
+/// `Connection: close` on its next response, and is closed after it.
+#[test]
+fn a_busy_connection_is_closed_after_the_client_keepalive_duration() {
+    let origin = Origin::start("o");
+    let target = Origin::start("t");
+    let ports = free_ports(2);
+    let edge = format!("127.0.0.1:{}", ports[0]);
+    let lb = format!("127.0.0.1:{}", ports[1]);
+    let file = Topology::write(
+        "client-keepalive",
+        &two_tier_topology(
+            "client-keepalive",
+            &edge,
+            "",
+            &origin,
+            ports[1],
+            r#""idle_timeout.timeout_seconds" = 10, "client_keep_alive.seconds" = 60"#,
+            &target,
+        ),
+    );
+    let _ferry = Ferry::start_with_env(&["up", file.path_str()], &[], &[&edge, &lb]);
+    let mut conn = Conn::open(&lb, IO_TIMEOUT).expect("connect");
+    let opened = Instant::now();
+    let mut i = 0;
+    let closing = loop {
+        let r = conn
+            .request("GET", &format!("/busy/{i}"), &[], b"")
+            .unwrap_or_else(|e| panic!("request {i} after {:?}: {e}", opened.elapsed()));
+        assert_eq!(r.status, 200, "{r:?}");
+        if r.header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+        {
+            break opened.elapsed();
+        }
+        assert!(
+            opened.elapsed() < Duration::from_secs(70),
+            "still kept alive after {:?}",
+            opened.elapsed()
+        );
+        i += 1;
+        std::thread::sleep(Duration::from_secs(5));
+    };
+    assert!(
+        closing >= Duration::from_secs(60),
+        "closed after {closing:?}, before the client keepalive"
+    );
+    let stream = conn.stream();
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(stream.read(&mut buf), Ok(0)),
+        "the connection is closed after the response that says so"
+    );
+}
+
 /// The second head of a kept-alive connection has the same deadline as the first.
 #[test]
 fn a_slow_second_head_on_a_kept_alive_connection_is_closed_too() {

@@ -66,6 +66,7 @@ struct Socket {
     load_balancer: String,
     port: u16,
     head_timeout: ferry_guard::TimeoutHandle,
+    client_keepalive: ferry_guard::TimeoutHandle,
     state: Arc<ArcSwap<ListenerState>>,
     tls: Option<tls::Reloadable>,
 }
@@ -105,6 +106,7 @@ impl Reload {
                     continue;
                 };
                 socket.head_timeout.set(lb.idle_timeout);
+                socket.client_keepalive.set(lb.client_keepalive);
                 socket.state.store(Arc::new(ListenerState::new(
                     lb.clone(),
                     listener.clone(),
@@ -147,6 +149,7 @@ pub fn balancer(
                     groups.clone(),
                 )));
                 let head_timeout = ferry_guard::TimeoutHandle::new(lb.idle_timeout);
+                let client_keepalive = ferry_guard::TimeoutHandle::new(lb.client_keepalive);
                 let tls = tls::Reloadable::new(listener, lb.idle_timeout);
                 // One service per thread (see ferry_guard::thread_service), HTTP and HTTPS.
                 for copy in 0..threads {
@@ -162,7 +165,8 @@ pub fn balancer(
                             fast,
                             fast_forwards,
                             &head_timeout,
-                        ),
+                        )
+                        .with_max_age(&client_keepalive),
                         &head_timeout,
                         &head_timeout,
                     );
@@ -174,6 +178,7 @@ pub fn balancer(
                     load_balancer: lb.name.clone(),
                     port: listener.port,
                     head_timeout,
+                    client_keepalive,
                     state,
                     tls,
                 });

@@ -240,6 +240,9 @@ pub struct LoadBalancer {
     /// Normalised to the ELBv2 API's strings.
     pub attributes: BTreeMap<String, String>,
     pub idle_timeout: Duration,
+    /// `client_keep_alive.seconds`: how long a client connection may stay open, busy or not;
+    /// the response after it says `Connection: close`.
+    pub client_keepalive: Duration,
     pub xff_mode: XffMode,
     pub preserve_host_header: bool,
     /// `routing.http.xff_client_port.enabled`: the client's port joins its address in

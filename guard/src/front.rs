@@ -69,6 +69,9 @@ pub struct Front<A, F> {
     enabled: bool,
     /// How long a kept-alive connection may wait for its next request, on either path.
     keepalive: crate::TimeoutHandle,
+    /// How long a connection may stay open at all (`None`: as long as it is used): the response
+    /// after it closes it.
+    max_age: Option<crate::TimeoutHandle>,
 }
 
 impl<A, F> Front<A, F> {
@@ -80,7 +83,22 @@ impl<A, F> Front<A, F> {
             fast,
             enabled,
             keepalive: keepalive.clone(),
+            max_age: None,
         }
+    }
+
+    /// Closes each connection with the response after it has been open for `max_age`
+    /// (reloadable): ALB's client keepalive.
+    pub fn with_max_age(mut self, max_age: &crate::TimeoutHandle) -> Front<A, F> {
+        self.max_age = Some(max_age.clone());
+        self
+    }
+
+    /// Whether a connection opened at `opened` has been open for its whole allowed time.
+    fn aged(&self, opened: std::time::Instant) -> bool {
+        self.max_age
+            .as_ref()
+            .is_some_and(|max| opened.elapsed() >= max.get())
     }
 
     /// The keep-alive wait in pingora's whole seconds (at least 1: 0 is "forever" to pingora).
@@ -120,6 +138,7 @@ impl<A: HttpServerApp + Send + Sync + 'static, F: FastPath> ServerApp for Front<
         {
             return self.inner.process_new(stream, shutdown).await;
         }
+        let opened = std::time::Instant::now();
         let mut conn = timed(stream)?;
         let mut cx = self.enabled.then(|| self.fast.connection(&conn)).flatten();
         // What pingora kept of the connection's last request through it (`None`: none yet).
@@ -127,7 +146,7 @@ impl<A: HttpServerApp + Send + Sync + 'static, F: FastPath> ServerApp for Front<
         let mut reused: Option<Option<HttpPersistentSettings>> = None;
         loop {
             if let Some(cx) = cx.as_mut() {
-                match self.serve(&mut conn, cx, shutdown).await {
+                match self.serve(&mut conn, cx, shutdown, opened).await {
                     Outcome::Closed => return None,
                     Outcome::HandOver(read) => conn.replay(read),
                 }
@@ -153,6 +172,10 @@ impl<A: HttpServerApp + Send + Sync + 'static, F: FastPath> ServerApp for Front<
                             .and_then(|o| o.keepalive_request_limit),
                     );
                 }
+            }
+            if self.aged(opened) {
+                // No reuse left: pingora answers with `Connection: close` and closes.
+                session.set_keepalive_reuses_remaining(Some(0));
             }
             // Kept alive, the connection comes back here for its next request.
             let (stream, kept) = self
@@ -180,12 +203,20 @@ fn timed(stream: Stream) -> Option<Box<Timed>> {
 }
 
 impl<A, F: FastPath> Front<A, F> {
-    async fn serve(&self, conn: &mut Timed, cx: &mut F::Conn, shutdown: &ShutdownWatch) -> Outcome {
+    async fn serve(
+        &self,
+        conn: &mut Timed,
+        cx: &mut F::Conn,
+        shutdown: &ShutdownWatch,
+        opened: std::time::Instant,
+    ) -> Outcome {
         let mut watch = shutdown.clone();
         let mut buf = BytesMut::with_capacity(READ_BUFFER);
         loop {
             if !buf.is_empty() {
-                let stopping = *shutdown.borrow();
+                // An aged connection is answered as a stopping server answers: by pingora, which
+                // closes it after this response.
+                let stopping = *shutdown.borrow() || self.aged(opened);
                 match self.fast.serve(conn, cx, &buf, stopping).await {
                     Served::Incomplete if buf.len() < MAX_HEAD => {}
                     Served::Incomplete | Served::HandOver => {

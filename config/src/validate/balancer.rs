@@ -399,6 +399,10 @@ pub(super) fn load_balancers(
             .get("idle_timeout.timeout_seconds")
             .and_then(|v| v.parse().ok())
             .unwrap_or(60);
+        let client_keepalive = attrs
+            .get("client_keep_alive.seconds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3600);
         // ALB negotiates HTTP/2 on HTTPS listeners unless the load balancer turns it off.
         let http2 = attrs.get("routing.http2.enabled").map(String::as_str) != Some("false");
         let tls_version_headers = attrs
@@ -432,6 +436,7 @@ pub(super) fn load_balancers(
             dns_name: lb.dns_name.to_ascii_lowercase(),
             nodes,
             idle_timeout: Duration::from_secs(idle),
+            client_keepalive: Duration::from_secs(client_keepalive),
             xff_mode,
             preserve_host_header: enabled(&attrs, "routing.http.preserve_host_header.enabled"),
             xff_client_port: enabled(&attrs, "routing.http.xff_client_port.enabled"),
