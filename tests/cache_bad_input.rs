@@ -485,3 +485,51 @@ fn a_get_with_a_body_gets_403_and_the_origin_never_sees_it() {
     assert_eq!(good.count_prefix("/bad/"), 0, "{:#?}", good.requests());
     assert_still_serves(&site, &good, "/ok/after-get-body");
 }
+
+/// `response_completion_timeout` (CloudFront: "If the complete response isn't received from the
+/// origin by this time, CloudFront ends the connection"): an origin whose every byte comes within
+/// its read timeout but whose whole answer takes longer is cut at the deadline: a 504 when its head
+/// never completed, a cut body when it had.
+#[test]
+fn an_origin_answer_not_complete_within_the_response_completion_timeout_is_cut() {
+    use raw_target::{RawTarget, Reply};
+    let every = Duration::from_millis(500);
+    let origin = RawTarget::start(move |req| match req.path() {
+        "/slow-body" => {
+            let mut pieces = vec![b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n".to_vec()];
+            pieces.extend((0..12).map(|_| b"x".to_vec()));
+            Reply::Trickle(pieces, every)
+        }
+        "/slow-head" => {
+            let mut pieces = vec![b"HTTP/1.1 200 OK\r\n".to_vec()];
+            pieces.extend((0..12).map(|i| format!("X-Line-{i}: 1\r\n").into_bytes()));
+            pieces.push(b"Content-Length: 2\r\n\r\nok".to_vec());
+            Reply::Trickle(pieces, every)
+        }
+        _ => Reply::Keep(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()),
+    });
+    let site = SiteBuilder::on_port("completion-timeout", origin.port)
+        .policy("Managed-CachingDisabled")
+        .origin_keys(&["response_completion_timeout = 3"])
+        .origin_config(&["origin_read_timeout = 2"])
+        .start();
+
+    let started = Instant::now();
+    let r = site.get("/slow-head", &[]);
+    let took = started.elapsed();
+    assert_eq!(r.status, 504, "{r:?}");
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+
+    let mut conn = Conn::open(&site.edge, Duration::from_secs(10)).expect("connect");
+    let started = Instant::now();
+    let cut = conn.request("GET", "/slow-body", &[("Host", SITE_HOST)], b"");
+    let took = started.elapsed();
+    assert!(
+        cut.as_ref().map_or(true, |r| r.body.len() < 12),
+        "the body is cut short: {cut:?}"
+    );
+    assert!(took < Duration::from_secs(5), "cut after {took:?}");
+
+    let fine = site.get("/fine", &[]);
+    assert_eq!((fine.status, fine.body_text().as_str()), (200, "ok"));
+}

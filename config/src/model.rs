@@ -148,6 +148,8 @@ pub struct Origin {
     pub https_port: u16,
     pub read_timeout: Duration,
     pub keepalive_timeout: Duration,
+    /// `response_completion_timeout`: the whole response is due within it (`None`: no limit).
+    pub response_completion: Option<Duration>,
     /// `custom_origin_config.ca_bundle` (local runs): more CAs trusted for the origin's
     /// certificate, besides the system roots.
     pub ca_bundle: Option<CaBundle>,

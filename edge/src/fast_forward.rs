@@ -135,7 +135,11 @@ fn origin<'d>(
     let OriginTarget::Origin(index) = behavior.target else {
         return None;
     };
-    let origin = distribution.origins.get(index).filter(|_| fast)?;
+    // A response completion timeout is kept by pingora's path (`CompletionCut`).
+    let origin = distribution
+        .origins
+        .get(index)
+        .filter(|o| fast && o.response_completion.is_none())?;
     let tls = match origin.protocol_policy {
         OriginProtocolPolicy::HttpOnly => false,
         OriginProtocolPolicy::HttpsOnly => true,

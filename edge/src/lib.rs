@@ -5,6 +5,7 @@ pub mod access_log;
 pub mod admin;
 pub mod cache;
 mod caching;
+mod completion;
 mod compress;
 mod error_pages;
 pub mod fast_forward;

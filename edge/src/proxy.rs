@@ -213,6 +213,8 @@ fn check_signature(
 pub struct Ctx {
     /// The topology as it was when the request arrived.
     state: Arc<EdgeState>,
+    /// The origin's response completion timeout, while the origin answers.
+    completion_cut: Option<crate::completion::CompletionCut>,
     /// Counts the request as in flight, for a graceful stop.
     _in_flight: ferry_config::drain::Guard,
     request_id: String,
@@ -576,6 +578,7 @@ impl ProxyHttp for EdgeProxy {
         Ctx {
             state: self.state.load_full(),
             _in_flight: ferry_config::drain::Guard::start(),
+            completion_cut: None,
             request_id: self.ids.request_id(),
             route: None,
             origin: 0,
@@ -1042,12 +1045,17 @@ impl ProxyHttp for EdgeProxy {
         _session: &mut Session,
         reused: bool,
         _peer: &HttpPeer,
-        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
+        #[cfg(unix)] fd: std::os::unix::io::RawFd,
         #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
         _digest: Option<&pingora::protocols::Digest>,
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.timing.connected(reused);
+        // A secondary origin (failover) starts its own deadline.
+        ctx.completion_cut = ctx
+            .origin()
+            .and_then(|o| o.response_completion)
+            .and_then(|within| crate::completion::CompletionCut::watch(fd, within));
         Ok(())
     }
 
@@ -1405,7 +1413,12 @@ impl ProxyHttp for EdgeProxy {
                 can_reuse_downstream: false,
             };
         }
+        let completion_over = ctx.completion_cut.as_ref().is_some_and(|c| c.fired());
         let (status, reason) = match (e.esource(), e.etype()) {
+            _ if completion_over => (
+                504,
+                "We can't connect to the server for this app or website at this time: the origin did not complete its response within its response_completion_timeout.".to_string(),
+            ),
             (
                 ErrorSource::Downstream,
                 ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,

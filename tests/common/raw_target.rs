@@ -28,6 +28,8 @@ pub enum Reply {
     KeepThen(Vec<u8>, Duration, Vec<u8>),
     /// Writes the first bytes, waits, writes the second bytes, then closes the connection.
     CloseThen(Vec<u8>, Duration, Vec<u8>),
+    /// Writes each piece with a pause before the next, then waits for the next request.
+    Trickle(Vec<Vec<u8>>, Duration),
 }
 
 /// A request as a [`RawTarget`] received it.
@@ -210,6 +212,16 @@ fn serve(
                 thread::sleep(wait);
                 if stream.write_all(&then).is_err() {
                     return;
+                }
+            }
+            Reply::Trickle(pieces, every) => {
+                for (i, piece) in pieces.iter().enumerate() {
+                    if i > 0 {
+                        thread::sleep(every);
+                    }
+                    if stream.write_all(piece).is_err() {
+                        return;
+                    }
                 }
             }
             Reply::CloseThen(first, wait, then) => {

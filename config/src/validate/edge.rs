@@ -1217,6 +1217,9 @@ fn origin(ctx: &mut Ctx<'_, '_>, path: &FieldPath, o: &spec::Origin) -> model::O
         https_port,
         read_timeout: Duration::from_secs(read.into()),
         keepalive_timeout: Duration::from_secs(keepalive.into()),
+        response_completion: o
+            .response_completion_timeout
+            .map(|s| Duration::from_secs(s.into())),
         // Read by `origin_ca_bundles`, which knows the topology's directory.
         ca_bundle: None,
     }
