@@ -104,13 +104,16 @@ where
 {
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut raw = Vec::new();
-    // A TLS peer that closes without close_notify still gave its whole answer (the parse checks
-    // its framing).
-    let _ = stream
+    match stream
         .take(MAX_PAGE as u64 + 16 * 1024)
         .read_to_end(&mut raw)
-        .await;
-    Some(raw)
+        .await
+    {
+        Ok(_) => Some(raw),
+        // A TLS peer that closes without close_notify: what came is checked by its framing.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Some(raw),
+        Err(_) => None,
+    }
 }
 
 fn parse(raw: &[u8]) -> Option<Page> {
