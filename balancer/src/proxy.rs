@@ -2,7 +2,7 @@
 //! then answer, redirect or forward to a target.
 
 use crate::select::{self, Groups, Unrouted};
-use crate::targets::{DrainCut, InFlight, TargetState};
+use crate::targets::{InFlight, TargetState};
 use crate::{errors, forwarded, respond, sticky};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -98,7 +98,7 @@ pub struct Ctx {
     /// Counts the request against its target until the request ends.
     in_flight: Option<InFlight>,
     /// Cuts the target connection when the target's deregistration delay is over.
-    drain_cut: Option<DrainCut>,
+    drain_cut: Option<ferry_guard::upstream::CutWhen>,
     /// Stickiness cookies to set on the response.
     set_cookies: Vec<String>,
     /// Close the target connection after this request (desync mitigation).
@@ -615,7 +615,7 @@ impl ProxyHttp for ListenerProxy {
         ctx.drain_cut = ctx
             .target
             .as_ref()
-            .and_then(|(_, target)| DrainCut::watch(target, fd));
+            .and_then(|(_, target)| crate::targets::drain_cut(target, fd));
         Ok(())
     }
 
@@ -689,7 +689,7 @@ impl ProxyHttp for ListenerProxy {
         } else {
             let (status, reason, mut what) = errors::classify(e);
             if ctx.target.as_ref().is_some_and(|(_, t)| t.drain_over()) {
-                // Cut by `DrainCut`, as ALB cuts a drained target's requests.
+                // Cut by `targets::drain_cut`, as ALB cuts a drained target's requests.
                 what = TargetState::DRAIN_OVER.into();
             }
             let group = ctx.target.as_ref().and_then(|(g, t)| {

@@ -5,6 +5,7 @@
 use arc_swap::ArcSwap;
 use ferry_config::health::{State, Tracker};
 use ferry_config::model::{Target, TargetGroup};
+use ferry_guard::upstream::CutWhen;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,34 +45,16 @@ const DRAIN_SLOTS: usize = 8;
 #[derive(Default)]
 struct Slot(tokio::sync::Notify);
 
-/// Cuts a request's connection to its target (pingora's) when the target's deregistration delay
-/// is over, from a task of its own; stops watching when dropped, at the request's end.
-pub struct DrainCut(tokio::task::AbortHandle);
-
-impl DrainCut {
-    /// Watches the connection `fd` (pingora's, open for the call) to `target`. `None` when the
-    /// descriptor cannot be held (out of descriptors): the request is then not cut.
-    pub fn watch(target: &Arc<TargetState>, fd: std::os::fd::RawFd) -> Option<DrainCut> {
-        let held = match ferry_guard::upstream::hold(fd) {
-            Ok(held) => held,
-            Err(e) => {
-                tracing::warn!(target = %target.address, "cannot watch the connection for draining: {e}");
-                return None;
-            }
-        };
-        let target = Arc::clone(target);
-        let task = tokio::spawn(async move {
-            target.drain_expired().await;
-            ferry_guard::upstream::cut(std::os::fd::AsFd::as_fd(&held));
-        });
-        Some(DrainCut(task.abort_handle()))
-    }
-}
-
-impl Drop for DrainCut {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+/// Cuts a request's connection `fd` (pingora's, open for the call) to `target` when the target's
+/// deregistration delay is over, until the returned watch is dropped. `None` when the descriptor
+/// cannot be held (out of descriptors): the request is then not cut.
+pub fn drain_cut(target: &Arc<TargetState>, fd: std::os::fd::RawFd) -> Option<CutWhen> {
+    let watched = Arc::clone(target);
+    CutWhen::spawn(fd, async move { watched.drain_expired().await })
+        .map_err(|e| {
+            tracing::warn!(target = %target.address, "cannot watch the connection for draining: {e}")
+        })
+        .ok()
 }
 
 /// This thread's drain slot.

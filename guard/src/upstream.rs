@@ -192,13 +192,32 @@ pub fn cut(connection: std::os::fd::BorrowedFd<'_>) {
     }
 }
 
-/// A descriptor of its own for the socket `fd` (what pingora shows of its upstream connection),
-/// to [`cut`] it later: the socket stays open while this is held, so the number never names
-/// another one.
-pub fn hold(fd: std::os::fd::RawFd) -> std::io::Result<std::os::fd::OwnedFd> {
-    // SAFETY: pingora hands `fd` to the callback for the duration of the call, open; it is only
-    // duplicated here.
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
+/// [`cut`]s the socket `fd` (what pingora shows of its upstream connection) once `when`
+/// resolves, from a task of its own; stops watching when dropped, at the request's end. It holds
+/// a descriptor of its own for the socket, so that the number never names another one meanwhile.
+pub struct CutWhen(tokio::task::AbortHandle);
+
+impl CutWhen {
+    /// Errs when the descriptor cannot be held (out of descriptors): nothing is then cut.
+    pub fn spawn<F>(fd: std::os::fd::RawFd, when: F) -> std::io::Result<CutWhen>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        // SAFETY: pingora hands `fd` to the callback for the duration of the call, open; it is
+        // only duplicated here.
+        let held = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
+        let task = tokio::spawn(async move {
+            when.await;
+            cut(std::os::fd::AsFd::as_fd(&held));
+        });
+        Ok(CutWhen(task.abort_handle()))
+    }
+}
+
+impl Drop for CutWhen {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]

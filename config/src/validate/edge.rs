@@ -279,6 +279,21 @@ pub(super) fn certificate_store(
     Some(Arc::new(tls::CertificateStore::new(Some(default), others)))
 }
 
+/// The `what` named `name` among `known`, or a reference error at `path` (with a suggestion).
+fn referred<T: Clone>(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    what: &str,
+    name: &str,
+    known: &HashMap<String, T>,
+) -> Option<T> {
+    let found = known.get(name).cloned();
+    if found.is_none() {
+        reference_error(ctx, path, what, name, known.keys().map(String::as_str));
+    }
+    found
+}
+
 pub(super) fn reference_error<'n>(
     ctx: &mut Ctx<'_, '_>,
     path: &FieldPath,
@@ -1384,17 +1399,13 @@ fn behavior(
             if legacy_ttls {
                 ctx.error(&path.key(if b.min_ttl.is_some() { "min_ttl" } else if b.default_ttl.is_some() { "default_ttl" } else { "max_ttl" }), "TTLs belong to the cache policy; the behavior's own TTLs go with forwarded_values only");
             }
-            let found = policies.cache.get(name).cloned();
-            if found.is_none() {
-                reference_error(
-                    ctx,
-                    &path.key("cache_policy"),
-                    "cache policy",
-                    name,
-                    policies.cache.keys().map(String::as_str),
-                );
-            }
-            found
+            referred(
+                ctx,
+                &path.key("cache_policy"),
+                "cache policy",
+                name,
+                &policies.cache,
+            )
         }
         (None, Some(fv)) => Some(Arc::new(legacy_policy(ctx, path, b, fv))),
         (None, None) => {
@@ -1405,36 +1416,30 @@ fn behavior(
     let forward_all = b
         .forwarded_values
         .as_ref()
-        .is_some_and(|fv| fv.headers.iter().any(|h| h == "*"));
+        .is_some_and(forwards_all_headers);
     let origin_request_policy = if forward_all && b.origin_request_policy.is_none() {
         Some(legacy_forward_all())
     } else {
         b.origin_request_policy.as_ref().and_then(|name| {
-            let found = policies.origin_request.get(name).cloned();
-            if found.is_none() {
-                reference_error(
-                    ctx,
-                    &path.key("origin_request_policy"),
-                    "origin request policy",
-                    name,
-                    policies.origin_request.keys().map(String::as_str),
-                );
-            }
-            found
+            let key = path.key("origin_request_policy");
+            referred(
+                ctx,
+                &key,
+                "origin request policy",
+                name,
+                &policies.origin_request,
+            )
         })
     };
     let response_headers_policy = b.response_headers_policy.as_ref().and_then(|name| {
-        let found = policies.response_headers.get(name).cloned();
-        if found.is_none() {
-            reference_error(
-                ctx,
-                &path.key("response_headers_policy"),
-                "response headers policy",
-                name,
-                policies.response_headers.keys().map(String::as_str),
-            );
-        }
-        found
+        let key = path.key("response_headers_policy");
+        referred(
+            ctx,
+            &key,
+            "response headers policy",
+            name,
+            &policies.response_headers,
+        )
     });
     let mut events = HashMap::new();
     for (i, f) in b.function_associations.iter().enumerate() {
@@ -1482,6 +1487,11 @@ fn behavior(
     })
 }
 
+/// Legacy settings that forward every header (`headers = ["*"]`).
+fn forwards_all_headers(fv: &spec::ForwardedValues) -> bool {
+    fv.headers.iter().any(|h| h == "*")
+}
+
 /// What legacy `headers = ["*"]` forwards: every viewer header (Host and User-Agent included),
 /// as the origin request policy it amounts to (the cache policy's cookies and query strings go
 /// with it).
@@ -1525,7 +1535,7 @@ fn legacy_policy(
             format!("max_ttl ({max_ttl}) must be at least default_ttl ({default_ttl})"),
         );
     }
-    let all_headers = fv.headers.iter().any(|h| h == "*");
+    let all_headers = forwards_all_headers(fv);
     if all_headers && min_ttl != 0 {
         ctx.error(
             &path.key("min_ttl"),
