@@ -833,6 +833,103 @@ fn http2_requests_are_keyed_by_their_authority_as_host() {
     );
 }
 
+/// HTTP/2 clients of an HTTPS listener live as ALB's do: a connection with no stream in flight for
+/// the load balancer's idle timeout (2 s here) is closed, and one kept busy past the client
+/// keepalive (60 s, its least) gets a GOAWAY after its next request, which is served.
+#[test]
+fn balancer_http2_connections_idle_out_and_go_away_after_the_client_keepalive() {
+    let port = free_port();
+    let text = format!(
+        r#"stack = "e2e-tls-alb-h2"
+
+[[load_balancers]]
+name = "alb"
+dns_name = "alb.internal"
+nodes = {{ a = "127.0.0.1" }}
+attributes = {{ "idle_timeout.timeout_seconds" = 2, "client_keep_alive.seconds" = 60 }}
+
+  [[load_balancers.listeners]]
+  port = {port}
+  protocol = "HTTPS"
+  default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
+  default_actions = [{{ type = "fixed-response", fixed_response_config = {{ status_code = "200", content_type = "text/plain", message_body = "h2" }} }}]
+"#
+    );
+    let topology = Topology::write("tls-alb-h2", &text);
+    let pki = Pki::write(topology.dir().path(), &[("default", &[DEFAULT_NAME])]);
+    let address = format!("127.0.0.1:{port}");
+    let _ferry = Ferry::up(&topology, &[]);
+    wait_https(&pki, &address, DEFAULT_NAME);
+
+    let get = |client: &mut h2::client::SendRequest<bytes::Bytes>, path: &str| {
+        let request = http::Request::get(format!("https://{DEFAULT_NAME}{path}"))
+            .body(())
+            .expect("request");
+        client
+            .send_request(request, true)
+            .map(|(response, _)| response)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        // Idle: closed once no stream has been in flight for 2 s.
+        let (mut client, connection) = h2_connect(&pki, &address, DEFAULT_NAME).await;
+        let response = get(&mut client, "/idle").expect("send");
+        let status = tokio::time::timeout(IO_TIMEOUT, response)
+            .await
+            .expect("in time")
+            .expect("response")
+            .status();
+        assert_eq!(status, 200);
+        let answered = Instant::now();
+        let closed = tokio::time::timeout(Duration::from_secs(10), connection).await;
+        let after = answered.elapsed();
+        assert!(
+            closed.is_ok(),
+            "an idle HTTP/2 connection still open after {after:?}"
+        );
+        assert!(
+            after >= Duration::from_millis(1700) && after < Duration::from_secs(6),
+            "an idle HTTP/2 connection closed after {after:?}, not at the 2 s idle timeout"
+        );
+
+        // Busy: a request a second, every one served, until the GOAWAY after 60 s.
+        let (mut client, mut connection) = h2_connect(&pki, &address, DEFAULT_NAME).await;
+        let opened = Instant::now();
+        let mut served = 0;
+        let ended = loop {
+            let sent = match get(&mut client, &format!("/busy/{served}")) {
+                Ok(response) => response,
+                // The GOAWAY came: no new stream on this connection.
+                Err(_) => break opened.elapsed(),
+            };
+            let status = tokio::time::timeout(IO_TIMEOUT, sent)
+                .await
+                .unwrap_or_else(|_| panic!("request {served} answered in time"))
+                .unwrap_or_else(|e| panic!("request {served} after {:?}: {e}", opened.elapsed()))
+                .status();
+            assert_eq!(status, 200, "request {served}");
+            served += 1;
+            assert!(
+                opened.elapsed() < Duration::from_secs(70),
+                "no GOAWAY after {:?}",
+                opened.elapsed()
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = &mut connection => break opened.elapsed(),
+            }
+        };
+        assert!(
+            ended >= Duration::from_secs(60),
+            "gone away after {ended:?} and {served} requests, before the client keepalive"
+        );
+        assert!(served >= 55, "{served} requests served in {ended:?}");
+    });
+}
+
 /// An HTTP/2 connection to `www` (ALPN h2), on `runtime`.
 async fn h2_client(
     edge: &Edge,
@@ -851,8 +948,20 @@ async fn h2_client_to(
     h2::client::SendRequest<bytes::Bytes>,
     tokio::task::JoinHandle<Result<(), h2::Error>>,
 ) {
-    let config = client_config(&edge.pki, &DEFAULT_CLIENT);
-    let tcp = tokio::net::TcpStream::connect(&edge.https)
+    h2_connect(&edge.pki, &edge.https, host).await
+}
+
+/// An HTTP/2 connection to `address`, with `host` as its SNI (ALPN h2).
+async fn h2_connect(
+    pki: &Pki,
+    address: &str,
+    host: &str,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
+    let config = client_config(pki, &DEFAULT_CLIENT);
+    let tcp = tokio::net::TcpStream::connect(address)
         .await
         .expect("connect");
     let name = ServerName::try_from(host.to_string()).expect("name");

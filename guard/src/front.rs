@@ -4,7 +4,8 @@
 //! Any other request goes through pingora, for that request only, with the bytes already read;
 //! when pingora keeps the connection alive, it comes back here for its next request. Connections
 //! without a fast path run the same loop, one request through pingora at a time, so that the head
-//! deadline learns where each request ends.
+//! deadline learns where each request ends. HTTP/2 connections run pingora's streams in an accept
+//! loop of ferry's (`http2`), which keeps the same idle timeout and maximum age.
 
 use crate::Timed;
 use async_trait::async_trait;
@@ -130,15 +131,22 @@ impl<A: HttpServerApp + Send + Sync + 'static, F: FastPath> ServerApp for Front<
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        // HTTP/2 (and any other protocol by ALPN) is pingora's, whole.
-        if matches!(
-            stream.selected_alpn_proto(),
-            Some(ALPN::H2) | Some(ALPN::Custom(_))
-        ) || !stream.as_any().is::<Timed>()
+        let opened = std::time::Instant::now();
+        // HTTP/2 streams are pingora's, each whole, in an accept loop that keeps this app's idle
+        // timeout and maximum age; any other protocol by ALPN is pingora's alone.
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            let lifetime = crate::http2::Lifetime {
+                idle: self.keepalive.get(),
+                until: self.max_age.as_ref().map(|max| opened + max.get()),
+            };
+            crate::http2::serve(&self.inner, stream, shutdown, lifetime).await;
+            return None;
+        }
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::Custom(_)))
+            || !stream.as_any().is::<Timed>()
         {
             return self.inner.process_new(stream, shutdown).await;
         }
-        let opened = std::time::Instant::now();
         let mut conn = timed(stream)?;
         let mut cx = self.enabled.then(|| self.fast.connection(&conn)).flatten();
         // What pingora kept of the connection's last request through it (`None`: none yet).

@@ -10,6 +10,7 @@ mod chunked;
 pub mod front;
 mod head;
 mod hello;
+mod http2;
 pub mod pin;
 pub mod relay;
 mod terminate;
