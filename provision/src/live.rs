@@ -265,6 +265,52 @@ async fn all_load_balancers(clients: &Clients) -> Result<Vec<elb::LoadBalancer>>
     }
 }
 
+/// A load balancer's listeners, every page.
+async fn all_listeners(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    lb_arn: &str,
+) -> Result<Vec<elb::Listener>> {
+    let mut out = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = elb
+            .describe_listeners()
+            .load_balancer_arn(lb_arn)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeListeners", lb_arn, e))?;
+        out.extend(page.listeners.unwrap_or_default());
+        match page.next_marker {
+            Some(m) if !m.is_empty() => marker = Some(m),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// A listener's rules, every page (DescribeRules answers a page at a time: 50 on moto).
+async fn all_rules(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    listener_arn: &str,
+) -> Result<Vec<elb::Rule>> {
+    let mut out = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = elb
+            .describe_rules()
+            .listener_arn(listener_arn)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeRules", listener_arn, e))?;
+        out.extend(page.rules.unwrap_or_default());
+        match page.next_marker {
+            Some(m) if !m.is_empty() => marker = Some(m),
+            _ => return Ok(out),
+        }
+    }
+}
+
 async fn read_elb(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result<LiveState> {
     let mut state = LiveState {
         refs: Refs::new(),
@@ -427,13 +473,10 @@ async fn read_elb(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result
                     .describe_load_balancer_attributes()
                     .load_balancer_arn(&arn)
                     .send(),
-                elb_client
-                    .describe_listeners()
-                    .load_balancer_arn(&arn)
-                    .send(),
+                all_listeners(elb_client, &arn),
             );
             let attrs = attrs.map_err(|e| aws_error("DescribeLoadBalancerAttributes", &arn, e))?;
-            let listeners = listeners.map_err(|e| aws_error("DescribeListeners", &arn, e))?;
+            let listeners = listeners?;
             let mut resources = vec![LiveResource {
                 body: Body::LoadBalancer(elbv2::load_balancer_from_api(
                     &b,
@@ -442,25 +485,20 @@ async fn read_elb(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result
                 id: LiveId::Arn(arn.clone()),
             }];
             let mut listener_arns = Vec::new();
-            let listeners = listeners.listeners.unwrap_or_default();
             type ListenerParts = (Vec<elb::Rule>, Vec<elb::ListenerAttribute>);
             let parts: Vec<ListenerParts> = stream::iter(listeners.iter())
                 .map(|l| async move {
                     let larn = l.listener_arn.clone().unwrap_or_default();
                     let (rules, attrs) = tokio::join!(
-                        elb_client.describe_rules().listener_arn(&larn).send(),
+                        all_rules(elb_client, &larn),
                         elb_client
                             .describe_listener_attributes()
                             .listener_arn(&larn)
                             .send()
                     );
-                    let rules = rules.map_err(|e| aws_error("DescribeRules", &larn, e))?;
                     let attrs =
                         attrs.map_err(|e| aws_error("DescribeListenerAttributes", &larn, e))?;
-                    Ok::<_, ProvisionError>((
-                        rules.rules.unwrap_or_default(),
-                        attrs.attributes.unwrap_or_default(),
-                    ))
+                    Ok::<_, ProvisionError>((rules?, attrs.attributes.unwrap_or_default()))
                 })
                 .buffered(CONCURRENCY)
                 .try_collect()
