@@ -189,9 +189,9 @@ cookies_config = { cookie_behavior = "none" }
 query_strings_config = { query_string_behavior = "allExcept", query_strings = ["utm_source"] }
 
 [[origin_request_policies]]
-name = "forward-auth"
-comment = "auth to the origin"
-headers_config = { header_behavior = "whitelist", headers = ["Authorization"] }
+name = "forward-api"
+comment = "api key to the origin"
+headers_config = { header_behavior = "whitelist", headers = ["X-Api-Key"] }
 cookies_config = { cookie_behavior = "all" }
 query_strings_config = { query_string_behavior = "all" }
 
@@ -230,7 +230,7 @@ fn custom_policies_plan_and_apply_with_cloudfronts_own_shapes() {
         String::from_utf8_lossy(&plan.stderr)
     );
     assert!(
-        text.contains("+ create origin request policy forward-auth"),
+        text.contains("+ create origin request policy forward-api"),
         "{text}"
     );
     assert!(
@@ -278,11 +278,40 @@ fn custom_policies_plan_and_apply_with_cloudfronts_own_shapes() {
         .find(|(m, t, _, _)| m == "POST" && t == "/2020-05-31/origin-request-policy")
         .unwrap_or_else(|| panic!("no CreateOriginRequestPolicy"));
     for part in [
-        "<Name>forward-auth</Name>",
-        "<Comment>auth to the origin [ferry:stack=rec]</Comment>",
+        "<Name>forward-api</Name>",
+        "<Comment>api key to the origin [ferry:stack=rec]</Comment>",
         "<CookieBehavior>all</CookieBehavior>",
-        "<Name>Authorization</Name>",
+        "<Name>X-Api-Key</Name>",
     ] {
         assert!(post.3.contains(part), "{part} in {}", post.3);
     }
+}
+
+/// The design's `forward-auth` (Authorization among an origin request policy's headers, which
+/// CloudFront refuses with a 400) is refused by the plan, which names the policy and the way out;
+/// nothing is created, so no apply stops half-way.
+#[test]
+fn an_origin_request_policy_forwarding_authorization_is_refused_before_anything_changes() {
+    let (endpoint, seen) = recorded_cloudfront();
+    let dir = TempDir::new("provision-policies-auth");
+    let text = TOPOLOGY.replace("\"X-Api-Key\"", "\"Authorization\"");
+    let file = dir.write("t.toml", &text);
+    let file = file.to_str().unwrap_or_default();
+    for args in [&["plan", file][..], &["apply", file, "--auto-approve"][..]] {
+        let out = ferry(&endpoint, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("origin request policy forward-api: CloudFront refuses Authorization"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let writes: Vec<_> = seen
+        .iter()
+        // (POST / is a query-protocol read: tags, load balancers.)
+        .filter(|(m, t, _, _)| m != "GET" && t.starts_with("/2020-05-31"))
+        .map(|(m, t, _, _)| (m, t))
+        .collect();
+    assert!(writes.is_empty(), "nothing is changed: {writes:?}");
 }

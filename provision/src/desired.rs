@@ -112,6 +112,17 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
         resources.push(Body::CachePolicy(policies::cache_policy_from_api(&api)?));
     }
     for p in &spec.origin_request_policies {
+        if p.headers_config.header_behavior == spec::OriginHeaderBehavior::Whitelist
+            && p.headers_config
+                .headers
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case("authorization"))
+        {
+            problems.push(format!(
+                "origin request policy {}: CloudFront refuses Authorization among an origin request policy's headers (HTTP 400: a credential must be in the cache key, or one viewer's answer could be served to another); put it in the cache policy's headers_config, or forward every viewer header (header_behavior = \"allViewer\")",
+                p.name
+            ));
+        }
         let api = policies::origin_request_policy_to_api(p, &spec.stack)?;
         resources.push(Body::OriginRequestPolicy(
             policies::origin_request_policy_from_api(&api)?,
@@ -135,6 +146,25 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
                 tg.name
             ));
         }
+        let provisioned = target_group(tg, aws.vpc_id.as_deref());
+        let always_checked = matches!(
+            provisioned.target_type,
+            None | Some(TargetType::Instance | TargetType::Ip | TargetType::Alb)
+        );
+        if always_checked && tg.health_check.enabled == Some(false) {
+            problems.push(format!(
+                "target group {}: health_check.enabled = false: AWS keeps health checks on for instance, ip and alb target groups (HealthCheckEnabled cannot be false); remove it (locally too, targets are then checked)",
+                tg.name
+            ));
+        }
+        if provisioned.target_type.unwrap_or(TargetType::Instance) == TargetType::Instance
+            && targets_are_ips(tg)
+        {
+            problems.push(format!(
+                "target group {}: target_type \"instance\" registers EC2 instance ids (i-...), and these targets are IP addresses: use target_type = \"ip\" (or leave it out)",
+                tg.name
+            ));
+        }
         let mut targets: Vec<TargetRef> = tg
             .targets
             .iter()
@@ -145,7 +175,7 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
             .collect();
         targets.sort();
         targets.dedup();
-        resources.push(Body::TargetGroup(target_group(tg, aws.vpc_id.as_deref())));
+        resources.push(Body::TargetGroup(provisioned));
         resources.push(Body::Targets(TargetsState {
             target_group: tg.name.clone(),
             targets,
@@ -335,5 +365,63 @@ mod tests {
             Some("us-east-1")
         );
         assert_eq!(arn_region("arn:aws:iam::1:server-certificate/x"), None);
+    }
+
+    /// What AWS refuses at CreateOriginRequestPolicy, CreateTargetGroup and RegisterTargets is
+    /// refused by the plan, before anything changes.
+    #[test]
+    fn what_aws_refuses_half_way_is_refused_by_the_plan() {
+        const BASE: &str = r#"
+stack = "s"
+[aws]
+region = "eu-west-1"
+vpc_id = "vpc-1"
+"#;
+        let cases: [(&str, Option<&str>); 8] = [
+            (
+                "[[origin_request_policies]]\nname = \"auth\"\nheaders_config = { header_behavior = \"whitelist\", headers = [\"authorization\"] }",
+                Some("origin request policy auth: CloudFront refuses Authorization"),
+            ),
+            (
+                "[[origin_request_policies]]\nname = \"all-but-auth\"\nheaders_config = { header_behavior = \"allExcept\", headers = [\"Authorization\"] }",
+                None,
+            ),
+            (
+                "[[origin_request_policies]]\nname = \"lang\"\nheaders_config = { header_behavior = \"whitelist\", headers = [\"Accept-Language\"] }",
+                None,
+            ),
+            (
+                "[[target_groups]]\nname = \"web\"\nport = 80\nhealth_check = { enabled = false }\ntargets = [{ id = \"10.0.0.1\", zone = \"a\" }]",
+                Some("target group web: health_check.enabled = false"),
+            ),
+            (
+                "[[target_groups]]\nname = \"web\"\nport = 80\ntarget_type = \"alb\"\nhealth_check = { enabled = false }",
+                Some("target group web: health_check.enabled = false"),
+            ),
+            (
+                "[[target_groups]]\nname = \"fn\"\nport = 80\ntarget_type = \"lambda\"\nhealth_check = { enabled = false }",
+                None,
+            ),
+            (
+                "[[target_groups]]\nname = \"web\"\nport = 80\ntarget_type = \"instance\"\ntargets = [{ id = \"10.0.0.1\", zone = \"a\" }]",
+                Some("target group web: target_type \"instance\" registers EC2 instance ids"),
+            ),
+            (
+                "[[target_groups]]\nname = \"web\"\nport = 80\ntarget_type = \"ip\"\ntargets = [{ id = \"10.0.0.1\", zone = \"a\" }]",
+                None,
+            ),
+        ];
+        for (block, refused) in cases {
+            let text = format!("{BASE}\n{block}\n");
+            let spec: Spec = toml::from_str(&text).unwrap_or_else(|e| panic!("{block}: {e}"));
+            match (desired(&spec, &Refs::new()), refused) {
+                (Ok(_), None) => {}
+                (Err(ProvisionError::Invalid(why)), Some(expected)) => {
+                    assert!(why.contains(expected), "{block}: {why}")
+                }
+                (Ok(_), Some(expected)) => panic!("{block}: planned, not refused ({expected})"),
+                (Err(e), _) => panic!("{block}: {e}"),
+            }
+        }
     }
 }
