@@ -633,6 +633,64 @@ fn destroy_removes_the_stack_and_nothing_else() {
     );
 }
 
+/// A load balancer with deletion protection on is never deleted half-way: destroy is refused
+/// before anything goes (the distribution stays), and so is a replacement; once the topology turns
+/// the protection off and that is applied, destroy removes everything.
+#[test]
+fn deletion_protection_refuses_destroy_and_replacement_before_anything_changes() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-protected");
+    let protected = topology("s8", &net).replace(
+        r#"attributes = { "idle_timeout.timeout_seconds" = 30 }"#,
+        r#"attributes = { "idle_timeout.timeout_seconds" = 30, "deletion_protection.enabled" = true }"#,
+    );
+    let file = dir.write("t.toml", &protected);
+    let file = file.to_str().unwrap_or_default();
+    applied(&moto, file);
+
+    let destroy = moto.ferry(&["destroy", file, "--auto-approve"]);
+    assert_eq!(code(&destroy), 1, "{}", stdout(&destroy));
+    assert!(
+        stderr(&destroy).contains("load balancer s8-alb: deletion_protection.enabled is true in AWS and this plan deletes it"),
+        "{}",
+        stderr(&destroy)
+    );
+    assert_eq!(moto.py(&["exists", "load-balancer", "s8-alb"]), "yes");
+    let plan = moto.ferry(&["plan", file]);
+    assert_eq!(code(&plan), 0, "nothing was deleted: {}", stdout(&plan));
+
+    let internal = dir.write(
+        "internal.toml",
+        protected.replace(
+            "nodes = { a = \"127.0.0.1\", b = \"127.0.0.2\" }",
+            "nodes = { a = \"127.0.0.1\", b = \"127.0.0.2\" }\nscheme = \"internal\"",
+        ),
+    );
+    let internal = internal.to_str().unwrap_or_default();
+    let replace = moto.ferry(&["apply", internal, "--auto-approve"]);
+    assert_eq!(code(&replace), 1, "{}", stdout(&replace));
+    assert!(
+        stderr(&replace)
+            .contains("deletion_protection.enabled is true in AWS and this plan replaces it"),
+        "{}",
+        stderr(&replace)
+    );
+
+    let unprotected = dir.write(
+        "off.toml",
+        protected.replace(
+            r#""deletion_protection.enabled" = true"#,
+            r#""deletion_protection.enabled" = false"#,
+        ),
+    );
+    let unprotected = unprotected.to_str().unwrap_or_default();
+    applied(&moto, unprotected);
+    let destroy = moto.ferry(&["destroy", unprotected, "--auto-approve"]);
+    assert_eq!(code(&destroy), 0, "{}", stderr(&destroy));
+    assert_eq!(moto.py(&["count-owned", "s8"]), "0");
+}
+
 #[test]
 fn import_writes_a_topology_that_plans_no_changes() {
     let moto = Moto::start();

@@ -75,5 +75,9 @@ pub async fn plan_destroy(
 ) -> Result<(plan::Plan, live::LiveState)> {
     let live = live::read(clients, stack, None).await?;
     let plan = plan::plan(stack, &[], &live.resources, Vec::new(), &Default::default());
+    let refused = plan::refused(&plan, &live.resources);
+    if !refused.is_empty() {
+        return Err(ProvisionError::Invalid(refused.join("\n")));
+    }
     Ok((plan, live))
 }

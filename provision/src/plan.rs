@@ -90,12 +90,40 @@ fn with_unmanaged_security_groups(desired: &[Body], live: &[LiveResource]) -> Ve
         .collect()
 }
 
-/// What the plan cannot carry out and AWS would refuse half-way: a public key whose `encoded_key`
-/// changes is replaced (CloudFront changes only its comment), and CloudFront refuses to delete a
-/// key that a key group holds (PublicKeyInUse), so such a plan is refused before anything changes,
-/// with the rotation CloudFront expects.
+/// What the plan cannot carry out and AWS would refuse half-way, refused before anything
+/// changes: a public key whose `encoded_key` changes is replaced (CloudFront changes only its
+/// comment), and CloudFront refuses to delete a key that a key group holds (PublicKeyInUse), so
+/// the rotation CloudFront expects is named; a load balancer with deletion protection on in AWS
+/// is not deleted (OperationNotPermitted) by a replacement or a destroy.
 pub fn refused(plan: &Plan, live: &[LiveResource]) -> Vec<String> {
-    plan.steps
+    let protected = plan
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(s.action, Action::Replace | Action::Delete) && s.kind == Kind::LoadBalancer
+        })
+        .filter(|s| {
+            s.live.as_ref().is_some_and(|l| match &l.body {
+                Body::LoadBalancer(lb) => lb
+                    .attributes
+                    .get("deletion_protection.enabled")
+                    .is_some_and(|v| v.as_api_string() == "true"),
+                _ => false,
+            })
+        })
+        .map(|s| {
+            let why = if s.action == Action::Replace {
+                "this plan replaces it (a field AWS cannot change in place)"
+            } else {
+                "this plan deletes it"
+            };
+            format!(
+                "load balancer {}: deletion_protection.enabled is true in AWS and {why}: set \"deletion_protection.enabled\" = false in its attributes and apply, then apply (or destroy) again",
+                s.key
+            )
+        });
+    let keys = plan
+        .steps
         .iter()
         .filter(|s| s.action == Action::Replace && s.kind == Kind::PublicKey)
         .flat_map(|s| {
@@ -107,8 +135,8 @@ pub fn refused(plan: &Plan, live: &[LiveResource]) -> Vec<String> {
                 )),
                 _ => None,
             })
-        })
-        .collect()
+        });
+    protected.chain(keys).collect()
 }
 
 /// A distribution's aliases, lowercased (CloudFront compares them so).
