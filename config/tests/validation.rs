@@ -2030,6 +2030,16 @@ fn rejects() -> Vec<Reject> {
             "is not a header name (up to 40 token characters)",
         ),
         no(
+            "http-header condition on the Host header",
+            &[(
+                r#"{ field = "path-pattern", values = ["/api/*"] }"#,
+                r#"{ field = "http-header", http_header_name = "host", values = ["api.example.test"] }"#,
+            )],
+            "\"host\"",
+            "load_balancers[0].listeners[0].rules[0].conditions[0].http_header_name",
+            "an http-header condition cannot name Host (ALB refuses it): use a host-header condition",
+        ),
+        no(
             "http-header condition without a header name",
             &[(
                 r#"{ field = "path-pattern", values = ["/api/*"] }"#,

@@ -692,6 +692,16 @@ fn conditions(
                 ),
                 None => ctx.error(&p, "http-header needs http_header_name"),
             }
+            // ALB's CreateRule refuses it: the host is matched by a host-header condition.
+            if c.http_header_name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case("host"))
+            {
+                ctx.error(
+                    &p.key("http_header_name"),
+                    "an http-header condition cannot name Host (ALB refuses it): use a host-header condition",
+                );
+            }
         } else if c.http_header_name.is_some() {
             ctx.error(
                 &p.key("http_header_name"),
