@@ -112,13 +112,16 @@ pub fn refused(plan: &Plan, live: &[LiveResource]) -> Vec<String> {
             })
         })
         .map(|s| {
-            let why = if s.action == Action::Replace {
-                "this plan replaces it (a field AWS cannot change in place)"
+            let (why, then) = if s.action == Action::Replace {
+                (
+                    "this plan replaces it (a field AWS cannot change in place)",
+                    "with no other change to it, apply, then make the change",
+                )
             } else {
-                "this plan deletes it"
+                ("this plan deletes it", "apply, then apply (or destroy) again")
             };
             format!(
-                "load balancer {}: deletion_protection.enabled is true in AWS and {why}: set \"deletion_protection.enabled\" = false in its attributes and apply, then apply (or destroy) again",
+                "load balancer {}: deletion_protection.enabled is true in AWS and {why}: set \"deletion_protection.enabled\" = false in its attributes {then}",
                 s.key
             )
         });
