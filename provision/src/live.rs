@@ -227,10 +227,27 @@ async fn elb_tags(
         .collect())
 }
 
-async fn all_target_groups(clients: &Clients) -> Result<Vec<elb::TargetGroup>> {
+/// Every item of an ELBv2 listing: `page(marker)` fetches one page, its items and its
+/// `NextMarker`, and pages follow until the marker runs out.
+async fn every_page<T, F, Fut>(mut page: F) -> Result<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>)>>,
+{
     let mut out = Vec::new();
     let mut marker = None;
     loop {
+        let (items, next) = page(marker).await?;
+        out.extend(items);
+        match next {
+            Some(m) if !m.is_empty() => marker = Some(m),
+            _ => return Ok(out),
+        }
+    }
+}
+
+async fn all_target_groups(clients: &Clients) -> Result<Vec<elb::TargetGroup>> {
+    every_page(|marker| async move {
         let page = clients
             .elb
             .describe_target_groups()
@@ -238,18 +255,13 @@ async fn all_target_groups(clients: &Clients) -> Result<Vec<elb::TargetGroup>> {
             .send()
             .await
             .map_err(|e| aws_error("DescribeTargetGroups", "", e))?;
-        out.extend(page.target_groups.unwrap_or_default());
-        match page.next_marker {
-            Some(m) if !m.is_empty() => marker = Some(m),
-            _ => return Ok(out),
-        }
-    }
+        Ok((page.target_groups.unwrap_or_default(), page.next_marker))
+    })
+    .await
 }
 
 async fn all_load_balancers(clients: &Clients) -> Result<Vec<elb::LoadBalancer>> {
-    let mut out = Vec::new();
-    let mut marker = None;
-    loop {
+    every_page(|marker| async move {
         let page = clients
             .elb
             .describe_load_balancers()
@@ -257,12 +269,9 @@ async fn all_load_balancers(clients: &Clients) -> Result<Vec<elb::LoadBalancer>>
             .send()
             .await
             .map_err(|e| aws_error("DescribeLoadBalancers", "", e))?;
-        out.extend(page.load_balancers.unwrap_or_default());
-        match page.next_marker {
-            Some(m) if !m.is_empty() => marker = Some(m),
-            _ => return Ok(out),
-        }
-    }
+        Ok((page.load_balancers.unwrap_or_default(), page.next_marker))
+    })
+    .await
 }
 
 /// A load balancer's listeners, every page.
@@ -270,9 +279,7 @@ async fn all_listeners(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     lb_arn: &str,
 ) -> Result<Vec<elb::Listener>> {
-    let mut out = Vec::new();
-    let mut marker = None;
-    loop {
+    every_page(|marker| async move {
         let page = elb
             .describe_listeners()
             .load_balancer_arn(lb_arn)
@@ -280,12 +287,9 @@ async fn all_listeners(
             .send()
             .await
             .map_err(|e| aws_error("DescribeListeners", lb_arn, e))?;
-        out.extend(page.listeners.unwrap_or_default());
-        match page.next_marker {
-            Some(m) if !m.is_empty() => marker = Some(m),
-            _ => return Ok(out),
-        }
-    }
+        Ok((page.listeners.unwrap_or_default(), page.next_marker))
+    })
+    .await
 }
 
 /// A listener's rules, every page (DescribeRules answers a page at a time: 50 on moto).
@@ -293,9 +297,7 @@ async fn all_rules(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     listener_arn: &str,
 ) -> Result<Vec<elb::Rule>> {
-    let mut out = Vec::new();
-    let mut marker = None;
-    loop {
+    every_page(|marker| async move {
         let page = elb
             .describe_rules()
             .listener_arn(listener_arn)
@@ -303,12 +305,9 @@ async fn all_rules(
             .send()
             .await
             .map_err(|e| aws_error("DescribeRules", listener_arn, e))?;
-        out.extend(page.rules.unwrap_or_default());
-        match page.next_marker {
-            Some(m) if !m.is_empty() => marker = Some(m),
-            _ => return Ok(out),
-        }
-    }
+        Ok((page.rules.unwrap_or_default(), page.next_marker))
+    })
+    .await
 }
 
 async fn read_elb(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result<LiveState> {
