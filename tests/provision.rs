@@ -633,6 +633,50 @@ fn destroy_removes_the_stack_and_nothing_else() {
     );
 }
 
+/// RegisterTargets needs the Availability Zone "all" for an ip target in none of the VPC's
+/// subnets (another VPC, on-premises, or a block of this VPC without a subnet) and refuses it for
+/// one inside a subnet (moto_strict.py refuses as AWS does). A target whose address a new subnet
+/// comes to hold is registered again without it.
+#[test]
+fn ip_targets_outside_the_vpcs_subnets_register_in_the_zone_all() {
+    let moto = Moto::start();
+    let net = network(&moto);
+    let dir = TempDir::new("provision-zone-all");
+    let file = dir.write(
+        "t.toml",
+        topology("s9", &net).replace(
+            "targets = [{ id = \"10.0.1.11\", zone = \"a\" }]",
+            "targets = [{ id = \"10.0.1.11\", zone = \"a\" }, { id = \"10.0.9.9\", zone = \"a\" }, { id = \"192.168.7.7\", zone = \"b\" }]",
+        ),
+    );
+    let file = file.to_str().unwrap_or_default();
+    applied(&moto, file);
+    assert_eq!(
+        moto.py(&["target-zones", "s9-api"]),
+        "10.0.1.11=us-east-1a 10.0.9.9=all 192.168.7.7=all"
+    );
+    let again = moto.ferry(&["plan", file]);
+    assert_eq!(code(&again), 0, "no changes: {}", stdout(&again));
+
+    // A subnet now holds 10.0.9.9: AWS finds its zone, and "all" would be refused.
+    moto.py(&["subnet", &net.vpc, "10.0.9.0/24", "us-east-1a"]);
+    let plan = moto.ferry(&["plan", file]);
+    assert_eq!(code(&plan), 2, "{}", stderr(&plan));
+    assert_eq!(
+        steps(&stdout(&plan)),
+        ["~ update targets of s9-api"],
+        "{}",
+        stdout(&plan)
+    );
+    applied(&moto, file);
+    assert_eq!(
+        moto.py(&["target-zones", "s9-api"]),
+        "10.0.1.11=us-east-1a 10.0.9.9=us-east-1a 192.168.7.7=all"
+    );
+    let settled = moto.ferry(&["plan", file]);
+    assert_eq!(code(&settled), 0, "no changes: {}", stdout(&settled));
+}
+
 /// A load balancer with deletion protection on is never deleted half-way: destroy is refused
 /// before anything goes (the distribution stays), and so is a replacement; once the topology turns
 /// the protection off and that is applied, destroy removes everything.
@@ -747,8 +791,12 @@ fn a_failure_half_way_stops_and_reports_what_was_done() {
         "{err}"
     );
     assert!(
-        err.contains("CreateTargetGroup"),
-        "the AWS call is named: {err}"
+        err.contains("CreateTargetGroup s5-api: DuplicateTargetGroupName: "),
+        "the AWS call is named, and AWS's refusal given as AWS words it: {err}"
+    );
+    assert!(
+        !err.contains("raw: Response"),
+        "no dump of the SDK's response: {err}"
     );
     assert!(
         err.contains("Done (1):\n  create target group s5-web\n"),

@@ -630,6 +630,7 @@ async fn register(
         elb::TargetDescription::builder()
             .id(&t.id)
             .port(i32::from(t.port))
+            .set_availability_zone(t.availability_zone.clone())
             .build()
     };
     let add: Vec<_> = desired
@@ -637,11 +638,13 @@ async fn register(
         .filter(|t| !live.contains(t))
         .map(describe)
         .collect();
-    let remove: Vec<_> = live
+    // A target whose zone changes (its address left or joined the VPC's subnets) is registered
+    // again: out first, or the later deregistration would remove it.
+    let (rezoned, gone): (Vec<_>, Vec<_>) = live
         .iter()
         .filter(|t| !desired.contains(t))
-        .map(describe)
-        .collect();
+        .partition(|t| desired.iter().any(|d| d.key() == t.key()));
+    deregister(ctx, name, arn, rezoned.into_iter().map(describe).collect()).await?;
     if !add.is_empty() {
         ctx.clients
             .elb
@@ -652,12 +655,21 @@ async fn register(
             .await
             .map_err(|e| aws_error("RegisterTargets", name, e))?;
     }
-    if !remove.is_empty() {
+    deregister(ctx, name, arn, gone.into_iter().map(describe).collect()).await
+}
+
+async fn deregister(
+    ctx: &Ctx<'_>,
+    name: &str,
+    arn: &str,
+    targets: Vec<elb::TargetDescription>,
+) -> Result<()> {
+    if !targets.is_empty() {
         ctx.clients
             .elb
             .deregister_targets()
             .target_group_arn(arn)
-            .set_targets(Some(remove))
+            .set_targets(Some(targets))
             .send()
             .await
             .map_err(|e| aws_error("DeregisterTargets", name, e))?;

@@ -6,6 +6,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::Duration;
 
 /// Where and as whom to talk to AWS.
@@ -80,11 +81,18 @@ pub async fn connect(options: &AwsOptions, topology_region: Option<&str>) -> Cli
 pub fn aws_error(
     operation: &'static str,
     resource: impl Into<String>,
-    error: impl std::error::Error,
+    error: impl std::error::Error + ProvideErrorMetadata,
 ) -> ProvisionError {
+    // AWS's refusal as AWS words it; the whole chain (with the raw response) only when AWS did
+    // not answer with one (a timeout, a connection refused, a reply that does not parse).
+    let message = match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(&error).to_string(),
+    };
     ProvisionError::Aws {
         operation,
         resource: resource.into(),
-        message: DisplayErrorContext(&error).to_string(),
+        message,
     }
 }

@@ -1,9 +1,10 @@
 //! What AWS requires of the account, looked up before anything changes: that the load balancers'
 //! subnets exist in the topology's VPC and span two availability zones, that `ip` targets are
 //! addresses AWS registers (from the VPC's CIDR blocks or the private ranges), and that the ACM
-//! certificates exist, are issued, and (for distributions) cover every alias. The rules are pure
-//! functions of the looked-up facts; `check` does the lookups (EC2 DescribeSubnets and
-//! DescribeVpcs, ACM DescribeCertificate), concurrently.
+//! certificates exist, are issued, and (for distributions) cover every alias. It also finds the
+//! `ip` targets outside the VPC's subnets, which AWS registers only with the Availability Zone
+//! `all`. The rules are pure functions of the looked-up facts; `check` does the lookups (EC2
+//! DescribeSubnets and DescribeVpcs, ACM DescribeCertificate), concurrently.
 
 use crate::aws::{aws_error, Clients};
 use crate::error::Result;
@@ -31,6 +32,20 @@ pub struct Certificate {
 pub struct Findings {
     /// What AWS would refuse: nothing is changed while there is one.
     pub problems: Vec<String>,
+    /// `(target group, address)` of each `ip` target in none of the VPC's subnets: AWS cannot tell
+    /// its zone, and registers it only with `AvailabilityZone = "all"` (and refuses `all` for one
+    /// inside a subnet).
+    pub outside_subnets: BTreeSet<(String, String)>,
+}
+
+/// The VPC's address space as EC2 describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vpc {
+    /// Its IPv4 CIDR blocks, the first and the associated ones.
+    pub blocks: Vec<Cidr>,
+    /// The IPv4 CIDR blocks of its subnets: AWS finds an `ip` target's zone from the one that
+    /// holds it (an address in a block but in no subnet is "not in the VPC" to RegisterTargets).
+    pub subnets: Vec<Cidr>,
 }
 
 /// Whether a certificate name covers a host: exactly, or as a wildcard for one leftmost label
@@ -117,9 +132,10 @@ const TARGET_RANGES: [&str; 4] = [
 
 /// The `ip` targets' rule: each IPv4 target is in one of the VPC's CIDR blocks (`vpc`, `None` when
 /// the VPC does not exist, itself a problem) or in the private ranges AWS accepts from outside it.
-pub fn target_problems(spec: &Spec, vpc: Option<&[Cidr]>, findings: &mut Findings) {
+/// Those in none of its subnets go to `findings.outside_subnets`.
+pub fn target_problems(spec: &Spec, vpc: Option<&Vpc>, findings: &mut Findings) {
     let Some(aws) = &spec.aws else { return };
-    let Some(vpc_blocks) = vpc else {
+    let Some(vpc) = vpc else {
         if let Some(id) = &aws.vpc_id {
             findings.problems.push(format!(
                 "[aws] vpc_id: VPC {id} does not exist in {}",
@@ -141,11 +157,15 @@ pub fn target_problems(spec: &Spec, vpc: Option<&[Cidr]>, findings: &mut Finding
             let Ok(ip) = t.id.parse::<Ipv4Addr>() else {
                 continue;
             };
-            if !vpc_blocks.iter().chain(&ranges).any(|c| c.contains(ip)) {
+            if !vpc.blocks.iter().chain(&ranges).any(|c| c.contains(ip)) {
                 findings.problems.push(format!(
                     "target group {}: target {ip} is not an address AWS registers: an ip target comes from the VPC's CIDR blocks or from 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10 (not loopback, link-local or public addresses)",
                     tg.name
                 ));
+            } else if !vpc.subnets.iter().any(|c| c.contains(ip)) {
+                findings
+                    .outside_subnets
+                    .insert((tg.name.clone(), t.id.clone()));
             }
         }
     }
@@ -246,22 +266,45 @@ async fn describe_subnets(clients: &Clients, ids: Vec<String>) -> Result<BTreeMa
         .collect())
 }
 
-/// The IPv4 CIDR blocks of the VPC `id`, or `None` when EC2 does not know it.
-async fn describe_vpc(clients: &Clients, id: &str) -> Result<Option<Vec<Cidr>>> {
+/// The IPv4 CIDR blocks of the VPC `id` and of its subnets, or `None` when EC2 does not know it.
+async fn describe_vpc(clients: &Clients, id: &str) -> Result<Option<Vpc>> {
+    let by_vpc = || {
+        aws_sdk_ec2::types::Filter::builder()
+            .name("vpc-id")
+            .values(id)
+            .build()
+    };
     // A filter, not VpcIds: an unknown id is then missing from the answer, not an error.
-    let out = clients
-        .ec2
-        .describe_vpcs()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("vpc-id")
-                .values(id)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeVpcs", id, e))?;
-    Ok(out.vpcs.unwrap_or_default().into_iter().next().map(|vpc| {
+    let (vpcs, subnets) = tokio::join!(
+        clients.ec2.describe_vpcs().filters(by_vpc()).send(),
+        async {
+            let mut blocks = Vec::new();
+            let mut token = None;
+            loop {
+                let page = clients
+                    .ec2
+                    .describe_subnets()
+                    .filters(by_vpc())
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DescribeSubnets", id, e))?;
+                blocks.extend(
+                    page.subnets
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|s| s.cidr_block.as_deref().and_then(Cidr::parse)),
+                );
+                match page.next_token.filter(|t| !t.is_empty()) {
+                    Some(t) => token = Some(t),
+                    None => return Ok::<_, crate::error::ProvisionError>(blocks),
+                }
+            }
+        }
+    );
+    let vpcs = vpcs.map_err(|e| aws_error("DescribeVpcs", id, e))?;
+    let subnets = subnets?;
+    Ok(vpcs.vpcs.unwrap_or_default().into_iter().next().map(|vpc| {
         let mut blocks: Vec<Cidr> = vpc
             .cidr_block
             .as_deref()
@@ -275,7 +318,7 @@ async fn describe_vpc(clients: &Clients, id: &str) -> Result<Option<Vec<Cidr>>> 
                 }
             }
         }
-        blocks
+        Vpc { blocks, subnets }
     }))
 }
 
@@ -362,7 +405,7 @@ pub async fn check(clients: &Clients, spec: &Spec) -> Result<Findings> {
         subnet_problems(spec, &subnets, &mut findings);
     }
     if let Some(vpc) = vpc {
-        target_problems(spec, vpc.as_deref(), &mut findings);
+        target_problems(spec, vpc.as_ref(), &mut findings);
     }
     certificate_problems(spec, viewer.as_ref(), &by_arn, &mut findings);
     Ok(findings)
@@ -531,8 +574,12 @@ region = "us-east-1"
 vpc_id = "vpc-1"
 "#,
         );
+        let vpc = Vpc {
+            blocks: vec![cidr("54.0.0.0/24"), cidr("10.1.0.0/16")],
+            subnets: vec![cidr("10.1.0.0/24")],
+        };
         let mut findings = Findings::default();
-        target_problems(&s, Some(&[cidr("54.0.0.0/24")]), &mut findings);
+        target_problems(&s, Some(&vpc), &mut findings);
         let refused: Vec<&str> = findings
             .problems
             .iter()
@@ -544,6 +591,16 @@ vpc_id = "vpc-1"
             "{:#?}",
             findings.problems
         );
+        // In the VPC's blocks or the private ranges, but in none of its subnets: zone "all".
+        let outside: Vec<&str> = findings
+            .outside_subnets
+            .iter()
+            .map(|(tg, ip)| {
+                assert_eq!(tg, "web");
+                ip.as_str()
+            })
+            .collect();
+        assert_eq!(outside, ["100.64.0.1", "192.168.7.7", "54.0.0.1"]);
         let mut findings = Findings::default();
         target_problems(&s, None, &mut findings);
         assert_eq!(

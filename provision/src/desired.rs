@@ -171,6 +171,8 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
             .map(|t| TargetRef {
                 id: t.id.clone(),
                 port: t.port.unwrap_or(tg.port),
+                // Set by `plan_topology` from the VPC's subnets (`checks`).
+                availability_zone: None,
             })
             .collect();
         targets.sort();

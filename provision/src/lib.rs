@@ -48,11 +48,17 @@ pub async fn plan_topology(
         }
         (Err(e), _) => return Err(e),
     };
+    let mut resources = desired.resources;
+    for body in &mut resources {
+        if let resource::Body::Targets(targets) = body {
+            map::elbv2::zone_all_outside_subnets(targets, &findings.outside_subnets);
+        }
+    }
     let mut notes = desired.notes;
     notes.extend(live.leftovers.iter().map(live::Leftover::note));
     let plan = plan::plan(
         &desired.stack,
-        &desired.resources,
+        &resources,
         &live.resources,
         notes,
         &spec

@@ -433,6 +433,8 @@ async fn read_elb(clients: &Clients, stack: &str, spec: Option<&Spec>) -> Result
                             .port
                             .and_then(|p| u16::try_from(p).ok())
                             .unwrap_or(state.port),
+                        // Inside a subnet AWS answers the zone it found, which ferry never sets.
+                        availability_zone: t.availability_zone.filter(|z| z == elbv2::ZONE_ALL),
                     })
                 })
                 .collect();

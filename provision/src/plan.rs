@@ -410,6 +410,7 @@ mod tests {
                 .map(|id| TargetRef {
                     id: id.to_string(),
                     port: 80,
+                    availability_zone: None,
                 })
                 .collect(),
         })

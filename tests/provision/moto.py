@@ -15,6 +15,8 @@ usage: moto.py ENDPOINT network                 -> prints "VPC SUBNET_A SUBNET_B
                                                 -> what a replacement of the group NAME to PORT leaves
                                                    when it fails half-way: NAME-r created beside it,
                                                    the listener LB:PORT's default forward moved to it
+       moto.py ENDPOINT target-zones NAME      -> prints the group's targets as ID=ZONE, sorted (the zone
+                                                   DescribeTargetHealth answers, "-" for none)
        moto.py ENDPOINT add-auth LB PORT PRIORITY  -> puts an authenticate-oidc action before the
                                                    actions of that rule (as the console would)
 """
@@ -127,6 +129,11 @@ elif command == "half-replace":
                     if l["Port"] == int(listener_port))
     elb.modify_listener(ListenerArn=listener["ListenerArn"],
                         DefaultActions=[{"Type": "forward", "TargetGroupArn": new}])
+elif command == "target-zones":
+    (name,) = args
+    arn = elb.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
+    health = elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    print(" ".join(sorted(f'{d["Target"]["Id"]}={d["Target"].get("AvailabilityZone", "-")}' for d in health)))
 elif command == "add-auth":
     lb, listener_port, priority = args
     lb_arn = elb.describe_load_balancers(Names=[lb])["LoadBalancers"][0]["LoadBalancerArn"]

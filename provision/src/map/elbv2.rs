@@ -9,7 +9,7 @@ use crate::refs::{RefKind, Refs};
 use aws_sdk_elasticloadbalancingv2::types as elb;
 use ferry_config::spec::{self, AttrValue, ConditionValue, QueryKeyValue};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The HTTPS listener policy AWS recommends (and ferry sends when the topology names none).
 pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
@@ -78,6 +78,31 @@ pub struct RuleState {
 pub struct TargetRef {
     pub id: String,
     pub port: u16,
+    /// `Some("all")` for an `ip` target outside the VPC's subnets (RegisterTargets requires it
+    /// there and refuses it inside, where AWS finds the zone itself); `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+}
+
+impl TargetRef {
+    /// The target's identity in its group: AWS registers an address once per port.
+    pub fn key(&self) -> (&str, u16) {
+        (&self.id, self.port)
+    }
+}
+
+/// The Availability Zone RegisterTargets is given for a target outside the VPC's subnets.
+pub const ZONE_ALL: &str = "all";
+
+/// Marks the targets of `outside` (`(target group, address)`, as `checks` finds them) with the
+/// zone `all`, as RegisterTargets needs them.
+pub fn zone_all_outside_subnets(targets: &mut TargetsState, outside: &BTreeSet<(String, String)>) {
+    let group = &targets.target_group;
+    for t in &mut targets.targets {
+        if outside.iter().any(|(g, ip)| g == group && *ip == t.id) {
+            t.availability_zone = Some(ZONE_ALL.to_string());
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
