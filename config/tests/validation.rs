@@ -1426,6 +1426,33 @@ fn rejects() -> Vec<Reject> {
             "`Via` cannot be set by a response headers policy",
         ),
         no(
+            "response headers policy value with a line break",
+            &[(r#"value = "ferry""#, r#"value = "ferry\r\nSet-Cookie: a=1""#)],
+            "custom_headers_config",
+            "response_headers_policies[0].custom_headers_config[0].value",
+            "a header value has visible ASCII characters, spaces and tabs only",
+        ),
+        no(
+            "content security policy with a control character",
+            &[after(
+                r#"name = "site-headers""#,
+                r#"security_headers_config = { content_security_policy = { content_security_policy = "default-src 'self'\u0000", override = true } }"#,
+            )],
+            "security_headers_config",
+            "response_headers_policies[0].security_headers_config.content_security_policy.content_security_policy",
+            "a header value has visible ASCII characters, spaces and tabs only",
+        ),
+        no(
+            "X-XSS-Protection with mode_block and report_uri",
+            &[after(
+                r#"name = "site-headers""#,
+                r#"security_headers_config = { xss_protection = { protection = true, mode_block = true, report_uri = "https://r.example.test/xss", override = true } }"#,
+            )],
+            "security_headers_config",
+            "response_headers_policies[0].security_headers_config.xss_protection.report_uri",
+            "report_uri cannot be given with mode_block = true",
+        ),
+        no(
             "response headers policy setting a header twice",
             &[(
                 r#"override = true }]"#,
@@ -1860,6 +1887,44 @@ fn rejects() -> Vec<Reject> {
             "[[load_balancers.listeners]]",
             "load_balancers[0].listeners[0].default_certificate",
             "an HTTPS listener needs default_certificate",
+        ),
+        no(
+            "alpn_policy on an ALB listener",
+            &[after(r#"protocol = "HTTP""#, r#"  alpn_policy = "HTTP2Preferred""#)],
+            "alpn_policy",
+            "load_balancers[0].listeners[0].alpn_policy",
+            "alpn_policy applies to TLS listeners of Network Load Balancers",
+        ),
+        no(
+            "load balancer ip_address_type outside AWS's values",
+            &[after(r#"dns_name = "alb.internal""#, r#"ip_address_type = "dual-stack""#)],
+            "ip_address_type",
+            "load_balancers[0].ip_address_type",
+            "`dual-stack` is not one of ipv4, dualstack, dualstack-without-public-ipv4: did you mean `dualstack`?",
+        ),
+        no(
+            "target group ip_address_type outside AWS's values",
+            &[after("port = 9003", r#"ip_address_type = "dualstack""#)],
+            "ip_address_type",
+            "target_groups[1].ip_address_type",
+            "`dualstack` is not one of ipv4, ipv6",
+        ),
+        no(
+            "IPv6 target in an ipv4 target group",
+            &[(
+                r#"targets = [{ id = "127.0.0.1", zone = "a" }]"#,
+                r#"targets = [{ id = "::1", zone = "a" }]"#,
+            )],
+            "\"::1\"",
+            "target_groups[1].targets[0].id",
+            "::1: a target group with ip_address_type = \"ipv4\" (the default) registers IPv4 addresses only",
+        ),
+        no(
+            "IPv4 target in an ipv6 target group",
+            &[after("port = 9003", r#"ip_address_type = "ipv6""#)],
+            "\"127.0.0.1\", zone = \"a\" }]\n\n[[demo",
+            "target_groups[1].targets[0].id",
+            "127.0.0.1: a target group with ip_address_type = \"ipv6\" registers IPv6 addresses only",
         ),
         no(
             "ssl_policy on an HTTP listener",
@@ -2947,12 +3012,23 @@ fn accepts() -> Vec<Accept> {
             loads,
         ),
         yes(
-            "a 32-character target group name and a target in an IPv6 address",
+            "a 32-character target group name and a target in an IPv6 address in an ipv6 group",
             &[(
                 "",
-                "\n[[target_groups]]\nname = \"a-target-group-name-of-32-chars\"\nport = 9005\ntargets = [{ id = \"::1\", zone = \"b\" }]\n",
+                "\n[[target_groups]]\nname = \"a-target-group-name-of-32-chars\"\nport = 9005\nip_address_type = \"ipv6\"\ntargets = [{ id = \"::1\", zone = \"b\" }]\n",
             )],
             |t| assert_eq!(t.target_groups[2].targets[0].port, 9005),
+        ),
+        yes(
+            "a dualstack load balancer and an explicit ipv4 target group",
+            &[
+                after(
+                    r#"dns_name = "alb.internal""#,
+                    r#"ip_address_type = "dualstack-without-public-ipv4""#,
+                ),
+                after("port = 9003", r#"ip_address_type = "ipv4""#),
+            ],
+            |t| assert_eq!(t.target_groups[1].targets.len(), 1),
         ),
     ]
 }

@@ -284,6 +284,18 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
                 }
             }
         };
+        for o in &d.origins {
+            if o.domain_name
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok()
+            {
+                problems.push(format!(
+                    "distribution {}: origin {}: domain_name {} is an IP address, and CloudFront takes a DNS name (InvalidArgument): name the origin (locally, map the name to the address in [resolve])",
+                    d.id, o.id, o.domain_name
+                ));
+            }
+        }
         if d.origins.iter().any(|o| {
             o.custom_origin_config
                 .as_ref()
@@ -379,7 +391,15 @@ stack = "s"
 region = "eu-west-1"
 vpc_id = "vpc-1"
 "#;
-        let cases: [(&str, Option<&str>); 8] = [
+        let cases: [(&str, Option<&str>); 10] = [
+            (
+                "[[distributions]]\nid = \"site\"\n[[distributions.origins]]\nid = \"o\"\ndomain_name = \"127.0.0.1\"\n[distributions.default_cache_behavior]\ntarget_origin_id = \"o\"\nviewer_protocol_policy = \"allow-all\"",
+                Some("distribution site: origin o: domain_name 127.0.0.1 is an IP address"),
+            ),
+            (
+                "[[distributions]]\nid = \"site\"\n[[distributions.origins]]\nid = \"o\"\ndomain_name = \"origin.example.com\"\n[distributions.default_cache_behavior]\ntarget_origin_id = \"o\"\nviewer_protocol_policy = \"allow-all\"",
+                None,
+            ),
             (
                 "[[origin_request_policies]]\nname = \"auth\"\nheaders_config = { header_behavior = \"whitelist\", headers = [\"authorization\"] }",
                 Some("origin request policy auth: CloudFront refuses Authorization"),

@@ -86,6 +86,13 @@ fn target_group(
             format!("{t:?} targets are not served by ferry's balancer; use ip or instance targets"),
         );
     }
+    let ipv6 = match tg.ip_address_type.as_deref() {
+        Some(t) => {
+            ctx.one_of(&path.key("ip_address_type"), t, &["ipv4", "ipv6"]);
+            t == "ipv6"
+        }
+        None => false,
+    };
     let protocol = tg.protocol.unwrap_or(spec::TargetProtocol::HTTP);
     let health_check = health_check(ctx, &path.key("health_check"), &tg.health_check, protocol);
     let attrs = normalise(
@@ -192,6 +199,17 @@ fn target_group(
             );
         }
         if let Some(address) = address {
+            if address.is_ipv6() != ipv6 {
+                let (family, setting) = if ipv6 {
+                    ("IPv6", "ip_address_type = \"ipv6\"")
+                } else {
+                    ("IPv4", "ip_address_type = \"ipv4\" (the default)")
+                };
+                ctx.error(
+                    &tp.key("id"),
+                    format!("{address}: a target group with {setting} registers {family} addresses only (AWS refuses the other family)"),
+                );
+            }
             if !seen.insert((address, port)) {
                 ctx.error(&tp, format!("target {address}:{port} is registered twice"));
             }
@@ -346,6 +364,13 @@ pub(super) fn load_balancers(
         let path = root.key("load_balancers").index(i);
         if !is_aws_lb_name(&lb.name) || lb.name.starts_with("internal-") {
             ctx.error(&path.key("name"), "a load balancer name is 1 to 32 letters, digits and `-`, not starting or ending with `-` nor with `internal-`");
+        }
+        if let Some(t) = &lb.ip_address_type {
+            ctx.one_of(
+                &path.key("ip_address_type"),
+                t,
+                &["ipv4", "dualstack", "dualstack-without-public-ipv4"],
+            );
         }
         let dns = lb.dns_name.to_ascii_lowercase();
         if resolve.contains_key(&dns) {
@@ -516,6 +541,12 @@ fn listener(
     tls_headers: bool,
 ) -> Option<model::Listener> {
     ctx.range(&path.key("port"), l.port, 1, 65535);
+    if l.alpn_policy.is_some() {
+        ctx.error(
+            &path.key("alpn_policy"),
+            "alpn_policy applies to TLS listeners of Network Load Balancers (AWS refuses it on an Application Load Balancer's): an HTTPS listener offers HTTP/2 and HTTP/1.1 by ALPN itself; remove it",
+        );
+    }
     let (response_headers, tls_headers) =
         listener_attributes(ctx, &path.key("attributes"), l, tls_headers);
     let default_action = actions(ctx, &path.key("default_actions"), &l.default_actions, tgs);

@@ -768,13 +768,47 @@ fn response_headers_policy(
             ctx.error(&cp.key("access_control_allow_credentials"), "browsers refuse credentials with `Access-Control-Allow-Origin: *`; list the origins");
         }
     }
+    // A control byte (CR, LF...) in a value would end the header and start another in every
+    // response; CloudFront refuses the policy.
+    let header_value = |ctx: &mut Ctx<'_, '_>, path: FieldPath, value: &str| {
+        if crate::rules::header_text(value.as_bytes()).is_none() {
+            ctx.error(
+                &path,
+                "a header value has visible ASCII characters, spaces and tabs only",
+            );
+        }
+    };
     for (i, h) in p.custom_headers_config.iter().enumerate() {
-        let hp = path.key("custom_headers_config").index(i).key("header");
+        let hp = path.key("custom_headers_config").index(i);
         if !is_header_name(&h.header) || protected_response_header(&h.header) {
             ctx.error(
-                &hp,
+                &hp.key("header"),
                 format!("`{}` cannot be set by a response headers policy", h.header),
             );
+        }
+        header_value(ctx, hp.key("value"), &h.value);
+    }
+    if let Some(security) = &p.security_headers_config {
+        let sp = path.key("security_headers_config");
+        if let Some(csp) = &security.content_security_policy {
+            header_value(
+                ctx,
+                sp.key("content_security_policy")
+                    .key("content_security_policy"),
+                &csp.content_security_policy,
+            );
+        }
+        if let Some(xss) = &security.xss_protection {
+            let xp = sp.key("xss_protection");
+            if let Some(uri) = &xss.report_uri {
+                header_value(ctx, xp.key("report_uri"), uri);
+                if xss.mode_block {
+                    ctx.error(
+                        &xp.key("report_uri"),
+                        "report_uri cannot be given with mode_block = true (CloudFront refuses both): keep one",
+                    );
+                }
+            }
         }
     }
     ctx.unique(

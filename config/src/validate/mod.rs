@@ -60,6 +60,19 @@ impl Ctx<'_, '_> {
         seen
     }
 
+    /// Records an error when `value` is not one of `allowed`, an AWS enum (exact, as AWS compares).
+    pub(crate) fn one_of(&mut self, path: &FieldPath, value: &str, allowed: &[&str]) {
+        if !allowed.contains(&value) {
+            let hint = crate::suggest::closest(value, allowed.iter().copied())
+                .map(|c| format!(": did you mean `{c}`?"))
+                .unwrap_or_default();
+            self.error(
+                path,
+                format!("`{value}` is not one of {}{hint}", allowed.join(", ")),
+            );
+        }
+    }
+
     pub(crate) fn socket_addr(&mut self, path: &FieldPath, text: &str) -> Option<SocketAddr> {
         match text.parse() {
             Ok(a) => Some(a),
