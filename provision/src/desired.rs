@@ -80,6 +80,7 @@ pub fn desired(spec: &Spec, refs: &Refs) -> Result<Desired> {
     if !spec.demo_targets.is_empty() {
         notes.push("[[demo_targets]] are local only".into());
     }
+    notes.extend(above_default_quotas(spec));
     for p in &spec.response_headers_policies {
         let api = policies::response_headers_policy_to_api(p, &spec.stack)?;
         resources.push(Body::ResponseHeadersPolicy(
@@ -350,6 +351,41 @@ pub fn target_group(tg: &spec::TargetGroup, vpc_id: Option<&str>) -> elbv2::Targ
     elbv2::target_group_state(tg, vpc_id)
 }
 
+/// AWS's default quotas that the topology goes beyond. They can be raised (Service Quotas), so
+/// these are notes, not refusals: the apply fails part-way unless the account's quota was raised.
+fn above_default_quotas(spec: &Spec) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut over = |what: String, count: usize, quota: usize, service: &str| {
+        if count > quota {
+            notes.push(format!(
+                "{what}: {count}, above {service}'s default quota of {quota}: check that the account's quota was raised (Service Quotas), or the apply stops there"
+            ));
+        }
+    };
+    for d in &spec.distributions {
+        let name = format!("distribution {}", d.id);
+        over(
+            format!("{name}: origins"),
+            d.origins.len(),
+            25,
+            "CloudFront",
+        );
+        over(
+            format!("{name}: cache behaviors"),
+            d.cache_behaviors.len(),
+            25,
+            "CloudFront",
+        );
+    }
+    for lb in &spec.load_balancers {
+        let name = format!("load balancer {}", lb.name);
+        over(format!("{name}: listeners"), lb.listeners.len(), 50, "ALB");
+        let rules = lb.listeners.iter().map(|l| l.rules.len()).sum();
+        over(format!("{name}: rules"), rules, 100, "ALB");
+    }
+    notes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +419,33 @@ mod tests {
 
     /// What AWS refuses at CreateOriginRequestPolicy, CreateTargetGroup and RegisterTargets is
     /// refused by the plan, before anything changes.
+    #[test]
+    fn going_beyond_a_default_quota_is_a_note() {
+        let mut text = String::from(
+            "stack = \"s\"\n[aws]\nregion = \"eu-west-1\"\n[[load_balancers]]\nname = \"alb\"\ndns_name = \"alb.internal\"\nnodes = { a = \"127.0.0.1\" }\n",
+        );
+        for (listener, rules) in [(8080, 60), (8081, 41)] {
+            text += &format!("[[load_balancers.listeners]]\nport = {listener}\nprotocol = \"HTTP\"\ndefault_actions = []\n");
+            for priority in 1..=rules {
+                text += &format!("[[load_balancers.listeners.rules]]\npriority = {priority}\nconditions = []\nactions = []\n");
+            }
+        }
+        let notes = |text: &str| {
+            let spec: Spec = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+            above_default_quotas(&spec)
+        };
+        assert_eq!(
+            notes(&text),
+            ["load balancer alb: rules: 101, above ALB's default quota of 100: check that the account's quota was raised (Service Quotas), or the apply stops there"]
+        );
+        let at_quota = text.replacen(
+            "[[load_balancers.listeners.rules]]\npriority = 41\nconditions = []\nactions = []\n",
+            "",
+            1,
+        );
+        assert_eq!(notes(&at_quota), Vec::<String>::new());
+    }
+
     #[test]
     fn what_aws_refuses_half_way_is_refused_by_the_plan() {
         const BASE: &str = r#"
