@@ -566,6 +566,18 @@ fn an_authentication_action_added_outside_ferry_is_planned_away() {
         "{}",
         stderr(&import)
     );
+    // A gRPC target group, which a topology cannot hold (ferry's balancer speaks HTTP/1.1 to
+    // targets), is named too; the plan deletes it as one the topology does not have.
+    moto.py(&["grpc-tg", "s11-grpc", &net.vpc, "s11"]);
+    let import = moto.ferry(&["import", "--stack", "s11"]);
+    assert_eq!(code(&import), 1, "{}", stdout(&import));
+    assert!(
+        stderr(&import).contains(
+            "target group s11-grpc: protocol version GRPC, which ferry's balancer does not serve"
+        ),
+        "{}",
+        stderr(&import)
+    );
     applied(&moto, file);
     let after = moto.ferry(&["plan", file]);
     assert_eq!(code(&after), 0, "{}", stdout(&after));

@@ -930,6 +930,86 @@ attributes = {{ "idle_timeout.timeout_seconds" = 2, "client_keep_alive.seconds" 
     });
 }
 
+/// A gRPC request (HTTP/2, `Content-Type: application/grpc`) is answered 464 by the balancer, as
+/// ALB answers one forwarded to an HTTP/1 target group, and the target never sees it; the same
+/// request as JSON is forwarded.
+#[test]
+fn a_grpc_request_to_the_balancer_is_answered_464_without_reaching_the_target() {
+    let target = Origin::start("h1-target");
+    let port = free_port();
+    let text = format!(
+        r#"stack = "e2e-tls-alb-grpc"
+
+[[load_balancers]]
+name = "alb"
+dns_name = "alb.internal"
+nodes = {{ a = "127.0.0.1" }}
+
+  [[load_balancers.listeners]]
+  port = {port}
+  protocol = "HTTPS"
+  default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
+  default_actions = [{{ type = "forward", target_group = "web" }}]
+
+[[target_groups]]
+name = "web"
+port = {target}
+targets = [{{ id = "127.0.0.1", zone = "a" }}]
+"#,
+        target = target.port()
+    );
+    let topology = Topology::write("tls-alb-grpc", &text);
+    let pki = Pki::write(topology.dir().path(), &[("default", &[DEFAULT_NAME])]);
+    let address = format!("127.0.0.1:{port}");
+    let _ferry = Ferry::up(&topology, &[]);
+    wait_https(&pki, &address, DEFAULT_NAME);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (mut client, _connection) = h2_connect(&pki, &address, DEFAULT_NAME).await;
+        let mut post = |content_type: &str| {
+            let request = http::Request::post(format!("https://{DEFAULT_NAME}/pkg.Service/Call"))
+                .header("content-type", content_type)
+                .header("te", "trailers")
+                .body(())
+                .expect("request");
+            let (response, mut body) = client.send_request(request, false).expect("send");
+            body.send_data(bytes::Bytes::from_static(b"\0\0\0\0\0"), true)
+                .expect("body");
+            async move {
+                let response = tokio::time::timeout(IO_TIMEOUT, response)
+                    .await
+                    .expect("in time")
+                    .expect("response");
+                let status = response.status().as_u16();
+                let mut body = response.into_body();
+                let mut text = Vec::new();
+                while let Some(chunk) = tokio::time::timeout(IO_TIMEOUT, body.data())
+                    .await
+                    .expect("body in time")
+                {
+                    let chunk = chunk.expect("chunk");
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                    text.extend_from_slice(&chunk);
+                }
+                (status, String::from_utf8_lossy(&text).into_owned())
+            }
+        };
+        let (status, page) = post("application/grpc+proto").await;
+        assert_eq!(status, 464, "{page}");
+        assert!(page.contains("a gRPC request"), "{page}");
+        // (Its health checks ask for `/`.)
+        let calls = || target.count_prefix("/pkg.Service/");
+        assert_eq!(calls(), 0, "the gRPC request reached the target");
+        let (status, page) = post("application/json").await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(calls(), 1);
+    });
+}
+
 /// An HTTP/2 connection to `www` (ALPN h2), on `runtime`.
 async fn h2_client(
     edge: &Edge,

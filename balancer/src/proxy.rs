@@ -245,6 +245,26 @@ impl ListenerProxy {
     ) -> Result<bool> {
         let state = ctx.state.clone();
         let header = session.req_header();
+        let grpc = ferry_config::grpc::is_grpc(
+            header.version == http::Version::HTTP_2,
+            header
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+        );
+        if grpc {
+            // ferry's target groups are all HTTP/1 (the topology refuses GRPC ones), where ALB
+            // answers a gRPC request 464 without forwarding it.
+            respond::error(
+                session,
+                &state.listener.response_headers,
+                464,
+                "",
+                "a gRPC request, and the target group's protocol version is HTTP/1.1",
+            )
+            .await?;
+            return Ok(true);
+        }
         let routed = select::route(&state.groups, forward, &self.zone, |name| {
             sticky::find(cookie_values(header), name)
         });

@@ -78,8 +78,12 @@ pub async fn error(
 
 /// ALB's own error page, with a line that says why.
 pub fn error_page(status: u16, reason: &str, why: &str) -> Bytes {
+    let title = match reason {
+        "" => status.to_string(),
+        _ => format!("{status} {reason}"),
+    };
     Bytes::from(format!(
-        "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}</h1></center>\r\n<p>{}</p>\r\n</body>\r\n</html>\r\n",
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<p>{}</p>\r\n</body>\r\n</html>\r\n",
         escape(why)
     ))
 }

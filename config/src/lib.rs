@@ -11,6 +11,7 @@ pub mod drain;
 pub mod error;
 pub mod failover;
 pub mod geo;
+pub mod grpc;
 pub mod health;
 pub mod invalidation;
 pub mod log_sink;

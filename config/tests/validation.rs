@@ -1903,6 +1903,13 @@ fn rejects() -> Vec<Reject> {
             "`dual-stack` is not one of ipv4, dualstack, dualstack-without-public-ipv4: did you mean `dualstack`?",
         ),
         no(
+            "gRPC target group",
+            &[after("port = 9003", r#"protocol_version = "GRPC""#)],
+            "protocol_version",
+            "target_groups[1].protocol_version",
+            "GRPC target groups are not served by ferry's balancer",
+        ),
+        no(
             "target group ip_address_type outside AWS's values",
             &[after("port = 9003", r#"ip_address_type = "dualstack""#)],
             "ip_address_type",

@@ -86,6 +86,16 @@ fn target_group(
             format!("{t:?} targets are not served by ferry's balancer; use ip or instance targets"),
         );
     }
+    if let Some(v @ (spec::ProtocolVersion::HTTP2 | spec::ProtocolVersion::GRPC)) =
+        tg.protocol_version
+    {
+        // Not ignored: ALB would speak HTTP/2 or gRPC to these targets (and answer 464 to
+        // HTTP/1.1 clients), so a local run that spoke HTTP/1.1 would test something else.
+        ctx.error(
+            &path.key("protocol_version"),
+            format!("{v:?} target groups are not served by ferry's balancer, which speaks HTTP/1.1 to targets: leave protocol_version out (HTTP1)"),
+        );
+    }
     let ipv6 = match tg.ip_address_type.as_deref() {
         Some(t) => {
             ctx.one_of(&path.key("ip_address_type"), t, &["ipv4", "ipv6"]);
