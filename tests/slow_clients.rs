@@ -209,6 +209,63 @@ fn an_idle_kept_alive_connection_is_closed_at_the_load_balancers_idle_timeout() 
     }
 }
 
+/// A request head begun and not finished within the idle timeout gets ALB's 408 before the close
+/// ("the client did not send data before the idle timeout"), on the fast path and on pingora's;
+/// a connection that sent nothing is closed without a word, and the target sees neither.
+#[test]
+fn a_stalled_request_head_gets_a_408_from_the_load_balancer() {
+    for env in [&[][..], &[("FERRY_FAST_FORWARDS", "0")][..]] {
+        let stack = start_with_env("lb-408", env);
+        let until_closed = |stream: &mut TcpStream| {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(HEAD_TIMEOUT + 6)));
+            let started = Instant::now();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                match stream.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+                    Err(e) => panic!("{env:?}: not closed after {:?}: {e}", started.elapsed()),
+                }
+            }
+            (
+                started.elapsed(),
+                String::from_utf8_lossy(&got).into_owned(),
+            )
+        };
+
+        let mut stalled = TcpStream::connect(&stack.lb).expect("connect");
+        stalled
+            .write_all(b"GET /stalled HTTP/1.1\r\nHost: alb.test\r\nX-Half: ")
+            .expect("send");
+        let (after, answer) = until_closed(&mut stalled);
+        assert!(on_time(after), "{env:?}: closed after {after:?}");
+        assert!(
+            answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+            "{env:?}: {answer:?}"
+        );
+        let lower = answer.to_ascii_lowercase();
+        assert!(
+            lower.contains("\r\nconnection: close\r\n"),
+            "{env:?}: {answer:?}"
+        );
+        assert!(
+            lower.contains("\r\nserver: awselb/2.0\r\n"),
+            "{env:?}: {answer:?}"
+        );
+
+        let mut silent = TcpStream::connect(&stack.lb).expect("connect");
+        let (after, answer) = until_closed(&mut silent);
+        assert!(on_time(after), "{env:?}: closed after {after:?}");
+        assert_eq!(
+            answer, "",
+            "{env:?}: a connection that sent nothing gets nothing"
+        );
+        assert_eq!(stack.target.count_prefix("/stalled"), 0, "{env:?}");
+    }
+}
+
 /// ALB's `client_keep_alive.seconds` (60 at least): a connection kept busy past it gets
 /// `Connection: close` on its next response, and is closed after it.
 #[test]

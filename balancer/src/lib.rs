@@ -169,7 +169,8 @@ pub fn balancer(
                         .with_max_age(&client_keepalive),
                         &head_timeout,
                         &head_timeout,
-                    );
+                    )
+                    .with_overdue_reply(overdue_reply(state.clone()));
                     let name = format!("balancer {} zone {} {}", lb.name, node.zone, address);
                     let slot = (address, copy, pin_threads);
                     services.extend(tls::service(name, app, slot, listener, tls.as_ref()));
@@ -222,4 +223,23 @@ pub fn balancer(
             admin,
         },
     }
+}
+
+/// ALB's 408, for a request head not complete within the idle timeout ("the client did not send
+/// data before the idle timeout period expired"), with the listener's response header settings.
+fn overdue_reply(state: Arc<ArcSwap<ListenerState>>) -> ferry_guard::OverdueReply {
+    Arc::new(move || {
+        let mut out = bytes::BytesMut::new();
+        let edits = &state.load().listener.response_headers;
+        let page = (
+            408,
+            "Request Timeout",
+            "the request head was not complete within the idle timeout",
+        );
+        match respond::error_wire(&mut out, edits, page, false, false) {
+            Ok(_) => out.freeze(),
+            // Not reached (the page's headers are valid); the connection then just closes.
+            Err(_) => bytes::Bytes::new(),
+        }
+    })
 }

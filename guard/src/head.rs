@@ -44,7 +44,13 @@ pub struct HeadDeadline<A> {
     /// The timeouts in milliseconds, which a topology reload may change.
     timeout: Arc<AtomicU64>,
     send_timeout: Arc<AtomicU64>,
+    overdue_reply: Option<OverdueReply>,
 }
+
+/// The whole HTTP/1.1 response written (best effort) before closing a connection whose request
+/// head began but is overdue: ALB's 408. Made when needed, so that it carries the date and the
+/// listener's current response header settings.
+pub type OverdueReply = Arc<dyn Fn() -> bytes::Bytes + Send + Sync>;
 
 impl<A> HeadDeadline<A> {
     /// The app, whose head timeout `head` sets and whose send timeout `send` sets (one handle may
@@ -54,7 +60,15 @@ impl<A> HeadDeadline<A> {
             inner: Arc::new(inner),
             timeout: head.0.clone(),
             send_timeout: send.0.clone(),
+            overdue_reply: None,
         }
+    }
+
+    /// Answers `reply()` to a request whose head began and is overdue, rather than only closing
+    /// (a connection that sent nothing of a request is still closed without a word).
+    pub fn with_overdue_reply(mut self, reply: OverdueReply) -> HeadDeadline<A> {
+        self.overdue_reply = Some(reply);
+        self
     }
 
     fn send_timeout(&self) -> Duration {
@@ -113,6 +127,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadline<A> {
         } else {
             let timeout = Duration::from_millis(self.timeout.load(Ordering::Relaxed));
             let mut timed = Timed::new(stream, timeout, self.send_timeout());
+            timed.overdue_reply = self.overdue_reply.clone();
             // A new connection's first head is due `timeout` after the connection, as nginx's
             // client_header_timeout: a connection that never sends a byte is not kept either.
             timed.arm();
@@ -150,7 +165,6 @@ enum Head {
 }
 
 /// A stream whose reads fail with `TimedOut` once the current request head is overdue.
-#[derive(Debug)]
 pub struct Timed {
     inner: Stream,
     timeout: Duration,
@@ -167,6 +181,20 @@ pub struct Timed {
     stall: Option<Pin<Box<Sleep>>>,
     /// Whether `stall` times the wait under way (no write made progress since it was set).
     stalled: bool,
+    /// What to answer a head that began and is overdue ([`HeadDeadline::with_overdue_reply`]).
+    overdue_reply: Option<OverdueReply>,
+}
+
+impl std::fmt::Debug for Timed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timed")
+            .field("inner", &self.inner)
+            .field("timeout", &self.timeout)
+            .field("head", &self.head)
+            .field("phase", &self.phase)
+            .field("send_timeout", &self.send_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a connection is doing, as a graceful stop sees it: it waits for the connections reading a
@@ -239,6 +267,7 @@ impl Timed {
             send_timeout,
             stall: None,
             stalled: false,
+            overdue_reply: None,
         }
     }
 
@@ -405,6 +434,27 @@ impl Timed {
     }
 }
 
+impl Timed {
+    /// Writes the overdue reply when a head began (best effort: the connection closes next, and
+    /// a client that does not take ~300 bytes gets nothing).
+    #[cold]
+    fn answer_overdue(&mut self, cx: &mut Context<'_>) {
+        let Some(reply) = &self.overdue_reply else {
+            return;
+        };
+        if !matches!(self.head, Head::Reading { .. }) {
+            return;
+        }
+        let bytes = reply();
+        let mut inner = Pin::new(&mut self.inner);
+        if let Poll::Ready(Ok(n)) = inner.as_mut().poll_write(cx, &bytes) {
+            if n == bytes.len() {
+                let _ = inner.poll_flush(cx);
+            }
+        }
+    }
+}
+
 fn overdue() -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
@@ -440,6 +490,7 @@ impl AsyncRead for Timed {
                     .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
                 if due {
                     tracing::info!("closing a connection whose request head is overdue");
+                    this.answer_overdue(cx);
                     Poll::Ready(Err(overdue()))
                 } else {
                     Poll::Pending

@@ -21,7 +21,8 @@ pub mod wire;
 pub mod zero_copy;
 
 pub use head::{
-    active_connections, connection_phases, ConnectionPhases, HeadDeadline, Timed, TimeoutHandle,
+    active_connections, connection_phases, ConnectionPhases, HeadDeadline, OverdueReply, Timed,
+    TimeoutHandle,
 };
 pub use hello::{Gate, HelloGate};
 pub use terminate::{acceptor, Terminate};
