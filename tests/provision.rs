@@ -566,18 +566,6 @@ fn an_authentication_action_added_outside_ferry_is_planned_away() {
         "{}",
         stderr(&import)
     );
-    // A gRPC target group, which a topology cannot hold (ferry's balancer speaks HTTP/1.1 to
-    // targets), is named too; the plan deletes it as one the topology does not have.
-    moto.py(&["grpc-tg", "s11-grpc", &net.vpc, "s11"]);
-    let import = moto.ferry(&["import", "--stack", "s11"]);
-    assert_eq!(code(&import), 1, "{}", stdout(&import));
-    assert!(
-        stderr(&import).contains(
-            "target group s11-grpc: protocol version GRPC, which ferry's balancer does not serve"
-        ),
-        "{}",
-        stderr(&import)
-    );
     applied(&moto, file);
     let after = moto.ferry(&["plan", file]);
     assert_eq!(code(&after), 0, "{}", stdout(&after));
@@ -752,8 +740,14 @@ fn import_writes_a_topology_that_plans_no_changes() {
     let moto = Moto::start();
     let net = network(&moto);
     let dir = TempDir::new("provision-import");
-    let file = dir.write("t.toml", topology("s4", &net));
+    // With a gRPC target group: ALB's gRPC matcher (GrpcCode) and health check path.
+    let grpc = "\n[[target_groups]]\nname = \"s4-grpc\"\nport = 50051\nprotocol_version = \"GRPC\"\ntargets = [{ id = \"10.0.1.20\", zone = \"a\" }]\n";
+    let file = dir.write("t.toml", format!("{}{grpc}", topology("s4", &net)));
     applied(&moto, file.to_str().unwrap_or_default());
+    assert_eq!(
+        moto.py(&["tg-health", "s4-grpc"]),
+        "GRPC {'GrpcCode': '12'} /AWS.ALB/healthcheck"
+    );
 
     let import = moto.ferry(&["import", "--stack", "s4"]);
     assert_eq!(code(&import), 0, "{}", stderr(&import));
@@ -765,6 +759,7 @@ fn import_writes_a_topology_that_plans_no_changes() {
         "cache_policy = \"Managed-CachingOptimized\"",
         "\"idle_timeout.timeout_seconds\" = \"30\"",
         "http_header_name = \"X-Beta\"",
+        "protocol_version = \"GRPC\"",
     ] {
         assert!(text.contains(line), "import has {line:?}:\n{text}");
     }

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::h2_target::{H2Reply, H2Request, H2Target};
 use common::*;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use std::io::{Read, Write};
@@ -930,13 +931,32 @@ attributes = {{ "idle_timeout.timeout_seconds" = 2, "client_keep_alive.seconds" 
     });
 }
 
-/// A gRPC request (HTTP/2, `Content-Type: application/grpc`) is answered 464 by the balancer, as
-/// ALB answers one forwarded to an HTTP/1 target group, and the target never sees it; the same
-/// request as JSON is forwarded.
+/// HTTP/2 and gRPC target groups at the balancer, as ALB runs them: an HTTP/2 group's target gets
+/// HTTP/2 (h2c) requests, a gRPC group's gets the gRPC call and its answer's trailers reach the
+/// client, and the gRPC group is checked with a gRPC call to `/AWS.ALB/healthcheck` whose
+/// UNIMPLEMENTED (12) is ALB's default matcher. ALB's 464 goes to an HTTP/1.1 request for an
+/// HTTP/2 or gRPC group and to a gRPC request for an HTTP/1 group, which no target sees.
 #[test]
-fn a_grpc_request_to_the_balancer_is_answered_464_without_reaching_the_target() {
-    let target = Origin::start("h1-target");
+fn http2_and_grpc_target_groups_get_their_protocol_and_a_mismatch_gets_464() {
+    let grpc = H2Target::start(|r| match r.path.as_str() {
+        "/pkg.Echo/Say" => H2Reply::grpc(0, &r.body[5.min(r.body.len())..]),
+        // What a gRPC server answers for a method it does not have.
+        _ => H2Reply {
+            status: 200,
+            headers: vec![("content-type", "application/grpc".into())],
+            trailers: vec![("grpc-status", "12".into())],
+            ..H2Reply::default()
+        },
+    });
+    let h2 = H2Target::start(|r| H2Reply {
+        status: 200,
+        headers: vec![("content-type", "text/plain".into())],
+        body: format!("h2 {} {}", r.method, r.path).into_bytes(),
+        ..H2Reply::default()
+    });
+    let h1 = Origin::start("h1");
     let port = free_port();
+    let admin = format!("127.0.0.1:{}", free_port());
     let text = format!(
         r#"stack = "e2e-tls-alb-grpc"
 
@@ -949,20 +969,54 @@ nodes = {{ a = "127.0.0.1" }}
   port = {port}
   protocol = "HTTPS"
   default_certificate = {{ cert = "certs/default.pem", key = "certs/default.key" }}
-  default_actions = [{{ type = "forward", target_group = "web" }}]
+  default_actions = [{{ type = "forward", target_group = "h1" }}]
+
+    [[load_balancers.listeners.rules]]
+    priority = 1
+    conditions = [{{ field = "path-pattern", values = ["/pkg.*"] }}]
+    actions = [{{ type = "forward", target_group = "grpc" }}]
+
+    [[load_balancers.listeners.rules]]
+    priority = 2
+    conditions = [{{ field = "path-pattern", values = ["/h2/*"] }}]
+    actions = [{{ type = "forward", target_group = "h2" }}]
 
 [[target_groups]]
-name = "web"
-port = {target}
+name = "grpc"
+port = {grpc}
+protocol_version = "GRPC"
+health_check = {{ interval_seconds = 5, timeout_seconds = 2, healthy_threshold_count = 2 }}
+targets = [{{ id = "127.0.0.1", zone = "a" }}]
+
+[[target_groups]]
+name = "h2"
+port = {h2}
+protocol_version = "HTTP2"
+health_check = {{ interval_seconds = 5, timeout_seconds = 2, healthy_threshold_count = 2 }}
+targets = [{{ id = "127.0.0.1", zone = "a" }}]
+
+[[target_groups]]
+name = "h1"
+port = {h1}
 targets = [{{ id = "127.0.0.1", zone = "a" }}]
 "#,
-        target = target.port()
+        grpc = grpc.port(),
+        h2 = h2.port(),
+        h1 = h1.port(),
     );
     let topology = Topology::write("tls-alb-grpc", &text);
     let pki = Pki::write(topology.dir().path(), &[("default", &[DEFAULT_NAME])]);
     let address = format!("127.0.0.1:{port}");
-    let _ferry = Ferry::up(&topology, &[]);
+    let ferry = Ferry::start(
+        &["up", topology.path_str(), "--admin", admin.as_str()],
+        &[admin.as_str()],
+    );
     wait_https(&pki, &address, DEFAULT_NAME);
+    let alb = Alb {
+        ferry,
+        admin,
+        topology,
+    };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -970,14 +1024,14 @@ targets = [{{ id = "127.0.0.1", zone = "a" }}]
         .expect("runtime");
     runtime.block_on(async {
         let (mut client, _connection) = h2_connect(&pki, &address, DEFAULT_NAME).await;
-        let mut post = |content_type: &str| {
-            let request = http::Request::post(format!("https://{DEFAULT_NAME}/pkg.Service/Call"))
+        let mut call = |path: &str, content_type: &str, body: &'static [u8]| {
+            let request = http::Request::post(format!("https://{DEFAULT_NAME}{path}"))
                 .header("content-type", content_type)
                 .header("te", "trailers")
                 .body(())
                 .expect("request");
-            let (response, mut body) = client.send_request(request, false).expect("send");
-            body.send_data(bytes::Bytes::from_static(b"\0\0\0\0\0"), true)
+            let (response, mut send) = client.send_request(request, false).expect("send");
+            send.send_data(bytes::Bytes::from_static(body), true)
                 .expect("body");
             async move {
                 let response = tokio::time::timeout(IO_TIMEOUT, response)
@@ -986,28 +1040,78 @@ targets = [{{ id = "127.0.0.1", zone = "a" }}]
                     .expect("response");
                 let status = response.status().as_u16();
                 let mut body = response.into_body();
-                let mut text = Vec::new();
+                let mut got = Vec::new();
                 while let Some(chunk) = tokio::time::timeout(IO_TIMEOUT, body.data())
                     .await
                     .expect("body in time")
                 {
                     let chunk = chunk.expect("chunk");
                     let _ = body.flow_control().release_capacity(chunk.len());
-                    text.extend_from_slice(&chunk);
+                    got.extend_from_slice(&chunk);
                 }
-                (status, String::from_utf8_lossy(&text).into_owned())
+                let trailers = tokio::time::timeout(IO_TIMEOUT, body.trailers())
+                    .await
+                    .expect("trailers in time")
+                    .expect("trailers");
+                let grpc_status = trailers
+                    .as_ref()
+                    .and_then(|t| t.get("grpc-status"))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                (status, got, grpc_status)
             }
         };
-        let (status, page) = post("application/grpc+proto").await;
-        assert_eq!(status, 464, "{page}");
-        assert!(page.contains("a gRPC request"), "{page}");
-        // (Its health checks ask for `/`.)
-        let calls = || target.count_prefix("/pkg.Service/");
-        assert_eq!(calls(), 0, "the gRPC request reached the target");
-        let (status, page) = post("application/json").await;
-        assert_eq!(status, 200, "{page}");
-        assert_eq!(calls(), 1);
+
+        // A gRPC call: to the target over HTTP/2, its message and status back.
+        let (status, body, grpc_status) =
+            call("/pkg.Echo/Say", "application/grpc", b"\0\0\0\0\x04ping").await;
+        assert_eq!(status, 200);
+        assert_eq!(body, b"\0\0\0\0\x04ping");
+        assert_eq!(grpc_status.as_deref(), Some("0"));
+        let calls: Vec<H2Request> = grpc
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/pkg.Echo/Say")
+            .collect();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0].content_type.as_deref(), Some("application/grpc"));
+
+        // An HTTP/2 request to the HTTP/2 group: HTTP/2 to its target.
+        let (status, body, _) = call("/h2/page", "text/plain", b"x").await;
+        assert_eq!(status, 200);
+        assert_eq!(String::from_utf8_lossy(&body), "h2 POST /h2/page");
+
+        // A gRPC request for the HTTP/1 group: 464, not forwarded.
+        let (status, body, _) = call("/other", "application/grpc+proto", b"\0\0\0\0\0").await;
+        assert_eq!(status, 464, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(h1.count_prefix("/other"), 0);
     });
+
+    // HTTP/1.1 requests for the HTTP/2 and gRPC groups: 464, not forwarded.
+    for path in ["/pkg.Echo/Say", "/h2/page"] {
+        let mut hs = handshake(&pki, &address, DEFAULT_NAME, &H1_CLIENT).expect("handshake");
+        let (status, _, body) = http1(&mut hs, DEFAULT_NAME, path);
+        assert_eq!(status, 464, "{path}: {body}");
+    }
+    assert_eq!(h2.count_prefix("/h2/"), 1);
+
+    // The gRPC group's health: a gRPC call to ALB's default path, healthy on its 12.
+    alb.wait_state("grpc", grpc.port(), "healthy", Duration::from_secs(20));
+    let checks: Vec<H2Request> = grpc
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/AWS.ALB/healthcheck")
+        .collect();
+    assert!(!checks.is_empty());
+    assert!(checks
+        .iter()
+        .all(|c| c.method == "POST" && c.content_type.as_deref() == Some("application/grpc")));
+    // The HTTP/2 group is checked over HTTP/2 (its target speaks nothing else).
+    alb.wait_state("h2", h2.port(), "healthy", Duration::from_secs(20));
+    assert!(h2
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == "/"));
 }
 
 /// An HTTP/2 connection to `www` (ALPN h2), on `runtime`.

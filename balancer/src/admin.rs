@@ -477,7 +477,7 @@ impl BalancerAdmin {
                 .map(|lb| load_balancer_arn(&self.region, &lb.name))
                 .collect();
             items.push(format!(
-                "<TargetGroupArn>{arn}</TargetGroupArn><TargetGroupName>{}</TargetGroupName><Protocol>{:?}</Protocol><Port>{}</Port>{}<TargetType>ip</TargetType><HealthCheckEnabled>{}</HealthCheckEnabled><HealthCheckProtocol>{:?}</HealthCheckProtocol><HealthCheckPort>{}</HealthCheckPort><HealthCheckPath>{}</HealthCheckPath><HealthCheckIntervalSeconds>{}</HealthCheckIntervalSeconds><HealthCheckTimeoutSeconds>{}</HealthCheckTimeoutSeconds><HealthyThresholdCount>{}</HealthyThresholdCount><UnhealthyThresholdCount>{}</UnhealthyThresholdCount><Matcher><HttpCode>{}</HttpCode></Matcher>{}<ProtocolVersion>HTTP1</ProtocolVersion><IpAddressType>ipv4</IpAddressType>",
+                "<TargetGroupArn>{arn}</TargetGroupArn><TargetGroupName>{}</TargetGroupName><Protocol>{:?}</Protocol><Port>{}</Port>{}<TargetType>ip</TargetType><HealthCheckEnabled>{}</HealthCheckEnabled><HealthCheckProtocol>{:?}</HealthCheckProtocol><HealthCheckPort>{}</HealthCheckPort><HealthCheckPath>{}</HealthCheckPath><HealthCheckIntervalSeconds>{}</HealthCheckIntervalSeconds><HealthCheckTimeoutSeconds>{}</HealthCheckTimeoutSeconds><HealthyThresholdCount>{}</HealthyThresholdCount><UnhealthyThresholdCount>{}</UnhealthyThresholdCount><Matcher><{code}>{}</{code}></Matcher>{}<ProtocolVersion>{:?}</ProtocolVersion><IpAddressType>ipv4</IpAddressType>",
                 escape(&c.name), c.protocol, c.port,
                 self.vpc_id.as_deref().map(|v| el("VpcId", v)).unwrap_or_default(),
                 hc.enabled, hc.protocol,
@@ -485,6 +485,12 @@ impl BalancerAdmin {
                 escape(&hc.path), hc.interval.as_secs(), hc.timeout.as_secs(), hc.healthy_threshold, hc.unhealthy_threshold,
                 matcher.join(","),
                 members_xml("LoadBalancerArns", &lb_arns),
+                c.protocol_version,
+                code = if c.protocol_version == ferry_config::spec::ProtocolVersion::GRPC {
+                    "GrpcCode"
+                } else {
+                    "HttpCode"
+                },
             ));
         }
         ok("DescribeTargetGroups", &members_xml("TargetGroups", &items))

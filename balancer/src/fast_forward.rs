@@ -215,15 +215,15 @@ impl FastPath for FastForwards {
     }
 }
 
-/// Whether a forward action's requests can take this path: its target groups speak HTTP (an HTTPS
-/// one goes through pingora's TLS connector).
+/// Whether a forward action's requests can take this path: its target groups speak HTTP/1.1 in the
+/// clear (an HTTPS one goes through pingora's TLS connector, an HTTP/2 or gRPC one through its
+/// HTTP/2 connector, or to the 464 an HTTP/1.1 request gets there).
 fn plain_forward(state: &ListenerState, forward: &Forward) -> bool {
     forward.target_groups.iter().all(|(g, _)| {
-        state
-            .groups
-            .groups
-            .get(*g)
-            .is_some_and(|g| g.config.protocol == TargetProtocol::HTTP)
+        state.groups.groups.get(*g).is_some_and(|g| {
+            g.config.protocol == TargetProtocol::HTTP
+                && g.config.protocol_version == ferry_config::spec::ProtocolVersion::HTTP1
+        })
     })
 }
 

@@ -6,6 +6,7 @@ use crate::targets::{now_ms, Group, TargetState};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use ferry_config::health::{Check, State};
+use ferry_config::spec::ProtocolVersion;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::sync::Arc;
@@ -83,11 +84,12 @@ async fn check_group(group: &Group) {
             let port = hc.port.unwrap_or(target.target.port);
             let matcher = hc.matcher.clone();
             let tls = hc.protocol == ferry_config::spec::TargetProtocol::HTTPS;
+            let version = hc.protocol_version;
             let name = group.config.name.clone();
             let (healthy, unhealthy) = (hc.healthy_threshold, hc.unhealthy_threshold);
             round.spawn(async move {
                 let address = std::net::SocketAddr::new(target.target.address, port);
-                let check = match probe(address, &path, timeout, tls).await {
+                let check = match probe(address, &path, timeout, tls, version).await {
                     Ok(code) if matcher.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code)) => Check::Success,
                     Ok(code) => Check::Mismatch(code),
                     Err(check) => check,
@@ -110,26 +112,37 @@ async fn check_group(group: &Group) {
     group.sweep(now_ms());
 }
 
-/// One health check request: the status code, or why there is none. Over TLS for an HTTPS
-/// check, as ALB checks HTTPS targets (their certificate unverified, see `ferry_guard::unverified_tls`).
+/// One health check request: the status code (the `grpc-status` for a gRPC group), or why there
+/// is none. Over TLS for an HTTPS check, as ALB checks HTTPS targets (their certificate
+/// unverified, see `ferry_guard::unverified_tls`); over HTTP/2 for an HTTP/2 or gRPC group.
 async fn probe(
     address: std::net::SocketAddr,
     path: &str,
     timeout: Duration,
     tls: bool,
+    version: ProtocolVersion,
 ) -> Result<u16, Check> {
     let attempt = async {
         let stream = tokio::net::TcpStream::connect(address)
             .await
             .map_err(|_| Check::Failed)?;
-        if !tls {
-            return exchange(stream, address, path).await;
+        let name = || rustls::pki_types::ServerName::IpAddress(address.ip().into());
+        match (version, tls) {
+            (ProtocolVersion::HTTP1, false) => exchange(stream, address, path).await,
+            (ProtocolVersion::HTTP1, true) => {
+                let stream = ferry_guard::unverified_tls::connect(stream, name())
+                    .await
+                    .map_err(|_| Check::Failed)?;
+                exchange(stream, address, path).await
+            }
+            (_, false) => exchange_h2(stream, address, path, version, "http").await,
+            (_, true) => {
+                let stream = ferry_guard::unverified_tls::connect_h2(stream, name())
+                    .await
+                    .map_err(|_| Check::Failed)?;
+                exchange_h2(stream, address, path, version, "https").await
+            }
         }
-        let name = rustls::pki_types::ServerName::IpAddress(address.ip().into());
-        let stream = ferry_guard::unverified_tls::connect(stream, name)
-            .await
-            .map_err(|_| Check::Failed)?;
-        exchange(stream, address, path).await
     };
     tokio::time::timeout(timeout, attempt)
         .await
@@ -167,4 +180,76 @@ where
     line.get(9..12)
         .and_then(|c| c.parse::<u16>().ok())
         .ok_or(Check::Failed)
+}
+
+/// The check over HTTP/2: a GET for an HTTP/2 group (its status code); for a gRPC group, a gRPC
+/// call with an empty message (its `grpc-status`, from the headers of a trailers-only answer or
+/// from the trailers).
+async fn exchange_h2<S>(
+    stream: S,
+    address: std::net::SocketAddr,
+    path: &str,
+    version: ProtocolVersion,
+    scheme: &str,
+) -> Result<u16, Check>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut client, connection) = h2::client::handshake(stream)
+        .await
+        .map_err(|_| Check::Failed)?;
+    // The connection runs beside the call, and ends with it (dropped with the check).
+    let grpc = version == ProtocolVersion::GRPC;
+    let call = async move {
+        let mut request = http::Request::builder()
+            .uri(format!("{scheme}://{address}{path}"))
+            .header(http::header::USER_AGENT, "ELB-HealthChecker/2.0");
+        request = if grpc {
+            request
+                .method(http::Method::POST)
+                .header(http::header::CONTENT_TYPE, "application/grpc")
+                .header(http::header::TE, "trailers")
+        } else {
+            request
+                .method(http::Method::GET)
+                .header(http::header::ACCEPT, "*/*")
+        };
+        let request = request.body(()).map_err(|_| Check::Failed)?;
+        let (response, mut body) = client
+            .send_request(request, !grpc)
+            .map_err(|_| Check::Failed)?;
+        if grpc {
+            // An empty message: no compression flag, length 0.
+            body.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), true)
+                .map_err(|_| Check::Failed)?;
+        }
+        let response = response.await.map_err(|_| Check::Failed)?;
+        if !grpc {
+            return Ok(response.status().as_u16());
+        }
+        let status = |headers: &http::HeaderMap| {
+            headers
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u16>().ok())
+        };
+        if let Some(code) = status(response.headers()) {
+            return Ok(code);
+        }
+        let mut body = response.into_body();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(|_| Check::Failed)?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+        }
+        let trailers = body.trailers().await.map_err(|_| Check::Failed)?;
+        trailers.as_ref().and_then(status).ok_or(Check::Failed)
+    };
+    tokio::pin!(call);
+    tokio::select! {
+        biased;
+        answer = &mut call => return answer,
+        _ = connection => {}
+    }
+    // The connection ended (the target closed it): what the call got before that.
+    call.await
 }

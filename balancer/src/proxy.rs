@@ -12,6 +12,7 @@ use ferry_config::model::{Action, Forward, Listener, LoadBalancer};
 use ferry_config::redirect::{self, Original};
 use ferry_config::request_target;
 use ferry_config::rules::{self, RequestView};
+use ferry_config::spec::ProtocolVersion;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -95,6 +96,8 @@ pub struct Ctx {
     target: Option<(usize, Arc<TargetState>)>,
     /// The chosen target's group speaks HTTPS.
     target_tls: bool,
+    /// Whether the chosen target's group speaks HTTP/2 (or gRPC) to it.
+    target_h2: bool,
     /// Counts the request against its target until the request ends.
     in_flight: Option<InFlight>,
     /// Cuts the target connection when the target's deregistration delay is over.
@@ -245,36 +248,30 @@ impl ListenerProxy {
     ) -> Result<bool> {
         let state = ctx.state.clone();
         let header = session.req_header();
-        let grpc = ferry_config::grpc::is_grpc(
-            header.version == http::Version::HTTP_2,
-            header
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .map(|v| v.as_bytes()),
-        );
-        if grpc {
-            // ferry's target groups are all HTTP/1 (the topology refuses GRPC ones), where ALB
-            // answers a gRPC request 464 without forwarding it.
-            respond::error(
-                session,
-                &state.listener.response_headers,
-                464,
-                "",
-                "a gRPC request, and the target group's protocol version is HTTP/1.1",
-            )
-            .await?;
-            return Ok(true);
-        }
         let routed = select::route(&state.groups, forward, &self.zone, |name| {
             sticky::find(cookie_values(header), name)
         });
         match routed {
             Ok(routed) => {
+                let group = state.groups.groups.get(routed.group).map(|g| &g.config);
+                let version = group.map_or(ProtocolVersion::HTTP1, |g| g.protocol_version);
+                let request = ferry_config::grpc::Request {
+                    http2: header.version == http::Version::HTTP_2,
+                    content_type: header
+                        .headers
+                        .get(http::header::CONTENT_TYPE)
+                        .map(|v| v.as_bytes()),
+                };
+                if let Some(why) = ferry_config::grpc::mismatch(request, version) {
+                    // ALB's 464, before any target sees the request.
+                    respond::error(session, &state.listener.response_headers, 464, "", why).await?;
+                    return Ok(true);
+                }
                 ctx.set_cookies = routed.set_cookies;
                 ctx.in_flight = Some(InFlight::start(routed.target.clone()));
-                ctx.target_tls = state.groups.groups.get(routed.group).is_some_and(|g| {
-                    g.config.protocol == ferry_config::spec::TargetProtocol::HTTPS
-                });
+                ctx.target_h2 = version != ProtocolVersion::HTTP1;
+                ctx.target_tls =
+                    group.is_some_and(|g| g.protocol == ferry_config::spec::TargetProtocol::HTTPS);
                 ctx.target = Some((routed.group, routed.target));
                 Ok(false)
             }
@@ -348,6 +345,7 @@ impl ProxyHttp for ListenerProxy {
             _in_flight: ferry_config::drain::Guard::start(),
             target: None,
             target_tls: false,
+            target_h2: false,
             in_flight: None,
             drain_cut: None,
             set_cookies: Vec::new(),
@@ -525,6 +523,11 @@ impl ProxyHttp for ListenerProxy {
         if tls {
             peer.options.verify_cert = false;
             peer.options.verify_hostname = false;
+        }
+        if ctx.target_h2 {
+            // HTTP/2 only, as ALB's HTTP/2 and gRPC groups: by ALPN over TLS, with prior
+            // knowledge (h2c) in the clear.
+            peer.options.alpn = pingora::protocols::ALPN::H2;
         }
         peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
         peer.options.read_timeout = Some(ctx.state.lb.idle_timeout);

@@ -302,6 +302,7 @@ mod tests {
         Arc::new(TargetGroup {
             name: "g".into(),
             protocol: TargetProtocol::HTTP,
+            protocol_version: ferry_config::spec::ProtocolVersion::HTTP1,
             port: 1,
             health_check: HealthCheck {
                 enabled: true,
@@ -313,6 +314,7 @@ mod tests {
                 healthy_threshold: 5,
                 unhealthy_threshold: 2,
                 matcher: vec![(200, 200)],
+                protocol_version: ferry_config::spec::ProtocolVersion::HTTP1,
             },
             algorithm,
             slow_start: Duration::from_secs(slow_start),

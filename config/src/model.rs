@@ -381,6 +381,9 @@ pub struct FixedResponse {
 pub struct TargetGroup {
     pub name: String,
     pub protocol: spec::TargetProtocol,
+    /// What ferry speaks to the targets: HTTP/1.1, HTTP/2 (h2c to HTTP targets, ALPN `h2` over
+    /// TLS), or gRPC (HTTP/2, gRPC requests only, health checked with gRPC).
+    pub protocol_version: spec::ProtocolVersion,
     pub port: u16,
     pub health_check: HealthCheck,
     pub algorithm: Algorithm,
@@ -494,8 +497,11 @@ pub struct HealthCheck {
     pub timeout: Duration,
     pub healthy_threshold: u32,
     pub unhealthy_threshold: u32,
-    /// Inclusive ranges of accepted status codes.
+    /// Inclusive ranges of accepted status codes: HTTP ones, gRPC ones (`grpc-status`) for a gRPC
+    /// target group.
     pub matcher: Vec<(u16, u16)>,
+    /// HTTP/1.1 checks, HTTP/2 ones for an HTTP/2 group, gRPC ones for a gRPC group.
+    pub protocol_version: spec::ProtocolVersion,
 }
 
 impl HealthCheck {

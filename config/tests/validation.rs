@@ -1903,11 +1903,21 @@ fn rejects() -> Vec<Reject> {
             "`dual-stack` is not one of ipv4, dualstack, dualstack-without-public-ipv4: did you mean `dualstack`?",
         ),
         no(
-            "gRPC target group",
+            "gRPC target group forwarded from an HTTP listener",
             &[after("port = 9003", r#"protocol_version = "GRPC""#)],
-            "protocol_version",
-            "target_groups[1].protocol_version",
-            "GRPC target groups are not served by ferry's balancer",
+            r#"protocol = "HTTP""#,
+            "load_balancers[0].listeners[0].protocol",
+            "target group api has protocol_version GRPC, which ALB forwards to from HTTPS listeners only",
+        ),
+        no(
+            "gRPC target group with an HTTP matcher",
+            &[(
+                "",
+                "\n[[target_groups]]\nname = \"rpc\"\nport = 9005\nprotocol_version = \"GRPC\"\nhealth_check = { matcher = \"200\" }\n",
+            )],
+            "matcher = \"200\"",
+            "target_groups[2].health_check.matcher",
+            "`200` is not a matcher: codes from 0 to 99",
         ),
         no(
             "target group ip_address_type outside AWS's values",
@@ -3025,6 +3035,19 @@ fn accepts() -> Vec<Accept> {
                 "\n[[target_groups]]\nname = \"a-target-group-name-of-32-chars\"\nport = 9005\nip_address_type = \"ipv6\"\ntargets = [{ id = \"::1\", zone = \"b\" }]\n",
             )],
             |t| assert_eq!(t.target_groups[2].targets[0].port, 9005),
+        ),
+        yes(
+            "a gRPC target group with ALB's defaults and a gRPC code range",
+            &[(
+                "",
+                "\n[[target_groups]]\nname = \"rpc\"\nport = 9005\nprotocol_version = \"GRPC\"\n\n[[target_groups]]\nname = \"rpc-any\"\nport = 9006\nprotocol_version = \"GRPC\"\nhealth_check = { matcher = \"0-99\" }\n",
+            )],
+            |t| {
+                let hc = &t.target_groups[2].health_check;
+                assert_eq!(hc.path, "/AWS.ALB/healthcheck");
+                assert_eq!(hc.matcher, [(12, 12)]);
+                assert_eq!(t.target_groups[3].health_check.matcher, [(0, 99)]);
+            },
         ),
         yes(
             "a dualstack load balancer and an explicit ipv4 target group",

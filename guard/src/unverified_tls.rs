@@ -87,3 +87,25 @@ pub async fn connect(
         .connect(name, stream)
         .await
 }
+
+/// As [`connect`], offering only `h2` by ALPN (the health checks of HTTP/2 and gRPC target
+/// groups).
+pub async fn connect_h2(
+    stream: tokio::net::TcpStream,
+    name: ServerName<'static>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    static CONFIG: OnceLock<Option<Arc<ClientConfig>>> = OnceLock::new();
+    let config = CONFIG
+        .get_or_init(|| {
+            client_config().map(|base| {
+                let mut config = (*base).clone();
+                config.alpn_protocols = vec![b"h2".to_vec()];
+                Arc::new(config)
+            })
+        })
+        .clone()
+        .ok_or_else(|| std::io::Error::other("no TLS client"))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+}

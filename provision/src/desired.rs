@@ -417,8 +417,6 @@ mod tests {
         assert_eq!(arn_region("arn:aws:iam::1:server-certificate/x"), None);
     }
 
-    /// What AWS refuses at CreateOriginRequestPolicy, CreateTargetGroup and RegisterTargets is
-    /// refused by the plan, before anything changes.
     #[test]
     fn going_beyond_a_default_quota_is_a_note() {
         let mut text = String::from(
@@ -446,6 +444,8 @@ mod tests {
         assert_eq!(notes(&at_quota), Vec::<String>::new());
     }
 
+    /// What AWS refuses at CreateOriginRequestPolicy, CreateTargetGroup, RegisterTargets and
+    /// CreateDistribution is refused by the plan, before anything changes.
     #[test]
     fn what_aws_refuses_half_way_is_refused_by_the_plan() {
         const BASE: &str = r#"

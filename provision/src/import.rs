@@ -18,8 +18,8 @@ pub fn zone_name(region: &str, az: &str) -> String {
 }
 
 /// What in the stack no topology can describe, each with what to do about it: a target group
-/// replacement left half-done, an authentication action added outside ferry, an HTTP/2 or gRPC
-/// target group (which the topology refuses). Import writes nothing while there is any.
+/// replacement left half-done, an authentication action added outside ferry (whose topology
+/// refuses them). Import writes nothing while there is any.
 pub fn unimportable(live: &LiveState) -> Vec<String> {
     let mut found: Vec<String> = live
         .leftovers
@@ -41,16 +41,6 @@ pub fn unimportable(live: &LiveState) -> Vec<String> {
         })
     };
     for r in &live.resources {
-        if let Body::TargetGroup(tg) = &r.body {
-            if let Some(v @ (spec::ProtocolVersion::HTTP2 | spec::ProtocolVersion::GRPC)) =
-                tg.protocol_version
-            {
-                found.push(format!(
-                    "target group {}: protocol version {v:?}, which ferry's balancer does not serve (it speaks HTTP/1.1 to targets)",
-                    tg.name
-                ));
-            }
-        }
         let (what, actions) = match &r.body {
             Body::Listener(l) => (
                 format!("listener {}:{}", l.load_balancer, l.port),

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod h2_target;
 pub mod raw_target;
 pub mod recorded;
 

@@ -8,7 +8,7 @@ usage: moto.py ENDPOINT network                 -> prints "VPC SUBNET_A SUBNET_B
        moto.py ENDPOINT request-cert NAME      -> requests one (pending validation), prints its ARN
        moto.py ENDPOINT tg NAME VPC            -> creates an untagged target group, prints its ARN
        moto.py ENDPOINT delete-tg NAME         -> deletes it
-       moto.py ENDPOINT grpc-tg NAME VPC STACK -> creates a gRPC target group of the stack, prints its ARN
+       moto.py ENDPOINT tg-health NAME         -> prints the group's "ProtocolVersion Matcher HealthCheckPath"
        moto.py ENDPOINT lb-dns NAME            -> prints the load balancer's DNS name
        moto.py ENDPOINT origin-domains         -> prints every distribution origin's domain
        moto.py ENDPOINT count-owned STACK       -> prints how many ELBv2 resources carry ferry:stack=STACK
@@ -97,11 +97,10 @@ elif command == "tg":
     name, vpc = args
     print(elb.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc,
                                   TargetType="instance")["TargetGroups"][0]["TargetGroupArn"])
-elif command == "grpc-tg":
-    name, vpc, stack = args
-    print(elb.create_target_group(Name=name, Protocol="HTTP", ProtocolVersion="GRPC", Port=50051,
-                                  VpcId=vpc, TargetType="ip", Matcher={"GrpcCode": "12"},
-                                  Tags=[{"Key": "ferry:stack", "Value": stack}])["TargetGroups"][0]["TargetGroupArn"])
+elif command == "tg-health":
+    (name,) = args
+    tg = elb.describe_target_groups(Names=[name])["TargetGroups"][0]
+    print(tg.get("ProtocolVersion"), tg.get("Matcher"), tg.get("HealthCheckPath"))
 elif command == "delete-tg":
     (name,) = args
     arn = elb.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]

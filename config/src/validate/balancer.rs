@@ -86,16 +86,6 @@ fn target_group(
             format!("{t:?} targets are not served by ferry's balancer; use ip or instance targets"),
         );
     }
-    if let Some(v @ (spec::ProtocolVersion::HTTP2 | spec::ProtocolVersion::GRPC)) =
-        tg.protocol_version
-    {
-        // Not ignored: ALB would speak HTTP/2 or gRPC to these targets (and answer 464 to
-        // HTTP/1.1 clients), so a local run that spoke HTTP/1.1 would test something else.
-        ctx.error(
-            &path.key("protocol_version"),
-            format!("{v:?} target groups are not served by ferry's balancer, which speaks HTTP/1.1 to targets: leave protocol_version out (HTTP1)"),
-        );
-    }
     let ipv6 = match tg.ip_address_type.as_deref() {
         Some(t) => {
             ctx.one_of(&path.key("ip_address_type"), t, &["ipv4", "ipv6"]);
@@ -104,7 +94,14 @@ fn target_group(
         None => false,
     };
     let protocol = tg.protocol.unwrap_or(spec::TargetProtocol::HTTP);
-    let health_check = health_check(ctx, &path.key("health_check"), &tg.health_check, protocol);
+    let version = tg.protocol_version.unwrap_or(spec::ProtocolVersion::HTTP1);
+    let health_check = health_check(
+        ctx,
+        &path.key("health_check"),
+        &tg.health_check,
+        protocol,
+        version,
+    );
     let attrs = normalise(
         ctx,
         &path.key("attributes"),
@@ -233,6 +230,7 @@ fn target_group(
     model::TargetGroup {
         name: tg.name.clone(),
         protocol,
+        protocol_version: version,
         port: tg.port,
         health_check,
         algorithm,
@@ -252,7 +250,9 @@ fn health_check(
     path: &FieldPath,
     h: &spec::HealthCheck,
     protocol: spec::TargetProtocol,
+    version: spec::ProtocolVersion,
 ) -> model::HealthCheck {
+    let grpc = version == spec::ProtocolVersion::GRPC;
     let interval = ctx.range(
         &path.key("interval_seconds"),
         h.interval_seconds.unwrap_or(30),
@@ -283,7 +283,15 @@ fn health_check(
         2,
         10,
     );
-    let path_text = h.path.clone().unwrap_or_else(|| "/".into());
+    // A gRPC group's default path is a method no server has: the check passes on its
+    // UNIMPLEMENTED (12), the default matcher.
+    let path_text = h.path.clone().unwrap_or_else(|| {
+        if grpc {
+            crate::grpc::HEALTH_PATH.into()
+        } else {
+            "/".into()
+        }
+    });
     if !path_text.starts_with('/') || path_text.len() > 1024 {
         ctx.error(
             &path.key("path"),
@@ -304,14 +312,21 @@ fn health_check(
             }
         },
     };
-    let text = h.matcher.clone().unwrap_or_else(|| "200".into());
-    let matcher = match parse_matcher(&text) {
-        Ok(m) => m,
-        Err(why) => {
-            ctx.error(&path.key("matcher"), why);
-            vec![(200, 200)]
-        }
+    let default = if grpc {
+        crate::grpc::DEFAULT_MATCHER
+    } else {
+        "200"
     };
+    let text = h.matcher.as_deref().unwrap_or(default);
+    let parsed = if grpc {
+        parse_grpc_matcher(text)
+    } else {
+        parse_matcher(text)
+    };
+    let matcher = parsed.unwrap_or_else(|why| {
+        ctx.error(&path.key("matcher"), why);
+        Vec::new()
+    });
     model::HealthCheck {
         enabled: h.enabled.unwrap_or(true),
         protocol: h.protocol.unwrap_or(protocol),
@@ -322,20 +337,38 @@ fn health_check(
         healthy_threshold,
         unhealthy_threshold,
         matcher,
+        protocol_version: version,
     }
 }
 
 /// `"200"`, `"200,202"`, `"200-299"`: HTTP codes from 200 to 499.
 pub fn parse_matcher(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    parse_codes(text, 200..=499, "\"200\", \"200,202\" or \"200-299\"")
+}
+
+/// A gRPC target group's matcher (ALB's `GrpcCode`): `"12"`, `"0,12"`, `"0-99"`, gRPC status
+/// codes from 0 to 99.
+pub fn parse_grpc_matcher(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    parse_codes(
+        text,
+        0..=99,
+        "\"12\", \"0,12\" or \"0-99\" (gRPC status codes)",
+    )
+}
+
+fn parse_codes(
+    text: &str,
+    allowed: std::ops::RangeInclusive<u16>,
+    like: &str,
+) -> Result<Vec<(u16, u16)>, String> {
     let bad = || {
-        format!("`{text}` is not a matcher: codes from 200 to 499 like \"200\", \"200,202\" or \"200-299\"")
+        format!(
+            "`{text}` is not a matcher: codes from {} to {} like {like}",
+            allowed.start(),
+            allowed.end()
+        )
     };
-    let code = |s: &str| {
-        s.trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (200..=499).contains(c))
-    };
+    let code = |s: &str| s.trim().parse::<u16>().ok().filter(|c| allowed.contains(c));
     text.split(',')
         .map(|part| match part.split_once('-') {
             Some((lo, hi)) => match (code(lo), code(hi)) {
@@ -345,6 +378,38 @@ pub fn parse_matcher(text: &str) -> Result<Vec<(u16, u16)>, String> {
             None => code(part).map(|c| (c, c)).ok_or_else(bad),
         })
         .collect()
+}
+
+/// ALB forwards to HTTP/2 and gRPC target groups from HTTPS listeners only (the client's request
+/// must be able to be HTTP/2).
+fn http2_groups_need_https(
+    ctx: &mut Ctx<'_, '_>,
+    path: &FieldPath,
+    listener: &model::Listener,
+    target_groups: &[Arc<model::TargetGroup>],
+) {
+    let actions =
+        std::iter::once(&listener.default_action).chain(listener.rules.iter().map(|r| &r.action));
+    let mut named = HashSet::new();
+    for action in actions {
+        let model::Action::Forward(forward) = action else {
+            continue;
+        };
+        for (index, _) in &forward.target_groups {
+            let Some(group) = target_groups.get(*index) else {
+                continue;
+            };
+            if group.protocol_version != spec::ProtocolVersion::HTTP1 && named.insert(*index) {
+                ctx.error(
+                    &path.key("protocol"),
+                    format!(
+                        "target group {} has protocol_version {:?}, which ALB forwards to from HTTPS listeners only: make this listener HTTPS",
+                        group.name, group.protocol_version
+                    ),
+                );
+            }
+        }
+    }
 }
 
 pub(super) fn load_balancers(
@@ -462,8 +527,11 @@ pub(super) fn load_balancers(
                 let tls = listener_tls(ctx, &lp, l, http2, base_dir);
                 let tls_headers =
                     tls_version_headers && l.protocol == spec::ListenerProtocol::HTTPS;
-                listener(ctx, &lp, l, &tg_index, tls_headers)
-                    .map(|listener| model::Listener { tls, ..listener })
+                let listener = listener(ctx, &lp, l, &tg_index, tls_headers)?;
+                if l.protocol == spec::ListenerProtocol::HTTP {
+                    http2_groups_need_https(ctx, &lp, &listener, target_groups);
+                }
+                Some(model::Listener { tls, ..listener })
             })
             .collect::<Vec<_>>();
         out.push(Arc::new(model::LoadBalancer {

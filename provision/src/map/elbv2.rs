@@ -124,6 +124,7 @@ fn i32_of(v: u32) -> i32 {
 /// The canonical state of a topology target group (targets are their own resource).
 pub fn target_group_state(tg: &spec::TargetGroup, vpc_id: Option<&str>) -> TargetGroupState {
     let h = &tg.health_check;
+    let grpc = tg.protocol_version == Some(spec::ProtocolVersion::GRPC);
     TargetGroupState {
         name: tg.name.clone(),
         protocol: tg.protocol.filter(|p| *p != spec::TargetProtocol::HTTP),
@@ -144,12 +145,24 @@ pub fn target_group_state(tg: &spec::TargetGroup, vpc_id: Option<&str>) -> Targe
                 .as_ref()
                 .map(AttrValue::as_api_string)
                 .unwrap_or_else(|| "traffic-port".into()),
-            path: h.path.clone().unwrap_or_else(|| "/".into()),
+            path: h.path.clone().unwrap_or_else(|| {
+                if grpc {
+                    ferry_config::grpc::HEALTH_PATH.into()
+                } else {
+                    "/".into()
+                }
+            }),
             interval_seconds: h.interval_seconds.unwrap_or(30),
             timeout_seconds: h.timeout_seconds.unwrap_or(5),
             healthy_threshold_count: h.healthy_threshold_count.unwrap_or(5),
             unhealthy_threshold_count: h.unhealthy_threshold_count.unwrap_or(2),
-            matcher: h.matcher.clone().unwrap_or_else(|| "200".into()),
+            matcher: h.matcher.clone().unwrap_or_else(|| {
+                if grpc {
+                    ferry_config::grpc::DEFAULT_MATCHER.into()
+                } else {
+                    "200".into()
+                }
+            }),
         },
         attributes: attributes::canonical(
             attributes::TARGET_GROUP,
@@ -191,7 +204,11 @@ pub fn target_group_to_api(s: &TargetGroupState) -> elb::TargetGroup {
         .health_check_timeout_seconds(i32_of(h.timeout_seconds))
         .healthy_threshold_count(i32_of(h.healthy_threshold_count))
         .unhealthy_threshold_count(i32_of(h.unhealthy_threshold_count))
-        .matcher(elb::Matcher::builder().http_code(&h.matcher).build())
+        .matcher(if s.protocol_version == Some(spec::ProtocolVersion::GRPC) {
+            elb::Matcher::builder().grpc_code(&h.matcher).build()
+        } else {
+            elb::Matcher::builder().http_code(&h.matcher).build()
+        })
         .build()
 }
 
@@ -245,10 +262,11 @@ pub fn target_group_from_api(
             timeout_seconds: u32_of(tg.health_check_timeout_seconds, 5),
             healthy_threshold_count: u32_of(tg.healthy_threshold_count, 5),
             unhealthy_threshold_count: u32_of(tg.unhealthy_threshold_count, 2),
+            // A gRPC group's matcher is its GrpcCode, an HTTP one's its HttpCode.
             matcher: tg
                 .matcher
                 .as_ref()
-                .and_then(|m| m.http_code.clone())
+                .and_then(|m| m.grpc_code.clone().or_else(|| m.http_code.clone()))
                 .unwrap_or_else(|| "200".into()),
         },
         attributes: attributes::canonical(
