@@ -1007,8 +1007,14 @@ targets = [{{ id = "127.0.0.1", zone = "a" }}]
     let topology = Topology::write("tls-alb-grpc", &text);
     let pki = Pki::write(topology.dir().path(), &[("default", &[DEFAULT_NAME])]);
     let address = format!("127.0.0.1:{port}");
-    let ferry = Ferry::start(
+    let logs = TempDir::new("tls-alb-grpc-log");
+    let log = logs.path().join("alb.log");
+    let ferry = Ferry::start_with_env(
         &["up", topology.path_str(), "--admin", admin.as_str()],
+        &[(
+            "FERRY_BALANCER_ACCESS_LOG",
+            log.to_str().expect("a UTF-8 path"),
+        )],
         &[admin.as_str()],
     );
     wait_https(&pki, &address, DEFAULT_NAME);
@@ -1094,6 +1100,22 @@ targets = [{{ id = "127.0.0.1", zone = "a" }}]
         assert_eq!(status, 464, "{path}: {body}");
     }
     assert_eq!(h2.count_prefix("/h2/"), 1);
+
+    // ALB's access log types: `grpcs` for the gRPC call, `h2` for the HTTP/2 request.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let kind_of = |path: &str| loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("{path} HTTP/2.0\"")));
+        if let Some(kind) = line.and_then(|l| l.split(' ').next()) {
+            break kind.to_string();
+        }
+        assert!(Instant::now() < deadline, "no log line for {path}: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(kind_of("/pkg.Echo/Say"), "grpcs");
+    assert_eq!(kind_of("/h2/page"), "h2");
 
     // The gRPC group's health: a gRPC call to ALB's default path, healthy on its 12.
     alb.wait_state("grpc", grpc.port(), "healthy", Duration::from_secs(20));

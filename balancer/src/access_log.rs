@@ -281,10 +281,22 @@ pub fn entry(session: &Session, progress: &Progress, node: Node<'_>) -> Entry {
         .and_then(|d| d.ssl_digest.as_ref())
         .map(|s| ferry_config::tls::log_names(&s.version, &s.cipher));
     Entry {
-        kind: if node.kind == "https" && request.version == http::Version::HTTP_2 {
-            "h2"
-        } else {
-            node.kind
+        kind: match (node.kind, request.version == http::Version::HTTP_2) {
+            ("https", true) => {
+                let grpc = ferry_config::grpc::is_grpc(ferry_config::grpc::Request {
+                    http2: true,
+                    content_type: request
+                        .headers
+                        .get(http::header::CONTENT_TYPE)
+                        .map(|v| v.as_bytes()),
+                });
+                if grpc {
+                    "grpcs"
+                } else {
+                    "h2"
+                }
+            }
+            (kind, _) => kind,
         },
         time: Some(SystemTime::now()),
         elb,
