@@ -748,3 +748,49 @@ fn cloudfront_viewer_headers_are_computed_never_taken_from_the_viewer() {
     assert_from_edge(&r, "Hit from cloudfront");
     assert_eq!(o.count_path("/cf/page"), 2, "{:#?}", o.requests());
 }
+
+/// An origin's `Vary: User-Agent` stays in the response when CloudFront's device headers are
+/// forwarded (CloudFront keeps it there, and drops it otherwise), and the cache still keys on the
+/// device class, not on each User-Agent: two desktop browsers share one entry, a phone has its own.
+#[test]
+fn vary_user_agent_is_kept_with_device_headers_and_the_cache_keys_on_the_device() {
+    let o = Origin::start_with("o", |req| {
+        Response::text(
+            200,
+            format!("for {}", req.header("user-agent").unwrap_or("-")),
+        )
+        .with_header("Cache-Control", "max-age=300")
+        .with_header("Vary", "User-Agent, Accept-Encoding")
+    });
+    let site = site("vary-device", &o, "by-device", None)
+        .cache_policy(
+            "by-device",
+            "min_ttl = 0\ndefault_ttl = 60\nmax_ttl = 300\nheaders_config = { header_behavior = \"whitelist\", headers = [\"CloudFront-Is-Mobile-Viewer\"] }",
+        )
+        .behavior("/plain/*", "o", "Managed-CachingOptimized", &[])
+        .start();
+    const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148";
+    let vary = |r: &Response| {
+        r.headers
+            .get_all("vary")
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+    };
+    let path = "/d/page";
+    let r = site.get(path, &[("User-Agent", "Firefox/1 (X11; Linux x86_64)")]);
+    assert_from_edge(&r, "Miss from cloudfront");
+    assert_eq!(vary(&r), ["user-agent", "accept-encoding"], "{r:?}");
+    let r = site.get(path, &[("User-Agent", "Firefox/2 (X11; Linux x86_64)")]);
+    assert_from_edge(&r, "Hit from cloudfront");
+    assert_eq!(vary(&r), ["user-agent", "accept-encoding"], "{r:?}");
+    assert_eq!(o.count_path(path), 1, "{:#?}", o.requests());
+    let r = site.get(path, &[("User-Agent", PHONE)]);
+    assert_from_edge(&r, "Miss from cloudfront");
+    assert_eq!(o.count_path(path), 2, "{:#?}", o.requests());
+
+    // Without device headers CloudFront drops it.
+    let r = site.get("/plain/page", &[("User-Agent", "Firefox/1")]);
+    assert_eq!(vary(&r), ["accept-encoding"], "{r:?}");
+}

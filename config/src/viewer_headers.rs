@@ -44,6 +44,16 @@ pub fn in_cache_key(behavior: &Behavior) -> impl Iterator<Item = &str> {
         .map(String::as_str)
 }
 
+/// Whether the origin gets one of CloudFront's device headers (`CloudFront-Is-*-Viewer`), which
+/// CloudFront derives from the User-Agent: an origin's `Vary: User-Agent` then stays in the
+/// response, and the device headers in the cache key stand in for the User-Agent itself.
+pub fn forwards_device_headers(behavior: &Behavior) -> bool {
+    to_origin(behavior).any(|h| {
+        let lower = h.to_ascii_lowercase();
+        lower.starts_with("cloudfront-is-") && lower.ends_with("-viewer")
+    })
+}
+
 /// The `CloudFront-*` headers the origin receives: those in the cache key and those the origin
 /// request policy lists (whitelist, or allViewerAndWhitelistCloudFront).
 pub fn to_origin(behavior: &Behavior) -> impl Iterator<Item = &str> {

@@ -271,9 +271,9 @@ pub fn process_origin_response(behavior: &Behavior, response: &mut ResponseHeade
 
 /// The `Vary` the viewer gets for an origin's `Vary` field values (the text ones): the names the
 /// request could have varied on as the origin saw it (`*` when the behavior's MinTTL is 0,
-/// `Accept-Encoding`, `Cookie` when cookies are forwarded, the headers the policies forward),
-/// joined, empty when none is kept; `None` when the values name nothing (the fields are left as
-/// they are).
+/// `Accept-Encoding`, `Cookie` when cookies are forwarded, `User-Agent` when device headers are,
+/// the headers the policies forward), joined, empty when none is kept; `None` when the values
+/// name nothing (the fields are left as they are).
 pub fn kept_vary<'v>(behavior: &Behavior, values: impl Iterator<Item = &'v str>) -> Option<String> {
     let names: Vec<&str> = values
         .flat_map(|v| v.split(','))
@@ -284,6 +284,7 @@ pub fn kept_vary<'v>(behavior: &Behavior, values: impl Iterator<Item = &'v str>)
         return None;
     }
     let cookies_forwarded = origin_request::policy_forwards(behavior, "cookie");
+    let devices = ferry_config::viewer_headers::forwards_device_headers(behavior);
     let every_request = behavior.cache_policy.ttl.min_ttl == 0;
     let kept: Vec<&str> = names
         .into_iter()
@@ -292,6 +293,7 @@ pub fn kept_vary<'v>(behavior: &Behavior, values: impl Iterator<Item = &'v str>)
             (lower == "*" && every_request)
                 || lower == "accept-encoding"
                 || (lower == "cookie" && cookies_forwarded)
+                || (lower == "user-agent" && devices)
                 || origin_request::policy_forwards(behavior, &lower)
         })
         .collect();
@@ -303,8 +305,11 @@ pub fn kept_vary<'v>(behavior: &Behavior, values: impl Iterator<Item = &'v str>)
 /// CloudFront normalises it) and `*` (never served from the cache). A response the origin says
 /// varies on a header the policy forwards but the key leaves out (`X-Forwarded-Host` under an
 /// all-viewer origin request policy) is then served only to viewers that sent the same value, so
-/// that one viewer's header cannot poison what another one gets.
-pub fn variance_names(response: &ResponseHeader) -> Vec<String> {
+/// that one viewer's header cannot poison what another one gets. A `User-Agent` kept only for the
+/// device headers (the origin does not get the User-Agent) is not a variance: those headers are in
+/// the key, as CloudFront caches by device, not by User-Agent.
+pub fn variance_names(behavior: &Behavior, response: &ResponseHeader) -> Vec<String> {
+    let user_agent = origin_request::policy_forwards(behavior, "user-agent");
     let mut names: Vec<String> = response
         .headers
         .get_all(http::header::VARY)
@@ -313,6 +318,7 @@ pub fn variance_names(response: &ResponseHeader) -> Vec<String> {
         .flat_map(|v| v.split(','))
         .map(|v| v.trim().to_ascii_lowercase())
         .filter(|v| !v.is_empty() && v != "*" && v != "accept-encoding")
+        .filter(|v| user_agent || v != "user-agent")
         .collect();
     names.sort();
     names.dedup();

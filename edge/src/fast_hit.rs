@@ -499,7 +499,7 @@ impl Template {
     ) -> Template {
         let x_cache = caching::x_cache(pingora::cache::CachePhase::Hit, 200);
         let policy = behavior.response_headers_policy.clone();
-        let (wire, logged) = match head(object, state, policy.as_deref(), markers) {
+        let (wire, logged) = match head(object, state, behavior, markers) {
             Some((wire, logged)) => (Some(wire), logged),
             None => (None, Default::default()),
         };
@@ -575,9 +575,10 @@ impl Template {
 fn head(
     object: &Object,
     state: &EdgeState,
-    policy: Option<&Policy>,
+    behavior: &Behavior,
     markers: &Markers,
 ) -> Option<(BytesMut, LoggedFields)> {
+    let policy: Option<&Policy> = behavior.response_headers_policy.as_deref();
     let stored = object.header();
     let length = stored
         .headers
@@ -586,7 +587,7 @@ fn head(
         .and_then(|v| v.parse::<usize>().ok());
     let servable = stored.status == http::StatusCode::OK
         && !object.is_variant()
-        && caching::variance_names(stored).is_empty()
+        && caching::variance_names(behavior, stored).is_empty()
         && stored.headers.get(header::TRANSFER_ENCODING).is_none()
         && stored
             .headers

@@ -873,10 +873,12 @@ impl ProxyHttp for EdgeProxy {
     fn cache_vary_filter(
         &self,
         meta: &CacheMeta,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
         request: &RequestHeader,
     ) -> Option<HashBinary> {
-        let names = caching::variance_names(meta.response_header());
+        // Cached only for a routed request (`cache_key_callback` refuses the others).
+        let behavior = ctx.behavior()?;
+        let names = caching::variance_names(behavior, meta.response_header());
         if names.is_empty() {
             return None;
         }
