@@ -932,7 +932,8 @@ attributes = {{ "idle_timeout.timeout_seconds" = 2, "client_keep_alive.seconds" 
 }
 
 /// HTTP/2 and gRPC target groups at the balancer, as ALB runs them: an HTTP/2 group's target gets
-/// HTTP/2 (h2c) requests, a gRPC group's gets the gRPC call and its answer's trailers reach the
+/// HTTP/2 requests (h2c in the clear, ALPN `h2` over TLS for an HTTPS group, each checked the same
+/// way), a gRPC group's gets the gRPC call and its answer's trailers reach the
 /// client, and the gRPC group is checked with a gRPC call to `/AWS.ALB/healthcheck` whose
 /// UNIMPLEMENTED (12) is ALB's default matcher. ALB's 464 goes to an HTTP/1.1 request for an
 /// HTTP/2 or gRPC group and to a gRPC request for an HTTP/1 group, which no target sees.
@@ -952,6 +953,12 @@ fn http2_and_grpc_target_groups_get_their_protocol_and_a_mismatch_gets_464() {
         status: 200,
         headers: vec![("content-type", "text/plain".into())],
         body: format!("h2 {} {}", r.method, r.path).into_bytes(),
+        ..H2Reply::default()
+    });
+    let h2s = H2Target::start_tls(|r| H2Reply {
+        status: 200,
+        headers: vec![("content-type", "text/plain".into())],
+        body: format!("h2 over TLS {} {}", r.method, r.path).into_bytes(),
         ..H2Reply::default()
     });
     let h1 = Origin::start("h1");
@@ -981,6 +988,11 @@ nodes = {{ a = "127.0.0.1" }}
     conditions = [{{ field = "path-pattern", values = ["/h2/*"] }}]
     actions = [{{ type = "forward", target_group = "h2" }}]
 
+    [[load_balancers.listeners.rules]]
+    priority = 3
+    conditions = [{{ field = "path-pattern", values = ["/h2s/*"] }}]
+    actions = [{{ type = "forward", target_group = "h2s" }}]
+
 [[target_groups]]
 name = "grpc"
 port = {grpc}
@@ -996,12 +1008,21 @@ health_check = {{ interval_seconds = 5, timeout_seconds = 2, healthy_threshold_c
 targets = [{{ id = "127.0.0.1", zone = "a" }}]
 
 [[target_groups]]
+name = "h2s"
+port = {h2s}
+protocol = "HTTPS"
+protocol_version = "HTTP2"
+health_check = {{ interval_seconds = 5, timeout_seconds = 2, healthy_threshold_count = 2 }}
+targets = [{{ id = "127.0.0.1", zone = "a" }}]
+
+[[target_groups]]
 name = "h1"
 port = {h1}
 targets = [{{ id = "127.0.0.1", zone = "a" }}]
 "#,
         grpc = grpc.port(),
         h2 = h2.port(),
+        h2s = h2s.port(),
         h1 = h1.port(),
     );
     let topology = Topology::write("tls-alb-grpc", &text);
@@ -1086,6 +1107,10 @@ targets = [{{ id = "127.0.0.1", zone = "a" }}]
         let (status, body, _) = call("/h2/page", "text/plain", b"x").await;
         assert_eq!(status, 200);
         assert_eq!(String::from_utf8_lossy(&body), "h2 POST /h2/page");
+        // And to an HTTPS one: TLS with ALPN h2 to its target.
+        let (status, body, _) = call("/h2s/page", "text/plain", b"x").await;
+        assert_eq!(status, 200);
+        assert_eq!(String::from_utf8_lossy(&body), "h2 over TLS POST /h2s/page");
 
         // A gRPC request for the HTTP/1 group: 464, not forwarded.
         let (status, body, _) = call("/other", "application/grpc+proto", b"\0\0\0\0\0").await;
@@ -1130,6 +1155,11 @@ targets = [{{ id = "127.0.0.1", zone = "a" }}]
         .all(|c| c.method == "POST" && c.content_type.as_deref() == Some("application/grpc")));
     // The HTTP/2 group is checked over HTTP/2 (its target speaks nothing else).
     alb.wait_state("h2", h2.port(), "healthy", Duration::from_secs(20));
+    alb.wait_state("h2s", h2s.port(), "healthy", Duration::from_secs(20));
+    assert!(h2s
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == "/"));
     assert!(h2
         .requests()
         .iter()

@@ -1,6 +1,6 @@
-//! An HTTP/2 target in the clear (h2c, prior knowledge), for the balancer's HTTP/2 and gRPC
-//! target groups: it records each request (method, path, content type, body) and answers what its
-//! handler says, trailers included (a gRPC answer's `grpc-status`).
+//! An HTTP/2 target, in the clear (h2c, prior knowledge) or over TLS (ALPN `h2`), for the
+//! balancer's HTTP/2 and gRPC target groups: it records each request (method, path, content type,
+//! body) and answers what its handler says, trailers included (a gRPC answer's `grpc-status`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -47,7 +47,39 @@ pub struct H2Target {
 }
 
 impl H2Target {
+    /// In the clear: HTTP/2 with prior knowledge (h2c).
     pub fn start(handler: impl Fn(&H2Request) -> H2Reply + Send + Sync + 'static) -> H2Target {
+        H2Target::start_with(handler, None)
+    }
+
+    /// Over TLS, with a self-signed certificate (ALB does not verify its targets') and ALPN `h2`.
+    pub fn start_tls(handler: impl Fn(&H2Request) -> H2Reply + Send + Sync + 'static) -> H2Target {
+        use tokio_rustls::rustls;
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["target.internal".to_string()])
+            .and_then(|p| p.self_signed(&key))
+            .expect("certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("server config");
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        H2Target::start_with(
+            handler,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+    }
+
+    fn start_with(
+        handler: impl Fn(&H2Request) -> H2Reply + Send + Sync + 'static,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> H2Target {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -62,13 +94,15 @@ impl H2Target {
         let seen = requests.clone();
         runtime.spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let (handler, seen) = (handler.clone(), seen.clone());
+                let (handler, seen, tls) = (handler.clone(), seen.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let Ok(mut connection) = h2::server::handshake(tcp).await else {
-                        return;
-                    };
-                    while let Some(Ok((request, respond))) = connection.accept().await {
-                        tokio::spawn(answer(request, respond, handler.clone(), seen.clone()));
+                    match tls {
+                        None => serve(tcp, handler, seen).await,
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(tcp).await {
+                                serve(stream, handler, seen).await;
+                            }
+                        }
                     }
                 });
             }
@@ -102,6 +136,18 @@ impl Drop for H2Target {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+async fn serve<S>(stream: S, handler: Arc<Handler>, seen: Arc<Mutex<Vec<H2Request>>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let Ok(mut connection) = h2::server::handshake(stream).await else {
+        return;
+    };
+    while let Some(Ok((request, respond))) = connection.accept().await {
+        tokio::spawn(answer(request, respond, handler.clone(), seen.clone()));
     }
 }
 
