@@ -37,16 +37,41 @@ impl Moto {
             "{} is missing: run ./test.sh, which installs moto[server] into the virtualenv",
             server.display()
         );
-        let port = free_port();
-        // moto's server, refusing what AWS refuses and moto lets through (moto_strict.py).
-        let child = Command::new(python())
+        // moto's server, refusing what AWS refuses and moto lets through (moto_strict.py), on a
+        // port the kernel picks and the server prints: a port chosen here and bound by moto a
+        // second later could be another test's server by then (both tests would talk to one).
+        let mut child = Command::new(python())
             .arg(project_dir().join("tests/provision/moto_strict.py"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", server.display()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Some(stderr) = child.stderr.take() {
+            // Read to the end, so that the server's request log never fills the pipe.
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(port) = line
+                        .split("Running on http://127.0.0.1:")
+                        .nth(1)
+                        .and_then(|p| p.trim().parse::<u16>().ok())
+                    {
+                        let _ = tx.send(port);
+                    }
+                }
+            });
+        }
+        let port = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("moto_server did not say where it listens within 30 s");
+            }
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
