@@ -49,8 +49,10 @@ pub fn in_cache_key(behavior: &Behavior) -> impl Iterator<Item = &str> {
 /// response, and the device headers in the cache key stand in for the User-Agent itself.
 pub fn forwards_device_headers(behavior: &Behavior) -> bool {
     to_origin(behavior).any(|h| {
-        let lower = h.to_ascii_lowercase();
-        lower.starts_with("cloudfront-is-") && lower.ends_with("-viewer")
+        let h = h.as_bytes();
+        h.len() > 21
+            && h[..14].eq_ignore_ascii_case(b"cloudfront-is-")
+            && h[h.len() - 7..].eq_ignore_ascii_case(b"-viewer")
     })
 }
 

@@ -284,7 +284,6 @@ pub fn kept_vary<'v>(behavior: &Behavior, values: impl Iterator<Item = &'v str>)
         return None;
     }
     let cookies_forwarded = origin_request::policy_forwards(behavior, "cookie");
-    let devices = ferry_config::viewer_headers::forwards_device_headers(behavior);
     let every_request = behavior.cache_policy.ttl.min_ttl == 0;
     let kept: Vec<&str> = names
         .into_iter()
@@ -293,7 +292,8 @@ pub fn kept_vary<'v>(behavior: &Behavior, values: impl Iterator<Item = &'v str>)
             (lower == "*" && every_request)
                 || lower == "accept-encoding"
                 || (lower == "cookie" && cookies_forwarded)
-                || (lower == "user-agent" && devices)
+                || (lower == "user-agent"
+                    && ferry_config::viewer_headers::forwards_device_headers(behavior))
                 || origin_request::policy_forwards(behavior, &lower)
         })
         .collect();
@@ -309,7 +309,6 @@ pub fn kept_vary<'v>(behavior: &Behavior, values: impl Iterator<Item = &'v str>)
 /// device headers (the origin does not get the User-Agent) is not a variance: those headers are in
 /// the key, as CloudFront caches by device, not by User-Agent.
 pub fn variance_names(behavior: &Behavior, response: &ResponseHeader) -> Vec<String> {
-    let user_agent = origin_request::policy_forwards(behavior, "user-agent");
     let mut names: Vec<String> = response
         .headers
         .get_all(http::header::VARY)
@@ -318,7 +317,7 @@ pub fn variance_names(behavior: &Behavior, response: &ResponseHeader) -> Vec<Str
         .flat_map(|v| v.split(','))
         .map(|v| v.trim().to_ascii_lowercase())
         .filter(|v| !v.is_empty() && v != "*" && v != "accept-encoding")
-        .filter(|v| user_agent || v != "user-agent")
+        .filter(|v| v != "user-agent" || origin_request::policy_forwards(behavior, v))
         .collect();
     names.sort();
     names.dedup();

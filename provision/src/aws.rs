@@ -96,3 +96,22 @@ pub fn aws_error(
         message,
     }
 }
+
+/// Every item of a paged listing: `page(token)` fetches one page, its items and the token of the
+/// next (ELBv2's `NextMarker`, EC2's `NextToken`), and pages follow until the token runs out.
+pub(crate) async fn every_page<T, F, Fut>(mut page: F) -> crate::error::Result<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = crate::error::Result<(Vec<T>, Option<String>)>>,
+{
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let (items, next) = page(token).await?;
+        out.extend(items);
+        match next {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(out),
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! `all`. The rules are pure functions of the looked-up facts; `check` does the lookups (EC2
 //! DescribeSubnets and DescribeVpcs, ACM DescribeCertificate), concurrently.
 
-use crate::aws::{aws_error, Clients};
+use crate::aws::{aws_error, every_page, Clients};
 use crate::error::Result;
 use ferry_config::spec::{Spec, TargetType};
 use std::collections::{BTreeMap, BTreeSet};
@@ -277,30 +277,23 @@ async fn describe_vpc(clients: &Clients, id: &str) -> Result<Option<Vpc>> {
     // A filter, not VpcIds: an unknown id is then missing from the answer, not an error.
     let (vpcs, subnets) = tokio::join!(
         clients.ec2.describe_vpcs().filters(by_vpc()).send(),
-        async {
-            let mut blocks = Vec::new();
-            let mut token = None;
-            loop {
-                let page = clients
-                    .ec2
-                    .describe_subnets()
-                    .filters(by_vpc())
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DescribeSubnets", id, e))?;
-                blocks.extend(
-                    page.subnets
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|s| s.cidr_block.as_deref().and_then(Cidr::parse)),
-                );
-                match page.next_token.filter(|t| !t.is_empty()) {
-                    Some(t) => token = Some(t),
-                    None => return Ok::<_, crate::error::ProvisionError>(blocks),
-                }
-            }
-        }
+        every_page(|token| async move {
+            let page = clients
+                .ec2
+                .describe_subnets()
+                .filters(by_vpc())
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeSubnets", id, e))?;
+            let blocks = page
+                .subnets
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|s| s.cidr_block.as_deref().and_then(Cidr::parse))
+                .collect();
+            Ok((blocks, page.next_token))
+        })
     );
     let vpcs = vpcs.map_err(|e| aws_error("DescribeVpcs", id, e))?;
     let subnets = subnets?;

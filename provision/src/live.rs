@@ -1,7 +1,7 @@
 //! Reads what a stack has in AWS (only resources tagged `ferry:stack = <stack>`), concurrently, into
 //! the same canonical resources the topology maps to.
 
-use crate::aws::{aws_error, Clients};
+use crate::aws::{aws_error, every_page, Clients};
 use crate::error::{ProvisionError, Result};
 use crate::map::elbv2::{self, TargetGroupState, TargetRef, TargetsState};
 use crate::map::{distribution, keys, policies};
@@ -225,25 +225,6 @@ async fn elb_tags(
             Some((d.resource_arn?, tags))
         })
         .collect())
-}
-
-/// Every item of an ELBv2 listing: `page(marker)` fetches one page, its items and its
-/// `NextMarker`, and pages follow until the marker runs out.
-async fn every_page<T, F, Fut>(mut page: F) -> Result<Vec<T>>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>)>>,
-{
-    let mut out = Vec::new();
-    let mut marker = None;
-    loop {
-        let (items, next) = page(marker).await?;
-        out.extend(items);
-        match next {
-            Some(m) if !m.is_empty() => marker = Some(m),
-            _ => return Ok(out),
-        }
-    }
 }
 
 async fn all_target_groups(clients: &Clients) -> Result<Vec<elb::TargetGroup>> {
